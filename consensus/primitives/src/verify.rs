@@ -1,0 +1,102 @@
+//! Seal verification: recompute one tile, hash it, compare with the target.
+//!
+//! [`verify`] is total: any inputs, including arbitrary seal bytes and
+//! arbitrary (unvalidated) parameters, give `Ok` or a [`VerifyError`], never a
+//! panic. Its memory is bounded by the parameter rules, not by `m * n`:
+//! `2 * t * k` bytes of matrix rows plus `t * t` int32s of tile (at most
+//! 1 MiB + 64 KiB for any accepted set).
+
+use crate::{
+	kernel,
+	params::{ChallengeParams, ParamsError},
+	seal::Seal,
+	stream::{job_seed, MatrixStream},
+	ticket::{meets_target, TileHasher},
+	Hash32, U256,
+};
+use alloc::{vec, vec::Vec};
+use codec::{Decode, DecodeWithMemTracking, Encode};
+use scale_info::TypeInfo;
+
+/// Why a seal was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo)]
+pub enum VerifyError {
+	/// The challenge parameters break a rule (only possible if a caller
+	/// passes parameters that the chain never accepted).
+	BadParams(ParamsError),
+	/// Difficulty zero has no target.
+	ZeroDifficulty,
+	/// The seal is not exactly 16 bytes.
+	MalformedSeal,
+	/// The seal names a tile outside the `m/t x n/t` grid.
+	TileOutOfRange,
+	/// The tile's digest is above the target.
+	AboveTarget,
+}
+
+impl core::fmt::Display for VerifyError {
+	fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+		match self {
+			Self::BadParams(e) => write!(f, "invalid challenge parameters: {e}"),
+			Self::ZeroDifficulty => f.write_str("difficulty is zero"),
+			Self::MalformedSeal => f.write_str("malformed seal: expected 16 bytes (nonce u64, tile_i u32, tile_j u32)"),
+			Self::TileOutOfRange => f.write_str("seal names a tile outside the product"),
+			Self::AboveTarget => f.write_str("tile digest does not meet the difficulty target"),
+		}
+	}
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for VerifyError {}
+
+/// A verified seal and its tile digest (the ticket value; lower is rarer,
+/// which `break_tie` and work accounting may use).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified {
+	pub seal: Seal,
+	pub digest: Hash32,
+}
+
+/// Verifies `seal_bytes` for the header whose pre-seal hash is `pre_hash`,
+/// under the parameters, weights seed and difficulty read at its parent.
+/// Cheapest checks first; the tile is only computed for a well-formed seal
+/// under valid parameters.
+pub fn verify(
+	params: &ChallengeParams,
+	weights_seed: &Hash32,
+	pre_hash: &Hash32,
+	difficulty: U256,
+	seal_bytes: &[u8],
+) -> Result<Verified, VerifyError> {
+	params.validate().map_err(VerifyError::BadParams)?;
+	if difficulty.is_zero() {
+		return Err(VerifyError::ZeroDifficulty);
+	}
+	let seal = Seal::from_bytes(seal_bytes).ok_or(VerifyError::MalformedSeal)?;
+	if seal.tile_i >= params.tiles_m() || seal.tile_j >= params.tiles_n() {
+		return Err(VerifyError::TileOutOfRange);
+	}
+	let job = job_seed(pre_hash, weights_seed);
+	let tile = compute_tile(params, weights_seed, &job, &seal);
+	let t = params.t as usize;
+	let digest = TileHasher::new().digest(&job, seal.nonce, seal.tile_i, seal.tile_j, tile.chunks(t));
+	if meets_target(&digest, difficulty) {
+		Ok(Verified { seal, digest })
+	} else {
+		Err(VerifyError::AboveTarget)
+	}
+}
+
+/// Computes tile `(seal.tile_i, seal.tile_j)` of the product for `seal.nonce`
+/// from `t` rows of `A` and `t` rows of `Bt`. `params` must be valid and the
+/// tile in range (as [`verify`] checks first).
+pub fn compute_tile(params: &ChallengeParams, weights_seed: &Hash32, job_seed: &Hash32, seal: &Seal) -> Vec<i32> {
+	let (t, k) = (params.t as usize, params.k as usize);
+	let mut a = vec![0i8; t * k];
+	let mut b = vec![0i8; t * k];
+	MatrixStream::activations(job_seed, seal.nonce, params.k).read_rows(seal.tile_i * params.t, &mut a);
+	MatrixStream::weights(weights_seed, params.k).read_rows(seal.tile_j * params.t, &mut b);
+	let mut tile = vec![0i32; t * t];
+	kernel::gemm(&a, &b, t, t, k, &mut tile);
+	tile
+}
