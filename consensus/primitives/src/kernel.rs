@@ -14,12 +14,11 @@
 pub enum Kernel {
 	/// The textbook triple loop: the reference.
 	Naive,
-	/// Register-blocked, cache-blocked, written for auto-vectorisation;
-	/// what the Wasm runtime runs.
+	/// Cache-blocked, written for auto-vectorisation; what the Wasm runtime runs.
 	Portable,
-	/// The portable kernel compiled for AVX2 (x86_64, `std` only).
+	/// `vpmaddwd` micro-kernel (x86_64 with AVX2, `std` only).
 	Avx2,
-	/// The portable kernel compiled for AVX-512 BW + VNNI (x86_64, `std` only).
+	/// `vpdpbusd` micro-kernel (x86_64 with AVX-512 BW + VNNI, `std` only).
 	Avx512Vnni,
 }
 
@@ -61,7 +60,8 @@ impl Kernel {
 			Kernel::Naive => naive(a, bt, m, n, k, c),
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
 			Kernel::Avx2 if self.available() => {
-				// SAFETY: the CPU supports AVX2 (checked just above).
+				// SAFETY: the CPU supports AVX2 (checked just above) and the
+				// shapes were checked, so every row access is in bounds.
 				unsafe { x86::blocked_avx2(a, bt, m, n, k, c) }
 			},
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -103,81 +103,148 @@ fn naive(a: &[i8], bt: &[i8], m: usize, n: usize, k: usize, c: &mut [i32]) {
 	}
 }
 
-/// Elements of `k` processed per step; 32 int8 = one AVX2 register of
-/// widened int16 pairs, and a multiple of the 16 that every `k` is.
-const LANES: usize = 32;
 /// Rows of `Bt` that share one pass over a row of `A`.
 const NB: usize = 4;
 /// Bytes of `Bt` kept hot while all rows of `A` stream past (about L2/2).
 const BT_BLOCK_BYTES: usize = 256 * 1024;
 
-/// The cache- and register-blocked kernel. `#[inline(always)]` so that each
-/// `#[target_feature]` wrapper below gets its own vectorised copy.
-#[inline(always)]
+/// Columns of `Bt` handled per cache block: a multiple of `NB`.
+fn cols_per_block(k: usize) -> usize {
+	(BT_BLOCK_BYTES / k.max(1)).max(NB) / NB * NB
+}
+
+/// The cache- and register-blocked portable kernel: four dot products share
+/// each load of `A`, and each is a plain widening reduction that LLVM
+/// vectorises (pmaddwd on x86, i32x4 dot on wasm simd128 when enabled).
 fn blocked(a: &[i8], bt: &[i8], m: usize, n: usize, k: usize, c: &mut [i32]) {
-	if k == 0 {
-		c.fill(0);
-		return;
-	}
-	let cols_per_block = (BT_BLOCK_BYTES / k).max(NB) / NB * NB;
+	let cb = cols_per_block(k);
 	let mut c0 = 0;
 	while c0 < n {
-		let c1 = n.min(c0 + cols_per_block);
+		let c1 = n.min(c0 + cb);
 		for r in 0..m {
 			let ar = &a[r * k..][..k];
 			let crow = &mut c[r * n..][..n];
 			let mut col = c0;
 			while col + NB <= c1 {
 				let b = |q: usize| &bt[(col + q) * k..][..k];
-				let d = dot4(ar, [b(0), b(1), b(2), b(3)]);
-				crow[col..col + NB].copy_from_slice(&d);
+				crow[col..col + NB].copy_from_slice(&dot4(ar, b(0), b(1), b(2), b(3)));
 				col += NB;
 			}
-			while col < c1 {
-				crow[col] = dot4(ar, [&bt[col * k..][..k]; NB])[0];
-				col += 1;
+			for col in col..c1 {
+				crow[col] = dot(ar, &bt[col * k..][..k]);
 			}
 		}
 		c0 = c1;
 	}
 }
 
-/// Four dot products of `a` with `b[0..4]`, all of `a`'s length.
 #[inline(always)]
-fn dot4(a: &[i8], b: [&[i8]; NB]) -> [i32; NB] {
-	let mut acc = [[0i32; LANES]; NB];
-	let full = a.len() / LANES * LANES;
-	for x in (0..full).step_by(LANES) {
-		let av: &[i8; LANES] = a[x..x + LANES].try_into().expect("LANES slice");
-		for q in 0..NB {
-			let bv: &[i8; LANES] = b[q][x..x + LANES].try_into().expect("LANES slice");
-			for l in 0..LANES {
-				// i8 * i8 fits in i16; the widening multiply-add pattern
-				// compiles to pmaddwd / vpdpwssd.
-				let p = (av[l] as i16).wrapping_mul(bv[l] as i16) as i32;
-				acc[q][l] = acc[q][l].wrapping_add(p);
-			}
-		}
-	}
-	let mut out = [0i32; NB];
-	for q in 0..NB {
-		let mut s = acc[q].iter().fold(0i32, |s, v| s.wrapping_add(*v));
-		for x in full..a.len() {
-			s = s.wrapping_add((a[x] as i32).wrapping_mul(b[q][x] as i32));
-		}
-		out[q] = s;
-	}
-	out
+fn dot(a: &[i8], b: &[i8]) -> i32 {
+	a.iter().zip(b).fold(0i32, |s, (&x, &y)| s.wrapping_add((x as i32).wrapping_mul(y as i32)))
 }
 
+#[inline(always)]
+fn dot4(a: &[i8], b0: &[i8], b1: &[i8], b2: &[i8], b3: &[i8]) -> [i32; NB] {
+	let (mut s0, mut s1, mut s2, mut s3) = (0i32, 0i32, 0i32, 0i32);
+	let len = a.len();
+	let (b0, b1, b2, b3) = (&b0[..len], &b1[..len], &b2[..len], &b3[..len]);
+	for x in 0..len {
+		let v = a[x] as i32;
+		s0 = s0.wrapping_add(v.wrapping_mul(b0[x] as i32));
+		s1 = s1.wrapping_add(v.wrapping_mul(b1[x] as i32));
+		s2 = s2.wrapping_add(v.wrapping_mul(b2[x] as i32));
+		s3 = s3.wrapping_add(v.wrapping_mul(b3[x] as i32));
+	}
+	[s0, s1, s2, s3]
+}
+
+/// Hand-written x86_64 micro-kernels. Both compute an `MR x NR` block of
+/// dot products in registers over the whole `k`, then store it; edges use
+/// smaller blocks of the same code, so there is one inner loop per ISA.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod x86 {
-	#[target_feature(enable = "avx2")]
-	pub(super) unsafe fn blocked_avx2(a: &[i8], bt: &[i8], m: usize, n: usize, k: usize, c: &mut [i32]) {
-		super::blocked(a, bt, m, n, k, c)
+	use core::arch::x86_64::*;
+
+	/// Drives a micro-kernel over the whole product in `MR x NR` blocks,
+	/// with `Bt` cache-blocked; `kern(r, col, mr, nr)` fills `C[r.., col..]`.
+	#[inline(always)]
+	fn drive<const MR: usize, const NR: usize>(
+		m: usize,
+		n: usize,
+		k: usize,
+		mut kern: impl FnMut(usize, usize, usize, usize),
+	) {
+		let cb = super::cols_per_block(k).max(NR) / NR * NR;
+		let mut c0 = 0;
+		while c0 < n {
+			let c1 = n.min(c0 + cb);
+			let mut r = 0;
+			while r < m {
+				let mr = MR.min(m - r);
+				let mut col = c0;
+				while col < c1 {
+					let nr = NR.min(c1 - col);
+					kern(r, col, mr, nr);
+					col += nr;
+				}
+				r += mr;
+			}
+			c0 = c1;
+		}
 	}
 
-	#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
+	/// AVX2: sign-extend 16 int8 to int16, `vpmaddwd` pairs into int32.
+	/// 2 rows of A x 4 rows of Bt = 8 accumulators, 16 of k per step.
+	#[target_feature(enable = "avx2")]
+	pub(super) unsafe fn blocked_avx2(a: &[i8], bt: &[i8], m: usize, n: usize, k: usize, c: &mut [i32]) {
+		const MR: usize = 2;
+		const NR: usize = 4;
+		let k16 = k / 16 * 16;
+		drive::<MR, NR>(m, n, k, |r, col, mr, nr| {
+			let mut acc = [[_mm256_setzero_si256(); NR]; MR];
+			let mut x = 0;
+			while x < k16 {
+				let mut bv = [_mm256_setzero_si256(); NR];
+				for q in 0..nr {
+					// SAFETY: row col+q < n and x+16 <= k, inside Bt (n*k, checked by the caller).
+					let p = bt.as_ptr().add((col + q) * k + x) as *const __m128i;
+					bv[q] = _mm256_cvtepi8_epi16(_mm_loadu_si128(p));
+				}
+				for i in 0..mr {
+					// SAFETY: row r+i < m and x+16 <= k, inside A (m*k).
+					let p = a.as_ptr().add((r + i) * k + x) as *const __m128i;
+					let av = _mm256_cvtepi8_epi16(_mm_loadu_si128(p));
+					for q in 0..nr {
+						acc[i][q] = _mm256_add_epi32(acc[i][q], _mm256_madd_epi16(av, bv[q]));
+					}
+				}
+				x += 16;
+			}
+			for i in 0..mr {
+				for q in 0..nr {
+					let mut s = hsum256(acc[i][q]);
+					let (ar, br) = (&a[(r + i) * k..][..k], &bt[(col + q) * k..][..k]);
+					s = s.wrapping_add(super::dot(&ar[k16..], &br[k16..]));
+					c[(r + i) * n + col + q] = s;
+				}
+			}
+		});
+	}
+
+	#[inline(always)]
+	unsafe fn hsum256(v: __m256i) -> i32 {
+		let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+		let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+		let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+		_mm_cvtsi128_si32(s)
+	}
+
+	/// AVX-512 VNNI: `vpdpbusd` multiplies unsigned by signed bytes, four per
+	/// int32 lane, 64 per instruction. A is made unsigned by adding 128
+	/// (`a ^ 0x80`), and the bias is removed exactly afterwards:
+	/// `sum (a+128) b = sum a b + 128 sum b`. Masked loads zero the k tail, so
+	/// it contributes `(0^0x80)*0 = 0`. 4 x 4 accumulators, 64 of k per step.
+	#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 	pub(super) unsafe fn blocked_avx512vnni(
 		a: &[i8],
 		bt: &[i8],
@@ -186,7 +253,39 @@ mod x86 {
 		k: usize,
 		c: &mut [i32],
 	) {
-		super::blocked(a, bt, m, n, k, c)
+		const MR: usize = 4;
+		const NR: usize = 4;
+		// 128 * (row sum of Bt), per row of Bt: the bias to take away.
+		let bias: std::vec::Vec<i32> =
+			(0..n).map(|q| bt[q * k..][..k].iter().fold(0i32, |s, &v| s.wrapping_add(v as i32)).wrapping_mul(128)).collect();
+		let flip = _mm512_set1_epi8(-128);
+		drive::<MR, NR>(m, n, k, |r, col, mr, nr| {
+			let mut acc = [[_mm512_setzero_si512(); NR]; MR];
+			let mut x = 0;
+			while x < k {
+				let rem = k - x;
+				let mask: __mmask64 = if rem >= 64 { !0 } else { (1u64 << rem) - 1 };
+				let mut bv = [_mm512_setzero_si512(); NR];
+				for q in 0..nr {
+					// SAFETY: masked load reads only lanes below k - x of row col+q < n.
+					bv[q] = _mm512_maskz_loadu_epi8(mask, bt.as_ptr().add((col + q) * k + x));
+				}
+				for i in 0..mr {
+					// SAFETY: as above, row r+i < m of A. Masked-off lanes load 0 and
+					// become 0x80 after the flip; they meet zero lanes of Bt.
+					let av = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, a.as_ptr().add((r + i) * k + x)), flip);
+					for q in 0..nr {
+						acc[i][q] = _mm512_dpbusd_epi32(acc[i][q], av, bv[q]);
+					}
+				}
+				x += 64;
+			}
+			for i in 0..mr {
+				for q in 0..nr {
+					c[(r + i) * n + col + q] = _mm512_reduce_add_epi32(acc[i][q]).wrapping_sub(bias[col + q]);
+				}
+			}
+		});
 	}
 }
 
