@@ -5,7 +5,7 @@
 //! `tests/golden.rs` recomputes this file independently and fails on any
 //! difference.
 
-#[path = "../tests/vectors_format.rs"]
+#[path = "../tests/support/vectors_format.rs"]
 mod format;
 
 use format::*;

@@ -6,6 +6,7 @@
 //! Every miner backend (CPU, CUDA) and the runtime are tested against this
 //! same file.
 
+#[path = "support/vectors_format.rs"]
 mod vectors_format;
 
 use mlpow_primitives::{
