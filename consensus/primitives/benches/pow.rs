@@ -63,9 +63,7 @@ fn params(m: u32, k: u32, n: u32, t: u32) -> ChallengeParams {
 }
 
 fn main() {
-	let min = Duration::from_millis(
-		std::env::var("MLPOW_BENCH_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(1500),
-	);
+	let min = Duration::from_millis(std::env::var("MLPOW_BENCH_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(1500));
 	println!("kernel picked by gemm(): {:?}", Kernel::best());
 
 	println!("\n## Verification (one seal = one tile), native");
@@ -118,8 +116,20 @@ fn main() {
 			// C m x n row-major.
 			unsafe {
 				matrixmultiply::dgemm(
-					m, k, n, 1.0, af.as_ptr(), k as isize, 1, btf.as_ptr(), 1, k as isize, 0.0,
-					cf.as_mut_ptr(), n as isize, 1,
+					m,
+					k,
+					n,
+					1.0,
+					af.as_ptr(),
+					k as isize,
+					1,
+					btf.as_ptr(),
+					1,
+					k as isize,
+					0.0,
+					cf.as_mut_ptr(),
+					n as isize,
+					1,
 				)
 			}
 		});

@@ -104,7 +104,8 @@ fn set(name: &str, p: ChallengeParams, difficulty: u64, epoch_index: u64, small:
 fn main() {
 	let p = |m, k, n, t, epoch_length| ChallengeParams { version: 1, m, k, n, t, epoch_length };
 	let file = VectorFile {
-		comment: "MatMul PoW golden vectors; rules in consensus/SPEC.md; regenerate only with a consensus change".into(),
+		comment: "MatMul PoW golden vectors; rules in consensus/SPEC.md; regenerate only with a consensus change"
+			.into(),
 		sets: vec![
 			// Difficulties are high enough that flipping any bit of a winning
 			// seal or pre-hash loses (tests/golden.rs checks every flip).

@@ -32,9 +32,7 @@ impl Kernel {
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
 			Kernel::Avx2 => std::is_x86_feature_detected!("avx2"),
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
-			Kernel::Avx512Vnni =>
-				std::is_x86_feature_detected!("avx512bw") &&
-					std::is_x86_feature_detected!("avx512vnni"),
+			Kernel::Avx512Vnni => std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("avx512vnni"),
 			#[allow(unreachable_patterns)]
 			_ => false,
 		}
@@ -42,10 +40,7 @@ impl Kernel {
 
 	/// The fastest kernel this CPU can run.
 	pub fn best() -> Kernel {
-		[Kernel::Avx512Vnni, Kernel::Avx2]
-			.into_iter()
-			.find(|k| k.available())
-			.unwrap_or(Kernel::Portable)
+		[Kernel::Avx512Vnni, Kernel::Avx2].into_iter().find(|k| k.available()).unwrap_or(Kernel::Portable)
 	}
 
 	/// Runs this kernel; falls back to [`Kernel::Portable`] when the CPU
@@ -63,12 +58,12 @@ impl Kernel {
 				// SAFETY: the CPU supports AVX2 (checked just above) and the
 				// shapes were checked, so every row access is in bounds.
 				unsafe { x86::blocked_avx2(a, bt, m, n, k, c) }
-			},
+			}
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
 			Kernel::Avx512Vnni if self.available() => {
 				// SAFETY: the CPU supports AVX-512 BW and VNNI (checked just above).
 				unsafe { x86::blocked_avx512vnni(a, bt, m, n, k, c) }
-			},
+			}
 			_ => blocked(a, bt, m, n, k, c),
 		}
 	}
@@ -85,9 +80,8 @@ pub fn gemm_naive(a: &[i8], bt: &[i8], m: usize, n: usize, k: usize, c: &mut [i3
 }
 
 fn check_shape(a: &[i8], bt: &[i8], m: usize, n: usize, k: usize, c: &[i32]) {
-	let ok = m.checked_mul(k) == Some(a.len()) &&
-		n.checked_mul(k) == Some(bt.len()) &&
-		m.checked_mul(n) == Some(c.len());
+	let ok =
+		m.checked_mul(k) == Some(a.len()) && n.checked_mul(k) == Some(bt.len()) && m.checked_mul(n) == Some(c.len());
 	assert!(ok, "gemm shape mismatch: m={m} n={n} k={k} a={} bt={} c={}", a.len(), bt.len(), c.len());
 }
 
@@ -245,19 +239,13 @@ mod x86 {
 	/// `sum (a+128) b = sum a b + 128 sum b`. Masked loads zero the k tail, so
 	/// it contributes `(0^0x80)*0 = 0`. 4 x 4 accumulators, 64 of k per step.
 	#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-	pub(super) unsafe fn blocked_avx512vnni(
-		a: &[i8],
-		bt: &[i8],
-		m: usize,
-		n: usize,
-		k: usize,
-		c: &mut [i32],
-	) {
+	pub(super) unsafe fn blocked_avx512vnni(a: &[i8], bt: &[i8], m: usize, n: usize, k: usize, c: &mut [i32]) {
 		const MR: usize = 4;
 		const NR: usize = 4;
 		// 128 * (row sum of Bt), per row of Bt: the bias to take away.
-		let bias: std::vec::Vec<i32> =
-			(0..n).map(|q| bt[q * k..][..k].iter().fold(0i32, |s, &v| s.wrapping_add(v as i32)).wrapping_mul(128)).collect();
+		let bias: std::vec::Vec<i32> = (0..n)
+			.map(|q| bt[q * k..][..k].iter().fold(0i32, |s, &v| s.wrapping_add(v as i32)).wrapping_mul(128))
+			.collect();
 		let flip = _mm512_set1_epi8(-128);
 		drive::<MR, NR>(m, n, k, |r, col, mr, nr| {
 			let mut acc = [[_mm512_setzero_si512(); NR]; MR];

@@ -31,7 +31,7 @@ pub use params::{ChallengeParams, ParamsError, PUZZLE_VERSION};
 pub use primitive_types::U256;
 pub use seal::{Seal, SEAL_LEN};
 pub use ticket::{meets_target, target, tile_digest};
-pub use verify::{verify, VerifyError, Verified};
+pub use verify::{verify, Verified, VerifyError};
 
 /// A 32-byte hash or seed.
 pub type Hash32 = [u8; 32];

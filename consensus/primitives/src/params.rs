@@ -38,18 +38,7 @@ pub const MAX_EPOCH_LENGTH: u32 = 1_000_000;
 /// The puzzle's shape. `A` is `m x k` (fresh per nonce), the weights `Bt` are
 /// `n x k` (fresh per epoch, stored transposed), the product `C = A * Bt^T`
 /// is `m x n`, cut into `t x t` tiles, each one lottery ticket.
-#[derive(
-	Clone,
-	Copy,
-	Debug,
-	PartialEq,
-	Eq,
-	Encode,
-	Decode,
-	DecodeWithMemTracking,
-	TypeInfo,
-	MaxEncodedLen,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
 pub struct ChallengeParams {
 	/// Puzzle version; must equal [`PUZZLE_VERSION`].
 	pub version: u32,
@@ -66,18 +55,7 @@ pub struct ChallengeParams {
 }
 
 /// Why a parameter set was refused.
-#[derive(
-	Clone,
-	Copy,
-	Debug,
-	PartialEq,
-	Eq,
-	Encode,
-	Decode,
-	DecodeWithMemTracking,
-	TypeInfo,
-	MaxEncodedLen,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
 pub enum ParamsError {
 	/// `version` is not [`PUZZLE_VERSION`].
 	UnsupportedVersion,
@@ -124,8 +102,7 @@ impl ChallengeParams {
 	pub const DEV: Self = Self { version: PUZZLE_VERSION, m: 64, k: 64, n: 64, t: 16, epoch_length: 100 };
 
 	/// A GPU-sized set: one nonce is an 8192 x 4096 x 8192 int8 GEMM.
-	pub const GPU: Self =
-		Self { version: PUZZLE_VERSION, m: 8192, k: 4096, n: 8192, t: 16, epoch_length: 1000 };
+	pub const GPU: Self = Self { version: PUZZLE_VERSION, m: 8192, k: 4096, n: 8192, t: 16, epoch_length: 1000 };
 
 	/// Checks every rule in `SPEC.md` ("Parameters"). Cheap and total.
 	pub fn validate(&self) -> Result<(), ParamsError> {
@@ -228,8 +205,21 @@ mod tests {
 			(with(|p| p.n = u32::MAX - 15), OuterDimensionTooLarge),
 			(with(|p| p.t = 144), TileTooLarge),
 			(with(|p| p.t = 48), TileDoesNotDivide),
-			(with(|p| { p.m = 80; p.n = 64; p.t = 32 }), TileDoesNotDivide),
-			(with(|p| { p.t = 64; p.k = 8192 }), VerificationTooExpensive),
+			(
+				with(|p| {
+					p.m = 80;
+					p.n = 64;
+					p.t = 32
+				}),
+				TileDoesNotDivide,
+			),
+			(
+				with(|p| {
+					p.t = 64;
+					p.k = 8192
+				}),
+				VerificationTooExpensive,
+			),
 			(with(|p| p.epoch_length = 0), BadEpochLength),
 			(with(|p| p.epoch_length = MAX_EPOCH_LENGTH + 1), BadEpochLength),
 		];
@@ -241,8 +231,24 @@ mod tests {
 	#[test]
 	fn bounds_are_inclusive() {
 		assert_eq!(with(|p| p.epoch_length = MAX_EPOCH_LENGTH).validate(), Ok(()));
-		assert_eq!(with(|p| { p.t = 128; p.m = 128; p.n = 128; p.k = 1024 }).validate(), Ok(()));
-		assert_eq!(with(|p| { p.m = MAX_MN; p.n = MAX_MN }).validate(), Ok(()));
+		assert_eq!(
+			with(|p| {
+				p.t = 128;
+				p.m = 128;
+				p.n = 128;
+				p.k = 1024
+			})
+			.validate(),
+			Ok(())
+		);
+		assert_eq!(
+			with(|p| {
+				p.m = MAX_MN;
+				p.n = MAX_MN
+			})
+			.validate(),
+			Ok(())
+		);
 		// t=16, k=2^16 sits exactly on both the overflow and the cost bound.
 		assert_eq!(with(|p| p.k = MAX_K).validate(), Ok(()));
 		assert_eq!(with(|p| p.k = MAX_K).verify_macs(), MAX_VERIFY_MACS);

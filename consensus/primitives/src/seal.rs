@@ -8,19 +8,7 @@ pub const SEAL_LEN: usize = 16;
 
 /// A winning ticket: tile `(tile_i, tile_j)` of the product for `nonce`.
 /// SCALE-encoded as `nonce: u64 LE || tile_i: u32 LE || tile_j: u32 LE`.
-#[derive(
-	Clone,
-	Copy,
-	Debug,
-	PartialEq,
-	Eq,
-	Hash,
-	Encode,
-	Decode,
-	DecodeWithMemTracking,
-	TypeInfo,
-	MaxEncodedLen,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
 pub struct Seal {
 	pub nonce: u64,
 	/// Tile row, in `0..m/t`.

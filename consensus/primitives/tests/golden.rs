@@ -161,7 +161,7 @@ fn flipping_any_bit_of_a_winning_seal_or_pre_hash_fails() {
 		let original = verify(&p, &ws, &pre, d, &seal).unwrap();
 		let mut genuine = 0;
 		let mut check = |pre: &[u8; 32], bad: &[u8], what: String| match verify(&p, &ws, pre, d, bad) {
-			Err(VerifyError::AboveTarget | VerifyError::TileOutOfRange) => {},
+			Err(VerifyError::AboveTarget | VerifyError::TileOutOfRange) => {}
 			Ok(v) => {
 				assert_ne!(v.digest, original.digest, "{what}");
 				let js = spec::derive("mlpow v1 job seed", &[pre, &ws]);
@@ -169,7 +169,7 @@ fn flipping_any_bit_of_a_winning_seal_or_pre_hash_fails() {
 				let dg = spec::digest(&js, n, i, j, &spec::tile(&s.params, &ws, &js, n, i, j));
 				assert!(dg == v.digest && spec::wins(&dg, d), "{what}: verify accepted a losing ticket");
 				genuine += 1;
-			},
+			}
 			other => panic!("{what}: {other:?}"),
 		};
 		for bit in 0..seal.len() * 8 {

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test of the project: the README's test command, and what CI runs.
+# Usage: scripts/test.sh
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$MLPOW_ROOT"
+total_start=$SECONDS
+
+step "Wasm toolchain (scripts/setup-wasm.sh)"
+wasm_toolchain
+echo "wasm32 builds use: ${WASM_CARGO[*]}"
+
+step "Formatting (cargo fmt --check)"
+cargo fmt --all --check
+
+step "Unit, property and golden-vector tests"
+if cargo nextest --version >/dev/null 2>&1; then
+	# (No doctests yet: nextest does not run them; add `cargo test --doc` when some exist.)
+	cargo nextest run --workspace --no-fail-fast
+else
+	cargo test --workspace
+fi
+
+step "Consensus primitives build no_std for wasm32"
+"${WASM_CARGO[@]}" build -p mlpow-primitives --no-default-features --target wasm32-unknown-unknown --release
+
+step ""
+echo "all tests passed in $((SECONDS - total_start))s (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
