@@ -4,7 +4,7 @@
 //! arbitrary (unvalidated) parameters, give `Ok` or a [`VerifyError`], never a
 //! panic. Its memory is bounded by the parameter rules, not by `m * n`:
 //! `2 * t * k` bytes of matrix rows plus `t * t` int32s of tile (at most
-//! 1 MiB + 64 KiB for any accepted set).
+//! 2 MiB + 64 KiB for any accepted set, as `t >= 16` and `t * t * k <= 2^24`).
 
 use crate::{
 	kernel,
