@@ -156,6 +156,9 @@ fn dot4(a: &[i8], b0: &[i8], b1: &[i8], b2: &[i8], b3: &[i8]) -> [i32; NB] {
 /// dot products in registers over the whole `k`, then store it; edges use
 /// smaller blocks of the same code, so there is one inner loop per ISA.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
+// Edge blocks run the same loops with mr < MR or nr < NR, so the loops index
+// fixed-size register arrays by a bound other than their length.
+#[allow(clippy::needless_range_loop)]
 mod x86 {
 	use core::arch::x86_64::*;
 

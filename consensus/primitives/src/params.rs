@@ -113,7 +113,7 @@ impl ChallengeParams {
 		if dims.contains(&0) {
 			return Err(ParamsError::ZeroDimension);
 		}
-		if dims.iter().any(|d| d % DIM_MULTIPLE != 0) {
+		if dims.iter().any(|d| !d.is_multiple_of(DIM_MULTIPLE)) {
 			return Err(ParamsError::NotMultipleOf16);
 		}
 		if self.k > MAX_K {
@@ -125,7 +125,7 @@ impl ChallengeParams {
 		if self.t > MAX_T {
 			return Err(ParamsError::TileTooLarge);
 		}
-		if self.m % self.t != 0 || self.n % self.t != 0 {
+		if !self.m.is_multiple_of(self.t) || !self.n.is_multiple_of(self.t) {
 			return Err(ParamsError::TileDoesNotDivide);
 		}
 		if self.verify_macs() > MAX_VERIFY_MACS {

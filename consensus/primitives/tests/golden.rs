@@ -3,6 +3,7 @@
 //!    the `blake3` crate and naive loops (context strings spelled out, not
 //!    imported), so a change to the library's constants or streams fails;
 //! 2. the library's own API (`verify`, `Search`, `compute_tile`).
+//!
 //! Every miner backend (CPU, CUDA) and the runtime are tested against this
 //! same file.
 
