@@ -30,6 +30,11 @@ fn params(p: &Params) -> ChallengeParams {
 	ChallengeParams { version: p.version, m: p.m, k: p.k, n: p.n, t: p.t, epoch_length: p.epoch_length }
 }
 
+/// A set's verification inputs: params, weights seed, pre-hash, difficulty.
+fn inputs(s: &VectorSet) -> (ChallengeParams, [u8; 32], [u8; 32], U256) {
+	(params(&s.params), h32(&s.weights_seed), h32(&s.pre_hash), U256::from_dec_str(&s.difficulty).unwrap())
+}
+
 /// SPEC.md, transcribed independently of the library.
 mod spec {
 	pub fn derive(ctx: &str, parts: &[&[u8]]) -> [u8; 32] {
@@ -111,12 +116,9 @@ fn vectors_match_an_independent_transcription_of_the_spec() {
 #[test]
 fn vectors_match_the_library() {
 	for s in &load().sets {
-		let p = params(&s.params);
-		let ws = h32(&s.weights_seed);
-		let pre = h32(&s.pre_hash);
+		let (p, ws, pre, d) = inputs(s);
 		assert_eq!(stream::weights_seed(&h32(&s.epoch_anchor), s.epoch_index), ws);
 		assert_eq!(stream::job_seed(&pre, &ws), h32(&s.job_seed));
-		let d = U256::from_dec_str(&s.difficulty).unwrap();
 		for tv in &s.tiles {
 			let seal = Seal { nonce: tv.nonce, tile_i: tv.tile_i, tile_j: tv.tile_j }.to_bytes();
 			match verify(&p, &ws, &pre, d, &seal) {
@@ -154,10 +156,7 @@ fn vectors_match_the_library() {
 #[test]
 fn flipping_any_bit_of_a_winning_seal_or_pre_hash_fails() {
 	for s in &load().sets {
-		let p = params(&s.params);
-		let ws = h32(&s.weights_seed);
-		let pre = h32(&s.pre_hash);
-		let d = U256::from_dec_str(&s.difficulty).unwrap();
+		let (p, ws, pre, d) = inputs(s);
 		let seal: Vec<u8> = hex::decode(&s.winning_seal.seal).unwrap();
 		let original = verify(&p, &ws, &pre, d, &seal).unwrap();
 		let mut genuine = 0;
