@@ -4,7 +4,8 @@
 # everything is already in place. Prints one line on stdout: the toolchain to
 # build Wasm with, `default` or `debweb`; progress goes to stderr.
 #
-# 1. The normal way: `rustup target add wasm32-unknown-unknown`.
+# 1. The normal way: `rustup target add wasm32-unknown-unknown` and
+#    `rustup component add rust-src`.
 # 2. Where the rustup server cannot be reached, Debian's Firefox toolchain
 #    (rustc-web, a recent rustc with the standard library's source), linked
 #    into rustup as `debweb`, plus a `core`/`alloc` for wasm32 built once from
@@ -26,12 +27,16 @@ die() { log "error: $*"; exit 1; }
 command -v rustup >/dev/null || die "rustup is required (https://rustup.rs); then run this again"
 
 if [ -z "${MLPOW_WASM_FALLBACK:-}" ]; then
-	if rustup target list --installed 2>/dev/null | grep -qx "$TARGET"; then
+	# substrate-wasm-builder builds core/alloc for the runtime from source
+	# (-Zbuild-std), so it needs rust-src as well as the target.
+	has_target() { rustup target list --installed 2>/dev/null | grep -qx "$TARGET"; }
+	has_src() { [ -d "$(rustc --print sysroot)/lib/rustlib/src/rust/library" ]; }
+	if has_target && has_src; then
 		echo default
 		exit 0
 	fi
-	log "adding $TARGET with rustup"
-	if timeout 300 rustup target add "$TARGET" >&2; then
+	log "adding $TARGET and rust-src with rustup"
+	if timeout 300 rustup target add "$TARGET" >&2 && timeout 300 rustup component add rust-src >&2; then
 		echo default
 		exit 0
 	fi

@@ -6,14 +6,18 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$MLPOW_ROOT"
 total_start=$SECONDS
 
-step "Wasm toolchain (scripts/setup-wasm.sh)"
+step "Set-up: system tools and Wasm toolchain"
+scripts/setup-system.sh
 wasm_toolchain
 echo "wasm32 builds use: ${WASM_CARGO[*]}"
 
 step "Formatting (cargo fmt --check)"
 cargo fmt --all --check
 
-step "Unit, property and golden-vector tests"
+step "Build every crate and binary (the end-to-end tests run the binaries)"
+cargo build --workspace --all-targets
+
+step "Unit, property, golden-vector and end-to-end tests"
 if cargo nextest --version >/dev/null 2>&1; then
 	# (No doctests yet: nextest does not run them; add `cargo test --doc` when some exist.)
 	cargo nextest run --workspace --no-fail-fast

@@ -39,6 +39,8 @@ pub const MAX_EPOCH_LENGTH: u32 = 1_000_000;
 /// `n x k` (fresh per epoch, stored transposed), the product `C = A * Bt^T`
 /// is `m x n`, cut into `t x t` tiles, each one lottery ticket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct ChallengeParams {
 	/// Puzzle version; must equal [`PUZZLE_VERSION`].
 	pub version: u32,

@@ -1,0 +1,50 @@
+//! The interface between the mining loop and the hardware that multiplies.
+//!
+//! A backend opens one or more [`Lane`]s: independent searchers, each driven
+//! by its own OS thread (a CPU core, or later one GPU with its stream). The
+//! loop hands a lane a [`Job`] and a nonce range; the lane searches it and
+//! reports how many nonces it finished and which seals won. A lane must stop
+//! early when `cancelled()` turns true (new work arrived), so stale work is
+//! dropped within one nonce (CPU) or one batch (GPU).
+//!
+//! Lanes own their per-epoch state (the weights `Bt`): they compare the
+//! job's `(params, weights_seed)` with what they hold and regenerate only
+//! when it changes, which on a GPU means the weights stay resident in device
+//! memory for the whole epoch.
+
+use mlpow_primitives::{ChallengeParams, Hash32, Seal, U256};
+use std::ops::Range;
+
+/// Everything needed to search for seals of one block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+	/// The node's work version, quoted back when submitting.
+	pub version: u64,
+	pub pre_hash: Hash32,
+	pub number: u64,
+	pub difficulty: U256,
+	pub params: ChallengeParams,
+	pub weights_seed: Hash32,
+}
+
+/// What a lane did with a nonce range.
+#[derive(Debug, Default)]
+pub struct SearchReport {
+	/// Nonces fully searched (every tile hashed).
+	pub nonces_done: u64,
+	/// Winning seals, in the order found.
+	pub winners: Vec<Seal>,
+}
+
+/// One independent searcher.
+pub trait Lane: Send {
+	/// For logs: "cpu thread 3", "cuda:0 H100".
+	fn name(&self) -> String;
+
+	/// How many nonces to hand this lane at a time for `params`: enough to
+	/// amortise its per-batch overhead, few enough to notice new work fast.
+	fn batch_size(&self, params: &ChallengeParams) -> u64;
+
+	/// Searches `nonces` for `job`, stopping early once `cancelled()`.
+	fn search(&mut self, job: &Job, nonces: Range<u64>, cancelled: &dyn Fn() -> bool) -> anyhow::Result<SearchReport>;
+}

@@ -1,0 +1,241 @@
+//! Helpers for tests that run the real binaries: free ports, processes that
+//! are killed when dropped, readiness waits, and typed RPC calls.
+
+#![allow(dead_code)]
+
+use codec::Decode;
+use jsonrpsee::{
+	core::client::{ClientT, Error as RpcError},
+	rpc_params,
+	ws_client::{WsClient, WsClientBuilder},
+};
+use mlpow_runtime::{opaque::Block, Header};
+use mlpow_runtime_api::Challenge;
+use serde_json::Value;
+use sp_core::H256;
+use sp_runtime::{traits::Header as _, DigestItem};
+use std::{
+	net::TcpListener,
+	path::{Path, PathBuf},
+	process::{Child, Command, Stdio},
+	time::{Duration, Instant},
+};
+
+pub fn node_bin() -> PathBuf {
+	PathBuf::from(env!("CARGO_BIN_EXE_mlpow-node"))
+}
+
+/// The worker is built into the same target directory as the node
+/// (`scripts/test.sh` builds the whole workspace first).
+pub fn worker_bin() -> PathBuf {
+	let path = node_bin().with_file_name("mlpow-worker");
+	assert!(path.exists(), "{} is missing: run `cargo build -p mlpow-worker` first", path.display());
+	path
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+	TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child process killed (SIGINT, then SIGKILL) when dropped, with its
+/// output in a log file.
+pub struct Proc {
+	pub child: Child,
+	pub log: PathBuf,
+	pub name: String,
+}
+
+impl Proc {
+	pub fn spawn(name: &str, bin: &Path, args: &[String], log: PathBuf) -> Self {
+		let out = std::fs::File::create(&log).unwrap();
+		let child = Command::new(bin)
+			.args(args)
+			.stdout(out.try_clone().unwrap())
+			.stderr(out)
+			.stdin(Stdio::null())
+			.spawn()
+			.unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+		Self { child, log, name: name.into() }
+	}
+
+	/// Stops the process the way Ctrl-C would and waits for it.
+	pub fn stop(&mut self) {
+		if self.child.try_wait().ok().flatten().is_some() {
+			return;
+		}
+		let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+		let deadline = Instant::now() + Duration::from_secs(30);
+		while Instant::now() < deadline {
+			if self.child.try_wait().ok().flatten().is_some() {
+				return;
+			}
+			std::thread::sleep(Duration::from_millis(50));
+		}
+		let _ = self.child.kill();
+		let _ = self.child.wait();
+	}
+
+	pub fn log_tail(&self) -> String {
+		let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+		let lines: Vec<_> = text.lines().collect();
+		lines[lines.len().saturating_sub(40)..].join("\n")
+	}
+
+	pub fn assert_running(&mut self) {
+		if let Some(status) = self.child.try_wait().unwrap() {
+			panic!("{} exited ({status}):\n{}", self.name, self.log_tail());
+		}
+	}
+}
+
+impl Drop for Proc {
+	fn drop(&mut self) {
+		self.stop();
+	}
+}
+
+/// A dev node on free ports.
+pub struct Node {
+	pub proc: Proc,
+	pub rpc_port: u16,
+	pub base: PathBuf,
+}
+
+impl Node {
+	pub fn start_dev(base: &Path, extra: &[&str]) -> Self {
+		let rpc_port = free_port();
+		let p2p_port = free_port();
+		let mut args: Vec<String> = [
+			"--dev",
+			"--base-path",
+			base.to_str().unwrap(),
+			"--rpc-port",
+			&rpc_port.to_string(),
+			"--port",
+			&p2p_port.to_string(),
+			"--no-prometheus",
+			"--no-mdns",
+			"--no-telemetry",
+		]
+		.iter()
+		.map(|s| s.to_string())
+		.collect();
+		args.extend(extra.iter().map(|s| s.to_string()));
+		let log = base.with_extension(format!("node-{rpc_port}.log"));
+		Self { proc: Proc::spawn("mlpow-node", &node_bin(), &args, log), rpc_port, base: base.to_path_buf() }
+	}
+
+	pub fn ws_url(&self) -> String {
+		format!("ws://127.0.0.1:{}", self.rpc_port)
+	}
+
+	/// Connects once the RPC server answers (the node compiles its runtime
+	/// and opens the database first).
+	pub async fn connect(&mut self, timeout: Duration) -> WsClient {
+		let deadline = Instant::now() + timeout;
+		loop {
+			self.proc.assert_running();
+			if let Ok(client) = WsClientBuilder::default().build(self.ws_url()).await {
+				if client.request::<Value, _>("system_health", rpc_params![]).await.is_ok() {
+					return client;
+				}
+			}
+			assert!(Instant::now() < deadline, "node RPC not ready after {timeout:?}:\n{}", self.proc.log_tail());
+			tokio::time::sleep(Duration::from_millis(200)).await;
+		}
+	}
+}
+
+pub fn start_worker(node: &Node, threads: usize) -> Proc {
+	let args = vec![
+		"--node".to_string(),
+		node.ws_url(),
+		"--threads".into(),
+		threads.to_string(),
+		"--report-secs".into(),
+		"2".into(),
+	];
+	let log = node.base.with_extension(format!("worker-{}.log", node.rpc_port));
+	Proc::spawn("mlpow-worker", &worker_bin(), &args, log)
+}
+
+pub async fn best_number(client: &WsClient) -> u32 {
+	header_at(client, None).await.number
+}
+
+pub async fn block_hash(client: &WsClient, number: u32) -> H256 {
+	client.request("chain_getBlockHash", rpc_params![number]).await.unwrap()
+}
+
+pub async fn header_at(client: &WsClient, hash: Option<H256>) -> Header {
+	client.request("chain_getHeader", rpc_params![hash]).await.unwrap()
+}
+
+/// Waits until the best block is at least `number`.
+pub async fn wait_for_block(client: &WsClient, node: &mut Node, number: u32, timeout: Duration) {
+	let deadline = Instant::now() + timeout;
+	loop {
+		node.proc.assert_running();
+		let best = best_number(client).await;
+		if best >= number {
+			return;
+		}
+		assert!(Instant::now() < deadline, "best block {best} after {timeout:?}, wanted {number}");
+		tokio::time::sleep(Duration::from_millis(250)).await;
+	}
+}
+
+/// Calls runtime API `method` at `at` and SCALE-decodes the answer.
+pub async fn runtime_call<T: Decode>(client: &WsClient, method: &str, args: &[u8], at: H256) -> T {
+	let hex: String =
+		client.request("state_call", rpc_params![method, format!("0x{}", hex::encode(args)), at]).await.unwrap();
+	let bytes = hex::decode(hex.trim_start_matches("0x")).unwrap();
+	T::decode(&mut &bytes[..]).unwrap_or_else(|e| panic!("decoding {method}: {e}"))
+}
+
+pub async fn challenge_at(client: &WsClient, at: H256) -> Challenge {
+	runtime_call(client, "MlpowApi_challenge", &[], at).await
+}
+
+pub async fn difficulty_at(client: &WsClient, at: H256) -> mlpow_primitives::U256 {
+	runtime_call(client, "DifficultyApi_difficulty", &[], at).await
+}
+
+/// A sealed header's pre-hash (the header without its seal) and seal.
+pub fn split_seal(header: &Header) -> (H256, Vec<u8>) {
+	let mut pre = header.clone();
+	match pre.digest_mut().pop() {
+		Some(DigestItem::Seal(id, seal)) if id == sp_consensus_pow::POW_ENGINE_ID => (pre.hash(), seal),
+		other => panic!("block {} has no PoW seal as its last digest: {other:?}", header.number),
+	}
+}
+
+/// The author account in a header's `pow_` pre-runtime digest.
+pub fn author_of(header: &Header) -> Option<mlpow_runtime::AccountId> {
+	header.digest.convert_first(|d| d.pre_runtime_try_to(&sp_consensus_pow::POW_ENGINE_ID))
+}
+
+/// `System.Account(who).data.free`.
+pub async fn free_balance(client: &WsClient, who: &mlpow_runtime::AccountId, at: Option<H256>) -> u128 {
+	let mut key = sp_core::twox_128(b"System").to_vec();
+	key.extend(sp_core::twox_128(b"Account"));
+	key.extend(sp_core::blake2_128(who.as_ref()));
+	key.extend_from_slice(who.as_ref());
+	let value: Option<String> =
+		client.request("state_getStorage", rpc_params![format!("0x{}", hex::encode(key)), at]).await.unwrap();
+	let bytes = hex::decode(value.expect("account exists").trim_start_matches("0x")).unwrap();
+	let info = frame_system::AccountInfo::<u32, pallet_balances::AccountData<u128>>::decode(&mut &bytes[..]).unwrap();
+	info.data.free
+}
+
+/// An RPC error's code, or `None` for success.
+pub fn error_code<T>(result: &Result<T, RpcError>) -> Option<i32> {
+	match result {
+		Ok(_) => None,
+		Err(RpcError::Call(e)) => Some(e.code()),
+		Err(e) => panic!("transport error: {e}"),
+	}
+}
+
+pub type _Block = Block;

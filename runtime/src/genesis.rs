@@ -1,0 +1,94 @@
+//! Genesis presets: `development` (one node mining alone, fast blocks) and
+//! `local_testnet` (several nodes and miners). The node's chain specs are
+//! built from these; `chain-specs/` holds them as JSON.
+
+use crate::{AccountId, Balance, RuntimeGenesisConfig, UNIT};
+use alloc::vec::Vec;
+use frame_support::build_struct_json_patch;
+use mlpow_primitives::{ChallengeParams, U256};
+use serde_json::Value;
+use sp_genesis_builder::{PresetId, DEV_RUNTIME_PRESET, LOCAL_TESTNET_RUNTIME_PRESET};
+use sp_keyring::Sr25519Keyring;
+
+/// The presets this runtime knows.
+pub const PRESETS: [&str; 2] = [DEV_RUNTIME_PRESET, LOCAL_TESTNET_RUNTIME_PRESET];
+
+/// Balance of each endowed development account.
+pub const ENDOWMENT: Balance = 1_000_000 * UNIT;
+/// Reward per block in both presets.
+pub const BLOCK_REWARD: Balance = 10 * UNIT;
+
+/// Dev chain: 3 s blocks. The starting difficulty is about what one CPU
+/// core mines in that time at the dev parameters; the retarget adapts to
+/// the real hashrate within a few dozen blocks.
+pub const DEV_TARGET_MS: u64 = 3_000;
+pub const DEV_DIFFICULTY: u64 = 200_000;
+/// Local testnet: 6 s blocks for several miners.
+pub const LOCAL_TARGET_MS: u64 = 6_000;
+pub const LOCAL_DIFFICULTY: u64 = 400_000;
+
+fn genesis(
+	endowed: Vec<AccountId>,
+	sudo: AccountId,
+	difficulty: u64,
+	params: ChallengeParams,
+	target_block_time_ms: u64,
+) -> Value {
+	build_struct_json_patch!(RuntimeGenesisConfig {
+		balances: pallet_balances::GenesisConfig {
+			balances: endowed.into_iter().map(|a| (a, ENDOWMENT)).collect::<Vec<_>>(),
+		},
+		sudo: pallet_sudo::GenesisConfig { key: Some(sudo) },
+		ml_pow: pallet_mlpow::GenesisConfig {
+			difficulty: U256::from(difficulty),
+			params,
+			target_block_time_ms,
+			block_reward: BLOCK_REWARD,
+		},
+	})
+}
+
+fn dev_accounts() -> Vec<AccountId> {
+	Sr25519Keyring::well_known().map(|k| k.to_account_id()).collect()
+}
+
+/// The JSON patch of preset `id`, or `None` for an unknown name.
+pub fn preset(id: &PresetId) -> Option<Vec<u8>> {
+	let patch = match id.as_ref() {
+		DEV_RUNTIME_PRESET => genesis(
+			dev_accounts(),
+			Sr25519Keyring::Alice.to_account_id(),
+			DEV_DIFFICULTY,
+			ChallengeParams::DEV,
+			DEV_TARGET_MS,
+		),
+		LOCAL_TESTNET_RUNTIME_PRESET => genesis(
+			dev_accounts(),
+			Sr25519Keyring::Alice.to_account_id(),
+			LOCAL_DIFFICULTY,
+			ChallengeParams::DEV,
+			LOCAL_TARGET_MS,
+		),
+		_ => return None,
+	};
+	Some(serde_json::to_string(&patch).expect("a JSON value serializes").into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn presets_build_a_valid_genesis() {
+		for name in PRESETS {
+			let patch = preset(&PresetId::from(name)).expect("known preset");
+			let config: Value = serde_json::from_slice(&patch).unwrap();
+			assert!(config.get("mlPow").is_some(), "{name}: {config}");
+			// Building the state runs every pallet's genesis checks.
+			sp_io::TestExternalities::default().execute_with(|| {
+				frame_support::genesis_builder_helper::build_state::<RuntimeGenesisConfig>(patch).unwrap();
+			});
+		}
+		assert!(preset(&PresetId::from("nope")).is_none());
+	}
+}
