@@ -218,10 +218,7 @@ pub fn author_of(header: &Header) -> Option<mlpow_runtime::AccountId> {
 
 /// `System.Account(who).data.free`.
 pub async fn free_balance(client: &WsClient, who: &mlpow_runtime::AccountId, at: Option<H256>) -> u128 {
-	let mut key = sp_core::twox_128(b"System").to_vec();
-	key.extend(sp_core::twox_128(b"Account"));
-	key.extend(sp_core::blake2_128(who.as_ref()));
-	key.extend_from_slice(who.as_ref());
+	let key = frame_system::Account::<mlpow_runtime::Runtime>::hashed_key_for(who);
 	let value: Option<String> =
 		client.request("state_getStorage", rpc_params![format!("0x{}", hex::encode(key)), at]).await.unwrap();
 	let bytes = hex::decode(value.expect("account exists").trim_start_matches("0x")).unwrap();
