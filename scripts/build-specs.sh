@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Regenerates chain-specs/{dev,local}{,-raw}.json with the node's build-spec.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$MLPOW_ROOT"
+scripts/setup-system.sh
+wasm_toolchain
+cargo build -p mlpow-node
+for chain in dev local; do
+	"$CARGO_TARGET_DIR/debug/mlpow-node" build-spec --chain "$chain" >"chain-specs/$chain.json"
+	"$CARGO_TARGET_DIR/debug/mlpow-node" build-spec --chain "$chain" --raw >"chain-specs/$chain-raw.json"
+done
+echo "chain-specs/ regenerated"
