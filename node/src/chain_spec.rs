@@ -19,26 +19,24 @@ fn wasm() -> Result<&'static [u8], String> {
 	WASM_BINARY.ok_or_else(|| "the Wasm runtime was not built (SKIP_WASM_BUILD is set?)".to_string())
 }
 
-/// One node mining alone: 3 s blocks, Alice as sudo and default author.
-pub fn development() -> Result<ChainSpec, String> {
+fn spec(name: &str, id: &str, chain_type: ChainType, preset: &str) -> Result<ChainSpec, String> {
 	Ok(ChainSpec::builder(wasm()?, None)
-		.with_name("MatMul PoW Development")
-		.with_id("mlpow_dev")
-		.with_chain_type(ChainType::Development)
-		.with_genesis_config_preset_name(DEV_RUNTIME_PRESET)
+		.with_name(name)
+		.with_id(id)
+		.with_chain_type(chain_type)
+		.with_genesis_config_preset_name(preset)
 		.with_properties(properties())
 		.build())
 }
 
+/// One node mining alone: 3 s blocks, Alice as sudo and default author.
+pub fn development() -> Result<ChainSpec, String> {
+	spec("MatMul PoW Development", "mlpow_dev", ChainType::Development, DEV_RUNTIME_PRESET)
+}
+
 /// A local testnet for several nodes and miners: 6 s blocks.
 pub fn local_testnet() -> Result<ChainSpec, String> {
-	Ok(ChainSpec::builder(wasm()?, None)
-		.with_name("MatMul PoW Local Testnet")
-		.with_id("mlpow_local")
-		.with_chain_type(ChainType::Local)
-		.with_genesis_config_preset_name(LOCAL_TESTNET_RUNTIME_PRESET)
-		.with_properties(properties())
-		.build())
+	spec("MatMul PoW Local Testnet", "mlpow_local", ChainType::Local, LOCAL_TESTNET_RUNTIME_PRESET)
 }
 
 /// `dev`, `local`, or a path to a JSON chain spec.

@@ -91,7 +91,12 @@ impl MiningApiServer for MiningRpc {
 	}
 
 	async fn subscribe_work(&self, pending: PendingSubscriptionSink, ext: &Extensions) -> SubscriptionResult {
-		check_if_safe(ext)?;
+		// Reject through the pending sink: an error returned from here would
+		// reach the client only as "internal error".
+		if let Err(e) = check_if_safe(ext) {
+			pending.reject(e).await;
+			return Ok(());
+		}
 		let mut work = match self.bridge() {
 			Ok(bridge) => bridge.subscribe(),
 			Err(e) => {

@@ -131,19 +131,24 @@ async fn dev_chain_mines_verifies_rewards_and_restarts() {
 	let alice = free_balance(&client, &Sr25519Keyring::Alice.to_account_id(), Some(at)).await;
 	assert_eq!(alice, ENDOWMENT + best as u128 * BLOCK_REWARD, "Alice's balance at block {best}");
 
-	// Stop both; restart the node on the same base path.
-	worker.stop();
+	// Kill the node under the running worker; restart it on the same base
+	// path and port. The chain must be intact, and the worker must find the
+	// node again by itself and go on mining.
 	let tip = best_number(&client).await;
 	let tip_hash = block_hash(&client, tip).await;
 	drop(client);
+	let rpc_port = node.rpc_port;
 	node.proc.stop();
-	let mut node = Node::start_dev(&base, &[]);
+	let mut node = Node::start_dev_on(&base, rpc_port, &[]);
 	let client = node.connect(START).await;
-	assert_eq!(best_number(&client).await, tip, "best block after restart");
-	assert_eq!(block_hash(&client, tip).await, tip_hash, "tip hash after restart");
-	let mut worker = start_worker(&node, 1);
-	wait_for_block(&client, &mut node, tip + 1, MINING).await;
-	check_seals(&client, tip + 1).await;
+	assert!(best_number(&client).await >= tip, "best block after restart");
+	assert_eq!(block_hash(&client, tip).await, tip_hash, "block {tip} after restart");
+	wait_for_block(&client, &mut node, tip + 2, MINING).await;
+	worker.assert_running();
+	check_seals(&client, tip + 2).await;
+	let worker_log = std::fs::read_to_string(&worker.log).unwrap();
+	assert!(worker_log.contains("reconnecting"), "the worker should have reconnected:\n{}", worker.log_tail());
+	println!("node restarted at block {tip}; the worker reconnected and mined on");
 	worker.stop();
 	drop(client);
 	node.proc.stop();
@@ -230,4 +235,39 @@ fn import(dir: &std::path::Path, name: &str, blocks: &[Value]) -> (bool, String)
 		.and_then(|v| v["best_number"].as_u64());
 	let all_in = best == Some(blocks.len() as u64);
 	(out.status.success() && all_in, format!("{log}\nchain-info: {info}"))
+}
+
+/// `--rpc-methods safe` (what an externally exposed node should use) must
+/// refuse the mining methods that take seals or push work, and still answer
+/// the read-only `mlpow_getWork`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsafe_mining_methods_are_refused_on_safe_rpc() {
+	let dir = tempfile::tempdir().unwrap();
+	let mut node = Node::start_dev(&dir.path().join("chain"), &["--rpc-methods", "safe"]);
+	let client = node.connect(START).await;
+	// -32601 is what Substrate answers for unsafe methods on a safe RPC.
+	let r = submit(&client, 1, &format!("0x{}", "00".repeat(16))).await;
+	let err = r.expect_err("submitSeal must be refused");
+	assert!(err.to_string().contains("unsafe"), "{err}");
+	let sub = jsonrpsee::core::client::SubscriptionClientT::subscribe::<WorkItem, _>(
+		&client,
+		"mlpow_subscribeWork",
+		rpc_params![],
+		"mlpow_unsubscribeWork",
+	)
+	.await;
+	let err = sub.err().expect("subscribeWork must be refused");
+	assert!(err.to_string().contains("unsafe"), "{err}");
+	// Reading work is safe.
+	let deadline = std::time::Instant::now() + START;
+	loop {
+		match client.request::<WorkItem, _>("mlpow_getWork", rpc_params![]).await {
+			Ok(w) => {
+				assert_eq!(w.number, 1);
+				break;
+			}
+			Err(e) => assert!(std::time::Instant::now() < deadline, "getWork: {e}"),
+		}
+		tokio::time::sleep(Duration::from_millis(200)).await;
+	}
 }

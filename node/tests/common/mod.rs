@@ -104,7 +104,12 @@ pub struct Node {
 
 impl Node {
 	pub fn start_dev(base: &Path, extra: &[&str]) -> Self {
-		let rpc_port = free_port();
+		Self::start_dev_on(base, free_port(), extra)
+	}
+
+	/// A dev node with its RPC on `rpc_port` (to restart a node where its
+	/// worker will look for it).
+	pub fn start_dev_on(base: &Path, rpc_port: u16, extra: &[&str]) -> Self {
 		let p2p_port = free_port();
 		let mut args: Vec<String> = [
 			"--dev",
@@ -122,7 +127,7 @@ impl Node {
 		.map(|s| s.to_string())
 		.collect();
 		args.extend(extra.iter().map(|s| s.to_string()));
-		let log = base.with_extension(format!("node-{rpc_port}.log"));
+		let log = base.with_extension(format!("node-{rpc_port}-{p2p_port}.log"));
 		Self { proc: Proc::spawn("mlpow-node", &node_bin(), &args, log), rpc_port, base: base.to_path_buf() }
 	}
 
