@@ -5,7 +5,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$MLPOW_ROOT"
 scripts/setup-system.sh
 wasm_toolchain
-cargo build -p mlpow-node
+cargo build --workspace --all-targets # the same build as scripts/test.sh
 for chain in dev local; do
 	"$CARGO_TARGET_DIR/debug/mlpow-node" build-spec --chain "$chain" >"chain-specs/$chain.json"
 	"$CARGO_TARGET_DIR/debug/mlpow-node" build-spec --chain "$chain" --raw >"chain-specs/$chain-raw.json"

@@ -16,7 +16,10 @@ scripts/setup-system.sh
 wasm_toolchain
 
 step "Build mlpow-node and mlpow-worker (debug; the first build takes a while)"
-cargo build -p mlpow-node -p mlpow-worker
+# The same build as scripts/test.sh (whole workspace, all targets): a subset
+# would unify dependency features differently and rebuild half the tree
+# every time one switches between the two commands.
+cargo build --workspace --all-targets
 bin="$CARGO_TARGET_DIR/debug"
 step ""
 
