@@ -1,5 +1,9 @@
 //! `mlpow-node`: a Substrate node whose consensus is MatMul proof of work.
 
+// sc-cli's and sc-service's error types are large by design; every node
+// entry point returns them.
+#![allow(clippy::result_large_err)]
+
 mod chain_spec;
 mod cli;
 mod command;

@@ -256,7 +256,7 @@ async fn unsafe_mining_methods_are_refused_on_safe_rpc() {
 		"mlpow_unsubscribeWork",
 	)
 	.await;
-	let err = sub.err().expect("subscribeWork must be refused");
+	let Err(err) = sub else { panic!("subscribeWork must be refused") };
 	assert!(err.to_string().contains("unsafe"), "{err}");
 	// Reading work is safe.
 	let deadline = std::time::Instant::now() + START;
