@@ -29,8 +29,8 @@ struct Args {
 	backend: BackendChoice,
 
 	/// CPU threads (default: every core).
-	#[arg(long)]
-	threads: Option<usize>,
+	#[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+	threads: Option<u16>,
 
 	/// Seconds between hashrate reports.
 	#[arg(long, default_value_t = 5)]
@@ -46,8 +46,10 @@ enum BackendChoice {
 fn main() -> anyhow::Result<()> {
 	env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).format_target(false).init();
 	let args = Args::parse();
-	let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-	anyhow::ensure!(threads > 0, "--threads must be at least 1");
+	let threads = args
+		.threads
+		.map(usize::from)
+		.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
 	if args.backend == BackendChoice::Auto {
 		log::info!("backend auto: using the CPU (no GPU backend is built into this worker yet)");
 	}

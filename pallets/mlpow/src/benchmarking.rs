@@ -2,8 +2,8 @@
 
 use super::*;
 use frame_benchmarking::v2::*;
-use frame_support::traits::{fungible::Inspect, Hooks};
-use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
+use frame_support::traits::{fungible::Inspect, Get, Hooks};
+use frame_system::pallet_prelude::BlockNumberFor;
 
 #[benchmarks]
 mod benchmarks {
