@@ -300,3 +300,73 @@ fn retarget_converges_and_holds_the_block_time() {
 		}
 	});
 }
+
+/// Times every call and hook of the pallet in the mock runtime (in-memory
+/// storage, so the time is the compute part of a weight; storage accesses
+/// are priced separately from `DbWeight`, as frame-benchmarking does) and
+/// prints the median of many runs: the figures `weights.rs` is set from.
+/// A measurement, not a check, so it is ignored by default:
+///
+/// `cargo test --release -p pallet-mlpow -- --ignored --nocapture measure_compute`
+#[test]
+#[ignore = "a measurement: run it in release, see the doc comment"]
+fn measure_compute() {
+	use frame_support::traits::Hooks;
+	use std::time::Instant;
+	const RUNS: usize = 2_000;
+
+	fn median(mut f: impl FnMut() -> std::time::Duration) -> u128 {
+		let mut times: Vec<u128> = (0..RUNS).map(|_| f().as_nanos()).collect();
+		times.sort_unstable();
+		times[RUNS / 2]
+	}
+	fn timed(f: impl FnOnce()) -> std::time::Duration {
+		let start = Instant::now();
+		f();
+		start.elapsed()
+	}
+
+	let mut rows: Vec<(&str, u128)> = vec![];
+	new_test_ext().execute_with(|| {
+		run_block(Some(1), TARGET_MS);
+		let d = U256::from(GENESIS_DIFFICULTY);
+		let params = ChallengeParams { m: 128, ..ChallengeParams::DEV };
+		rows.push(("set_difficulty", median(|| timed(|| MlPow::set_difficulty(root(), d).unwrap()))));
+		rows.push(("set_target_block_time", median(|| timed(|| MlPow::set_target_block_time(root(), 5_000).unwrap()))));
+		rows.push(("set_block_reward", median(|| timed(|| MlPow::set_block_reward(root(), 100).unwrap()))));
+		rows.push(("schedule_params", median(|| timed(|| MlPow::schedule_params(root(), params).unwrap()))));
+		rows.push((
+			"cancel_scheduled_params",
+			median(|| {
+				crate::PendingParams::<Test>::put(params);
+				timed(|| MlPow::cancel_scheduled_params(root()).unwrap())
+			}),
+		));
+		let n = System::block_number() + 1;
+		let mut digest = sp_runtime::Digest::default();
+		digest.push(sp_runtime::DigestItem::PreRuntime(sp_consensus_pow::POW_ENGINE_ID, codec::Encode::encode(&7u64)));
+		System::initialize(&n, &parent_hash_of(n), &digest);
+		rows.push((
+			"on_initialize_with_author",
+			median(|| {
+				timed(|| {
+					let _ = MlPow::on_initialize(n);
+				})
+			}),
+		));
+		rows.push((
+			"on_finalize_new_epoch",
+			median(|| {
+				crate::Author::<Test>::put(7);
+				crate::PendingParams::<Test>::put(params);
+				crate::EpochEnd::<Test>::put(n);
+				Now::set(Now::get() + TARGET_MS);
+				timed(|| MlPow::on_finalize(n))
+			}),
+		));
+	});
+	println!("{:<28} {:>10}", "call or hook", "median ns");
+	for (name, ns) in rows {
+		println!("{name:<28} {ns:>10}");
+	}
+}
