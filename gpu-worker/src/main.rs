@@ -64,7 +64,7 @@ fn main() -> anyhow::Result<()> {
 		tokio::spawn(report(miner.clone(), outcomes.clone(), Duration::from_secs(args.report_secs.max(1))));
 		tokio::select! {
 			_ = node::run(args.node.clone(), miner.clone(), found_rx, outcomes) => {},
-			_ = tokio::signal::ctrl_c() => log::info!("interrupted; stopping"),
+			signal = shutdown_signal() => log::info!("{signal}; stopping"),
 		}
 	});
 	runtime.shutdown_timeout(Duration::from_secs(1));
@@ -72,6 +72,30 @@ fn main() -> anyhow::Result<()> {
 		miner.stop();
 	}
 	Ok(())
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill` and
+/// service managers send), naming the signal.
+async fn shutdown_signal() -> &'static str {
+	#[cfg(unix)]
+	{
+		use tokio::signal::unix::{signal, SignalKind};
+		match signal(SignalKind::terminate()) {
+			Ok(mut term) => tokio::select! {
+				_ = tokio::signal::ctrl_c() => "interrupted",
+				_ = term.recv() => "terminated",
+			},
+			Err(_) => {
+				let _ = tokio::signal::ctrl_c().await;
+				"interrupted"
+			}
+		}
+	}
+	#[cfg(not(unix))]
+	{
+		let _ = tokio::signal::ctrl_c().await;
+		"interrupted"
+	}
 }
 
 /// Prints tickets/s and MAC/s every `every`.
