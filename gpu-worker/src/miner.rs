@@ -205,7 +205,12 @@ mod tests {
 			weights_seed: [2; 32],
 		};
 		miner.set_job(Some(base.clone()));
-		std::thread::sleep(std::time::Duration::from_millis(50));
+		// Wait until the lane is demonstrably working on job 1.
+		let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+		while miner.counters().nonces.load(Ordering::Relaxed) == 0 {
+			assert!(std::time::Instant::now() < deadline, "the lane never started on job 1");
+			std::thread::yield_now();
+		}
 		miner.set_job(Some(Job { version: 2, difficulty: U256::from(50), ..base }));
 		let f = rx.blocking_recv().expect("miner stopped");
 		assert_eq!(f.version, 2);
