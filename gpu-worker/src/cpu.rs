@@ -29,19 +29,15 @@ impl SharedWeights {
 		let weights =
 			Arc::new(EpochWeights::generate(params, seed).map_err(|e| anyhow::anyhow!("challenge parameters: {e}"))?);
 		log::info!(
-			"generated epoch weights: {}x{} int8 ({} KiB) for seed 0x{}",
+			"generated epoch weights: {}x{} int8 ({} KiB) for seed {}",
 			params.n,
 			params.k,
 			params.n as u64 * params.k as u64 / 1024,
-			hex_prefix(seed)
+			mlpow_work::short_hex(seed)
 		);
 		*slot = Some(weights.clone());
 		Ok(weights)
 	}
-}
-
-fn hex_prefix(seed: &Hash32) -> String {
-	seed[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub struct CpuLane {

@@ -116,9 +116,9 @@ async fn submit(client: Arc<WsClient>, f: Found, outcomes: Arc<Outcomes>) {
 		Ok(a) => {
 			outcomes.accepted.fetch_add(1, Ordering::Relaxed);
 			log::info!(
-				"✅ block #{} accepted: 0x{} (nonce {}, tile {},{})",
+				"✅ block #{} accepted: {} (nonce {}, tile {},{})",
 				a.number,
-				hex_short(&a.block_hash.0),
+				mlpow_work::short_hex(&a.block_hash.0),
 				f.seal.nonce,
 				f.seal.tile_i,
 				f.seal.tile_j
@@ -133,8 +133,4 @@ async fn submit(client: Arc<WsClient>, f: Found, outcomes: Arc<Outcomes>) {
 			log::warn!("seal for work #{} rejected: {e}", f.version);
 		}
 	}
-}
-
-fn hex_short(h: &[u8; 32]) -> String {
-	h[..8].iter().map(|b| format!("{b:02x}")).collect()
 }

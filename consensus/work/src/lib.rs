@@ -88,6 +88,11 @@ pub fn encode_hex(bytes: &[u8]) -> String {
 	format!("0x{}", hex::encode(bytes))
 }
 
+/// The first 8 bytes as `0x` hex, for log lines.
+pub fn short_hex(bytes: &[u8]) -> String {
+	encode_hex(&bytes[..bytes.len().min(8)])
+}
+
 /// A unit of work, as `mlpow_getWork` and `mlpow_subscribeWork` deliver it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkItem {
