@@ -1,6 +1,11 @@
 //! Genesis presets: `development` (one node mining alone, fast blocks) and
 //! `local_testnet` (several nodes and miners). The node's chain specs are
 //! built from these; `chain-specs/` holds them as JSON.
+//!
+//! Both have the technical council Alice, Bob and Charlie, whose two-thirds
+//! motions govern the chain. Only `development` has a sudo key (Alice): on
+//! `local_testnet` the council is the only way to retune the chain, as on a
+//! real network.
 
 use crate::{AccountId, Balance, RuntimeGenesisConfig, UNIT};
 use alloc::vec::Vec;
@@ -30,7 +35,8 @@ pub const LOCAL_DIFFICULTY: u64 = 400_000;
 
 fn genesis(
 	endowed: Vec<AccountId>,
-	sudo: AccountId,
+	council: Vec<AccountId>,
+	sudo: Option<AccountId>,
 	difficulty: u64,
 	params: ChallengeParams,
 	target_block_time_ms: u64,
@@ -39,7 +45,8 @@ fn genesis(
 		balances: pallet_balances::GenesisConfig {
 			balances: endowed.into_iter().map(|a| (a, ENDOWMENT)).collect::<Vec<_>>(),
 		},
-		sudo: pallet_sudo::GenesisConfig { key: Some(sudo) },
+		council: pallet_collective::GenesisConfig { members: council },
+		sudo: pallet_sudo::GenesisConfig { key: sudo },
 		ml_pow: pallet_mlpow::GenesisConfig {
 			difficulty: U256::from(difficulty),
 			params,
@@ -53,23 +60,25 @@ fn dev_accounts() -> Vec<AccountId> {
 	Sr25519Keyring::well_known().map(|k| k.to_account_id()).collect()
 }
 
+/// The genesis council of both presets.
+pub fn council() -> Vec<AccountId> {
+	[Sr25519Keyring::Alice, Sr25519Keyring::Bob, Sr25519Keyring::Charlie].map(|k| k.to_account_id()).into()
+}
+
 /// The JSON patch of preset `id`, or `None` for an unknown name.
 pub fn preset(id: &PresetId) -> Option<Vec<u8>> {
 	let patch = match id.as_ref() {
 		DEV_RUNTIME_PRESET => genesis(
 			dev_accounts(),
-			Sr25519Keyring::Alice.to_account_id(),
+			council(),
+			Some(Sr25519Keyring::Alice.to_account_id()),
 			DEV_DIFFICULTY,
 			ChallengeParams::DEV,
 			DEV_TARGET_MS,
 		),
-		LOCAL_TESTNET_RUNTIME_PRESET => genesis(
-			dev_accounts(),
-			Sr25519Keyring::Alice.to_account_id(),
-			LOCAL_DIFFICULTY,
-			ChallengeParams::DEV,
-			LOCAL_TARGET_MS,
-		),
+		LOCAL_TESTNET_RUNTIME_PRESET => {
+			genesis(dev_accounts(), council(), None, LOCAL_DIFFICULTY, ChallengeParams::DEV, LOCAL_TARGET_MS)
+		}
 		_ => return None,
 	};
 	Some(serde_json::to_string(&patch).expect("a JSON value serializes").into_bytes())

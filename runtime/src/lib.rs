@@ -1,8 +1,9 @@
 //! # mlpow-runtime
 //!
 //! The chain's state transition function: FRAME system, timestamp,
-//! balances, transaction payment, sudo and the MatMul proof-of-work pallet,
-//! plus the runtime APIs the node, miners and Polkadot.js use. Compiled
+//! balances, transaction payment, the technical council, sudo (dev chains
+//! only: the `local_testnet` preset has no sudo key) and the MatMul
+//! proof-of-work pallet, plus the runtime APIs the node, miners and Polkadot.js use. Compiled
 //! natively (for tests and the node's fallback) and to Wasm (what the chain
 //! actually executes; the build script embeds it as `WASM_BINARY`).
 
@@ -23,7 +24,7 @@ use frame_support::{
 	dispatch::DispatchClass,
 	genesis_builder_helper::{build_state, get_preset},
 	parameter_types,
-	traits::{ConstU128, ConstU32, ConstU64, ConstU8, VariantCountOf},
+	traits::{ConstU128, ConstU32, ConstU64, ConstU8, EitherOfDiverse, VariantCountOf},
 	weights::{
 		constants::{RocksDbWeight, WEIGHT_REF_TIME_PER_SECOND},
 		IdentityFee, Weight,
@@ -144,6 +145,8 @@ mod runtime {
 	pub type TransactionPayment = pallet_transaction_payment;
 	#[runtime::pallet_index(4)]
 	pub type Sudo = pallet_sudo;
+	#[runtime::pallet_index(5)]
+	pub type Council = pallet_collective<Instance1>;
 	#[runtime::pallet_index(10)]
 	pub type MlPow = pallet_mlpow;
 }
@@ -229,6 +232,42 @@ impl pallet_sudo::Config for Runtime {
 	type WeightInfo = pallet_sudo::weights::SubstrateWeight<Runtime>;
 }
 
+/// The technical council: the collective whose motions retune the chain.
+pub type CouncilCollective = pallet_collective::Instance1;
+
+/// Who may retune the chain (difficulty, block time, reward, challenge
+/// parameters) and change the council itself: Root (sudo on dev chains), or
+/// a council motion carried by at least two thirds of the members.
+pub type RootOrCouncilTwoThirds = EitherOfDiverse<
+	EnsureRoot<AccountId>,
+	pallet_collective::EnsureProportionAtLeast<AccountId, CouncilCollective, 2, 3>,
+>;
+
+parameter_types! {
+	/// A motion may run for a day of 6 s blocks before anyone can close it
+	/// as failed; a motion that reaches its threshold closes at once.
+	pub const CouncilMotionDuration: BlockNumber = 14_400;
+	/// A motion may use at most half a block.
+	pub MaxCouncilProposalWeight: Weight = Perbill::from_percent(50) * RuntimeBlockWeights::get().max_block;
+}
+
+impl pallet_collective::Config<CouncilCollective> for Runtime {
+	type RuntimeOrigin = RuntimeOrigin;
+	type Proposal = RuntimeCall;
+	type RuntimeEvent = RuntimeEvent;
+	type MotionDuration = CouncilMotionDuration;
+	type MaxProposals = ConstU32<32>;
+	type MaxMembers = ConstU32<32>;
+	type DefaultVote = pallet_collective::PrimeDefaultVote;
+	type WeightInfo = pallet_collective::weights::SubstrateWeight<Runtime>;
+	type SetMembersOrigin = RootOrCouncilTwoThirds;
+	type MaxProposalWeight = MaxCouncilProposalWeight;
+	type DisapproveOrigin = RootOrCouncilTwoThirds;
+	type KillOrigin = RootOrCouncilTwoThirds;
+	/// No deposit: only members can propose, and there are few of them.
+	type Consideration = ();
+}
+
 parameter_types! {
 	/// The retarget never goes below this (a few hundred tickets per block
 	/// keep block times random enough to be a lottery).
@@ -240,7 +279,7 @@ parameter_types! {
 impl pallet_mlpow::Config for Runtime {
 	type Currency = Balances;
 	type Time = Timestamp;
-	type GovernanceOrigin = EnsureRoot<AccountId>;
+	type GovernanceOrigin = RootOrCouncilTwoThirds;
 	/// 16 blocks: after a 10x hashrate step the expected block time is back
 	/// within 10% of target in 90 blocks (step up) or 55 (step down), as the
 	/// pallet's `retarget_converges_and_holds_the_block_time` test prints.
