@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
-# Installs the system tools the build needs beyond Rust: `protoc` (the
-# network stack's litep2p compiles protobuf definitions at build time).
-# Idempotent; uses apt-get (as root or through passwordless sudo) where a
-# tool is missing, and otherwise says what to install.
+# Installs the system tools the build and tests need beyond Rust:
+# - `protoc`: the network stack's litep2p compiles protobuf definitions at
+#   build time;
+# - Node.js (18 or newer) and npm: the Polkadot.js end-to-end tests (e2e/).
+# Idempotent; uses apt-get (as root or through passwordless sudo) for what is
+# missing, and otherwise says what to install.
 set -euo pipefail
 
 log() { printf 'setup-system: %s\n' "$*" >&2; }
 
-if command -v protoc >/dev/null; then
+missing=()
+command -v protoc >/dev/null || missing+=(protobuf-compiler)
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 18 ]; then
+	missing+=(nodejs)
+fi
+command -v npm >/dev/null || missing+=(npm)
+if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
 fi
 if ! command -v apt-get >/dev/null; then
-	log "error: protoc not found; install the protobuf compiler (e.g. 'brew install protobuf', 'dnf install protobuf-compiler')"
+	log "error: missing ${missing[*]}; install protoc (e.g. 'brew install protobuf') and Node.js 18+ with npm"
 	exit 1
 fi
 if [ "$(id -u)" -eq 0 ]; then
@@ -19,9 +28,14 @@ if [ "$(id -u)" -eq 0 ]; then
 elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
 	as_root=(sudo)
 else
-	log "error: protoc not found and no root to install it: run 'sudo apt-get install protobuf-compiler'"
+	log "error: missing ${missing[*]} and no root to install them: run 'sudo apt-get install ${missing[*]}'"
 	exit 1
 fi
-log "installing protobuf-compiler"
+log "installing ${missing[*]}"
 "${as_root[@]}" apt-get update -qq >&2 || true
-"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends protobuf-compiler >&2
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 18 ]; then
+	log "error: Node.js $(node --version 2>/dev/null || echo none) is too old for e2e/; install Node.js 18 or newer"
+	exit 1
+fi

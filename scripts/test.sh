@@ -25,6 +25,13 @@ else
 	cargo test --workspace
 fi
 
+step "Polkadot.js end-to-end tests (e2e/: real node and worker, dev and local chains)"
+(
+	cd e2e
+	npm ci --no-audit --no-fund --loglevel=error
+	MLPOW_NODE_BIN="$CARGO_TARGET_DIR/debug/mlpow-node" MLPOW_WORKER_BIN="$CARGO_TARGET_DIR/debug/mlpow-worker" npm test
+)
+
 step "Consensus primitives build no_std for wasm32"
 "${WASM_CARGO[@]}" build -p mlpow-primitives --no-default-features --target wasm32-unknown-unknown --release
 

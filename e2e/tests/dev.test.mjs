@@ -1,0 +1,111 @@
+// The dev chain through Polkadot.js: read everything, retune it with sudo
+// (difficulty, target block time, challenge parameters at the next epoch
+// boundary), watch the blocks mined under the new rules, and see a
+// non-governance account refused.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import { Keyring } from '@polkadot/keyring';
+import { cryptoWaitReady } from '@polkadot/util-crypto';
+
+import { startChain, submit, eventsOf, waitForHeader } from '../lib/chain.mjs';
+import { checkAllBlocks, checkBlock, checkMetadata, checkPalletStorage, checkProperties, checkRpcMethods } from '../lib/checks.mjs';
+
+describe('dev chain (sudo governs)', { timeout: 600_000 }, () => {
+  let chain;
+  let api;
+  let alice;
+  let bob;
+
+  before(async () => {
+    await cryptoWaitReady();
+    const keyring = new Keyring({ type: 'sr25519', ss58Format: 42 });
+    alice = keyring.addFromUri('//Alice');
+    bob = keyring.addFromUri('//Bob');
+    chain = await startChain('dev');
+    api = chain.api;
+    // The worker mines from the start: wait for its first blocks.
+    await waitForHeader(api, (h) => h.number.toNumber() >= 2, 120_000, 'block #2');
+  });
+
+  after(async () => {
+    if (chain) await chain.stop();
+  });
+
+  test('connects and reads properties, metadata, storage and rpc_methods', async () => {
+    assert.equal((await api.rpc.system.chain()).toString(), 'MatMul PoW Development');
+    await checkProperties(api);
+    checkMetadata(api);
+    await checkPalletStorage(api);
+    await checkRpcMethods(api);
+    assert.equal((await api.query.sudo.key()).toString(), alice.address);
+  });
+
+  test('a non-governance account is refused with BadOrigin', async () => {
+    const direct = await submit(api, api.tx.mlPow.setDifficulty(5_000), bob);
+    assert.equal(direct.error, 'BadOrigin');
+    const viaSudo = await submit(api, api.tx.sudo.sudo(api.tx.mlPow.setDifficulty(5_000)), bob);
+    assert.equal(viaSudo.error, 'sudo.RequireSudo');
+    const reward = await submit(api, api.tx.mlPow.setBlockReward(0), bob);
+    assert.equal(reward.error, 'BadOrigin');
+  });
+
+  test('sudo retunes the target block time', async () => {
+    const res = await submit(api, api.tx.sudo.sudo(api.tx.mlPow.setTargetBlockTime(2_000)), alice);
+    assert.equal(res.error, null);
+    const sudid = eventsOf(res.events, 'sudo', 'Sudid');
+    assert.equal(sudid.length, 1);
+    assert.ok(sudid[0].data.sudoResult.isOk, JSON.stringify(sudid[0].toHuman()));
+    assert.equal(eventsOf(res.events, 'mlPow', 'TargetBlockTimeSet')[0].data.milliseconds.toNumber(), 2_000);
+    assert.equal((await (await api.at(res.blockHash)).query.mlPow.targetBlockTime()).toNumber(), 2_000);
+  });
+
+  test('sudo retunes the difficulty and the next blocks are mined at it', async () => {
+    // The lowest difficulty the runtime allows: blocks come as fast as the
+    // worker and node can go, which the next test uses to reach an epoch end.
+    const target = 1_000n;
+    const res = await submit(api, api.tx.sudo.sudo(api.tx.mlPow.setDifficulty(target)), alice);
+    assert.equal(res.error, null);
+    assert.equal(eventsOf(res.events, 'mlPow', 'DifficultySet')[0].data.difficulty.toBigInt(), target);
+    const setAt = await api.rpc.chain.getHeader(res.blockHash);
+    assert.equal((await (await api.at(res.blockHash)).query.mlPow.difficulty()).toBigInt(), target);
+
+    // The child of that block has a seal that verifies at exactly `target`.
+    const n = setAt.number.toNumber() + 1;
+    await waitForHeader(api, (h) => h.number.toNumber() >= n, 120_000, `block #${n}`);
+    const child = await checkBlock(api, await api.rpc.chain.getBlockHash(n));
+    assert.equal(child.difficulty, target);
+  });
+
+  test('sudo schedules new challenge parameters; they apply at the epoch boundary', async () => {
+    const before = (await api.query.mlPow.params()).toJSON();
+    const next = { ...before, k: before.k * 2, epochLength: 20 };
+    const res = await submit(api, api.tx.sudo.sudo(api.tx.mlPow.scheduleParams(next)), alice);
+    assert.equal(res.error, null);
+    const scheduled = eventsOf(res.events, 'mlPow', 'ParamsScheduled')[0];
+    assert.ok(scheduled, 'ParamsScheduled event');
+    const boundary = scheduled.data.atBlock.toNumber();
+    assert.deepEqual(scheduled.data.params.toJSON(), next);
+    // Until the boundary, blocks are still mined (and verified) at the old
+    // parameters: scheduling never invalidates work in progress.
+    assert.deepEqual((await api.query.mlPow.params()).toJSON(), before);
+
+    await waitForHeader(api, (h) => h.number.toNumber() >= boundary + 2, 300_000, `block #${boundary + 2}`);
+    const at = await api.at(await api.rpc.chain.getBlockHash(boundary));
+    const events = (await at.query.system.events()).map((r) => r.event);
+    assert.deepEqual(eventsOf(events, 'mlPow', 'ParamsApplied')[0].data.params.toJSON(), next);
+    assert.equal(eventsOf(events, 'mlPow', 'EpochStarted').length, 1);
+    const last = await checkBlock(api, await api.rpc.chain.getBlockHash(boundary));
+    const first = await checkBlock(api, await api.rpc.chain.getBlockHash(boundary + 1));
+    assert.deepEqual(last.params, before, 'the boundary block itself was mined at the old parameters');
+    assert.deepEqual(first.params, next, 'the next block was mined at the new ones');
+    assert.deepEqual((await api.call.mlpowApi.challenge()).params.toJSON(), next);
+  });
+
+  test('every block and event decodes and every seal verifies', async () => {
+    const blocks = await checkAllBlocks(api);
+    assert.ok(blocks.length >= 5);
+    for (const b of blocks) assert.equal(b.author, alice.address);
+  });
+});
