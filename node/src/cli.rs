@@ -1,5 +1,5 @@
 //! Command line: Substrate's standard node flags and subcommands, plus
-//! `--author`.
+//! `--author` and `--max-reorg-depth`.
 
 #[derive(Debug, clap::Parser)]
 #[command(propagate_version = true, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -21,6 +21,13 @@ pub struct NodeArgs {
 	/// node still serves work but its blocks pay no one.
 	#[arg(long, value_name = "SS58")]
 	pub author: Option<String>,
+
+	/// Maximum reorg depth: blocks this far below the best block are
+	/// finalized, and no fork below them is ever followed (SPEC.md, "Fork
+	/// choice and reorg depth").
+	#[arg(long, value_name = "BLOCKS", default_value_t = mlpow_consensus::DEFAULT_MAX_REORG_DEPTH,
+		value_parser = clap::value_parser!(u32).range(1..))]
+	pub max_reorg_depth: u32,
 }
 
 #[derive(Debug, clap::Subcommand)]

@@ -84,7 +84,11 @@ pub fn new_partial(config: &Configuration) -> Result<Partial, ServiceError> {
 		.build(),
 	);
 
-	let algorithm = MatmulPow::new(client.clone());
+	let metrics = match config.prometheus_registry().map(mlpow_consensus::Metrics::register).transpose() {
+		Ok(metrics) => metrics,
+		Err(e) => return Err(ServiceError::Other(format!("registering the mlpow metrics: {e}"))),
+	};
+	let algorithm = MatmulPow::new(client.clone()).with_metrics(metrics);
 	let pow_import = sc_consensus_pow::PowBlockImport::new(
 		client.clone(),
 		client.clone(),
@@ -117,6 +121,7 @@ pub fn new_partial(config: &Configuration) -> Result<Partial, ServiceError> {
 pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::traits::Block>::Hash>>(
 	config: Configuration,
 	author: Option<AccountId32>,
+	max_reorg_depth: u32,
 ) -> Result<TaskManager, ServiceError> {
 	let PartialComponents {
 		client,
@@ -151,6 +156,14 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 			metrics,
 			gap_sync_body_policy: None,
 		})?;
+
+	// Every node, mining or not, keeps to the same maximum reorg depth.
+	log::info!("⛓  Blocks {max_reorg_depth} deep are final (--max-reorg-depth)");
+	task_manager.spawn_essential_handle().spawn(
+		"mlpow-finality",
+		None,
+		mlpow_consensus::finalize_below_depth(client.clone(), max_reorg_depth),
+	);
 
 	// The block builder runs only on block-producing nodes; the mining RPC
 	// exists on every node but serves work only here.

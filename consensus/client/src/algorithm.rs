@@ -2,6 +2,7 @@
 //! mining: difficulty and challenge from the runtime at the parent, seal
 //! verification through `mlpow-primitives`.
 
+use crate::Metrics;
 use mlpow_primitives::{Hash32, U256};
 use mlpow_runtime_api::{Challenge, MlpowApi};
 use parking_lot::Mutex;
@@ -33,12 +34,18 @@ pub struct ParentRules {
 pub struct MatmulPow<B: BlockT, C> {
 	client: Arc<C>,
 	cache: Arc<Mutex<LruMap<B::Hash, ParentRules>>>,
+	metrics: Option<Metrics>,
 	_block: PhantomData<B>,
 }
 
 impl<B: BlockT, C> Clone for MatmulPow<B, C> {
 	fn clone(&self) -> Self {
-		Self { client: self.client.clone(), cache: self.cache.clone(), _block: PhantomData }
+		Self {
+			client: self.client.clone(),
+			cache: self.cache.clone(),
+			metrics: self.metrics.clone(),
+			_block: PhantomData,
+		}
 	}
 }
 
@@ -54,7 +61,18 @@ where
 	C::Api: DifficultyApi<B, U256> + MlpowApi<B>,
 {
 	pub fn new(client: Arc<C>) -> Self {
-		Self { client, cache: Arc::new(Mutex::new(LruMap::new(ByLength::new(256)))), _block: PhantomData }
+		Self {
+			client,
+			cache: Arc::new(Mutex::new(LruMap::new(ByLength::new(256)))),
+			metrics: None,
+			_block: PhantomData,
+		}
+	}
+
+	/// Counts seal checks in `metrics` (see [`Metrics`]).
+	pub fn with_metrics(mut self, metrics: Option<Metrics>) -> Self {
+		self.metrics = metrics;
+		self
 	}
 
 	/// Difficulty and challenge for a child of `parent`, read through the runtime API.
@@ -109,7 +127,11 @@ where
 		let rules = self.rules(parent)?;
 		let pre_hash = hash32(pre_hash).ok_or_else(|| Error::Other("block hashes must be 32 bytes".into()))?;
 		let challenge = rules.challenge;
-		match mlpow_primitives::verify(&challenge.params, &challenge.weights_seed, &pre_hash, difficulty, seal) {
+		let verdict = mlpow_primitives::verify(&challenge.params, &challenge.weights_seed, &pre_hash, difficulty, seal);
+		if let Some(metrics) = &self.metrics {
+			metrics.seal_checked(verdict.is_ok());
+		}
+		match verdict {
 			Ok(_) => Ok(true),
 			Err(e) => {
 				log::debug!(target: LOG_TARGET, "seal rejected on {parent:?}: {e}");
