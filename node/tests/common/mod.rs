@@ -82,6 +82,24 @@ impl Proc {
 		lines[lines.len().saturating_sub(40)..].join("\n")
 	}
 
+	/// Waits until the process's output contains `needle`.
+	pub async fn wait_for_log(&mut self, needle: &str, timeout: Duration) {
+		let deadline = Instant::now() + timeout;
+		loop {
+			if std::fs::read_to_string(&self.log).unwrap_or_default().contains(needle) {
+				return;
+			}
+			self.assert_running();
+			assert!(
+				Instant::now() < deadline,
+				"{} never logged {needle:?} in {timeout:?}:\n{}",
+				self.name,
+				self.log_tail()
+			);
+			tokio::time::sleep(Duration::from_millis(100)).await;
+		}
+	}
+
 	pub fn assert_running(&mut self) {
 		if let Some(status) = self.child.try_wait().unwrap() {
 			panic!("{} exited ({status}):\n{}", self.name, self.log_tail());
@@ -95,10 +113,11 @@ impl Drop for Proc {
 	}
 }
 
-/// A dev node on free ports.
+/// A node on free ports.
 pub struct Node {
 	pub proc: Proc,
 	pub rpc_port: u16,
+	pub p2p_port: u16,
 	pub base: PathBuf,
 }
 
@@ -110,25 +129,34 @@ impl Node {
 	/// A dev node with its RPC on `rpc_port` (to restart a node where its
 	/// worker will look for it).
 	pub fn start_dev_on(base: &Path, rpc_port: u16, extra: &[&str]) -> Self {
-		let p2p_port = free_port();
-		let mut args: Vec<String> = [
-			"--dev",
+		let mut args = vec!["--dev"];
+		args.extend_from_slice(extra);
+		Self::start_on(base, rpc_port, free_port(), &args)
+	}
+
+	/// A node with `args` (which name the chain) on the given RPC and p2p
+	/// ports, without telemetry or mDNS (peers connect only when told to),
+	/// and without Prometheus unless `args` asks for a port.
+	pub fn start_on(base: &Path, rpc_port: u16, p2p_port: u16, args: &[&str]) -> Self {
+		let mut all: Vec<String> = [
 			"--base-path",
 			base.to_str().unwrap(),
 			"--rpc-port",
 			&rpc_port.to_string(),
 			"--port",
 			&p2p_port.to_string(),
-			"--no-prometheus",
 			"--no-mdns",
 			"--no-telemetry",
 		]
 		.iter()
 		.map(|s| s.to_string())
 		.collect();
-		args.extend(extra.iter().map(|s| s.to_string()));
+		if !args.contains(&"--prometheus-port") {
+			all.push("--no-prometheus".into());
+		}
+		all.extend(args.iter().map(|s| s.to_string()));
 		let log = base.with_extension(format!("node-{rpc_port}-{p2p_port}.log"));
-		Self { proc: Proc::spawn("mlpow-node", &node_bin(), &args, log), rpc_port, base: base.to_path_buf() }
+		Self { proc: Proc::spawn("mlpow-node", &node_bin(), &all, log), rpc_port, p2p_port, base: base.to_path_buf() }
 	}
 
 	pub fn ws_url(&self) -> String {
