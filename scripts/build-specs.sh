@@ -7,7 +7,7 @@ scripts/setup-system.sh
 wasm_toolchain
 cargo build --workspace --all-targets # the same build as scripts/test.sh
 for chain in dev local; do
-	"$CARGO_TARGET_DIR/debug/mlpow-node" build-spec --chain "$chain" >"chain-specs/$chain.json"
-	"$CARGO_TARGET_DIR/debug/mlpow-node" build-spec --chain "$chain" --raw >"chain-specs/$chain-raw.json"
+	"$CARGO_TARGET_DIR/debug/mlpow-node" build-spec --chain "$chain" --disable-default-bootnode >"chain-specs/$chain.json"
+	"$CARGO_TARGET_DIR/debug/mlpow-node" build-spec --chain "$chain" --raw --disable-default-bootnode >"chain-specs/$chain-raw.json"
 done
 echo "chain-specs/ regenerated"

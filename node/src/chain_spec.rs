@@ -34,9 +34,19 @@ pub fn development() -> Result<ChainSpec, String> {
 	spec("MatMul PoW Development", "mlpow_dev", ChainType::Development, DEV_RUNTIME_PRESET)
 }
 
-/// A local testnet for several nodes and miners: 6 s blocks.
+/// The local testnet's bootnode: a node on this machine's port 30333 with
+/// the well-known network key `0x00…01` (`--node-key
+/// 0000000000000000000000000000000000000000000000000000000000000001 --port
+/// 30333`, see chain-specs/README.md). Public key, local use only.
+pub const LOCAL_BOOTNODE: &str = "/ip4/127.0.0.1/tcp/30333/p2p/12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp";
+
+/// A local testnet for several nodes and miners: 6 s blocks, a council
+/// and no sudo, one bootnode on 127.0.0.1:30333.
 pub fn local_testnet() -> Result<ChainSpec, String> {
-	spec("MatMul PoW Local Testnet", "mlpow_local", ChainType::Local, LOCAL_TESTNET_RUNTIME_PRESET)
+	let mut spec = spec("MatMul PoW Local Testnet", "mlpow_local", ChainType::Local, LOCAL_TESTNET_RUNTIME_PRESET)?;
+	let bootnode = LOCAL_BOOTNODE.parse().map_err(|e| format!("bootnode {LOCAL_BOOTNODE}: {e}"))?;
+	spec.add_boot_node(bootnode);
+	Ok(spec)
 }
 
 /// `dev`, `local`, or a path to a JSON chain spec.
