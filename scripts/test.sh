@@ -32,6 +32,21 @@ step "Polkadot.js end-to-end tests (e2e/: real node and worker, dev and local ch
 	MLPOW_NODE_BIN="$CARGO_TARGET_DIR/debug/mlpow-node" MLPOW_WORKER_BIN="$CARGO_TARGET_DIR/debug/mlpow-worker" npm test
 )
 
+step "Multi-node network under zombienet (zombienet/: 3 nodes, 2 miners, a kill and restart)"
+(
+	cd zombienet
+	npm ci --no-audit --no-fund --loglevel=error
+	net_dir=$(mktemp -d "${TMPDIR:-/tmp}/mlpow-zombienet.XXXXXX")
+	if MLPOW_NODE_BIN="$CARGO_TARGET_DIR/debug/mlpow-node" MLPOW_WORKER_BIN="$CARGO_TARGET_DIR/debug/mlpow-worker" \
+		npx zombienet --provider native --spawn-concurrency 1 --logType text --dir "$net_dir/network" --force \
+		test network.zndsl; then
+		rm -rf "$net_dir"
+	else
+		echo "zombienet failed; the nodes' logs are in $net_dir/network/logs" >&2
+		exit 1
+	fi
+)
+
 step "Consensus primitives build no_std for wasm32"
 "${WASM_CARGO[@]}" build -p mlpow-primitives --no-default-features --target wasm32-unknown-unknown --release
 
