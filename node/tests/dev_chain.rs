@@ -237,13 +237,16 @@ fn import(dir: &std::path::Path, name: &str, blocks: &[Value]) -> (bool, String)
 	(out.status.success() && all_in, format!("{log}\nchain-info: {info}"))
 }
 
-/// `--rpc-methods safe` (what an externally exposed node should use) must
-/// refuse the mining methods that take seals or push work, and still answer
-/// the read-only `mlpow_getWork`.
+/// A node whose RPC is exposed (`--rpc-external`) serves safe methods only
+/// (unless told `--rpc-methods unsafe`): it must refuse the mining methods
+/// that take seals or push work, and still answer the read-only
+/// `mlpow_getWork`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unsafe_mining_methods_are_refused_on_safe_rpc() {
+async fn unsafe_mining_methods_are_refused_on_an_external_rpc() {
 	let dir = tempfile::tempdir().unwrap();
-	let mut node = Node::start_dev(&dir.path().join("chain"), &["--rpc-methods", "safe"]);
+	// Exposed on every interface, with Substrate's default `--rpc-methods
+	// auto`, which means safe methods only for an external RPC server.
+	let mut node = Node::start_dev(&dir.path().join("chain"), &["--rpc-external"]);
 	let client = node.connect(START).await;
 	// -32601 is what Substrate answers for unsafe methods on a safe RPC.
 	let r = submit(&client, 1, &format!("0x{}", "00".repeat(16))).await;
