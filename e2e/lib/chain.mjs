@@ -157,31 +157,40 @@ export async function startChain(chain, { timeoutMs = 120_000 } = {}) {
   }
 }
 
-// Resolves with the first new best header for which `predicate` holds.
-export function waitForHeader(api, predicate, timeoutMs, what) {
+// A promise that one subscription settles: `subscribe(ok, fail)` starts it
+// and returns (a promise of) its unsubscribe function, which is called as
+// soon as the promise settles, on success, failure or timeout alike.
+function settleOnce(timeoutMs, what, subscribe) {
   return new Promise((resolve, reject) => {
     let unsub = null;
     let done = false;
-    const finish = (f, v) => {
+    const finish = (settle, value) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       if (unsub) unsub();
-      f(v);
+      settle(value);
     };
     const timer = setTimeout(() => finish(reject, new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
-    api.rpc.chain
-      .subscribeNewHeads((header) => {
-        Promise.resolve(predicate(header)).then(
-          (ok) => ok && finish(resolve, header),
-          (e) => finish(reject, e),
-        );
-      })
-      .then((u) => {
-        unsub = u;
-        if (done) u();
-      }, (e) => finish(reject, e));
+    Promise.resolve()
+      .then(() => subscribe((v) => finish(resolve, v), (e) => finish(reject, e)))
+      .then(
+        (u) => {
+          unsub = u;
+          if (done) u();
+        },
+        (e) => finish(reject, e),
+      );
   });
+}
+
+// Resolves with the first new best header for which `predicate` holds.
+export function waitForHeader(api, predicate, timeoutMs, what) {
+  return settleOnce(timeoutMs, what, (ok, fail) =>
+    api.rpc.chain.subscribeNewHeads((header) => {
+      Promise.resolve(predicate(header)).then((yes) => yes && ok(header), fail);
+    }),
+  );
 }
 
 // Signs and sends `tx` from `signer`; resolves once it is in a block, with
@@ -189,32 +198,15 @@ export function waitForHeader(api, predicate, timeoutMs, what) {
 // its dispatch failed).
 export function submit(api, tx, signer, timeoutMs = 120_000) {
   const what = `${tx.method.section}.${tx.method.method}`;
-  return new Promise((resolve, reject) => {
-    let unsub = null;
-    let done = false;
-    const finish = (f, v) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (unsub) unsub();
-      f(v);
-    };
-    const timer = setTimeout(() => finish(reject, new Error(`${what} not in a block after ${timeoutMs} ms`)), timeoutMs);
+  return settleOnce(timeoutMs, `${what} in a block`, (ok, fail) =>
     tx.signAndSend(signer, ({ status, events, dispatchError }) => {
       if (status.isInvalid || status.isDropped || status.isUsurped) {
-        finish(reject, new Error(`${what}: ${status.type}`));
+        fail(new Error(`${what}: ${status.type}`));
       } else if (status.isInBlock) {
-        const error = describeError(api, dispatchError);
-        finish(resolve, { blockHash: status.asInBlock, events: events.map((r) => r.event), error });
+        ok({ blockHash: status.asInBlock, events: events.map((r) => r.event), error: describeError(api, dispatchError) });
       }
-    }).then(
-      (u) => {
-        unsub = u;
-        if (done) u();
-      },
-      (e) => finish(reject, e),
-    );
-  });
+    }),
+  );
 }
 
 // `Module.Error` or the plain variant (`BadOrigin`), or null.
