@@ -11,7 +11,8 @@
 //!   counter so that workers can say which work a seal is for;
 //! - a submission is checked against the current work (stale? well-formed?
 //!   does it verify?) before anything touches the block builder, so junk
-//!   costs one verification at most;
+//!   costs one verification at most, run on a blocking thread with at most
+//!   one check per core at a time;
 //! - `MiningHandle::submit` is not `Send` (it holds a lock across an await)
 //!   and re-verifies against whatever build is current: valid submissions
 //!   therefore run on one dedicated thread, which first checks that the
@@ -31,7 +32,7 @@ use std::{
 	sync::{mpsc, Arc},
 	time::Duration,
 };
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{oneshot, watch, Semaphore};
 
 const LOG_TARGET: &str = "mlpow";
 
@@ -82,11 +83,14 @@ struct Submission<B: BlockT> {
 pub struct MiningBridge<B: BlockT> {
 	work: watch::Receiver<Option<Arc<Work<B::Hash>>>>,
 	submissions: mpsc::SyncSender<Submission<B>>,
+	/// Seal checks of RPC submissions run on blocking threads, at most one
+	/// per core at a time.
+	verifiers: Arc<Semaphore>,
 }
 
 impl<B: BlockT> Clone for MiningBridge<B> {
 	fn clone(&self) -> Self {
-		Self { work: self.work.clone(), submissions: self.submissions.clone() }
+		Self { work: self.work.clone(), submissions: self.submissions.clone(), verifiers: self.verifiers.clone() }
 	}
 }
 
@@ -153,7 +157,8 @@ impl<B: BlockT> MiningBridge<B> {
 				work_tx.send_replace(work);
 			}
 		};
-		(Self { work: work_rx, submissions: sub_tx }, poller)
+		let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+		(Self { work: work_rx, submissions: sub_tx, verifiers: Arc::new(Semaphore::new(cores)) }, poller)
 	}
 
 	/// The current work, if the node has a block to mine.
@@ -175,8 +180,22 @@ impl<B: BlockT> MiningBridge<B> {
 		let Some(pre_hash) = hash32(&work.pre_hash) else {
 			return SubmitOutcome::ImportFailed("block hashes must be 32 bytes".into());
 		};
-		let c = &work.challenge;
-		if let Err(e) = mlpow_primitives::verify(&c.params, &c.weights_seed, &pre_hash, work.difficulty, &seal) {
+		// One check costs up to 2^24 multiply-accumulates (milliseconds) at
+		// the largest parameters: run it off the RPC server's async threads,
+		// at most one per core, so a flood of bad seals waits its turn
+		// instead of starving the node.
+		let Ok(_permit) = self.verifiers.acquire().await else {
+			return SubmitOutcome::ImportFailed("the node is shutting down".into());
+		};
+		let (challenge, difficulty, bytes) = (work.challenge, work.difficulty, seal.clone());
+		let verdict = tokio::task::spawn_blocking(move || {
+			mlpow_primitives::verify(&challenge.params, &challenge.weights_seed, &pre_hash, difficulty, &bytes)
+		})
+		.await;
+		let Ok(verdict) = verdict else {
+			return SubmitOutcome::ImportFailed("the seal check did not complete".into());
+		};
+		if let Err(e) = verdict {
 			return match e {
 				mlpow_primitives::VerifyError::MalformedSeal => SubmitOutcome::Malformed(e.to_string()),
 				_ => SubmitOutcome::Invalid(e.to_string()),
