@@ -27,11 +27,15 @@ for ((i = 0; i < ${#args[@]}; i++)); do
 done
 
 node_pid=$$
+# Alive, and not a zombie waiting to be reaped (kill -0 succeeds on those).
+alive() {
+	kill -0 "$1" 2>/dev/null && ! grep -qs '^[0-9]* (.*) Z ' "/proc/$1/stat"
+}
 (
 	# The worker waits for the node's RPC by itself (it retries with backoff).
 	"$worker_bin" --node "ws://127.0.0.1:$rpc_port" --threads "${MLPOW_WORKER_THREADS:-1}" --report-secs 10 &
 	worker=$!
-	while kill -0 "$node_pid" 2>/dev/null && kill -0 "$worker" 2>/dev/null; do
+	while alive "$node_pid" && alive "$worker"; do
 		sleep 1
 	done
 	kill -TERM "$worker" 2>/dev/null || true
