@@ -16,7 +16,7 @@ use sp_runtime::{
 	traits::{Block as BlockT, Header as _, NumberFor},
 	SaturatedConversion,
 };
-use std::{marker::PhantomData, sync::Arc};
+use std::sync::Arc;
 
 /// The default maximum reorg depth, in blocks (10 minutes at 6 s blocks).
 pub const DEFAULT_MAX_REORG_DEPTH: u32 = 100;
@@ -31,7 +31,6 @@ where
 	BE: Backend<B>,
 	C: BlockchainEvents<B> + HeaderBackend<B> + Finalizer<B, BE>,
 {
-	let _backend: PhantomData<BE> = PhantomData;
 	let mut imports = client.import_notification_stream();
 	while let Some(imported) = imports.next().await {
 		if !imported.is_new_best {
