@@ -2,6 +2,7 @@
 // able to read and decode on any mlpow chain.
 
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { u8aToString } from '@polkadot/util';
 
@@ -67,8 +68,24 @@ export async function checkRpcMethods(api) {
     assert.ok(methods.includes(m), `${m} in rpc_methods`);
   }
   // And it answers through the decorated client.
-  const work = (await api.rpc.mlpow.getWork()).toJSON();
+  const work = (await getWorkWhenReady(api)).toJSON();
   assert.match(work.pre_hash, /^0x[0-9a-f]{64}$/);
+}
+
+// `mlpow_getWork` answers code 1000 ("no work yet") for the moment between
+// importing a block and building the next proposal (README, "The mining RPC";
+// consensus/work); a client retries, as the worker does. Any other error, or no
+// work for `timeoutMs`, fails.
+async function getWorkWhenReady(api, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await api.rpc.mlpow.getWork();
+    } catch (e) {
+      if (e.code !== 1000 || Date.now() > deadline) throw e;
+      await sleep(100);
+    }
+  }
 }
 
 // Decodes block `hash` completely: header digest (the PoW author and seal),
