@@ -47,4 +47,9 @@ pub trait Lane: Send {
 
 	/// Searches `nonces` for `job`, stopping early once `cancelled()`.
 	fn search(&mut self, job: &Job, nonces: Range<u64>, cancelled: &dyn Fn() -> bool) -> anyhow::Result<SearchReport>;
+
+	/// The benchmark's yardstick: multiply-accumulates per second of this
+	/// lane's plain int8 GEMM at the shape it mines `params` with (no
+	/// matrix generation, no hashing), timed for about `seconds`.
+	fn plain_gemm_macs_per_sec(&mut self, params: &ChallengeParams, seconds: f64) -> anyhow::Result<f64>;
 }

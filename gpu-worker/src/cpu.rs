@@ -78,4 +78,20 @@ impl Lane for CpuLane {
 		}
 		Ok(report)
 	}
+
+	fn plain_gemm_macs_per_sec(&mut self, params: &ChallengeParams, seconds: f64) -> anyhow::Result<f64> {
+		let weights = self.shared.get(params, &[0; 32])?;
+		let (m, k, n) = (params.m as usize, params.k as usize, params.n as usize);
+		// Any activations will do; the kernel's speed does not depend on them.
+		let a: Vec<i8> = (0..m * k).map(|i| (i as u32).wrapping_mul(2_654_435_761) as i8).collect();
+		let mut c = vec![0i32; m * n];
+		let kernel = Kernel::best();
+		let start = std::time::Instant::now();
+		let mut runs = 0u64;
+		while runs == 0 || start.elapsed().as_secs_f64() < seconds {
+			kernel.gemm(&a, weights.bt(), m, n, k, &mut c);
+			runs += 1;
+		}
+		Ok((runs * params.macs_per_nonce()) as f64 / start.elapsed().as_secs_f64())
+	}
 }

@@ -1,16 +1,13 @@
 //! `mlpow-worker`: mines MatMul proof-of-work blocks for an mlpow node.
 //!
 //! It subscribes to the node's work over WebSocket JSON-RPC, searches nonces
-//! on every lane of its backend, submits winning seals, and prints its
-//! hashrate. See `mlpow-work` for the protocol and `backend` for how GPU
-//! backends plug in.
-
-mod backend;
-mod cpu;
-mod miner;
-mod node;
+//! on every lane of its backend (GPUs or CPU threads), submits winning
+//! seals, and prints its hashrate. `--benchmark` mines without a node;
+//! `--list-devices` says what it could mine on.
 
 use clap::Parser;
+use mlpow_primitives::{ChallengeParams, U256};
+use mlpow_worker::{backend::Lane, bench, cpu, cuda, miner, node, si};
 use std::{
 	sync::{atomic::Ordering, Arc},
 	time::{Duration, Instant},
@@ -23,14 +20,41 @@ struct Args {
 	#[arg(long, default_value = "ws://127.0.0.1:9944")]
 	node: String,
 
-	/// Mining backend. `auto` picks the best available (today: the CPU;
-	/// the CUDA backend is on its way).
+	/// Mining backend. `auto`: CUDA when a usable GPU (and NVRTC and
+	/// cuBLASLt) are there, else the CPU; the log says which and why.
 	#[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
 	backend: BackendChoice,
 
-	/// CPU threads (default: every core).
+	/// CUDA devices to mine on, by ordinal (`0,1`); one lane (stream and
+	/// nonce range) each. Default: every supported device.
+	#[arg(long, value_delimiter = ',')]
+	devices: Option<Vec<usize>>,
+
+	/// CPU threads for the CPU backend (default: every core).
 	#[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
 	threads: Option<u16>,
+
+	/// Lists the CUDA devices (and why any cannot mine) and the CPU, then exits.
+	#[arg(long)]
+	list_devices: bool,
+
+	/// Mines a synthetic job without a node, then times the plain int8 GEMM
+	/// of the same shape on the same lanes, and prints both and their ratio.
+	#[arg(long)]
+	benchmark: bool,
+
+	/// Benchmark parameters: `gpu` (8192,4096,8192,16), `dev` (64,64,64,16)
+	/// or `M,K,N,T`. Default: `gpu` on CUDA, `512,1024,512,16` on the CPU.
+	#[arg(long, value_parser = parse_params)]
+	bench_params: Option<ChallengeParams>,
+
+	/// Benchmark seconds, for mining and again for the GEMM.
+	#[arg(long, default_value_t = 10.0)]
+	bench_secs: f64,
+
+	/// Benchmark difficulty (default: a winner every 64 nonces on average).
+	#[arg(long)]
+	bench_difficulty: Option<u128>,
 
 	/// Seconds between hashrate reports.
 	#[arg(long, default_value_t = 5)]
@@ -40,21 +64,102 @@ struct Args {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum BackendChoice {
 	Auto,
+	Cuda,
 	Cpu,
+}
+
+fn parse_params(s: &str) -> Result<ChallengeParams, String> {
+	let p = match s {
+		"gpu" => ChallengeParams::GPU,
+		"dev" => ChallengeParams::DEV,
+		_ => {
+			let v: Vec<u32> = s.split(',').map(|x| x.trim().parse::<u32>()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+			let [m, k, n, t] = v[..] else { return Err("expected gpu, dev or M,K,N,T".into()) };
+			ChallengeParams { version: mlpow_primitives::params::PUZZLE_VERSION, m, k, n, t, epoch_length: 1 }
+		},
+	};
+	p.validate().map_err(|e| format!("{e:?}"))?;
+	Ok(p)
 }
 
 fn main() -> anyhow::Result<()> {
 	env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).format_target(false).init();
 	let args = Args::parse();
-	let threads = args
-		.threads
-		.map(usize::from)
-		.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-	if args.backend == BackendChoice::Auto {
-		log::info!("backend auto: using the CPU (no GPU backend is built into this worker yet)");
+	if args.list_devices {
+		list_devices();
+		return Ok(());
 	}
-	let lanes = cpu::lanes(threads);
+	let (backend, lanes) = open_lanes(&args)?;
+	if args.benchmark {
+		let params = args.bench_params.unwrap_or(match backend {
+			BackendChoice::Cuda => ChallengeParams::GPU,
+			_ => ChallengeParams { version: 1, m: 512, k: 1024, n: 512, t: 16, epoch_length: 1 },
+		});
+		let config = bench::BenchConfig {
+			params,
+			difficulty: args.bench_difficulty.map(U256::from),
+			seconds: args.bench_secs.max(0.1),
+		};
+		println!(
+			"benchmark: m={} k={} n={} t={} ({} MAC/nonce, {} tickets/nonce), {} s each",
+			params.m,
+			params.k,
+			params.n,
+			params.t,
+			params.macs_per_nonce(),
+			params.tickets_per_nonce(),
+			config.seconds
+		);
+		println!("{}", bench::run(lanes, &config)?);
+		return Ok(());
+	}
+	mine(&args, lanes)
+}
 
+/// The lanes of the chosen backend. `auto` falls back to the CPU, saying
+/// why; an explicit `cuda` that cannot start is an error.
+fn open_lanes(args: &Args) -> anyhow::Result<(BackendChoice, Vec<Box<dyn Lane>>)> {
+	let threads =
+		args.threads.map(usize::from).unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+	match args.backend {
+		BackendChoice::Cpu => Ok((BackendChoice::Cpu, cpu::lanes(threads))),
+		BackendChoice::Cuda => {
+			let lanes = cuda::lanes(args.devices.as_deref()).map_err(|e| anyhow::anyhow!("CUDA backend: {e:#}"))?;
+			log::info!("backend cuda: {} GPU lane(s)", lanes.len());
+			Ok((BackendChoice::Cuda, lanes))
+		},
+		BackendChoice::Auto => match cuda::lanes(args.devices.as_deref()) {
+			Ok(lanes) => {
+				log::info!("backend auto: CUDA, {} GPU lane(s)", lanes.len());
+				Ok((BackendChoice::Cuda, lanes))
+			},
+			Err(e) => {
+				log::info!("backend auto: the CPU, because CUDA is unavailable: {e:#}");
+				Ok((BackendChoice::Cpu, cpu::lanes(threads)))
+			},
+		},
+	}
+}
+
+fn list_devices() {
+	match cuda::devices() {
+		Ok(devices) =>
+			for d in devices {
+				match d.unsupported_reason() {
+					None => println!("{d}: can mine"),
+					Some(why) => println!("{d}: cannot mine: {why}"),
+				}
+			},
+		Err(e) => println!("cuda: none: {e:#}"),
+	}
+	println!(
+		"cpu: {} thread(s), kernel {:?}",
+		std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+		mlpow_primitives::kernel::Kernel::best()
+	);
+}
+
+fn mine(args: &Args, lanes: Vec<Box<dyn Lane>>) -> anyhow::Result<()> {
 	let (found_tx, found_rx) = tokio::sync::mpsc::unbounded_channel();
 	let miner = Arc::new(miner::Miner::start(lanes, found_tx));
 	let outcomes = Arc::new(node::Outcomes::default());
@@ -73,7 +178,6 @@ fn main() -> anyhow::Result<()> {
 	}
 	Ok(())
 }
-
 /// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill` and
 /// service managers send), naming the signal.
 async fn shutdown_signal() -> &'static str {
@@ -123,14 +227,3 @@ async fn report(miner: Arc<miner::Miner>, outcomes: Arc<node::Outcomes>, every: 
 	}
 }
 
-/// 1234567 -> "1.23 M".
-fn si(x: f64) -> String {
-	let (v, unit) = match x {
-		x if x >= 1e12 => (x / 1e12, " T"),
-		x if x >= 1e9 => (x / 1e9, " G"),
-		x if x >= 1e6 => (x / 1e6, " M"),
-		x if x >= 1e3 => (x / 1e3, " k"),
-		x => (x, " "),
-	};
-	format!("{v:.2}{unit}")
-}

@@ -1,0 +1,115 @@
+//! The CUDA kernel sources (`kernels/*.cu`) and the values the host passes
+//! them. Kept apart from the CUDA backend so that tests can compile the
+//! sources (NVRTC) and run their bodies on the CPU (a C++ compiler) on
+//! machines without a GPU.
+
+use mlpow_primitives::{stream, ticket, Hash32, U256};
+
+/// BLAKE3 for the device.
+pub const BLAKE3_CUH: &str = include_str!("../kernels/blake3.cuh");
+/// Matrix generation and tile hashing.
+pub const MINE_CU: &str = include_str!("../kernels/mine.cu");
+/// The `extern "C"` kernels of [`MINE_CU`].
+pub const KERNELS: [&str; 2] = ["mlpow_generate", "mlpow_hash_tiles"];
+
+/// The oldest GPUs mined on: compute capability 7.5 (Turing) is the first
+/// with int8 tensor cores that cuBLASLt's IMMA kernels use.
+pub const MIN_COMPUTE_CAPABILITY: (i32, i32) = (7, 5);
+
+/// [`MINE_CU`] with `blake3.cuh` pasted in place of its `#include`: NVRTC
+/// compiles one string and cannot open files.
+pub fn mine_source() -> String {
+	MINE_CU.replacen("#include \"blake3.cuh\"", BLAKE3_CUH, 1)
+}
+
+/// NVRTC options for a device of compute capability `cc`: PTX for its
+/// virtual architecture, which the driver compiles for the exact GPU.
+pub fn nvrtc_options(cc: (i32, i32)) -> Vec<String> {
+	vec![format!("--gpu-architecture=compute_{}{}", cc.0, cc.1), "--std=c++17".into(), "-default-device".into()]
+}
+
+/// Eight 32-bit words passed to a kernel by value (`struct Words8`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Words8(pub [u32; 8]);
+
+// SAFETY: a plain `#[repr(C)]` array of u32, the layout of `struct Words8`.
+unsafe impl cudarc::driver::DeviceRepr for Words8 {}
+
+impl Words8 {
+	/// 32 bytes as BLAKE3 reads them: little-endian words.
+	pub fn le(bytes: &Hash32) -> Self {
+		Self(core::array::from_fn(|w| u32::from_le_bytes(bytes[4 * w..4 * w + 4].try_into().expect("4 bytes"))))
+	}
+
+	/// The key BLAKE3's derive_key mode hashes material with: the hash of
+	/// the context string (computed once on the host; the device only ever
+	/// hashes material).
+	pub fn context_key(context: &str) -> Self {
+		Self::le(&blake3::hazmat::hash_derive_key_context(context))
+	}
+
+	/// The target for `difficulty` as 8 big-endian words, most significant
+	/// first, as `b3_meets_target` compares; `None` for difficulty 0.
+	pub fn target_be(difficulty: U256) -> Option<Self> {
+		let target = ticket::target(difficulty)?.to_big_endian();
+		Some(Self(core::array::from_fn(|w| u32::from_be_bytes(target[4 * w..4 * w + 4].try_into().expect("4 bytes")))))
+	}
+}
+
+/// The three derive_key contexts the kernels use, as keys.
+#[derive(Clone, Copy, Debug)]
+pub struct ContextKeys {
+	pub weights: Words8,
+	pub activations: Words8,
+	pub tile: Words8,
+}
+
+impl ContextKeys {
+	pub fn new() -> Self {
+		Self {
+			weights: Words8::context_key(stream::CTX_WEIGHTS),
+			activations: Words8::context_key(stream::CTX_ACTIVATIONS),
+			tile: Words8::context_key(stream::CTX_TILE_KEY),
+		}
+	}
+}
+
+impl Default for ContextKeys {
+	fn default() -> Self {
+		Self::new()
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn the_bundled_source_has_no_includes_left_and_every_kernel() {
+		let src = mine_source();
+		assert!(!src.contains("#include \""), "NVRTC cannot open the files of quoted includes");
+		for k in KERNELS {
+			assert!(src.contains(&format!("__global__ void {k}(")), "{k}");
+		}
+	}
+
+	#[test]
+	fn target_words_are_the_big_endian_target() {
+		assert_eq!(Words8::target_be(U256::one()), Some(Words8([u32::MAX; 8])));
+		assert_eq!(Words8::target_be(U256::zero()), None);
+		let t = Words8::target_be(U256::from(2u64)).unwrap();
+		assert_eq!(t.0[0], 0x7fff_ffff);
+		assert_eq!(t.0[7], u32::MAX);
+	}
+
+	#[test]
+	fn words_are_little_endian_like_blake3_reads_bytes() {
+		let mut bytes = [0u8; 32];
+		bytes[0] = 1;
+		bytes[31] = 0x80;
+		let w = Words8::le(&bytes);
+		assert_eq!(w.0[0], 1);
+		assert_eq!(w.0[7], 0x8000_0000);
+	}
+}

@@ -1,0 +1,28 @@
+//! The mlpow mining worker: the mining loop, its backends (CUDA and CPU),
+//! the node client and the benchmark. `main.rs` is the command line.
+//!
+//! - [`backend`]: what a backend provides ([`backend::Lane`]);
+//! - [`cpu`], [`cuda`]: the two backends; [`kernels`]: the CUDA sources;
+//! - [`miner`]: one thread per lane, the job slot and the counters;
+//! - [`node`]: work from the node over JSON-RPC, seals back;
+//! - [`bench`]: mining without a node, next to a plain GEMM of the same shape.
+
+pub mod backend;
+pub mod bench;
+pub mod cpu;
+pub mod cuda;
+pub mod kernels;
+pub mod miner;
+pub mod node;
+
+/// 1234567 -> "1.23 M".
+pub fn si(x: f64) -> String {
+	let (v, unit) = match x {
+		x if x >= 1e12 => (x / 1e12, " T"),
+		x if x >= 1e9 => (x / 1e9, " G"),
+		x if x >= 1e6 => (x / 1e6, " M"),
+		x if x >= 1e3 => (x / 1e3, " k"),
+		x => (x, " "),
+	};
+	format!("{v:.2}{unit}")
+}
