@@ -34,3 +34,14 @@ wasm_toolchain() {
 		WASM_CARGO=(cargo "+$tc")
 	fi
 }
+
+# nvrtc_library: installs NVRTC if needed (scripts/setup-nvrtc.sh) and puts
+# it on LD_LIBRARY_PATH, for the worker's kernel-compilation test.
+nvrtc_library() {
+	local lib
+	lib="$("$MLPOW_ROOT/scripts/setup-nvrtc.sh")"
+	case ":${LD_LIBRARY_PATH:-}:" in
+	*":$lib:"*) ;;
+	*) export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ;;
+	esac
+}

@@ -6,10 +6,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$MLPOW_ROOT"
 total_start=$SECONDS
 
-step "Set-up: system tools and Wasm toolchain"
+step "Set-up: system tools, Wasm toolchain, NVRTC (compiles the CUDA kernels; no GPU needed)"
 scripts/setup-system.sh
 wasm_toolchain
 echo "wasm32 builds use: ${WASM_CARGO[*]}"
+nvrtc_library
+echo "NVRTC: ${LD_LIBRARY_PATH%%:*}"
 
 step "Formatting (cargo fmt --check)"
 cargo fmt --all --check

@@ -146,6 +146,14 @@ mod tests {
 		assert!(r.nonces > 0 && r.winners > 0, "{r:?}");
 		assert!(r.gemm_macs_per_sec > 0.0 && r.mining_macs_per_sec > 0.0);
 		let text = r.to_string();
+		// And parameters too big for this machine are an error, not an abort.
+		let huge = BenchConfig {
+			params: ChallengeParams { version: 1, m: 65536, k: 65536, n: 65536, t: 16, epoch_length: 1 },
+			difficulty: None,
+			seconds: 0.1,
+		};
+		let e = run(crate::cpu::lanes(1), &huge).unwrap_err();
+		assert!(format!("{e:#}").contains("MiB are available"), "{e:#}");
 		for needle in ["tickets/s", "MAC/s", "plain GEMM", "ratio"] {
 			assert!(text.contains(needle), "{text}");
 		}

@@ -40,6 +40,33 @@ impl SharedWeights {
 	}
 }
 
+/// Refuses parameters whose buffers (the shared weights plus one thread's
+/// `A` and `C`) exceed the memory available now: allocating them anyway
+/// would abort the process or wake the OOM killer instead of saying why.
+fn check_memory(p: &ChallengeParams) -> anyhow::Result<()> {
+	let (m, k, n) = (p.m as u64, p.k as u64, p.n as u64);
+	let need = n * k + m * k + m * n * 4;
+	match available_memory() {
+		Some(free) if need > free => anyhow::bail!(
+			"parameters {}x{}x{} need {} MiB per CPU thread, {} MiB are available",
+			p.m,
+			p.k,
+			p.n,
+			need >> 20,
+			free >> 20
+		),
+		_ => Ok(()),
+	}
+}
+
+/// `MemAvailable` from /proc/meminfo (Linux), in bytes.
+fn available_memory() -> Option<u64> {
+	let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+	let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+	let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+	Some(kib * 1024)
+}
+
 pub struct CpuLane {
 	index: usize,
 	shared: SharedWeights,
@@ -65,6 +92,7 @@ impl Lane for CpuLane {
 	}
 
 	fn search(&mut self, job: &Job, nonces: Range<u64>, cancelled: &dyn Fn() -> bool) -> anyhow::Result<SearchReport> {
+		check_memory(&job.params)?;
 		let weights = self.shared.get(&job.params, &job.weights_seed)?;
 		let mut search =
 			Search::new(&weights, &job.pre_hash, job.difficulty).map_err(|e| anyhow::anyhow!("bad job: {e}"))?;

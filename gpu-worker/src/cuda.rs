@@ -192,7 +192,7 @@ pub fn lanes(ordinals: Option<&[usize]>) -> anyhow::Result<Vec<Box<dyn Lane>>> {
 				bail!("no CUDA device can mine (each is below compute capability 7.5)");
 			}
 			ok
-		},
+		}
 	};
 	libraries_loadable()?;
 	let mut lanes: Vec<Box<dyn Lane>> = Vec::new();
@@ -284,14 +284,7 @@ impl CudaLane {
 		let cfg = launch_config(blocks)?;
 		let seed_words = Words8::le(seed);
 		let mut launch = stream.launch_builder(&self.generate);
-		launch
-			.arg(&mut bt)
-			.arg(&blocks)
-			.arg(&blocks)
-			.arg(&self.keys.weights)
-			.arg(&seed_words)
-			.arg(&0i32)
-			.arg(&0u64);
+		launch.arg(&mut bt).arg(&blocks).arg(&blocks).arg(&self.keys.weights).arg(&seed_words).arg(&0i32).arg(&0u64);
 		// SAFETY: the arguments match `mlpow_generate`'s signature, and `bt`
 		// holds `blocks` 64-byte blocks.
 		unsafe { launch.launch(cfg) }.map_err(|e| anyhow!("generating the weights: {e:?}"))?;
@@ -507,7 +500,9 @@ impl Lane for CudaLane {
 					// Consensus is the primitives crate; a device result that
 					// disagrees with it must never reach the node.
 					verify::verify(&job.params, &job.weights_seed, &job.pre_hash, job.difficulty, &seal.to_bytes())
-						.map_err(|e| anyhow!("{}: the device found {seal:?}, which does not verify ({e:?})", lane.info))?;
+						.map_err(|e| {
+							anyhow!("{}: the device found {seal:?}, which does not verify ({e:?})", lane.info)
+						})?;
 					report.winners.push(seal);
 				}
 			}
@@ -582,8 +577,8 @@ fn alloc<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
 
 /// One thread per item, `THREADS` a block.
 fn launch_config(items: u64) -> anyhow::Result<LaunchConfig> {
-	let blocks = u32::try_from(items.div_ceil(THREADS as u64))
-		.map_err(|_| anyhow!("{items} threads do not fit one launch"))?;
+	let blocks =
+		u32::try_from(items.div_ceil(THREADS as u64)).map_err(|_| anyhow!("{items} threads do not fit one launch"))?;
 	Ok(LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 })
 }
 
@@ -611,10 +606,11 @@ impl Gemm {
 	fn new(ctx: &Arc<CudaContext>, stream: &Arc<CudaStream>, rows: usize, n: usize, k: usize) -> anyhow::Result<Self> {
 		let err = |what: &'static str| move |e: lt::CublasError| anyhow!("cuBLASLt {what}: {e:?}");
 		let handle = lt::create_handle().map_err(err("create"))?;
-		let desc = lt::create_matmul_desc(lt_sys::cublasComputeType_t::CUBLAS_COMPUTE_32I, lt_sys::cudaDataType::CUDA_R_32I)
-			.map_err(err("matmul descriptor"))?;
+		let desc =
+			lt::create_matmul_desc(lt_sys::cublasComputeType_t::CUBLAS_COMPUTE_32I, lt_sys::cudaDataType::CUDA_R_32I)
+				.map_err(err("matmul descriptor"))?;
 		let transpose: i32 = 1; // CUBLAS_OP_T
-		// SAFETY: `desc` is live; the attribute is an i32-sized enum.
+						  // SAFETY: `desc` is live; the attribute is an i32-sized enum.
 		unsafe {
 			lt::set_matmul_desc_attribute(
 				desc,
@@ -643,11 +639,13 @@ impl Gemm {
 		}
 		.map_err(err("workspace preference"))?;
 		// SAFETY: every descriptor is live.
-		let heuristic =
-			unsafe { lt::get_matmul_algo_heuristic(handle, desc, layouts[0], layouts[1], layouts[2], layouts[2], pref) };
+		let heuristic = unsafe {
+			lt::get_matmul_algo_heuristic(handle, desc, layouts[0], layouts[1], layouts[2], layouts[2], pref)
+		};
 		// SAFETY: `pref` is live and not used again.
 		let _ = unsafe { lt::destroy_matmul_pref(pref) };
-		let heuristic = heuristic.map_err(|e| anyhow!("cuBLASLt has no int8 GEMM for {rows}x{n}x{k} on this GPU: {e:?}"))?;
+		let heuristic =
+			heuristic.map_err(|e| anyhow!("cuBLASLt has no int8 GEMM for {rows}x{n}x{k} on this GPU: {e:?}"))?;
 		Ok(Self {
 			handle,
 			desc,
@@ -659,7 +657,13 @@ impl Gemm {
 	}
 
 	/// Enqueues `c = a * bt^T` on `stream`.
-	fn run(&mut self, stream: &Arc<CudaStream>, bt: &CudaSlice<i8>, a: &CudaSlice<i8>, c: &mut CudaSlice<i32>) -> anyhow::Result<()> {
+	fn run(
+		&mut self,
+		stream: &Arc<CudaStream>,
+		bt: &CudaSlice<i8>,
+		a: &CudaSlice<i8>,
+		c: &mut CudaSlice<i32>,
+	) -> anyhow::Result<()> {
 		let (rows, n, k) = self.shape;
 		if bt.len() < n * k || a.len() < rows * k || c.len() < rows * n {
 			bail!("GEMM buffers smaller than {rows}x{n}x{k}");
@@ -708,4 +712,3 @@ impl Drop for Gemm {
 		}
 	}
 }
-

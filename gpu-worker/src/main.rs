@@ -73,18 +73,30 @@ fn parse_params(s: &str) -> Result<ChallengeParams, String> {
 		"gpu" => ChallengeParams::GPU,
 		"dev" => ChallengeParams::DEV,
 		_ => {
-			let v: Vec<u32> = s.split(',').map(|x| x.trim().parse::<u32>()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+			let v: Vec<u32> =
+				s.split(',').map(|x| x.trim().parse::<u32>()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
 			let [m, k, n, t] = v[..] else { return Err("expected gpu, dev or M,K,N,T".into()) };
 			ChallengeParams { version: mlpow_primitives::params::PUZZLE_VERSION, m, k, n, t, epoch_length: 1 }
-		},
+		}
 	};
 	p.validate().map_err(|e| format!("{e:?}"))?;
 	Ok(p)
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
 	env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).format_target(false).init();
-	let args = Args::parse();
+	match run(Args::parse()) {
+		Ok(()) => std::process::ExitCode::SUCCESS,
+		Err(e) => {
+			// The whole cause chain on one line, without a backtrace: these
+			// are a user's problems (no driver, bad parameters), not bugs.
+			eprintln!("error: {e:#}");
+			std::process::ExitCode::FAILURE
+		}
+	}
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
 	if args.list_devices {
 		list_devices();
 		return Ok(());
@@ -119,37 +131,40 @@ fn main() -> anyhow::Result<()> {
 /// The lanes of the chosen backend. `auto` falls back to the CPU, saying
 /// why; an explicit `cuda` that cannot start is an error.
 fn open_lanes(args: &Args) -> anyhow::Result<(BackendChoice, Vec<Box<dyn Lane>>)> {
-	let threads =
-		args.threads.map(usize::from).unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+	let threads = args
+		.threads
+		.map(usize::from)
+		.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
 	match args.backend {
 		BackendChoice::Cpu => Ok((BackendChoice::Cpu, cpu::lanes(threads))),
 		BackendChoice::Cuda => {
 			let lanes = cuda::lanes(args.devices.as_deref()).map_err(|e| anyhow::anyhow!("CUDA backend: {e:#}"))?;
 			log::info!("backend cuda: {} GPU lane(s)", lanes.len());
 			Ok((BackendChoice::Cuda, lanes))
-		},
+		}
 		BackendChoice::Auto => match cuda::lanes(args.devices.as_deref()) {
 			Ok(lanes) => {
 				log::info!("backend auto: CUDA, {} GPU lane(s)", lanes.len());
 				Ok((BackendChoice::Cuda, lanes))
-			},
+			}
 			Err(e) => {
 				log::info!("backend auto: the CPU, because CUDA is unavailable: {e:#}");
 				Ok((BackendChoice::Cpu, cpu::lanes(threads)))
-			},
+			}
 		},
 	}
 }
 
 fn list_devices() {
 	match cuda::devices() {
-		Ok(devices) =>
+		Ok(devices) => {
 			for d in devices {
 				match d.unsupported_reason() {
 					None => println!("{d}: can mine"),
 					Some(why) => println!("{d}: cannot mine: {why}"),
 				}
-			},
+			}
+		}
 		Err(e) => println!("cuda: none: {e:#}"),
 	}
 	println!(
@@ -226,4 +241,3 @@ async fn report(miner: Arc<miner::Miner>, outcomes: Arc<node::Outcomes>, every: 
 		);
 	}
 }
-

@@ -25,7 +25,8 @@ const GOLDEN: &str = include_str!("../../consensus/vectors/golden.json");
 fn harness() -> &'static PathBuf {
 	static BIN: OnceLock<PathBuf> = OnceLock::new();
 	BIN.get_or_init(|| {
-		let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("host_kernels-{}", std::thread::current().name().unwrap_or("main")));
+		let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+			.join(format!("host_kernels-{}", std::thread::current().name().unwrap_or("main")));
 		let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/host_kernels.cpp");
 		let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
 		let status = Command::new(&cxx)
@@ -33,7 +34,9 @@ fn harness() -> &'static PathBuf {
 			.arg(&out)
 			.arg(src)
 			.status()
-			.unwrap_or_else(|e| panic!("cannot run the C++ compiler `{cxx}` ({e}); install g++ (scripts/setup-system.sh does)"));
+			.unwrap_or_else(|e| {
+				panic!("cannot run the C++ compiler `{cxx}` ({e}); install g++ (scripts/setup-system.sh does)")
+			});
 		assert!(status.success(), "{cxx} failed to compile the kernels for the host");
 		out
 	})
@@ -76,12 +79,9 @@ fn run_host(p: &ChallengeParams, weights_seed: &Hash32, js: &Hash32, first: u64,
 		match f[0] {
 			"bt" => run.bt = hex::decode(f[1]).unwrap(),
 			"a" => run.a.push(hex::decode(f[2]).unwrap()),
-			"digest" => run.digests.push((
-				num(1),
-				num(2) as u32,
-				num(3) as u32,
-				hex::decode(f[4]).unwrap().try_into().unwrap(),
-			)),
+			"digest" => {
+				run.digests.push((num(1), num(2) as u32, num(3) as u32, hex::decode(f[4]).unwrap().try_into().unwrap()))
+			}
 			"winner" => run.winners.push((num(1), num(2) as u32, num(3) as u32)),
 			"winners" => reported = Some(num(1) as usize),
 			other => panic!("unexpected harness line {other}"),
@@ -94,7 +94,14 @@ fn run_host(p: &ChallengeParams, weights_seed: &Hash32, js: &Hash32, first: u64,
 /// Runs the harness over `count` nonces from `first` and checks it against
 /// the reference miner: weights, activations, every digest, every winner.
 /// Returns the host run's winners as seals, in nonce then tile order.
-fn check_against_reference(p: &ChallengeParams, ws: &Hash32, pre: &Hash32, first: u64, count: u32, d: U256) -> Vec<Seal> {
+fn check_against_reference(
+	p: &ChallengeParams,
+	ws: &Hash32,
+	pre: &Hash32,
+	first: u64,
+	count: u32,
+	d: U256,
+) -> Vec<Seal> {
 	let js = job_seed(pre, ws);
 	let run = run_host(p, ws, &js, first, count, d);
 	let weights = EpochWeights::generate(p, ws).unwrap();
