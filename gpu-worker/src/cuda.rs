@@ -605,15 +605,26 @@ unsafe impl Send for Gemm {}
 impl Gemm {
 	fn new(ctx: &Arc<CudaContext>, stream: &Arc<CudaStream>, rows: usize, n: usize, k: usize) -> anyhow::Result<Self> {
 		let err = |what: &'static str| move |e: lt::CublasError| anyhow!("cuBLASLt {what}: {e:?}");
-		let handle = lt::create_handle().map_err(err("create"))?;
-		let desc =
+		// Built up in place, so that `Drop` frees whatever was created when a
+		// later step fails.
+		let mut g = Gemm {
+			workspace: alloc::<u8>(ctx, stream, GEMM_WORKSPACE, "the GEMM workspace")?,
+			handle: lt::create_handle().map_err(err("create"))?,
+			desc: std::ptr::null_mut(),
+			layouts: [std::ptr::null_mut(); 3],
+			// SAFETY: an opaque array of integers; only written by the
+			// heuristic below before use.
+			algo: unsafe { std::mem::zeroed() },
+			shape: (rows, n, k),
+		};
+		g.desc =
 			lt::create_matmul_desc(lt_sys::cublasComputeType_t::CUBLAS_COMPUTE_32I, lt_sys::cudaDataType::CUDA_R_32I)
 				.map_err(err("matmul descriptor"))?;
 		let transpose: i32 = 1; // CUBLAS_OP_T
 						  // SAFETY: `desc` is live; the attribute is an i32-sized enum.
 		unsafe {
 			lt::set_matmul_desc_attribute(
-				desc,
+				g.desc,
 				lt_sys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_TRANSA,
 				&transpose as *const i32 as *const c_void,
 				std::mem::size_of::<i32>(),
@@ -621,39 +632,40 @@ impl Gemm {
 		}
 		.map_err(err("transpose A"))?;
 		let (r, n64, k64) = (rows as u64, n as u64, k as u64);
-		let layouts = [
-			lt::create_matrix_layout(lt_sys::cudaDataType::CUDA_R_8I, k64, n64, k as i64).map_err(err("layout Bt"))?,
-			lt::create_matrix_layout(lt_sys::cudaDataType::CUDA_R_8I, k64, r, k as i64).map_err(err("layout A"))?,
-			lt::create_matrix_layout(lt_sys::cudaDataType::CUDA_R_32I, n64, r, n as i64).map_err(err("layout C"))?,
-		];
+		g.layouts[0] =
+			lt::create_matrix_layout(lt_sys::cudaDataType::CUDA_R_8I, k64, n64, k as i64).map_err(err("layout Bt"))?;
+		g.layouts[1] =
+			lt::create_matrix_layout(lt_sys::cudaDataType::CUDA_R_8I, k64, r, k as i64).map_err(err("layout A"))?;
+		g.layouts[2] =
+			lt::create_matrix_layout(lt_sys::cudaDataType::CUDA_R_32I, n64, r, n as i64).map_err(err("layout C"))?;
 		let pref = lt::create_matmul_pref().map_err(err("preference"))?;
 		let ws = GEMM_WORKSPACE as u64;
-		// SAFETY: `pref` is live; the attribute is a u64.
-		unsafe {
+		// SAFETY: `pref` and every descriptor are live; the attribute is a u64.
+		let heuristic = unsafe {
 			lt::set_matmul_pref_attribute(
 				pref,
 				lt_sys::cublasLtMatmulPreferenceAttributes_t::CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
 				&ws as *const u64 as *const c_void,
 				std::mem::size_of::<u64>(),
 			)
-		}
-		.map_err(err("workspace preference"))?;
-		// SAFETY: every descriptor is live.
-		let heuristic = unsafe {
-			lt::get_matmul_algo_heuristic(handle, desc, layouts[0], layouts[1], layouts[2], layouts[2], pref)
+			.map_err(err("workspace preference"))
+			.and_then(|()| {
+				lt::get_matmul_algo_heuristic(
+					g.handle,
+					g.desc,
+					g.layouts[0],
+					g.layouts[1],
+					g.layouts[2],
+					g.layouts[2],
+					pref,
+				)
+				.map_err(|e| anyhow!("cuBLASLt has no int8 GEMM for {rows}x{n}x{k} on this GPU: {e:?}"))
+			})
 		};
 		// SAFETY: `pref` is live and not used again.
 		let _ = unsafe { lt::destroy_matmul_pref(pref) };
-		let heuristic =
-			heuristic.map_err(|e| anyhow!("cuBLASLt has no int8 GEMM for {rows}x{n}x{k} on this GPU: {e:?}"))?;
-		Ok(Self {
-			handle,
-			desc,
-			layouts,
-			algo: heuristic.algo,
-			workspace: alloc::<u8>(ctx, stream, GEMM_WORKSPACE, "the GEMM workspace")?,
-			shape: (rows, n, k),
-		})
+		g.algo = heuristic?.algo;
+		Ok(g)
 	}
 
 	/// Enqueues `c = a * bt^T` on `stream`.
@@ -702,12 +714,15 @@ impl Gemm {
 
 impl Drop for Gemm {
 	fn drop(&mut self) {
-		// SAFETY: each was created in `new` and is destroyed once, here.
+		// SAFETY: each was created in `new` (or is still null) and is
+		// destroyed once, here.
 		unsafe {
-			for l in self.layouts {
+			for l in self.layouts.into_iter().filter(|l| !l.is_null()) {
 				let _ = lt::destroy_matrix_layout(l);
 			}
-			let _ = lt::destroy_matmul_desc(self.desc);
+			if !self.desc.is_null() {
+				let _ = lt::destroy_matmul_desc(self.desc);
+			}
 			let _ = lt::destroy_handle(self.handle);
 		}
 	}

@@ -52,14 +52,7 @@ fn golden_vectors_reproduce_on_the_device() {
 	eprintln!("on {}", lane.info());
 	let file: VectorFile = serde_json::from_str(GOLDEN).unwrap();
 	for s in &file.sets {
-		let p = ChallengeParams {
-			version: s.params.version,
-			m: s.params.m,
-			k: s.params.k,
-			n: s.params.n,
-			t: s.params.t,
-			epoch_length: s.params.epoch_length,
-		};
+		let p = s.params.challenge();
 		let d = U256::from_dec_str(&s.difficulty).unwrap();
 		let j = job(p, h32(&s.weights_seed), h32(&s.pre_hash), d);
 		for tv in &s.tiles {

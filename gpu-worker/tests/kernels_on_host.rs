@@ -135,14 +135,7 @@ fn golden_vectors_reproduce_through_the_kernel_code() {
 	let file: VectorFile = serde_json::from_str(GOLDEN).unwrap();
 	let mut checked = 0;
 	for s in &file.sets {
-		let p = ChallengeParams {
-			version: s.params.version,
-			m: s.params.m,
-			k: s.params.k,
-			n: s.params.n,
-			t: s.params.t,
-			epoch_length: s.params.epoch_length,
-		};
+		let p = s.params.challenge();
 		if p.macs_per_nonce() > 1 << 26 {
 			// The GPU preset: 2^38 MACs a nonce is for tests/cuda_device.rs.
 			continue;

@@ -26,13 +26,9 @@ fn h32(s: &str) -> [u8; 32] {
 	hex::decode(s).unwrap().try_into().unwrap()
 }
 
-fn params(p: &Params) -> ChallengeParams {
-	ChallengeParams { version: p.version, m: p.m, k: p.k, n: p.n, t: p.t, epoch_length: p.epoch_length }
-}
-
 /// A set's verification inputs: params, weights seed, pre-hash, difficulty.
 fn inputs(s: &VectorSet) -> (ChallengeParams, [u8; 32], [u8; 32], U256) {
-	(params(&s.params), h32(&s.weights_seed), h32(&s.pre_hash), U256::from_dec_str(&s.difficulty).unwrap())
+	(s.params.challenge(), h32(&s.weights_seed), h32(&s.pre_hash), U256::from_dec_str(&s.difficulty).unwrap())
 }
 
 /// SPEC.md, transcribed independently of the library.
@@ -79,7 +75,7 @@ fn vectors_match_an_independent_transcription_of_the_spec() {
 	assert!(file.sets.len() >= 4);
 	for s in &file.sets {
 		let p = &s.params;
-		assert_eq!(hex::encode(codec::Encode::encode(&params(p))), s.params_scale, "{}", s.name);
+		assert_eq!(hex::encode(codec::Encode::encode(&p.challenge())), s.params_scale, "{}", s.name);
 		let anchor = h32(&s.epoch_anchor);
 		let ws = spec::derive("mlpow v1 weights seed", &[&anchor, &s.epoch_index.to_le_bytes()]);
 		assert_eq!(hex::encode(ws), s.weights_seed, "{}", s.name);

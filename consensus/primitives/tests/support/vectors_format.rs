@@ -22,6 +22,20 @@ pub struct Params {
 	pub epoch_length: u32,
 }
 
+impl Params {
+	/// As the primitives' type.
+	pub fn challenge(&self) -> mlpow_primitives::ChallengeParams {
+		mlpow_primitives::ChallengeParams {
+			version: self.version,
+			m: self.m,
+			k: self.k,
+			n: self.n,
+			t: self.t,
+			epoch_length: self.epoch_length,
+		}
+	}
+}
+
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
 pub struct VectorSet {
 	pub name: String,
