@@ -364,25 +364,22 @@ impl CudaLane {
 		slot.gemm.run(&stream, &epoch.bt, &slot.a, &mut slot.c)?;
 
 		stream.memset_zeros(&mut slot.winners).map_err(|e| anyhow!("clearing the winners: {e:?}"))?;
-		let tiles = p.tickets_per_nonce() * count as u64;
-		let mut launch = stream.launch_builder(&self.hash_tiles);
-		let null: u64 = 0;
-		launch
-			.arg(&slot.c)
-			.arg(&tiles)
-			.arg(&p.m)
-			.arg(&p.n)
-			.arg(&p.t)
-			.arg(&self.keys.tile)
-			.arg(&job)
-			.arg(&first)
-			.arg(&target)
-			.arg(&mut slot.winners)
-			.arg(&WINNER_CAPACITY)
-			.arg(&null);
-		// SAFETY: matches `mlpow_hash_tiles`; `c` holds `count` products; a
-		// null `digests` pointer means none are written.
-		unsafe { launch.launch(launch_config(tiles)?) }.map_err(|e| anyhow!("hashing tiles: {e:?}"))?;
+		// SAFETY: `c` holds `count` products of `p`'s shape; no digests.
+		unsafe {
+			launch_hash_tiles(
+				&self.hash_tiles,
+				&stream,
+				&slot.c,
+				&mut slot.winners,
+				&p,
+				&self.keys.tile,
+				&job,
+				first,
+				count,
+				&target,
+				0,
+			)
+		}?;
 		slot.pending = Some((first, count));
 		Ok(())
 	}
@@ -435,24 +432,23 @@ impl CudaLane {
 		let stream = slot.stream.clone();
 		let mut digests = alloc::<u32>(&self.ctx, &stream, tiles as usize * 8, "the digests")?;
 		let (ptr, _sync) = digests.device_ptr_mut(&stream);
-		let target = Words8([0; 8]);
-		let job_words = Words8::le(&js);
-		let mut launch = stream.launch_builder(&self.hash_tiles);
-		launch
-			.arg(&slot.c)
-			.arg(&tiles)
-			.arg(&p.m)
-			.arg(&p.n)
-			.arg(&p.t)
-			.arg(&self.keys.tile)
-			.arg(&job_words)
-			.arg(&nonce)
-			.arg(&target)
-			.arg(&mut slot.winners)
-			.arg(&WINNER_CAPACITY)
-			.arg(&ptr);
-		// SAFETY: as in `enqueue`, with `digests` holding 8 words per tile.
-		unsafe { launch.launch(launch_config(tiles)?) }.map_err(|e| anyhow!("hashing tiles: {e:?}"))?;
+		// SAFETY: `c` holds nonce `nonce`'s product (enqueued above) and
+		// `digests` 8 words per tile.
+		unsafe {
+			launch_hash_tiles(
+				&self.hash_tiles,
+				&stream,
+				&slot.c,
+				&mut slot.winners,
+				&p,
+				&self.keys.tile,
+				&Words8::le(&js),
+				nonce,
+				1,
+				&Words8([0; 8]),
+				ptr,
+			)
+		}?;
 		drop(_sync);
 		let words = stream.clone_dtoh(&digests).map_err(|e| anyhow!("reading digests: {e:?}"))?;
 		Ok(words
@@ -555,6 +551,48 @@ impl Lane for CudaLane {
 		}
 		Ok((runs * batch * params.macs_per_nonce()) as f64 / start.elapsed().as_secs_f64())
 	}
+}
+
+/// Launches `mlpow_hash_tiles` on `stream` over `count` products in `c`
+/// (nonces from `first`), appending winners to `winners` and, when
+/// `digests` is a non-zero device pointer, writing every digest there.
+///
+/// # Safety
+/// `c` must hold `count` products of `p`'s shape, and a non-zero `digests`
+/// must point at `8 * count * tickets_per_nonce` writable words.
+#[allow(clippy::too_many_arguments)]
+unsafe fn launch_hash_tiles(
+	hash_tiles: &CudaFunction,
+	stream: &Arc<CudaStream>,
+	c: &CudaSlice<i32>,
+	winners: &mut CudaSlice<u32>,
+	p: &ChallengeParams,
+	tile_key: &Words8,
+	job: &Words8,
+	first: u64,
+	count: u32,
+	target: &Words8,
+	digests: drv_sys::CUdeviceptr,
+) -> anyhow::Result<()> {
+	let tiles = p.tickets_per_nonce() * count as u64;
+	let mut launch = stream.launch_builder(hash_tiles);
+	launch
+		.arg(c)
+		.arg(&tiles)
+		.arg(&p.m)
+		.arg(&p.n)
+		.arg(&p.t)
+		.arg(tile_key)
+		.arg(job)
+		.arg(&first)
+		.arg(target)
+		.arg(winners)
+		.arg(&WINNER_CAPACITY)
+		.arg(&digests);
+	// SAFETY: the arguments match `mlpow_hash_tiles`' signature; the
+	// caller vouches for the buffers' sizes.
+	unsafe { launch.launch(launch_config(tiles)?) }.map_err(|e| anyhow!("hashing tiles: {e:?}"))?;
+	Ok(())
 }
 
 /// `len` elements of device memory, or an error that names what they were
