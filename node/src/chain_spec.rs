@@ -15,6 +15,26 @@ pub fn properties() -> sc_chain_spec::Properties {
 	p
 }
 
+/// The chain-spec property that holds the minimum chain work: a decimal
+/// string (or JSON number) of total work, in MACs (the sum of each block's
+/// difficulty times `t*t*k`), below which this node never
+/// finalizes (see `mlpow_consensus::finality`). Absent means zero, right for
+/// a new chain; a network past its first days sets it to the total
+/// difficulty of a recent block in each release's spec.
+pub const MINIMUM_CHAIN_WORK: &str = "minimumChainWork";
+
+/// The spec's minimum chain work (zero when it sets none).
+pub fn minimum_chain_work(spec: &dyn sc_service::ChainSpec) -> Result<mlpow_primitives::U256, String> {
+	use mlpow_primitives::U256;
+	let bad = |v: &serde_json::Value| format!("chain spec property {MINIMUM_CHAIN_WORK} must be a decimal string, not {v}");
+	match spec.properties().get(MINIMUM_CHAIN_WORK) {
+		None => Ok(U256::zero()),
+		Some(serde_json::Value::String(s)) => U256::from_dec_str(s).map_err(|_| bad(&s.as_str().into())),
+		Some(v @ serde_json::Value::Number(n)) => n.as_u64().map(U256::from).ok_or_else(|| bad(v)),
+		Some(v) => Err(bad(v)),
+	}
+}
+
 fn wasm() -> Result<&'static [u8], String> {
 	WASM_BINARY.ok_or_else(|| "the Wasm runtime was not built (SKIP_WASM_BUILD is set?)".to_string())
 }

@@ -106,14 +106,17 @@ pub fn run() -> sc_cli::Result<()> {
 		None => {
 			let runner = cli.create_runner(&cli.run.base)?;
 			let author = author(&cli, runner.config().chain_spec.as_ref())?;
-			let max_reorg_depth = cli.run.max_reorg_depth;
+			let finality = mlpow_consensus::FinalityRules {
+				depth: cli.run.max_reorg_depth,
+				minimum_chain_work: chain_spec::minimum_chain_work(runner.config().chain_spec.as_ref())?,
+			};
 			runner.run_node_until_exit(|config| async move {
 				match config.network.network_backend {
 					sc_network::config::NetworkBackendType::Libp2p => {
-						service::new_full::<sc_network::NetworkWorker<_, _>>(config, author, max_reorg_depth)
+						service::new_full::<sc_network::NetworkWorker<_, _>>(config, author, finality)
 					}
 					sc_network::config::NetworkBackendType::Litep2p => {
-						service::new_full::<sc_network::Litep2pNetworkBackend>(config, author, max_reorg_depth)
+						service::new_full::<sc_network::Litep2pNetworkBackend>(config, author, finality)
 					}
 				}
 				.map_err(sc_cli::Error::Service)

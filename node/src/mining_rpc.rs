@@ -77,6 +77,14 @@ impl MiningApiServer for MiningRpc {
 	async fn submit_seal(&self, ext: &Extensions, version: u64, seal: String) -> RpcResult<Accepted> {
 		check_if_safe(ext)?;
 		let bridge = self.bridge()?;
+		// The length first, so a huge string is refused without decoding it.
+		let digits = seal.strip_prefix("0x").unwrap_or(&seal).len();
+		if digits != 2 * mlpow_primitives::SEAL_LEN {
+			return Err(error(
+				codes::MALFORMED,
+				format!("malformed seal: {digits} hex digits, a seal is {} bytes", mlpow_primitives::SEAL_LEN),
+			));
+		}
 		let bytes =
 			mlpow_work::decode_hex(&seal).map_err(|e| error(codes::MALFORMED, format!("malformed seal: {e}")))?;
 		match bridge.submit(version, bytes).await {

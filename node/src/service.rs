@@ -3,7 +3,7 @@
 //! workers mine for.
 
 use codec::Encode;
-use mlpow_consensus::{MatmulPow, MiningBridge};
+use mlpow_consensus::{MatmulPow, MiningBridge, SealVerifier};
 use mlpow_runtime::{opaque::Block, RuntimeApi};
 use sc_consensus::{BoxBlockImport, DefaultImportQueue};
 use sc_service::{error::Error as ServiceError, Configuration, PartialComponents, TaskManager};
@@ -34,15 +34,53 @@ pub type Partial = PartialComponents<
 	(BoxBlockImport<Block>, Pow, Option<Telemetry>),
 >;
 
-/// Timestamps are the only inherent. PoW imports check them (a block may not
-/// be more than 30 s in the future), which is what keeps miners from
-/// gaming the retarget with invented times.
+/// Timestamps are the only inherent. PoW imports check them against this
+/// node's clock (a block may not be more than 30 s in the future); the
+/// runtime checks the rest (at least 50 ms after the parent, never before the
+/// launch time), which together keep miners from gaming the retarget with
+/// invented times.
 fn inherent_data_providers(
 ) -> impl sp_inherents::CreateInherentDataProviders<Block, (), InherentDataProviders = sp_timestamp::InherentDataProvider>
        + Clone {
 	|_parent, ()| async {
 		Ok::<_, Box<dyn std::error::Error + Send + Sync>>(sp_timestamp::InherentDataProvider::from_system_time())
 	}
+}
+
+/// `pallet_timestamp`'s `MinimumPeriod` in the runtime: a block's timestamp
+/// is at least this far after its parent's.
+const MINIMUM_PERIOD_MS: u64 = 50;
+
+/// The timestamp this node stamps on a block it builds: its clock, or the
+/// earliest time the runtime accepts after the parent's when the parent is
+/// ahead of the clock (it may be, by up to 30 s). Stamping the clock alone
+/// would make the runtime refuse our block until our clock passed the
+/// parent's timestamp: a miner that stamps 30 s ahead would stall every
+/// honest builder for 30 s after each of its blocks while it mines on.
+fn mining_inherent_data_providers(
+	client: Arc<FullClient>,
+) -> impl sp_inherents::CreateInherentDataProviders<Block, (), InherentDataProviders = sp_timestamp::InherentDataProvider>
+       + Clone {
+	move |parent, ()| {
+		let client = client.clone();
+		async move {
+			let clock = sp_timestamp::Timestamp::current();
+			let earliest = parent_timestamp(&client, parent).map_or(0, |t| t.saturating_add(MINIMUM_PERIOD_MS));
+			let stamp = clock.as_millis().max(earliest);
+			Ok::<_, Box<dyn std::error::Error + Send + Sync>>(sp_timestamp::InherentDataProvider::new(stamp.into()))
+		}
+	}
+}
+
+/// `Timestamp::Now` in the state of `block` (the storage key is
+/// `twox128("Timestamp") ++ twox128("Now")`, FRAME's layout for a storage
+/// value), or `None` for genesis, which has no timestamp.
+fn parent_timestamp(client: &FullClient, block: <Block as sp_runtime::traits::Block>::Hash) -> Option<u64> {
+	use codec::Decode;
+	use sc_client_api::StorageProvider;
+	let key = [sp_io::hashing::twox_128(b"Timestamp"), sp_io::hashing::twox_128(b"Now")].concat();
+	let value = client.storage(block, &sp_core::storage::StorageKey(key)).ok()??;
+	u64::decode(&mut &value.0[..]).ok().filter(|t| *t > 0)
 }
 
 pub fn new_partial(config: &Configuration) -> Result<Partial, ServiceError> {
@@ -98,13 +136,15 @@ pub fn new_partial(config: &Configuration) -> Result<Partial, ServiceError> {
 		inherent_data_providers(),
 	);
 
-	let import_queue = sc_consensus_pow::import_queue(
+	// The queue checks each seal in its verifier, before `pow_import`
+	// executes anything (see `mlpow_consensus::verifier`).
+	let import_queue = sc_consensus::BasicQueue::new(
+		SealVerifier::new(algorithm.clone()),
 		Box::new(pow_import.clone()),
 		None,
-		algorithm.clone(),
 		&task_manager.spawn_essential_handle(),
 		config.prometheus_registry(),
-	)?;
+	);
 
 	Ok(PartialComponents {
 		client,
@@ -121,7 +161,7 @@ pub fn new_partial(config: &Configuration) -> Result<Partial, ServiceError> {
 pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::traits::Block>::Hash>>(
 	config: Configuration,
 	author: Option<AccountId32>,
-	max_reorg_depth: u32,
+	finality: mlpow_consensus::FinalityRules,
 ) -> Result<TaskManager, ServiceError> {
 	let PartialComponents {
 		client,
@@ -157,12 +197,17 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 			gap_sync_body_policy: None,
 		})?;
 
-	// Every node, mining or not, keeps to the same maximum reorg depth.
-	log::info!("⛓  Blocks {max_reorg_depth} deep are final (--max-reorg-depth)");
+	// Every node, mining or not, keeps to the same maximum reorg depth, once
+	// in sync on a chain with the spec's minimum work.
+	log::info!(
+		"⛓  Blocks {} deep are final (--max-reorg-depth) once in sync, on a chain with at least {} work",
+		finality.depth,
+		finality.minimum_chain_work
+	);
 	task_manager.spawn_essential_handle().spawn(
 		"mlpow-finality",
 		None,
-		mlpow_consensus::finalize_below_depth(client.clone(), max_reorg_depth),
+		mlpow_consensus::finalize_below_depth(client.clone(), sync_service.clone(), finality),
 	);
 
 	// The block builder runs only on block-producing nodes; the mining RPC
@@ -188,7 +233,7 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 			sync_service.clone(),
 			sync_service.clone(),
 			author.map(|a| a.encode()),
-			inherent_data_providers(),
+			mining_inherent_data_providers(client.clone()),
 			REPROPOSE_TIMEOUT,
 			PROPOSAL_TIME,
 		);

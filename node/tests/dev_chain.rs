@@ -101,6 +101,9 @@ async fn dev_chain_mines_verifies_rewards_and_restarts() {
 	assert_eq!(error_code(&r), Some(codes::MALFORMED), "garbage hex: {r:?}");
 	let r = submit(&client, work.version, "0x0102").await;
 	assert_eq!(error_code(&r), Some(codes::MALFORMED), "short seal: {r:?}");
+	// 200 KB of valid hex: refused on its length, never decoded.
+	let r = submit(&client, work.version, &format!("0x{}", "ab".repeat(100_000))).await;
+	assert_eq!(error_code(&r), Some(codes::MALFORMED), "oversized seal: {r:?}");
 	let r = submit(&client, work.version + 1000, &format!("0x{}", "00".repeat(16))).await;
 	assert_eq!(error_code(&r), Some(codes::STALE), "unknown version: {r:?}");
 	// A well-formed seal that loses the lottery (tile out of range: certain).
@@ -186,6 +189,27 @@ async fn dev_chain_mines_verifies_rewards_and_restarts() {
 		.expect("some other tile loses");
 	let other = seals[1].seal.clone();
 	assert!(!first.verifies(&other));
+	// A junk seal on a junk body (an undecodable extrinsic): the import
+	// queue's verifier checks the seal first, so the body is never decoded
+	// or executed, and the failure is a verification failure, which the
+	// sync layer holds against the peer that sent the block. The control,
+	// the same body under the block's real seal, fails on the body instead.
+	// One extrinsic of one byte, 0xff (SCALE: compact length 1, then the byte),
+	// which no runtime call decodes.
+	let junk_body = |block: &mut Value| block["block"]["extrinsics"] = Value::Array(vec!["0x04ff".into()]);
+	let mut junk = blocks.clone();
+	junk_body(&mut junk[0]);
+	set_seal(&mut junk[0], &wrong_nonce);
+	let (ok, log) = import(dir.path(), "junk-seal-junk-body", &junk);
+	assert!(!ok, "junk seal and body: import must fail:\n{log}");
+	assert!(log.contains("block verification failed") && log.contains("invalid MatMul seal"), "a seal error:\n{log}");
+	let mut control = blocks.clone();
+	junk_body(&mut control[0]);
+	let (ok, log) = import(dir.path(), "junk-body", &control);
+	assert!(!ok, "junk body: import must fail:\n{log}");
+	assert!(!log.contains("block verification failed") && !log.contains("MatMul seal"), "a body error:\n{log}");
+	println!("junk seal: refused by the verifier before the body was read");
+
 	let cases = [
 		("wrong nonce", wrong_nonce),
 		("wrong tile", wrong_tile),

@@ -2,7 +2,8 @@
 //! and converge on the heaviest chain; a node killed with SIGKILL resyncs
 //! without losing a block; a node joining late syncs the whole chain,
 //! checking every seal; a fork below the reorg limit (`--max-reorg-depth`)
-//! is refused even when it is heavier.
+//! is refused even when it is heavier; a fresh node that first syncs a long
+//! light chain does not finalize it, and ends on the heavier one.
 
 mod common;
 
@@ -10,7 +11,6 @@ use common::*;
 use jsonrpsee::{core::client::ClientT, rpc_params, ws_client::WsClient};
 use mlpow_primitives::U256;
 use sp_core::H256;
-use sp_runtime::traits::{BlakeTwo256, Hash as _};
 use std::{
 	io::{Read, Write},
 	path::Path,
@@ -29,22 +29,19 @@ async fn best_hash(client: &WsClient) -> H256 {
 	header_at(client, None).await.hash()
 }
 
-/// The sum of the difficulties of blocks `1..=tip` on the chain ending at
-/// `tip`: what `sc-consensus-pow` compares (every block's difficulty is the
-/// one its parent's state sets).
-async fn total_difficulty(client: &WsClient, tip: H256) -> U256 {
+/// The total work of blocks `1..=tip` on the chain ending at `tip`: each
+/// block's difficulty times the MACs a ticket costs at its parameters (both
+/// as its parent's state sets them). What `sc-consensus-pow` compares, and
+/// what `minimumChainWork` is measured in (SPEC.md, "Fork choice").
+async fn total_work(client: &WsClient, tip: H256) -> U256 {
 	let mut total = U256::zero();
 	let mut header = header_at(client, Some(tip)).await;
 	while header.number > 0 {
-		total += difficulty_at(client, header.parent_hash).await;
+		let cost = challenge_at(client, header.parent_hash).await.params.macs_per_ticket();
+		total += difficulty_at(client, header.parent_hash).await * U256::from(cost);
 		header = header_at(client, Some(header.parent_hash)).await;
 	}
 	total
-}
-
-/// The last seal of `tip`'s header, for the tie rule.
-async fn seal_hash(client: &WsClient, tip: H256) -> H256 {
-	BlakeTwo256::hash(&split_seal(&header_at(client, Some(tip)).await).1)
 }
 
 /// Waits until `nodes` all report the same best block; returns it.
@@ -99,20 +96,20 @@ async fn partitioned_miners_fork_then_converge_on_the_heaviest_chain() {
 	wb.stop();
 
 	// Two chains from the same genesis: a fork from block #1 on.
-	let (tip_a, tip_b) = (best_hash(&ca).await, best_hash(&cb).await);
 	assert_ne!(block_hash(&ca, 1).await, block_hash(&cb, 1).await, "the partitioned miners built the same block");
-	let (td_a, td_b) = (total_difficulty(&ca, tip_a).await, total_difficulty(&cb, tip_b).await);
-	let winner = if td_a != td_b {
-		if td_a > td_b {
-			tip_a
-		} else {
-			tip_b
-		}
-	} else if seal_hash(&ca, tip_a).await < seal_hash(&cb, tip_b).await {
-		tip_a
-	} else {
-		tip_b
-	};
+	let (tip_a, mut tip_b) = (best_hash(&ca).await, best_hash(&cb).await);
+	let (td_a, mut td_b) = (total_work(&ca, tip_a).await, total_work(&cb, tip_b).await);
+	// At exactly equal work each node keeps the chain it saw first (SPEC.md,
+	// "Fork choice"), so neither would move: B mines one more block.
+	while td_a == td_b {
+		let mut wb = start_worker(&b, 1);
+		let next = best_number(&cb).await + 1;
+		wait_for_block(&cb, &mut b, next, TIMEOUT).await;
+		wb.stop();
+		tip_b = best_hash(&cb).await;
+		td_b = total_work(&cb, tip_b).await;
+	}
+	let winner = if td_a > td_b { tip_a } else { tip_b };
 	let height_b = best_number(&cb).await;
 	println!("fork: A #{height_a} total difficulty {td_a} (tip {tip_a:?}), B #{height_b} {td_b} (tip {tip_b:?})");
 
@@ -206,13 +203,13 @@ async fn a_fork_below_the_reorg_limit_is_refused() {
 	wait_for_block(&ca, &mut a, 4, TIMEOUT).await;
 	wa.stop();
 	let tip_a = best_hash(&ca).await;
-	let td_a = total_difficulty(&ca, tip_a).await;
+	let td_a = total_work(&ca, tip_a).await;
 	// B mines alone until its chain is heavier than A's.
 	let mut wb = start_worker(&b, 1);
 	let deadline = Instant::now() + TIMEOUT;
 	loop {
 		let tip = best_hash(&cb).await;
-		if total_difficulty(&cb, tip).await > td_a && header_at(&cb, None).await.number >= 6 {
+		if total_work(&cb, tip).await > td_a && header_at(&cb, None).await.number >= 6 {
 			break;
 		}
 		assert!(Instant::now() < deadline, "B never outweighed A");
@@ -232,4 +229,100 @@ async fn a_fork_below_the_reorg_limit_is_refused() {
 	let still: H256 = ca.request("chain_getFinalizedHead", rpc_params![]).await.unwrap();
 	assert_eq!(still, finalized_a);
 	assert_eq!(best_hash(&cb).await, tip_b, "B kept its heavier chain");
+}
+
+/// A dev chain spec (raw, so its genesis is exactly `--dev`'s) whose
+/// `minimumChainWork` property is `work`, written to `path`.
+fn dev_spec_with_minimum_work(path: &Path, work: U256) {
+	let out = std::process::Command::new(node_bin())
+		.args(["build-spec", "--chain", "dev", "--raw", "--disable-default-bootnode"])
+		.output()
+		.unwrap();
+	assert!(out.status.success(), "build-spec: {}", String::from_utf8_lossy(&out.stderr));
+	let mut spec: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+	spec["properties"]["minimumChainWork"] = work.to_string().into();
+	std::fs::write(path, serde_json::to_vec(&spec).unwrap()).unwrap();
+}
+
+/// The attack on rolling finality: a fresh node whose first peer serves a
+/// long chain that is lighter than the honest one. Sync follows block
+/// numbers, so it downloads the light chain first; had it finalized it as it
+/// went, it would then refuse the heavier chain forever (as node A refuses
+/// a fork below its finalized block in the test above). With the chain
+/// spec's minimum chain work above the light chain's, it finalizes nothing
+/// there, and moves to the heavier chain when it sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_node_that_syncs_a_light_chain_first_ends_on_the_heavier_one() {
+	let tmp = tempfile::tempdir().unwrap();
+	let depth = ["--max-reorg-depth", "2"];
+	// The light chain: long enough to finalize many blocks 2 deep.
+	let mut light = Node::start_dev(&dir(tmp.path(), "light"), &depth);
+	let cl = light.connect(TIMEOUT).await;
+	let mut wl = start_worker(&light, 1);
+	wait_for_block(&cl, &mut light, 8, TIMEOUT).await;
+	wl.stop();
+	let work_light = total_work(&cl, best_hash(&cl).await).await;
+	// The honest chain, mined apart from the same genesis until it has twice
+	// the light chain's work (so the light chain stays lighter when it grows
+	// by a few blocks below).
+	let mut heavy = Node::start_dev(&dir(tmp.path(), "heavy"), &depth);
+	let ch = heavy.connect(TIMEOUT).await;
+	let mut wh = start_worker(&heavy, 1);
+	let deadline = Instant::now() + TIMEOUT;
+	let work_heavy = loop {
+		let work = total_work(&ch, best_hash(&ch).await).await;
+		if work > work_light * U256::from(2) {
+			break work;
+		}
+		assert!(Instant::now() < deadline, "the honest chain never outweighed the light one");
+		tokio::time::sleep(Duration::from_millis(200)).await;
+	};
+	wh.stop();
+
+	// The spec's minimum chain work: the honest chain's, as a release would
+	// set it from a recent honest block.
+	let spec = tmp.path().join("dev-min-work.json");
+	dev_spec_with_minimum_work(&spec, work_heavy);
+	let boot = peer_addr(&cl, &light).await;
+	let args = ["--chain", spec.to_str().unwrap(), "--bootnodes", boot.as_str(), depth[0], depth[1]];
+	let mut fresh = Node::start_on(&dir(tmp.path(), "fresh"), free_port(), free_port(), &args);
+	let cf = fresh.connect(TIMEOUT).await;
+	wait_for_block(&cf, &mut fresh, best_number(&cl).await, TIMEOUT).await;
+	// The light chain grows while the fresh node follows it: these blocks
+	// arrive as announcements, as a live attacker's would, and each is a
+	// moment the old rule finalized the light chain 2 deep.
+	let mut wl = start_worker(&light, 1);
+	let grown = best_number(&cl).await + 2;
+	wait_for_block(&cf, &mut fresh, grown, TIMEOUT).await;
+	wl.stop();
+	fresh.proc.wait_for_log("Not finalizing: the best chain's work is below", TIMEOUT).await;
+	let tip_light = best_hash(&cl).await;
+	let light_number = best_number(&cl).await;
+	assert!(total_work(&cl, tip_light).await < work_heavy, "the light chain stayed lighter");
+	assert_eq!(block_hash(&cf, 1).await, block_hash(&cl, 1).await, "the fresh node follows the light chain");
+	let finalized: H256 = cf.request("chain_getFinalizedHead", rpc_params![]).await.unwrap();
+	assert_eq!(finalized, block_hash(&cf, 0).await, "nothing on the light chain is final");
+
+	// The honest chain reaches it (its miner announces new blocks), and it moves.
+	let addr = peer_addr(&ch, &heavy).await;
+	let _: Option<()> = cf.request("system_addReservedPeer", rpc_params![addr]).await.unwrap();
+	let mut wh = start_worker(&heavy, 1);
+	let best = converge(&mut [(&cf, &mut fresh), (&ch, &mut heavy)], TIMEOUT).await;
+	assert_ne!(block_hash(&cf, 1).await, block_hash(&cl, 1).await, "the fresh node left the light chain");
+	// Finality follows the next best-block import, asynchronously.
+	let deadline = Instant::now() + TIMEOUT;
+	let finalized_number = loop {
+		let finalized: H256 = cf.request("chain_getFinalizedHead", rpc_params![]).await.unwrap();
+		let number = header_at(&cf, Some(finalized)).await.number;
+		if number > 0 {
+			break number;
+		}
+		assert!(Instant::now() < deadline, "the heavier chain was never finalized");
+		tokio::time::sleep(Duration::from_millis(200)).await;
+	};
+	wh.stop();
+	println!(
+		"light chain #{light_number} never finalized; the fresh node moved to the heavier chain \
+		 (tip {best:?}) and finalized #{finalized_number} there"
+	);
 }

@@ -12,7 +12,7 @@ use sp_api::ProvideRuntimeApi;
 use sp_consensus_pow::{DifficultyApi, Seal};
 use sp_runtime::{
 	generic::BlockId,
-	traits::{BlakeTwo256, Block as BlockT, Hash as _},
+	traits::Block as BlockT,
 };
 use std::{marker::PhantomData, sync::Arc};
 
@@ -21,8 +21,16 @@ const LOG_TARGET: &str = "mlpow";
 /// What the runtime says a child of a given block must solve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParentRules {
+	/// Expected tickets per block (the runtime's `DifficultyApi`).
 	pub difficulty: U256,
 	pub challenge: Challenge,
+}
+
+impl ParentRules {
+	/// Expected multiply-accumulates per block: `difficulty * t*t*k`.
+	pub fn work(&self) -> U256 {
+		self.difficulty.saturating_mul(U256::from(self.challenge.params.macs_per_ticket()))
+	}
 }
 
 /// MatMul proof of work for `sc-consensus-pow`.
@@ -30,10 +38,13 @@ pub struct ParentRules {
 /// `difficulty` and `verify` are called several times per block (import
 /// calls `difficulty` twice; mining re-verifies every submission), and what
 /// they read depends only on the parent's state, which never changes for a
-/// given hash: so both are cached by parent hash.
+/// given hash: so both are cached by parent hash. Seals that verified are
+/// remembered too: the import queue's [`SealVerifier`](crate::SealVerifier)
+/// checks a seal before `PowBlockImport` checks it again.
 pub struct MatmulPow<B: BlockT, C> {
 	client: Arc<C>,
 	cache: Arc<Mutex<LruMap<B::Hash, ParentRules>>>,
+	verified: Arc<Mutex<LruMap<VerifiedKey<B>, ()>>>,
 	metrics: Option<Metrics>,
 	_block: PhantomData<B>,
 }
@@ -43,10 +54,22 @@ impl<B: BlockT, C> Clone for MatmulPow<B, C> {
 		Self {
 			client: self.client.clone(),
 			cache: self.cache.clone(),
+			verified: self.verified.clone(),
 			metrics: self.metrics.clone(),
 			_block: PhantomData,
 		}
 	}
+}
+
+/// A seal that verified: the header it seals (`pre_hash`, which commits to
+/// the parent and so to the challenge), the difficulty it beat, and the seal.
+type VerifiedKey<B> = (<B as BlockT>::Hash, U256, Seal);
+
+/// The fork-choice rule at equal total work, given the seals of the
+/// best block and of the newly imported one: the new block never displaces
+/// the best block (first seen wins; see `break_tie` below for why).
+pub fn new_block_wins_tie(_own_seal: &Seal, _new_seal: &Seal) -> bool {
+	false
 }
 
 /// A block hash as the 32 bytes the primitives take.
@@ -64,6 +87,7 @@ where
 		Self {
 			client,
 			cache: Arc::new(Mutex::new(LruMap::new(ByLength::new(256)))),
+			verified: Arc::new(Mutex::new(LruMap::new(ByLength::new(256)))),
 			metrics: None,
 			_block: PhantomData,
 		}
@@ -100,16 +124,27 @@ where
 {
 	type Difficulty = U256;
 
+	/// The *work* a child of `parent` must carry, in multiply-accumulates:
+	/// the runtime's difficulty (expected tickets) times `t*t*k` (MACs per
+	/// ticket) of the child's parameters. `sc-consensus-pow` sums this into
+	/// each block's total difficulty, so fork choice and the minimum chain
+	/// work compare MACs, and a parameter change (which changes what a
+	/// ticket costs) cannot make one chain's blocks count for more than
+	/// their work. At most `2^192 * 2^24`: no overflow.
 	fn difficulty(&self, parent: B::Hash) -> Result<U256, Error<B>> {
-		Ok(self.rules(parent)?.difficulty)
+		Ok(self.rules(parent)?.work())
 	}
 
-	/// Equal total difficulty: prefer the seal whose BLAKE2 hash is lower.
-	/// Every node orders the same two seals the same way, so a tie resolves
-	/// to one chain network-wide instead of to whichever block each node saw
-	/// first (which would let a well-connected miner win every tie).
+	/// Equal total work: keep the block seen first, as Bitcoin does.
+	///
+	/// Any rule that orders two seals by their bytes (the lower hash wins,
+	/// say) lets a miner who withholds a block know in advance whether it
+	/// wins the tie it will cause, so it can publish exactly the blocks that
+	/// orphan an honest one and keep the rest: selfish mining with a free
+	/// tie-break. First-seen gives a withheld block no edge: the honest block
+	/// that is out first keeps every node that saw it first.
 	fn break_tie(&self, own_seal: &Seal, new_seal: &Seal) -> bool {
-		BlakeTwo256::hash(new_seal) < BlakeTwo256::hash(own_seal)
+		new_block_wins_tie(own_seal, new_seal)
 	}
 
 	fn verify(
@@ -124,18 +159,49 @@ where
 			BlockId::Hash(hash) => *hash,
 			BlockId::Number(_) => return Err(Error::Other("MatMul PoW verifies against a parent hash".into())),
 		};
+		let key = (*pre_hash, difficulty, seal.clone());
+		if self.verified.lock().get(&key).is_some() {
+			return Ok(true);
+		}
 		let rules = self.rules(parent)?;
 		let pre_hash = hash32(pre_hash).ok_or_else(|| Error::Other("block hashes must be 32 bytes".into()))?;
 		let challenge = rules.challenge;
-		let verdict = mlpow_primitives::verify(&challenge.params, &challenge.weights_seed, &pre_hash, difficulty, seal);
+		// `difficulty` is work (see `difficulty` above); the seal must beat
+		// the ticket difficulty it was made from.
+		if difficulty != rules.work() {
+			return Err(Error::Other(format!("work {difficulty} is not what {parent:?} requires ({})", rules.work())));
+		}
+		let tickets = rules.difficulty;
+		let verdict = mlpow_primitives::verify(&challenge.params, &challenge.weights_seed, &pre_hash, tickets, seal);
 		if let Some(metrics) = &self.metrics {
 			metrics.seal_checked(verdict.is_ok());
 		}
 		match verdict {
-			Ok(_) => Ok(true),
+			Ok(_) => {
+				self.verified.lock().insert(key, ());
+				Ok(true)
+			}
 			Err(e) => {
 				log::debug!(target: LOG_TARGET, "seal rejected on {parent:?}: {e}");
 				Err(Error::Other(format!("invalid MatMul seal: {e}")))
+			}
+		}
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::new_block_wins_tie;
+
+	/// Whatever the seals' bytes (a lower or higher hash, either order), a
+	/// tie never moves the best block: nothing about a withheld block tells
+	/// its miner in advance that it would win.
+	#[test]
+	fn ties_keep_the_block_seen_first() {
+		let seals: Vec<Vec<u8>> = (0u8..32).map(|i| vec![i; 16]).chain([vec![], vec![0xff; 64]]).collect();
+		for own in &seals {
+			for new in &seals {
+				assert!(!new_block_wins_tie(own, new), "{own:?} vs {new:?}");
 			}
 		}
 	}

@@ -1,43 +1,116 @@
-//! The maximum reorg depth: blocks deeper than `depth` below the best block
-//! are finalized, so no chain that forks off below them is ever followed.
+//! Rolling finality: the maximum reorg depth, and when a node may apply it.
 //!
 //! Proof of work alone never finalizes, and `sc-consensus-pow` would reorg
 //! to any heavier chain however deep the fork. A rolling finality limit bounds
 //! what a majority attacker, or a long network split, can rewrite: once a
 //! block is `depth` deep on a node, that node keeps it. The price is that a
 //! node that spent more than `depth` blocks on the losing side of a split
-//! stays there until an operator resyncs it (`purge-chain`), which is why
-//! the default depth is generous (see SPEC.md, "Fork choice and reorg depth").
+//! stays there until an operator resyncs it (`purge-chain`).
+//!
+//! Finality is a promise a node should only make about a chain it has reason
+//! to believe is the heaviest. Sync follows block numbers, not work: a fresh
+//! node may first download a long chain that is lighter than the honest one
+//! (an attacker's, cheap to make at low difficulty) and, finalizing it as it
+//! goes, would then refuse the heavier honest chain forever. So a node
+//! finalizes only when both hold:
+//! - it is not major-syncing (it is within a few blocks of the best block
+//!   its peers announce), and
+//! - its best chain carries at least the chain spec's minimum chain work
+//!   (`minimumChainWork`, in MACs: the sum of each block's difficulty times
+//!   `t*t*k`, which `sc-consensus-pow` stores as the total difficulty; as
+//!   Bitcoin's `nMinimumChainWork`), which a spec sets to the total work of a
+//!   recent honest block, so a lighter chain is never finalized however long
+//!   it is.
 
 use futures::StreamExt;
-use sc_client_api::{Backend, BlockchainEvents, Finalizer};
+use mlpow_primitives::U256;
+use sc_client_api::{AuxStore, Backend, BlockchainEvents, Finalizer};
+use sc_consensus_pow::PowAux;
 use sp_blockchain::HeaderBackend;
+use sp_consensus::SyncOracle;
 use sp_runtime::{
 	traits::{Block as BlockT, Header as _, NumberFor},
 	SaturatedConversion,
 };
 use std::sync::Arc;
 
-/// The default maximum reorg depth, in blocks (10 minutes at 6 s blocks).
-pub const DEFAULT_MAX_REORG_DEPTH: u32 = 100;
+/// The default maximum reorg depth, in blocks.
+///
+/// Why 32: clients that follow finality sign transactions against the
+/// finalized block. `polkadot-api`'s default is a mortal era of 64 blocks
+/// from that block, so a transaction is only valid while the best block is
+/// less than 64 blocks past the finalized one; with a depth of 32 it has 32
+/// blocks (96 s on the dev chain, 3.2 min on the local testnet) to be
+/// included, and clients that pin every unfinalized block pin 32, not 100.
+/// A reorg deeper than 32 blocks means either a majority attacker (which no
+/// depth stops, only bounds) or a network split of minutes, after which the
+/// losing side must resync; see SPEC.md, "Fork choice and reorg depth".
+pub const DEFAULT_MAX_REORG_DEPTH: u32 = 32;
 
 const LOG_TARGET: &str = "mlpow";
 
-/// Follows the best block and finalizes the block `depth` below it on the
-/// best chain. Runs until the import stream ends (node shutdown).
-pub async fn finalize_below_depth<B, BE, C>(client: Arc<C>, depth: u32)
+/// When a node may finalize: how deep, and on how much work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FinalityRules {
+	/// Blocks this far below the best block are finalized.
+	pub depth: u32,
+	/// Nothing is finalized on a best chain whose total work (MACs) is lower.
+	pub minimum_chain_work: U256,
+}
+
+/// Why a node did not finalize on a new best block, for the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Held {
+	Syncing,
+	LightChain,
+}
+
+/// Follows the best block and finalizes the block `rules.depth` below it on
+/// the best chain, while the node is in sync and its chain carries the
+/// minimum work. Runs until the import stream ends (node shutdown).
+pub async fn finalize_below_depth<B, BE, C, SO>(client: Arc<C>, sync: SO, rules: FinalityRules)
 where
 	B: BlockT,
 	BE: Backend<B>,
-	C: BlockchainEvents<B> + HeaderBackend<B> + Finalizer<B, BE>,
+	C: BlockchainEvents<B> + HeaderBackend<B> + Finalizer<B, BE> + AuxStore,
+	SO: SyncOracle,
 {
 	let mut imports = client.import_notification_stream();
+	let mut held: Option<Held> = None;
 	while let Some(imported) = imports.next().await {
 		if !imported.is_new_best {
 			continue;
 		}
+		let hold = if sync.is_major_syncing() {
+			Some(Held::Syncing)
+		} else {
+			match PowAux::<U256>::read::<_, B>(client.as_ref(), &imported.hash) {
+				Ok(aux) if aux.total_difficulty >= rules.minimum_chain_work => None,
+				Ok(_) => Some(Held::LightChain),
+				Err(e) => {
+					log::warn!(target: LOG_TARGET, "finality: no total work for {:?}: {e}", imported.hash);
+					continue;
+				}
+			}
+		};
+		if hold != held {
+			match hold {
+				Some(Held::Syncing) => log::info!(target: LOG_TARGET, "⛓  Not finalizing while major-syncing"),
+				Some(Held::LightChain) => log::info!(
+					target: LOG_TARGET,
+					"⛓  Not finalizing: the best chain's work is below the chain spec's minimumChainWork ({})",
+					rules.minimum_chain_work
+				),
+				None if held.is_some() => log::info!(target: LOG_TARGET, "⛓  Finalizing {} blocks deep", rules.depth),
+				None => {}
+			}
+			held = hold;
+		}
+		if hold.is_some() {
+			continue;
+		}
 		let best: u64 = (*imported.header.number()).saturated_into();
-		let Some(target) = best.checked_sub(depth.into()) else { continue };
+		let Some(target) = best.checked_sub(rules.depth.into()) else { continue };
 		let target: NumberFor<B> = target.saturated_into();
 		if target <= client.info().finalized_number {
 			continue;
@@ -53,7 +126,7 @@ where
 			}
 		};
 		match client.finalize_block(hash, None, true) {
-			Ok(()) => log::debug!(target: LOG_TARGET, "finalized #{target} ({hash:?}), {depth} below the best block"),
+			Ok(()) => log::debug!(target: LOG_TARGET, "finalized #{target} ({hash:?}), {} below the best block", rules.depth),
 			Err(e) => log::warn!(target: LOG_TARGET, "finality: could not finalize #{target} ({hash:?}): {e}"),
 		}
 	}

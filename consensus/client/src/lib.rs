@@ -3,10 +3,14 @@
 //! The node's side of MatMul proof of work:
 //! - [`algorithm::MatmulPow`], the `sc_consensus_pow::PowAlgorithm`: reads
 //!   the difficulty and the challenge through the runtime API at a block's
-//!   parent, verifies seals with `mlpow-primitives`, breaks ties by seal hash;
+//!   parent, verifies seals with `mlpow-primitives`, keeps the first-seen
+//!   block at equal work;
+//! - [`verifier::SealVerifier`], the import queue's verifier: the seal is
+//!   checked before the body is touched, and a bad one costs the peer;
 //! - [`mining::MiningBridge`], which turns `sc-consensus-pow`'s mining handle
 //!   into numbered work items for external workers and imports their seals;
-//! - [`finality::finalize_below_depth`], the maximum reorg depth;
+//! - [`finality::finalize_below_depth`], the maximum reorg depth, applied
+//!   only in sync and on a chain with the spec's minimum work;
 //! - [`metrics::Metrics`], seal checks counted for Prometheus.
 //!
 //! The mining RPC in the node is a thin JSON layer over the bridge.
@@ -15,8 +19,10 @@ pub mod algorithm;
 pub mod finality;
 pub mod metrics;
 pub mod mining;
+pub mod verifier;
 
 pub use algorithm::{MatmulPow, ParentRules};
-pub use finality::{finalize_below_depth, DEFAULT_MAX_REORG_DEPTH};
+pub use finality::{finalize_below_depth, FinalityRules, DEFAULT_MAX_REORG_DEPTH};
 pub use metrics::Metrics;
 pub use mining::{MiningBridge, SubmitOutcome, Work};
+pub use verifier::SealVerifier;

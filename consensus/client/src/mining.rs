@@ -147,7 +147,9 @@ impl<B: BlockT> MiningBridge<B> {
 						pre_hash: meta.pre_hash,
 						parent_hash: meta.best_hash,
 						number: parent_number.saturated_into::<u64>() + 1,
-						difficulty: meta.difficulty,
+						// Tickets, what a miner's target is made of (the
+						// handle's `meta.difficulty` is work, in MACs).
+						difficulty: rules.difficulty,
 						challenge: rules.challenge,
 					}))
 				});

@@ -163,6 +163,13 @@ impl ChallengeParams {
 	pub fn macs_per_nonce(&self) -> u64 {
 		self.m as u64 * self.n as u64 * self.k as u64
 	}
+
+	/// Multiply-accumulates one ticket costs, `t * t * k`: the unit that
+	/// turns a difficulty (expected tickets per block) into work (expected
+	/// MACs per block). At most `2^24` for valid parameters (rule 8).
+	pub fn macs_per_ticket(&self) -> u64 {
+		self.t as u64 * self.t as u64 * self.k as u64
+	}
 }
 
 #[cfg(test)]
