@@ -55,6 +55,10 @@ export async function checkPalletStorage(api) {
   assert.ok(target.toNumber() >= 500, `target ${target}`);
   assert.equal(reward.toBigInt(), 10n * 10n ** 12n);
   assert.ok(epochEnd.toNumber() > 0);
+  // The launch time from the chain spec bounds every timestamp from below.
+  const [launch, now] = await Promise.all([api.query.mlPow.launchTime(), api.query.timestamp.now()]);
+  assert.ok(launch.toBigInt() > 0n, `launch time ${launch}`);
+  assert.ok(now.toBigInt() >= launch.toBigInt(), `timestamp ${now} before launch ${launch}`);
   const challenge = await api.call.mlpowApi.challenge();
   assert.deepEqual(challenge.params.toJSON(), p);
   assert.equal(challenge.weightsSeed.toHex(), seed.toHex());

@@ -29,6 +29,10 @@ pub const BLOCK_REWARD: Balance = 10 * UNIT;
 /// retarget then raises it to the real hashrate within a few dozen blocks.
 pub const DEV_TARGET_MS: u64 = 3_000;
 pub const DEV_DIFFICULTY: u64 = 200_000;
+/// Launch time of both presets (2026-11-27 00:00 UTC, in ms since the Unix
+/// epoch): no block may be stamped before it. A real network's spec sets its
+/// own launch time to when mining is meant to start (SPEC.md, "Timestamps").
+pub const LAUNCH_TIME_MS: u64 = 1_795_737_600_000;
 /// Local testnet: 6 s blocks for several miners.
 pub const LOCAL_TARGET_MS: u64 = 6_000;
 pub const LOCAL_DIFFICULTY: u64 = 400_000;
@@ -52,6 +56,7 @@ fn genesis(
 			params,
 			target_block_time_ms,
 			block_reward: BLOCK_REWARD,
+			launch_time_ms: LAUNCH_TIME_MS,
 		},
 	})
 }

@@ -187,7 +187,9 @@ impl frame_system::Config for Runtime {
 
 impl pallet_timestamp::Config for Runtime {
 	type Moment = u64;
-	type OnTimestampSet = ();
+	/// Refuses timestamps before the chain's launch time (the rule that
+	/// keeps block 1 from anchoring the retarget in the past).
+	type OnTimestampSet = MlPow;
 	/// PoW blocks can come in quick succession; the timestamp only has to
 	/// increase. The retarget, not this, keeps the pace.
 	type MinimumPeriod = ConstU64<50>;
@@ -284,6 +286,7 @@ impl pallet_mlpow::Config for Runtime {
 	/// within 10% of target in 90 blocks (step up) or 55 (step down), as the
 	/// pallet's `retarget_converges_and_holds_the_block_time` test prints.
 	type HalfLifeBlocks = ConstU32<16>;
+	type MaxDifficultyStep = ConstU32<2>;
 	type MinDifficulty = MinDifficulty;
 	type MaxDifficulty = MaxDifficulty;
 	type MinTargetBlockTime = ConstU64<500>;

@@ -5,7 +5,9 @@
 //! 2. the library's own API (`verify`, `Search`, `compute_tile`).
 //!
 //! Every miner backend (CPU, CUDA) and the runtime are tested against this
-//! same file.
+//! same file (`runtime/tests/header_vectors.rs` checks the headers and the
+//! runtime API encodings with the real `sp_runtime` and runtime types).
+//! The file's fields: `consensus/vectors/README.md`.
 
 #[path = "support/vectors_format.rs"]
 mod vectors_format;
@@ -67,6 +69,105 @@ mod spec {
 	pub fn wins(digest: &[u8; 32], difficulty: primitive_types::U256) -> bool {
 		primitive_types::U256::from_big_endian(digest) <= primitive_types::U256::MAX / difficulty
 	}
+	/// SPEC "Parameters": the first rule broken, in SPEC's order.
+	pub fn params_error(p: &super::Params) -> Option<&'static str> {
+		let dims = [p.m, p.k, p.n, p.t];
+		let rules = [
+			(p.version != 1, "UnsupportedVersion"),
+			(dims.contains(&0), "ZeroDimension"),
+			(dims.iter().any(|d| d % 16 != 0), "NotMultipleOf16"),
+			(p.k > 65536, "InnerDimensionTooLarge"),
+			(p.m > 65536 || p.n > 65536, "OuterDimensionTooLarge"),
+			(p.t > 128, "TileTooLarge"),
+			(!p.m.is_multiple_of(p.t) || !p.n.is_multiple_of(p.t), "TileDoesNotDivide"),
+			(p.t as u64 * p.t as u64 * p.k as u64 > 1 << 24, "VerificationTooExpensive"),
+			(p.epoch_length == 0 || p.epoch_length > 1_000_000, "BadEpochLength"),
+		];
+		rules.iter().find(|r| r.0).map(|r| r.1)
+	}
+	/// SPEC "Verification", steps 1 to 6: the digest, or the error's name.
+	pub fn verify(p: &super::Params, ws: &[u8; 32], pre: &[u8; 32], d: &str, seal: &[u8]) -> Result<[u8; 32], String> {
+		if let Some(e) = params_error(p) {
+			return Err(format!("BadParams({e})"));
+		}
+		let d = primitive_types::U256::from_dec_str(d).unwrap();
+		if d.is_zero() {
+			return Err("ZeroDifficulty".into());
+		}
+		if seal.len() != 16 {
+			return Err("MalformedSeal".into());
+		}
+		let nonce = u64::from_le_bytes(seal[..8].try_into().unwrap());
+		let i = u32::from_le_bytes(seal[8..12].try_into().unwrap());
+		let j = u32::from_le_bytes(seal[12..].try_into().unwrap());
+		if i >= p.m / p.t || j >= p.n / p.t {
+			return Err("TileOutOfRange".into());
+		}
+		let js = derive("mlpow v1 job seed", &[pre, ws]);
+		let dg = digest(&js, nonce, i, j, &tile(p, ws, &js, nonce, i, j));
+		if wins(&dg, d) {
+			Ok(dg)
+		} else {
+			Err("AboveTarget".into())
+		}
+	}
+}
+
+/// SCALE, written out by hand from SPEC "SCALE encodings" (no `codec`).
+mod scale {
+	pub fn compact(n: u64) -> Vec<u8> {
+		match n {
+			0..=63 => vec![(n as u8) << 2],
+			64..=16_383 => ((n as u16) << 2 | 0b01).to_le_bytes().to_vec(),
+			16_384..=1_073_741_823 => ((n as u32) << 2 | 0b10).to_le_bytes().to_vec(),
+			_ => {
+				let bytes = n.to_le_bytes();
+				let len = 8 - n.leading_zeros() as usize / 8;
+				let mut out = vec![(((len - 4) as u8) << 2) | 0b11];
+				out.extend_from_slice(&bytes[..len]);
+				out
+			}
+		}
+	}
+	/// A `Vec<u8>`: compact length, then the bytes.
+	pub fn bytes(b: &[u8]) -> Vec<u8> {
+		[compact(b.len() as u64), b.to_vec()].concat()
+	}
+	/// `DigestItem::PreRuntime` (tag 6) or `Seal` (tag 5): tag, 4-byte engine id, bytes.
+	pub fn engine_item(tag: u8, engine: &[u8; 4], data: &[u8]) -> Vec<u8> {
+		[vec![tag], engine.to_vec(), bytes(data)].concat()
+	}
+	/// `VerifyError`: variant index, then `ParamsError`'s index for `BadParams`.
+	pub fn verify_error(name: &str) -> Vec<u8> {
+		const PARAMS: [&str; 9] = [
+			"UnsupportedVersion",
+			"ZeroDimension",
+			"NotMultipleOf16",
+			"InnerDimensionTooLarge",
+			"OuterDimensionTooLarge",
+			"TileTooLarge",
+			"TileDoesNotDivide",
+			"VerificationTooExpensive",
+			"BadEpochLength",
+		];
+		const OTHERS: [&str; 4] = ["ZeroDifficulty", "MalformedSeal", "TileOutOfRange", "AboveTarget"];
+		if let Some(inner) = name.strip_prefix("BadParams(").and_then(|r| r.strip_suffix(')')) {
+			return vec![0, PARAMS.iter().position(|p| *p == inner).expect("a ParamsError") as u8];
+		}
+		vec![1 + OTHERS.iter().position(|p| *p == name).expect("a VerifyError") as u8]
+	}
+	/// `Result<SealCheck, VerifyError>`: 0 then the 32-byte digest, or 1 then the error.
+	pub fn verify_result(r: &Result<[u8; 32], String>) -> Vec<u8> {
+		match r {
+			Ok(d) => [&[0u8][..], d].concat(),
+			Err(e) => [vec![1], verify_error(e)].concat(),
+		}
+	}
+}
+
+fn blake2_256(data: &[u8]) -> [u8; 32] {
+	use blake2::{digest::consts::U32, Blake2b, Digest};
+	Blake2b::<U32>::digest(data).into()
 }
 
 #[test]
@@ -190,4 +291,173 @@ fn flipping_any_bit_of_a_winning_seal_or_pre_hash_fails() {
 		long.push(0);
 		assert_eq!(verify(&p, &ws, &pre, d, &long), Err(VerifyError::MalformedSeal));
 	}
+}
+
+/// SPEC "Seeds": epoch 0's anchor is 32 zero bytes, so every epoch-0 set
+/// uses the seed that the pallet's genesis stores.
+#[test]
+fn epoch_zero_uses_the_zero_anchor_and_the_genesis_seed() {
+	let file = load();
+	let g = &file.genesis_weights_seed;
+	assert_eq!((g.epoch_anchor.as_str(), g.epoch_index), (hex::encode([0u8; 32]).as_str(), 0));
+	let ws = spec::derive("mlpow v1 weights seed", &[&[0u8; 32], &0u64.to_le_bytes()]);
+	assert_eq!(hex::encode(ws), g.weights_seed);
+	assert_eq!(stream::weights_seed(&[0; 32], 0), ws);
+	for s in file.sets.iter().filter(|s| s.epoch_index == 0) {
+		assert_eq!((&s.epoch_anchor, &s.weights_seed), (&g.epoch_anchor, &g.weights_seed), "{}", s.name);
+	}
+	assert!(file.sets.iter().any(|s| s.epoch_index == 0), "a set for epoch 0");
+}
+
+#[test]
+fn headers_hash_to_their_pre_hash_and_carry_a_winning_seal() {
+	for h in &load().headers {
+		let mut items: Vec<Vec<u8>> = Vec::new();
+		for log in &h.digest {
+			let item = match log.kind.as_str() {
+				"PreRuntime" => {
+					let engine: [u8; 4] = log.engine_id.as_deref().unwrap().as_bytes().try_into().unwrap();
+					scale::engine_item(6, &engine, &hex::decode(log.data.as_deref().unwrap()).unwrap())
+				}
+				"RuntimeEnvironmentUpdated" => vec![8],
+				other => panic!("{}: unexpected digest item {other}", h.name),
+			};
+			assert_eq!(hex::encode(&item), log.scale, "{}", h.name);
+			items.push(item);
+		}
+		let encode = |items: &[Vec<u8>]| {
+			let mut out = h32(&h.parent_hash).to_vec();
+			out.extend(scale::compact(h.number as u64));
+			out.extend(h32(&h.state_root));
+			out.extend(h32(&h.extrinsics_root));
+			out.extend(scale::compact(items.len() as u64));
+			out.extend(items.concat());
+			out
+		};
+		let unsealed = encode(&items);
+		assert_eq!(hex::encode(&unsealed), h.unsealed_scale, "{}", h.name);
+		let pre = blake2_256(&unsealed);
+		assert_eq!(hex::encode(pre), h.pre_hash, "{}", h.name);
+
+		let ws = h32(&h.weights_seed);
+		let js = spec::derive("mlpow v1 job seed", &[&pre, &ws]);
+		assert_eq!(hex::encode(js), h.job_seed, "{}", h.name);
+		let seal = &h.seal;
+		let mut bytes = seal.nonce.to_le_bytes().to_vec();
+		bytes.extend(seal.tile_i.to_le_bytes());
+		bytes.extend(seal.tile_j.to_le_bytes());
+		assert_eq!(hex::encode(&bytes), seal.bytes, "{}", h.name);
+		assert_eq!(spec::verify(&h.params, &ws, &pre, &h.difficulty, &bytes), Ok(h32(&seal.digest)), "{}", h.name);
+		let d = U256::from_dec_str(&h.difficulty).unwrap();
+		assert_eq!(hex::encode(verify(&h.params.challenge(), &ws, &pre, d, &bytes).unwrap().digest), seal.digest);
+
+		let seal_item = scale::engine_item(5, b"pow_", &bytes);
+		assert_eq!(hex::encode(&seal_item), h.seal_item_scale, "{}", h.name);
+		items.push(seal_item);
+		let sealed = encode(&items);
+		assert_eq!(hex::encode(&sealed), h.sealed_scale, "{}", h.name);
+		assert_eq!(hex::encode(blake2_256(&sealed)), h.block_hash, "{}", h.name);
+	}
+}
+
+#[test]
+fn compact_encoding_covers_every_mode_of_the_header_numbers() {
+	let numbers: Vec<u32> = load().headers.iter().map(|h| h.number).collect();
+	let first_bytes: Vec<u8> = numbers.iter().map(|&n| scale::compact(n as u64)[0] & 0b11).collect();
+	assert_eq!(first_bytes, [0b00, 0b01, 0b10, 0b11], "{numbers:?}");
+	for n in [0u64, 1, 63, 64, 16_383, 16_384, (1 << 30) - 1, 1 << 30, u32::MAX as u64, u64::MAX] {
+		assert_eq!(scale::compact(n), codec::Encode::encode(&codec::Compact(n)), "{n}");
+	}
+}
+
+#[test]
+fn runtime_api_encodings() {
+	let file = load();
+	for c in &file.challenges {
+		let s = file.sets.iter().find(|s| s.name == c.name).unwrap();
+		assert_eq!((&c.params, &c.weights_seed, c.epoch_index), (&s.params, &s.weights_seed, s.epoch_index));
+		let p = &c.params;
+		let fields = [p.version, p.m, p.k, p.n, p.t, p.epoch_length];
+		let mut want: Vec<u8> = fields.iter().flat_map(|f| f.to_le_bytes()).collect();
+		want.extend(h32(&c.weights_seed));
+		want.extend(c.epoch_index.to_le_bytes());
+		assert_eq!(hex::encode(&want), c.scale, "{}", c.name);
+	}
+	for d in &file.difficulties {
+		// Four u64 limbs, least significant first, each LE: the number LE.
+		let mut be = U256::from_dec_str(&d.value).unwrap().to_big_endian();
+		be.reverse();
+		assert_eq!(hex::encode(be), d.scale, "{}", d.value);
+	}
+	assert_eq!(file.verify_errors.len(), 13, "9 ParamsErrors and 4 other VerifyErrors");
+	for e in &file.verify_errors {
+		assert_eq!(hex::encode(scale::verify_error(&e.error)), e.scale, "{}", e.error);
+	}
+	let outcomes: std::collections::BTreeSet<&str> = file.verify_cases.iter().map(|c| c.outcome.as_str()).collect();
+	for e in &file.verify_errors {
+		assert!(outcomes.contains(e.error.as_str()), "a verify case fails with {}", e.error);
+	}
+}
+
+#[test]
+fn verify_cases_fail_where_the_spec_says() {
+	for c in &load().verify_cases {
+		let (ws, pre, seal) = (h32(&c.weights_seed), h32(&c.pre_hash), hex::decode(&c.seal).unwrap());
+		let want = spec::verify(&c.params, &ws, &pre, &c.difficulty, &seal);
+		let recorded = match &c.digest {
+			Some(digest) => {
+				assert_eq!(c.outcome, "Ok", "{}", c.name);
+				Ok(h32(digest))
+			}
+			None => Err(c.outcome.clone()),
+		};
+		assert_eq!(want, recorded, "{}", c.name);
+		assert_eq!(hex::encode(scale::verify_result(&want)), c.result_scale, "{}", c.name);
+		assert_eq!(hex::encode([&pre[..], &scale::bytes(&seal)].concat()), c.args_scale, "{}", c.name);
+		let d = U256::from_dec_str(&c.difficulty).unwrap();
+		let got = verify(&c.params.challenge(), &ws, &pre, d, &seal).map(|v| v.digest);
+		assert_eq!(hex::encode(codec::Encode::encode(&got)), c.result_scale, "{}: {got:?}", c.name);
+		assert_eq!(got.map_err(|e| format!("{e:?}")), want, "{}", c.name);
+	}
+}
+
+#[test]
+fn target_boundary_is_exact() {
+	let file = load();
+	let b = &file.target_boundary;
+	let v = U256::from_big_endian(&h32(&b.digest));
+	assert_eq!(v.to_string(), b.digest_value);
+	let d = U256::from_dec_str(&b.max_winning_difficulty).unwrap();
+	let (at, above) = (U256::MAX / d, U256::MAX / (d + 1));
+	assert_eq!((at.to_string(), above.to_string()), (b.target_at_max.clone(), b.target_above_max.clone()));
+	assert!(above < v && v <= at, "the digest sits between the two targets");
+	let s = file.sets.iter().find(|s| s.name == b.set).unwrap();
+	assert_eq!(s.winning_seal.digest, b.digest);
+	let (p, ws, pre, _) = inputs(s);
+	let seal = hex::decode(&s.winning_seal.seal).unwrap();
+	assert!(verify(&p, &ws, &pre, d, &seal).is_ok());
+	assert_eq!(verify(&p, &ws, &pre, d + 1, &seal), Err(VerifyError::AboveTarget));
+	let cases: Vec<_> = file.verify_cases.iter().filter(|c| c.seal == s.winning_seal.seal).collect();
+	for (difficulty, outcome) in [(d, "Ok"), (d + 1, "AboveTarget")] {
+		let found = cases.iter().any(|c| c.difficulty == difficulty.to_string() && c.outcome == outcome);
+		assert!(found, "a verify case at difficulty {difficulty} with outcome {outcome}");
+	}
+}
+
+/// JavaScript reads JSON numbers as doubles: every number in the file is a
+/// `u32` or an `i32`, and every `u64` or U256 a decimal string.
+#[test]
+fn every_json_number_fits_in_32_bits() {
+	fn walk(v: &serde_json::Value) {
+		match v {
+			serde_json::Value::Number(n) => {
+				let fits = n.as_i64().is_some_and(|x| (i32::MIN as i64..=u32::MAX as i64).contains(&x));
+				assert!(fits, "{n} must be a decimal string");
+			}
+			serde_json::Value::Array(items) => items.iter().for_each(walk),
+			serde_json::Value::Object(fields) => fields.values().for_each(walk),
+			_ => {}
+		}
+	}
+	walk(&serde_json::from_str(GOLDEN).unwrap());
 }

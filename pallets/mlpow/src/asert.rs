@@ -59,7 +59,11 @@ fn pow2_frac(frac: u64) -> u64 {
 ///
 /// `target_ms` and `half_life_ms` must be non-zero (the pallet's bounds
 /// guarantee it; zero is treated as one). The result is clamped to
-/// `[min, max]`. Total: no input panics or overflows.
+/// `[min, max]`. Total: no input panics. For the inputs the runtime passes
+/// (`target_ms <= 3_600_000 < 2^22`) nothing saturates: `ahead_ms` stays
+/// within `2^86` and `ahead_ms * 2^16` within `2^103`. The saturating
+/// arithmetic only matters for inputs no chain reaches (a target above
+/// 2^47 ms), where it sends the exponent to a clamp instead of wrapping.
 pub fn next_difficulty(
 	anchor: &Anchor,
 	height: u64,
@@ -74,9 +78,10 @@ pub fn next_difficulty(
 	let blocks = height.saturating_sub(anchor.height) as i128;
 	// Signed: timestamps are only guaranteed to increase, not to pass the anchor's.
 	let elapsed = timestamp as i128 - anchor.timestamp as i128;
-	// |ideal - elapsed| < 2^64 * 2^22 and RADIX = 2^16: fits i128 with room.
-	let ahead_ms = target_ms * blocks - elapsed;
-	let exponent = ahead_ms * RADIX / half_life_ms;
+	// |ideal - elapsed| < 2^64 * 2^22 and RADIX = 2^16: fits i128 with room
+	// for the runtime's targets (see above); saturating beyond them.
+	let ahead_ms = target_ms.saturating_mul(blocks).saturating_sub(elapsed);
+	let exponent = ahead_ms.saturating_mul(RADIX) / half_life_ms;
 
 	// Split into whole doublings and a fraction in [0, 1): floor semantics.
 	let shifts = exponent >> RADIX_BITS;
@@ -207,5 +212,9 @@ mod tests {
 		assert_eq!(next_difficulty(&big, big.height + 1, big.timestamp, T, TAU, min, U256::MAX), U256::MAX);
 		// Zero target and half-life are treated as one millisecond, not a division by zero.
 		let _ = next_difficulty(&a, a.height + 1, a.timestamp, 0, 0, min, max);
+		// Targets no runtime allows, with the largest height gap: the
+		// intermediate products saturate (to a clamp) instead of overflowing.
+		assert_eq!(next_difficulty(&a, u64::MAX, 0, u64::MAX, 1, min, max), max);
+		assert_eq!(next_difficulty(&a, a.height, u64::MAX, u64::MAX, 1, min, max), min);
 	}
 }

@@ -16,7 +16,8 @@ mod benchmarks {
 
 	#[benchmark]
 	fn set_difficulty() {
-		let d = T::MinDifficulty::get();
+		// The difficulty in force: always within the 2x step of itself.
+		let d = Difficulty::<T>::get().max(Pallet::<T>::min_difficulty());
 		let origin = gov::<T>();
 		#[extrinsic_call]
 		_(origin as T::RuntimeOrigin, d);

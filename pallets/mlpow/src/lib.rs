@@ -38,6 +38,8 @@ mod benchmarking;
 mod mock;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_hardening;
 
 pub use pallet::*;
 pub use weights::WeightInfo;
@@ -45,6 +47,18 @@ pub use weights::WeightInfo;
 use mlpow_primitives::{ChallengeParams, Hash32, U256};
 
 pub use mlpow_runtime_api::Challenge;
+
+/// Wired as `pallet_timestamp`'s `OnTimestampSet`: a block whose timestamp
+/// breaks [`Pallet::check_timestamp`] panics in its timestamp inherent, as
+/// `pallet_timestamp` itself does for a timestamp too close to its parent's,
+/// so the block is invalid and no node imports it.
+impl<T: Config> frame_support::traits::OnTimestampSet<u64> for Pallet<T> {
+	fn on_timestamp_set(now: u64) {
+		if let Err(e) = Self::check_timestamp(now) {
+			panic!("{e}");
+		}
+	}
+}
 
 #[frame_support::pallet]
 pub mod pallet {
@@ -76,6 +90,10 @@ pub mod pallet {
 		/// ASERT half-life, in target block times.
 		#[pallet::constant]
 		type HalfLifeBlocks: Get<u32>;
+		/// Largest factor by which one governance change may raise or lower the
+		/// difficulty (2: from half to twice the difficulty in force).
+		#[pallet::constant]
+		type MaxDifficultyStep: Get<u32>;
 		/// Lowest difficulty the retarget or governance may set.
 		#[pallet::constant]
 		type MinDifficulty: Get<U256>;
@@ -140,6 +158,18 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type Reanchor<T> = StorageValue<_, U256, OptionQuery>;
 
+	/// The block in which governance last set the difficulty: the next change
+	/// may come `HalfLifeBlocks` blocks later at the earliest.
+	#[pallet::storage]
+	pub type DifficultySetAt<T: Config> = StorageValue<_, BlockNumberFor<T>, OptionQuery>;
+
+	/// The chain's launch time (milliseconds since the Unix epoch), from the
+	/// chain spec: no block may carry an earlier timestamp. Block 1 anchors
+	/// the retarget at its own timestamp, so this bounds how far in the past
+	/// block 1's miner can put the anchor (see SPEC.md, "Timestamps").
+	#[pallet::storage]
+	pub type LaunchTime<T> = StorageValue<_, u64, ValueQuery>;
+
 	/// Author of the block being executed, read from its pre-runtime digest.
 	#[pallet::storage]
 	pub type Author<T: Config> = StorageValue<_, T::AccountId, OptionQuery>;
@@ -161,6 +191,8 @@ pub mod pallet {
 		pub target_block_time_ms: u64,
 		/// Reward minted to each block's author.
 		pub block_reward: BalanceOf<T>,
+		/// Earliest timestamp a block may carry (ms since the Unix epoch).
+		pub launch_time_ms: u64,
 		#[serde(skip)]
 		pub _config: core::marker::PhantomData<T>,
 	}
@@ -172,6 +204,7 @@ pub mod pallet {
 				params: ChallengeParams::DEV,
 				target_block_time_ms: 6_000,
 				block_reward: Zero::zero(),
+				launch_time_ms: 0,
 				_config: Default::default(),
 			}
 		}
@@ -184,7 +217,7 @@ pub mod pallet {
 			Pallet::<T>::check_params(&params).expect("genesis challenge parameters must be valid");
 			let difficulty = self.difficulty;
 			assert!(
-				difficulty >= T::MinDifficulty::get() && difficulty <= T::MaxDifficulty::get(),
+				difficulty >= Pallet::<T>::min_difficulty_for(&params) && difficulty <= T::MaxDifficulty::get(),
 				"genesis difficulty out of bounds"
 			);
 			let target = self.target_block_time_ms;
@@ -197,6 +230,7 @@ pub mod pallet {
 			Params::<T>::put(params);
 			TargetBlockTime::<T>::put(target);
 			BlockReward::<T>::put(self.block_reward);
+			LaunchTime::<T>::put(self.launch_time_ms);
 			EpochIndex::<T>::put(0);
 			EpochEnd::<T>::put(BlockNumberFor::<T>::from(params.epoch_length));
 			WeightsSeed::<T>::put(mlpow_primitives::stream::weights_seed(&[0; 32], 0));
@@ -222,14 +256,24 @@ pub mod pallet {
 		EpochStarted { epoch_index: u64, weights_seed: Hash32, params: ChallengeParams, ends_at: BlockNumberFor<T> },
 		/// Scheduled parameters took effect (with the epoch that starts next).
 		ParamsApplied { params: ChallengeParams },
+		/// The parameters changed what a ticket costs; the difficulty was
+		/// rescaled to keep a block's work in MACs, and the retarget
+		/// restarts from it.
+		DifficultyRescaled { difficulty: U256 },
 		/// The block's author received the reward.
 		Rewarded { author: T::AccountId, amount: BalanceOf<T> },
 	}
 
 	#[pallet::error]
 	pub enum Error<T> {
-		/// The difficulty is below `MinDifficulty` or above `MaxDifficulty`.
+		/// The difficulty is below `MinDifficulty` (or the tickets one nonce
+		/// yields, if more) or above `MaxDifficulty`.
 		DifficultyOutOfBounds,
+		/// The new difficulty is more than `MaxDifficultyStep` times above or
+		/// below the difficulty in force.
+		DifficultyStepTooLarge,
+		/// Governance set the difficulty less than `HalfLifeBlocks` blocks ago.
+		DifficultySetTooRecently,
 		/// The target block time is outside `MinTargetBlockTime ..= MaxTargetBlockTime`.
 		TargetBlockTimeOutOfBounds,
 		/// The reward is above `MaxBlockReward`, or non-zero but below the
@@ -299,13 +343,35 @@ pub mod pallet {
 	impl<T: Config> Pallet<T> {
 		/// Sets the next block's difficulty and restarts the retarget's
 		/// schedule from it.
+		///
+		/// Bounded so that no governance majority can halt the chain: the
+		/// new value is within `MaxDifficultyStep` (2x) of the difficulty in
+		/// force, and changes are at least `HalfLifeBlocks` blocks apart. A
+		/// doubling makes blocks come at half speed, so the chain falls
+		/// behind ASERT's schedule and the retarget halves the difficulty
+		/// again within about one half-life of blocks: the worst a hostile
+		/// council can do, doubling at every chance, is to hold blocks at
+		/// roughly twice the target time (the pallet's test
+		/// `hostile_governance_cannot_halt_the_chain` measures it).
 		#[pallet::call_index(0)]
 		pub fn set_difficulty(origin: OriginFor<T>, difficulty: U256) -> DispatchResult {
 			T::GovernanceOrigin::ensure_origin(origin)?;
 			ensure!(
-				difficulty >= T::MinDifficulty::get() && difficulty <= T::MaxDifficulty::get(),
+				difficulty >= Self::min_difficulty() && difficulty <= T::MaxDifficulty::get(),
 				Error::<T>::DifficultyOutOfBounds
 			);
+			let current = Difficulty::<T>::get();
+			let step = U256::from(T::MaxDifficultyStep::get().max(1));
+			ensure!(
+				difficulty <= current.saturating_mul(step) && difficulty.saturating_mul(step) >= current,
+				Error::<T>::DifficultyStepTooLarge
+			);
+			let now = frame_system::Pallet::<T>::block_number();
+			if let Some(last) = DifficultySetAt::<T>::get() {
+				let spacing = BlockNumberFor::<T>::from(T::HalfLifeBlocks::get());
+				ensure!(now >= last.saturating_add(spacing), Error::<T>::DifficultySetTooRecently);
+			}
+			DifficultySetAt::<T>::put(now);
 			Reanchor::<T>::put(difficulty);
 			Self::deposit_event(Event::DifficultySet { difficulty });
 			Ok(())
@@ -375,6 +441,20 @@ pub mod pallet {
 			Difficulty::<T>::get()
 		}
 
+		/// The lowest difficulty under parameters `params`: `MinDifficulty`,
+		/// or the tickets one nonce yields if that is more. Below one nonce's
+		/// tickets a block is no longer a lottery: a single product (one GPU
+		/// nonce, 262,144 tickets at the GPU preset) would hold a winner
+		/// almost surely, and the fastest machine would win every block.
+		pub fn min_difficulty_for(params: &ChallengeParams) -> U256 {
+			T::MinDifficulty::get().max(U256::from(params.tickets_per_nonce()))
+		}
+
+		/// The lowest difficulty under the parameters in force.
+		pub fn min_difficulty() -> U256 {
+			Self::min_difficulty_for(&Params::<T>::get())
+		}
+
 		/// The consensus rules of `mlpow-primitives` plus this chain's bound on `m, n`.
 		pub fn check_params(params: &ChallengeParams) -> Result<(), Error<T>> {
 			params.validate().map_err(Error::<T>::from)?;
@@ -382,6 +462,18 @@ pub mod pallet {
 				params.m <= T::MaxOuterDimension::get() && params.n <= T::MaxOuterDimension::get(),
 				Error::<T>::OuterDimensionTooLarge
 			);
+			Ok(())
+		}
+
+		/// The timestamp rule that `pallet_timestamp` leaves out: no block may
+		/// be stamped before the chain's launch time. (`pallet_timestamp`
+		/// already makes each timestamp at least `MinimumPeriod` after its
+		/// parent's, but the genesis block has none, so without this block 1
+		/// could be stamped in 1970 and anchor the retarget there.)
+		pub fn check_timestamp(now: u64) -> Result<(), &'static str> {
+			if now < LaunchTime::<T>::get() {
+				return Err("block timestamp is before the chain's launch time");
+			}
 			Ok(())
 		}
 
@@ -427,7 +519,7 @@ pub mod pallet {
 				now,
 				target,
 				half_life,
-				T::MinDifficulty::get(),
+				Self::min_difficulty(),
 				T::MaxDifficulty::get(),
 			);
 			if next != Difficulty::<T>::get() {
@@ -436,14 +528,34 @@ pub mod pallet {
 			}
 		}
 
+		/// New parameters change what a ticket costs (`t*t*k` MACs), and the
+		/// difficulty counts tickets: rescale it so that a block is the same
+		/// work in MACs before and after, and restart ASERT's schedule from
+		/// the rescaled value at block `n` (the old anchor's difficulty is in
+		/// the old tickets). Without this, doubling `k` would double the
+		/// block time until the retarget caught up.
+		fn rescale_difficulty(n: BlockNumberFor<T>, old_cost: u64, new_cost: u64) {
+			let old = Difficulty::<T>::get();
+			let scaled = old.full_mul(U256::from(old_cost)) / sp_core::U512::from(new_cost.max(1));
+			let scaled = U256::try_from(scaled).unwrap_or(U256::MAX);
+			let difficulty = scaled.clamp(Self::min_difficulty(), T::MaxDifficulty::get());
+			Difficulty::<T>::put(difficulty);
+			RetargetAnchor::<T>::put(Anchor { height: n.saturated_into(), timestamp: T::Time::now(), difficulty });
+			Self::deposit_event(Event::DifficultyRescaled { difficulty });
+		}
+
 		/// Ends the epoch at block `n`: applies scheduled parameters and
 		/// derives the next epoch's weights seed.
 		fn start_next_epoch(n: BlockNumberFor<T>) {
 			let mut params = Params::<T>::get();
 			if let Some(pending) = PendingParams::<T>::take() {
+				let (old_cost, new_cost) = (params.macs_per_ticket(), pending.macs_per_ticket());
 				params = pending;
 				Params::<T>::put(params);
 				Self::deposit_event(Event::ParamsApplied { params });
+				if old_cost != new_cost {
+					Self::rescale_difficulty(n, old_cost, new_cost);
+				}
 			}
 			let epoch_index = EpochIndex::<T>::get().saturating_add(1);
 			let anchor = frame_system::Pallet::<T>::parent_hash();

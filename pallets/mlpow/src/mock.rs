@@ -53,6 +53,7 @@ impl pallet_mlpow::Config for Test {
 	type Time = MockTime;
 	type GovernanceOrigin = EnsureRoot<AccountId>;
 	type HalfLifeBlocks = frame_support::traits::ConstU32<16>;
+	type MaxDifficultyStep = frame_support::traits::ConstU32<2>;
 	type MinDifficulty = MinDifficulty;
 	type MaxDifficulty = MaxDifficulty;
 	type MinTargetBlockTime = frame_support::traits::ConstU64<500>;
@@ -65,6 +66,8 @@ impl pallet_mlpow::Config for Test {
 pub const TARGET_MS: u64 = 6_000;
 pub const GENESIS_DIFFICULTY: u64 = 100_000;
 pub const REWARD: Balance = 1_000;
+/// The chain's launch time; the mock clock starts there.
+pub const LAUNCH_MS: u64 = 1_700_000_000_000;
 /// Dev parameters with a short epoch, so tests cross boundaries quickly.
 pub const PARAMS: ChallengeParams = ChallengeParams { epoch_length: 5, ..ChallengeParams::DEV };
 
@@ -77,13 +80,14 @@ pub fn new_test_ext() -> sp_io::TestExternalities {
 			params: PARAMS,
 			target_block_time_ms: TARGET_MS,
 			block_reward: REWARD,
+			launch_time_ms: LAUNCH_MS,
 			_config: Default::default(),
 		},
 	}
 	.build_storage()
 	.unwrap();
 	let mut ext = sp_io::TestExternalities::new(storage);
-	ext.execute_with(|| Now::set(1_700_000_000_000));
+	ext.execute_with(|| Now::set(LAUNCH_MS));
 	ext
 }
 

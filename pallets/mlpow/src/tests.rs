@@ -158,14 +158,14 @@ fn out_of_range_values_are_rejected() {
 fn set_difficulty_applies_to_the_next_block_and_reanchors() {
 	new_test_ext().execute_with(|| {
 		run_block(None, TARGET_MS);
-		assert_ok!(MlPow::set_difficulty(root(), U256::from(5_000)));
-		assert!(events().contains(&Event::DifficultySet { difficulty: U256::from(5_000) }));
+		assert_ok!(MlPow::set_difficulty(root(), U256::from(60_000)));
+		assert!(events().contains(&Event::DifficultySet { difficulty: U256::from(60_000) }));
 		// Applied when this block finalises.
 		run_block(None, TARGET_MS);
-		assert_eq!(MlPow::difficulty(), U256::from(5_000));
+		assert_eq!(MlPow::difficulty(), U256::from(60_000));
 		// On schedule from the new anchor: unchanged.
 		run_block(None, TARGET_MS);
-		assert_eq!(MlPow::difficulty(), U256::from(5_000));
+		assert_eq!(MlPow::difficulty(), U256::from(60_000));
 	});
 }
 

@@ -1,0 +1,42 @@
+//! The timestamp rules of the composed runtime: no block before the chain
+//! spec's launch time (the attack where block 1 is stamped in 1970 to anchor
+//! the retarget there), and the storage key the node reads a parent's
+//! timestamp from when it stamps a block of its own.
+
+mod common;
+
+use common::ext;
+use mlpow_runtime::{genesis, Runtime, RuntimeOrigin};
+use sp_genesis_builder::{DEV_RUNTIME_PRESET, LOCAL_TESTNET_RUNTIME_PRESET};
+
+/// Block 1's timestamp inherent, as the block's author set it.
+fn stamp_block_one(name: &str, millis: u64) -> std::thread::Result<()> {
+	let mut ext = ext(name);
+	// The externalities are dropped after a panic, never reused.
+	std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+		ext.execute_with(|| {
+			pallet_timestamp::Pallet::<Runtime>::set(RuntimeOrigin::none(), millis).expect("inherent dispatch");
+		})
+	}))
+}
+
+#[test]
+fn block_one_stamped_before_the_launch_time_is_invalid() {
+	for name in [DEV_RUNTIME_PRESET, LOCAL_TESTNET_RUNTIME_PRESET] {
+		let launch = genesis::LAUNCH_TIME_MS;
+		ext(name).execute_with(|| assert_eq!(pallet_mlpow::LaunchTime::<Runtime>::get(), launch, "{name}"));
+		// 50 ms after 1970: what the attack stamps. The inherent panics, so
+		// the block does not execute and no node imports it.
+		assert!(stamp_block_one(name, 50).is_err(), "{name}: 1970");
+		assert!(stamp_block_one(name, launch - 1).is_err(), "{name}: a millisecond early");
+		assert!(stamp_block_one(name, launch).is_ok(), "{name}: at launch");
+		assert!(stamp_block_one(name, launch + 3_600_000).is_ok(), "{name}: an hour after");
+	}
+}
+
+/// `node/src/service.rs` reads `Timestamp::Now` by this raw key.
+#[test]
+fn the_node_reads_the_parent_timestamp_at_the_right_key() {
+	let key = [sp_io::hashing::twox_128(b"Timestamp"), sp_io::hashing::twox_128(b"Now")].concat();
+	assert_eq!(pallet_timestamp::Now::<Runtime>::hashed_key().to_vec(), key);
+}
