@@ -5,7 +5,7 @@
 use crate::backend::{Job, Lane, SearchReport};
 use mlpow_primitives::{
 	kernel::Kernel,
-	mine::{EpochWeights, Search},
+	mine::{Buffers, EpochWeights, Search},
 	ChallengeParams, Hash32,
 };
 use std::{
@@ -40,15 +40,17 @@ impl SharedWeights {
 	}
 }
 
-/// Refuses parameters whose buffers (the shared weights plus one thread's
-/// `A` and `C`) exceed the memory available now: allocating them anyway
-/// would abort the process or wake the OOM killer instead of saying why.
-fn check_memory(p: &ChallengeParams) -> anyhow::Result<()> {
+/// Refuses parameters whose buffers (the shared weights plus every
+/// thread's `A` and `C`) exceed the memory available now: allocating them
+/// anyway would abort the process or wake the OOM killer instead of saying
+/// why. The parameters are validated first, so the sizes cannot overflow.
+fn check_memory(p: &ChallengeParams, threads: usize) -> anyhow::Result<()> {
+	p.validate().map_err(|e| anyhow::anyhow!("challenge parameters: {e}"))?;
 	let (m, k, n) = (p.m as u64, p.k as u64, p.n as u64);
-	let need = n * k + m * k + m * n * 4;
+	let need = n * k + threads as u64 * (m * k + m * n * 4);
 	match available_memory() {
 		Some(free) if need > free => anyhow::bail!(
-			"parameters {}x{}x{} need {} MiB per CPU thread, {} MiB are available",
+			"parameters {}x{}x{} need {} MiB for {threads} CPU thread(s), {} MiB are available",
 			p.m,
 			p.k,
 			p.n,
@@ -69,14 +71,18 @@ fn available_memory() -> Option<u64> {
 
 pub struct CpuLane {
 	index: usize,
+	/// How many CPU lanes share the machine's memory.
+	threads: usize,
 	shared: SharedWeights,
+	/// This thread's `A` and `C`, kept from one batch to the next.
+	buffers: Option<Buffers>,
 }
 
 /// `threads` CPU lanes sharing one weights cache.
 pub fn lanes(threads: usize) -> Vec<Box<dyn Lane>> {
 	let shared = SharedWeights::default();
 	log::info!("CPU backend: {threads} thread(s), kernel {:?}", Kernel::best());
-	(0..threads).map(|index| Box::new(CpuLane { index, shared: shared.clone() }) as Box<dyn Lane>).collect()
+	(0..threads).map(|index| Box::new(CpuLane { index, threads, shared: shared.clone(), buffers: None }) as Box<dyn Lane>).collect()
 }
 
 impl Lane for CpuLane {
@@ -92,10 +98,11 @@ impl Lane for CpuLane {
 	}
 
 	fn search(&mut self, job: &Job, nonces: Range<u64>, cancelled: &dyn Fn() -> bool) -> anyhow::Result<SearchReport> {
-		check_memory(&job.params)?;
+		check_memory(&job.params, self.threads)?;
 		let weights = self.shared.get(&job.params, &job.weights_seed)?;
-		let mut search =
-			Search::new(&weights, &job.pre_hash, job.difficulty).map_err(|e| anyhow::anyhow!("bad job: {e}"))?;
+		let buffers = self.buffers.take().unwrap_or_default();
+		let mut search = Search::with_buffers(&weights, &job.pre_hash, job.difficulty, buffers)
+			.map_err(|e| anyhow::anyhow!("bad job: {e}"))?;
 		let mut report = SearchReport::default();
 		for nonce in nonces {
 			if cancelled() {
@@ -104,6 +111,7 @@ impl Lane for CpuLane {
 			report.winners.extend(search.try_nonce(nonce).into_iter().map(|v| v.seal));
 			report.nonces_done += 1;
 		}
+		self.buffers = Some(search.into_buffers());
 		Ok(report)
 	}
 
@@ -121,5 +129,32 @@ impl Lane for CpuLane {
 			runs += 1;
 		}
 		Ok((runs * params.macs_per_nonce()) as f64 / start.elapsed().as_secs_f64())
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::check_memory;
+	use mlpow_primitives::ChallengeParams;
+
+	/// Parameters are validated before their sizes are multiplied out (which
+	/// would overflow, and panic in a debug build, for these).
+	#[test]
+	fn the_memory_check_validates_the_parameters_first() {
+		let absurd = ChallengeParams { m: u32::MAX, n: u32::MAX, ..ChallengeParams::DEV };
+		let err = check_memory(&absurd, 4).unwrap_err().to_string();
+		assert!(err.contains("challenge parameters"), "{err}");
+	}
+
+	/// What every thread needs counts, not one thread's share: 64 threads
+	/// of 16 GiB products are refused on any machine.
+	#[test]
+	fn the_memory_check_counts_every_thread() {
+		let big = ChallengeParams { m: 65_536, k: 256, n: 65_536, t: 16, ..ChallengeParams::DEV };
+		assert!(big.validate().is_ok());
+		if super::available_memory().is_some() {
+			let err = check_memory(&big, 64).unwrap_err().to_string();
+			assert!(err.contains("for 64 CPU thread(s)"), "{err}");
+		}
 	}
 }

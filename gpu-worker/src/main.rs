@@ -16,8 +16,11 @@ use std::{
 #[derive(Debug, Parser)]
 #[command(version, about = "Mines MatMul proof-of-work blocks for an mlpow node.")]
 struct Args {
-	/// The node's WebSocket RPC endpoint.
-	#[arg(long, default_value = "ws://127.0.0.1:9944")]
+	/// The node's WebSocket RPC endpoint: plain `ws://`, to a node on this
+	/// machine or a private network. The mining methods are unsafe RPC
+	/// (they take seals and push work), so a node never serves them on a
+	/// public interface; reach a remote node through an SSH tunnel or a VPN.
+	#[arg(long, default_value = "ws://127.0.0.1:9944", value_parser = parse_node_url)]
 	node: String,
 
 	/// Mining backend. `auto`: CUDA when a usable GPU (and NVRTC and
@@ -174,8 +177,23 @@ fn list_devices() {
 	);
 }
 
+/// `ws://host:port`; `wss://` is refused with the reason (no TLS in the
+/// worker: the trust boundary is the machine or private network it shares
+/// with its node, see the `--node` help and SECURITY.md).
+fn parse_node_url(url: &str) -> Result<String, String> {
+	if url.starts_with("wss://") {
+		return Err("wss:// is not supported: the worker talks plain ws:// to a node on this machine or a private \
+		            network; tunnel to a remote node (ssh -L 9944:127.0.0.1:9944 host) and use ws://127.0.0.1:9944"
+			.into());
+	}
+	if !url.starts_with("ws://") {
+		return Err(format!("{url:?} is not a ws:// URL (for example ws://127.0.0.1:9944)"));
+	}
+	Ok(url.to_string())
+}
+
 fn mine(args: &Args, lanes: Vec<Box<dyn Lane>>) -> anyhow::Result<()> {
-	let (found_tx, found_rx) = tokio::sync::mpsc::unbounded_channel();
+	let (found_tx, found_rx) = tokio::sync::mpsc::channel(miner::FOUND_QUEUE);
 	let miner = Arc::new(miner::Miner::start(lanes, found_tx));
 	let outcomes = Arc::new(node::Outcomes::default());
 

@@ -17,6 +17,9 @@ use std::{
 };
 use tokio::sync::mpsc;
 
+/// How many found seals may wait for the node connection to send them.
+pub const FOUND_QUEUE: usize = 64;
+
 /// A winning seal and the work version it was found for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Found {
@@ -55,7 +58,7 @@ pub struct Miner {
 
 impl Miner {
 	/// Starts one thread per lane. Winners go to `found`.
-	pub fn start(lanes: Vec<Box<dyn Lane>>, found: mpsc::UnboundedSender<Found>) -> Self {
+	pub fn start(lanes: Vec<Box<dyn Lane>>, found: mpsc::Sender<Found>) -> Self {
 		let shared = Arc::new(Shared {
 			slot: Mutex::new(Slot { job: None, generation: 0 }),
 			wake: Condvar::new(),
@@ -111,7 +114,7 @@ impl Miner {
 	}
 }
 
-fn lane_loop(mut lane: Box<dyn Lane>, shared: Arc<Shared>, found: mpsc::UnboundedSender<Found>) {
+fn lane_loop(mut lane: Box<dyn Lane>, shared: Arc<Shared>, found: mpsc::Sender<Found>) {
 	let name = lane.name();
 	loop {
 		// Wait for a job.
@@ -139,7 +142,15 @@ fn lane_loop(mut lane: Box<dyn Lane>, shared: Arc<Shared>, found: mpsc::Unbounde
 				c.macs.fetch_add(report.nonces_done * job.params.macs_per_nonce(), Ordering::Relaxed);
 				for seal in report.winners {
 					c.found.fetch_add(1, Ordering::Relaxed);
-					let _ = found.send(Found { version: job.version, number: job.number, seal });
+					// Bounded: if the node connection has fallen this far
+					// behind, these seals are stale by the time it catches
+					// up; drop them rather than grow without limit.
+					match found.try_send(Found { version: job.version, number: job.number, seal }) {
+						Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+						Err(mpsc::error::TrySendError::Full(_)) => {
+							log::warn!("{name}: {FOUND_QUEUE} found seals are waiting to be sent; dropping one")
+						}
+					}
 				}
 			}
 			Err(e) => {
@@ -172,7 +183,7 @@ mod tests {
 
 	#[test]
 	fn cpu_lanes_find_seals_that_verify() {
-		let (tx, mut rx) = mpsc::unbounded_channel();
+		let (tx, mut rx) = mpsc::channel(FOUND_QUEUE);
 		let miner = Miner::start(cpu::lanes(2), tx);
 		let params = ChallengeParams::DEV;
 		let seed = weights_seed(&[7; 32], 0);
@@ -193,7 +204,7 @@ mod tests {
 
 	#[test]
 	fn a_new_job_replaces_the_old_one_at_once() {
-		let (tx, mut rx) = mpsc::unbounded_channel();
+		let (tx, mut rx) = mpsc::channel(FOUND_QUEUE);
 		let miner = Miner::start(cpu::lanes(1), tx);
 		let base = Job {
 			version: 1,

@@ -45,7 +45,7 @@ impl From<WorkItem> for Job {
 }
 
 /// Runs forever: connect, mine, and reconnect after any failure.
-pub async fn run(url: String, miner: Arc<Miner>, mut found: mpsc::UnboundedReceiver<Found>, outcomes: Arc<Outcomes>) {
+pub async fn run(url: String, miner: Arc<Miner>, mut found: mpsc::Receiver<Found>, outcomes: Arc<Outcomes>) {
 	let mut backoff = FIRST_BACKOFF;
 	loop {
 		let mut connected = false;
@@ -69,7 +69,7 @@ pub async fn run(url: String, miner: Arc<Miner>, mut found: mpsc::UnboundedRecei
 async fn session(
 	url: &str,
 	miner: &Arc<Miner>,
-	found: &mut mpsc::UnboundedReceiver<Found>,
+	found: &mut mpsc::Receiver<Found>,
 	outcomes: &Arc<Outcomes>,
 	connected: &mut bool,
 ) -> Result<(), RpcError> {

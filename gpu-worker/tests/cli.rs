@@ -66,3 +66,15 @@ fn an_absent_device_is_named() {
 	assert!(!ok);
 	assert!(text.contains("no device cuda:99"), "{text}");
 }
+
+/// The worker speaks plain `ws://` to its node; `wss://` and anything else
+/// is refused at once with the reason, not after a connection attempt.
+#[test]
+fn node_urls_other_than_ws_are_refused_with_the_reason() {
+	let (ok, text) = worker(&["--node", "wss://node.example:443"]);
+	assert!(!ok, "{text}");
+	assert!(text.contains("wss:// is not supported") && text.contains("ssh -L"), "{text}");
+	let (ok, text) = worker(&["--node", "http://127.0.0.1:9944"]);
+	assert!(!ok, "{text}");
+	assert!(text.contains("is not a ws:// URL"), "{text}");
+}

@@ -46,8 +46,17 @@ impl EpochWeights {
 	}
 }
 
-/// Mining state for one header: its job seed, its target and reusable
-/// buffers for one nonce's `A` and `C`.
+/// One nonce's `A` (`m x k`) and `C` (`m x n`): allocated once and handed
+/// from one [`Search`] to the next, so a miner that starts a search per
+/// batch of nonces does not allocate (and zero) them every batch.
+#[derive(Default)]
+pub struct Buffers {
+	a: Vec<i8>,
+	c: Vec<i32>,
+}
+
+/// Mining state for one header: its job seed, its target and the
+/// [`Buffers`] for one nonce's `A` and `C`.
 pub struct Search<'w> {
 	weights: &'w EpochWeights,
 	job_seed: Hash32,
@@ -60,17 +69,36 @@ pub struct Search<'w> {
 
 impl<'w> Search<'w> {
 	pub fn new(weights: &'w EpochWeights, pre_hash: &Hash32, difficulty: U256) -> Result<Self, VerifyError> {
+		Self::with_buffers(weights, pre_hash, difficulty, Buffers::default())
+	}
+
+	/// Like [`Self::new`], reusing `buffers` (resized only if the
+	/// parameters changed; their contents are overwritten before use).
+	pub fn with_buffers(
+		weights: &'w EpochWeights,
+		pre_hash: &Hash32,
+		difficulty: U256,
+		buffers: Buffers,
+	) -> Result<Self, VerifyError> {
 		let target = target(difficulty).ok_or(VerifyError::ZeroDifficulty)?;
 		let p = weights.params;
+		let Buffers { mut a, mut c } = buffers;
+		a.resize(p.m as usize * p.k as usize, 0);
+		c.resize(p.m as usize * p.n as usize, 0);
 		Ok(Self {
 			weights,
 			job_seed: job_seed(pre_hash, &weights.seed),
 			target,
 			kernel: Kernel::best(),
 			hasher: TileHasher::new(),
-			a: vec![0i8; p.m as usize * p.k as usize],
-			c: vec![0i32; p.m as usize * p.n as usize],
+			a,
+			c,
 		})
+	}
+
+	/// Gives the buffers back for the next search.
+	pub fn into_buffers(self) -> Buffers {
+		Buffers { a: self.a, c: self.c }
 	}
 
 	/// Uses a specific kernel (benchmarks and tests).
@@ -123,5 +151,32 @@ impl<'w> Search<'w> {
 	/// The first winner over `nonces`, in nonce then tile order.
 	pub fn search(&mut self, nonces: core::ops::Range<u64>) -> Option<Verified> {
 		nonces.into_iter().find_map(|nonce| self.try_nonce(nonce).into_iter().next())
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use crate::stream::weights_seed;
+
+	/// Buffers handed from one search to the next (even from one of other
+	/// parameters, so of another size, and full of its numbers) give the
+	/// same winners as fresh ones.
+	#[test]
+	fn reused_buffers_give_the_same_winners() {
+		let small = ChallengeParams::DEV;
+		let wide = ChallengeParams { n: 128, ..small };
+		let seed = weights_seed(&[3; 32], 0);
+		let (ws, ww) = (EpochWeights::generate(&small, &seed).unwrap(), EpochWeights::generate(&wide, &seed).unwrap());
+		let difficulty = U256::from(8);
+		let mut first = Search::new(&ww, &[1; 32], difficulty).unwrap();
+		first.try_nonce(0);
+		let mut reused = Search::with_buffers(&ws, &[2; 32], difficulty, first.into_buffers()).unwrap();
+		let mut fresh = Search::new(&ws, &[2; 32], difficulty).unwrap();
+		for nonce in 0..8 {
+			let (r, f) = (reused.try_nonce(nonce), fresh.try_nonce(nonce));
+			assert_eq!(r.iter().map(|v| v.seal).collect::<Vec<_>>(), f.iter().map(|v| v.seal).collect::<Vec<_>>());
+			assert_eq!(reused.product(), fresh.product());
+		}
 	}
 }
