@@ -82,7 +82,9 @@ pub struct CpuLane {
 pub fn lanes(threads: usize) -> Vec<Box<dyn Lane>> {
 	let shared = SharedWeights::default();
 	log::info!("CPU backend: {threads} thread(s), kernel {:?}", Kernel::best());
-	(0..threads).map(|index| Box::new(CpuLane { index, threads, shared: shared.clone(), buffers: None }) as Box<dyn Lane>).collect()
+	(0..threads)
+		.map(|index| Box::new(CpuLane { index, threads, shared: shared.clone(), buffers: None }) as Box<dyn Lane>)
+		.collect()
 }
 
 impl Lane for CpuLane {

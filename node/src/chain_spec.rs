@@ -26,7 +26,8 @@ pub const MINIMUM_CHAIN_WORK: &str = "minimumChainWork";
 /// The spec's minimum chain work (zero when it sets none).
 pub fn minimum_chain_work(spec: &dyn sc_service::ChainSpec) -> Result<mlpow_primitives::U256, String> {
 	use mlpow_primitives::U256;
-	let bad = |v: &serde_json::Value| format!("chain spec property {MINIMUM_CHAIN_WORK} must be a decimal string, not {v}");
+	let bad =
+		|v: &serde_json::Value| format!("chain spec property {MINIMUM_CHAIN_WORK} must be a decimal string, not {v}");
 	match spec.properties().get(MINIMUM_CHAIN_WORK) {
 		None => Ok(U256::zero()),
 		Some(serde_json::Value::String(s)) => U256::from_dec_str(s).map_err(|_| bad(&s.as_str().into())),

@@ -5,8 +5,8 @@
 mod common;
 
 use codec::Encode;
-use frame_support::{assert_noop, assert_ok, dispatch::GetDispatchInfo, traits::Hooks};
 use common::ext;
+use frame_support::{assert_noop, assert_ok, dispatch::GetDispatchInfo, traits::Hooks};
 use mlpow_primitives::U256;
 use mlpow_runtime::{
 	genesis, AccountId, Council, CouncilCollective, MlPow, Runtime, RuntimeCall, RuntimeEvent, RuntimeOrigin, System,

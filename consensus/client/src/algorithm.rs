@@ -10,10 +10,7 @@ use sc_consensus_pow::{Error, PowAlgorithm};
 use schnellru::{ByLength, LruMap};
 use sp_api::ProvideRuntimeApi;
 use sp_consensus_pow::{DifficultyApi, Seal};
-use sp_runtime::{
-	generic::BlockId,
-	traits::Block as BlockT,
-};
+use sp_runtime::{generic::BlockId, traits::Block as BlockT};
 use std::{marker::PhantomData, sync::Arc};
 
 const LOG_TARGET: &str = "mlpow";

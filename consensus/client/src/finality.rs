@@ -126,7 +126,9 @@ where
 			}
 		};
 		match client.finalize_block(hash, None, true) {
-			Ok(()) => log::debug!(target: LOG_TARGET, "finalized #{target} ({hash:?}), {} below the best block", rules.depth),
+			Ok(()) => {
+				log::debug!(target: LOG_TARGET, "finalized #{target} ({hash:?}), {} below the best block", rules.depth)
+			}
 			Err(e) => log::warn!(target: LOG_TARGET, "finality: could not finalize #{target} ({hash:?}): {e}"),
 		}
 	}
