@@ -76,6 +76,10 @@ pub struct CpuLane {
 	shared: SharedWeights,
 	/// This thread's `A` and `C`, kept from one batch to the next.
 	buffers: Option<Buffers>,
+	/// The parameters whose memory was last checked. Checked again only
+	/// when they change: once the buffers are held, `MemAvailable` no
+	/// longer counts them, and re-checking would refuse what already runs.
+	memory_checked: Option<ChallengeParams>,
 }
 
 /// `threads` CPU lanes sharing one weights cache.
@@ -83,7 +87,10 @@ pub fn lanes(threads: usize) -> Vec<Box<dyn Lane>> {
 	let shared = SharedWeights::default();
 	log::info!("CPU backend: {threads} thread(s), kernel {:?}", Kernel::best());
 	(0..threads)
-		.map(|index| Box::new(CpuLane { index, threads, shared: shared.clone(), buffers: None }) as Box<dyn Lane>)
+		.map(|index| {
+			Box::new(CpuLane { index, threads, shared: shared.clone(), buffers: None, memory_checked: None })
+				as Box<dyn Lane>
+		})
 		.collect()
 }
 
@@ -100,7 +107,13 @@ impl Lane for CpuLane {
 	}
 
 	fn search(&mut self, job: &Job, nonces: Range<u64>, cancelled: &dyn Fn() -> bool) -> anyhow::Result<SearchReport> {
-		check_memory(&job.params, self.threads)?;
+		if self.memory_checked != Some(job.params) {
+			// Before allocating for new parameters, give back the old buffers
+			// so that they count as available.
+			self.buffers = None;
+			check_memory(&job.params, self.threads)?;
+			self.memory_checked = Some(job.params);
+		}
 		let weights = self.shared.get(&job.params, &job.weights_seed)?;
 		let buffers = self.buffers.take().unwrap_or_default();
 		let mut search = Search::with_buffers(&weights, &job.pre_hash, job.difficulty, buffers)

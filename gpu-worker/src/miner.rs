@@ -142,9 +142,10 @@ fn lane_loop(mut lane: Box<dyn Lane>, shared: Arc<Shared>, found: mpsc::Sender<F
 				c.macs.fetch_add(report.nonces_done * job.params.macs_per_nonce(), Ordering::Relaxed);
 				for seal in report.winners {
 					c.found.fetch_add(1, Ordering::Relaxed);
-					// Bounded: if the node connection has fallen this far
-					// behind, these seals are stale by the time it catches
-					// up; drop them rather than grow without limit.
+					// Bounded: 64 seals waiting means the node connection is
+					// down or stuck (a block takes one seal), and every seal
+					// waiting is for work that has moved on by the time it
+					// recovers; refuse more rather than grow without limit.
 					match found.try_send(Found { version: job.version, number: job.number, seal }) {
 						Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
 						Err(mpsc::error::TrySendError::Full(_)) => {

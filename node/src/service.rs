@@ -47,10 +47,6 @@ fn inherent_data_providers(
 	}
 }
 
-/// `pallet_timestamp`'s `MinimumPeriod` in the runtime: a block's timestamp
-/// is at least this far after its parent's.
-const MINIMUM_PERIOD_MS: u64 = 50;
-
 /// The timestamp this node stamps on a block it builds: its clock, or the
 /// earliest time the runtime accepts after the parent's when the parent is
 /// ahead of the clock (it may be, by up to 30 s). Stamping the clock alone
@@ -65,20 +61,22 @@ fn mining_inherent_data_providers(
 		let client = client.clone();
 		async move {
 			let clock = sp_timestamp::Timestamp::current();
-			let earliest = parent_timestamp(&client, parent).map_or(0, |t| t.saturating_add(MINIMUM_PERIOD_MS));
+			// The runtime's `MinimumPeriod`: a timestamp at least this far after the parent's.
+			let period =
+				<<mlpow_runtime::Runtime as pallet_timestamp::Config>::MinimumPeriod as sp_core::Get<u64>>::get();
+			let earliest = parent_timestamp(&client, parent).map_or(0, |t| t.saturating_add(period));
 			let stamp = clock.as_millis().max(earliest);
 			Ok::<_, Box<dyn std::error::Error + Send + Sync>>(sp_timestamp::InherentDataProvider::new(stamp.into()))
 		}
 	}
 }
 
-/// `Timestamp::Now` in the state of `block` (the storage key is
-/// `twox128("Timestamp") ++ twox128("Now")`, FRAME's layout for a storage
-/// value), or `None` for genesis, which has no timestamp.
+/// `Timestamp::Now` in the state of `block`, or `None` for genesis, which
+/// has no timestamp.
 fn parent_timestamp(client: &FullClient, block: <Block as sp_runtime::traits::Block>::Hash) -> Option<u64> {
 	use codec::Decode;
 	use sc_client_api::StorageProvider;
-	let key = [sp_io::hashing::twox_128(b"Timestamp"), sp_io::hashing::twox_128(b"Now")].concat();
+	let key = pallet_timestamp::Now::<mlpow_runtime::Runtime>::hashed_key().to_vec();
 	let value = client.storage(block, &sp_core::storage::StorageKey(key)).ok()??;
 	u64::decode(&mut &value.0[..]).ok().filter(|t| *t > 0)
 }

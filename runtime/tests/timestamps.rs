@@ -1,7 +1,6 @@
 //! The timestamp rules of the composed runtime: no block before the chain
 //! spec's launch time (the attack where block 1 is stamped in 1970 to anchor
-//! the retarget there), and the storage key the node reads a parent's
-//! timestamp from when it stamps a block of its own.
+//! the retarget there).
 
 mod common;
 
@@ -32,11 +31,4 @@ fn block_one_stamped_before_the_launch_time_is_invalid() {
 		assert!(stamp_block_one(name, launch).is_ok(), "{name}: at launch");
 		assert!(stamp_block_one(name, launch + 3_600_000).is_ok(), "{name}: an hour after");
 	}
-}
-
-/// `node/src/service.rs` reads `Timestamp::Now` by this raw key.
-#[test]
-fn the_node_reads_the_parent_timestamp_at_the_right_key() {
-	let key = [sp_io::hashing::twox_128(b"Timestamp"), sp_io::hashing::twox_128(b"Now")].concat();
-	assert_eq!(pallet_timestamp::Now::<Runtime>::hashed_key().to_vec(), key);
 }

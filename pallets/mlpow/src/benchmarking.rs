@@ -30,7 +30,7 @@ mod benchmarks {
 		let origin = gov::<T>();
 		#[extrinsic_call]
 		_(origin as T::RuntimeOrigin, ms);
-		assert_eq!(TargetBlockTime::<T>::get(), ms);
+		assert_eq!(PendingTargetBlockTime::<T>::get(), Some(ms));
 	}
 
 	#[benchmark]

@@ -158,6 +158,12 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type Reanchor<T> = StorageValue<_, U256, OptionQuery>;
 
+	/// A target block time that governance set during this block; it takes
+	/// effect when the block is finalised, after the block's own retarget
+	/// step, and restarts the schedule from there.
+	#[pallet::storage]
+	pub type PendingTargetBlockTime<T> = StorageValue<_, u64, OptionQuery>;
+
 	/// The block in which governance last set the difficulty: the next change
 	/// may come `HalfLifeBlocks` blocks later at the earliest.
 	#[pallet::storage]
@@ -256,6 +262,10 @@ pub mod pallet {
 		EpochStarted { epoch_index: u64, weights_seed: Hash32, params: ChallengeParams, ends_at: BlockNumberFor<T> },
 		/// Scheduled parameters took effect (with the epoch that starts next).
 		ParamsApplied { params: ChallengeParams },
+		/// Scheduled parameters were dropped at the epoch boundary: by then
+		/// their floor (one nonce's tickets) was more than twice the
+		/// difficulty rescaled to them.
+		ScheduledParamsDropped { params: ChallengeParams },
 		/// The parameters changed what a ticket costs; the difficulty was
 		/// rescaled to keep a block's work in MACs, and the retarget
 		/// restarts from it.
@@ -299,6 +309,11 @@ pub mod pallet {
 		BadEpochLength,
 		/// There is no scheduled change to cancel.
 		NothingScheduled,
+		/// Under these parameters one nonce yields more than twice the
+		/// tickets a block now needs (the difficulty, rescaled to their
+		/// ticket cost): the difficulty's floor would jump past the 2x
+		/// step governance is allowed.
+		FloorTooHigh,
 	}
 
 	impl<T> From<mlpow_primitives::ParamsError> for Error<T> {
@@ -377,8 +392,11 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Sets the target block time (milliseconds); the retarget restarts
-		/// from the current difficulty.
+		/// Sets the target block time (milliseconds). It takes effect when
+		/// this block is finalised: the block's own retarget step runs first,
+		/// under the old target, and the schedule restarts from its result.
+		/// (Were the step skipped, calling this in every block would freeze
+		/// the difficulty, and with it undo the bounds of `set_difficulty`.)
 		#[pallet::call_index(1)]
 		pub fn set_target_block_time(origin: OriginFor<T>, milliseconds: u64) -> DispatchResult {
 			T::GovernanceOrigin::ensure_origin(origin)?;
@@ -386,10 +404,7 @@ pub mod pallet {
 				(T::MinTargetBlockTime::get()..=T::MaxTargetBlockTime::get()).contains(&milliseconds),
 				Error::<T>::TargetBlockTimeOutOfBounds
 			);
-			TargetBlockTime::<T>::put(milliseconds);
-			if !Reanchor::<T>::exists() {
-				Reanchor::<T>::put(Difficulty::<T>::get());
-			}
+			PendingTargetBlockTime::<T>::put(milliseconds);
 			Self::deposit_event(Event::TargetBlockTimeSet { milliseconds });
 			Ok(())
 		}
@@ -411,6 +426,7 @@ pub mod pallet {
 		pub fn schedule_params(origin: OriginFor<T>, params: ChallengeParams) -> DispatchResult {
 			T::GovernanceOrigin::ensure_origin(origin)?;
 			Self::check_params(&params)?;
+			ensure!(Self::floor_within_reach(&params), Error::<T>::FloorTooHigh);
 			PendingParams::<T>::put(params);
 			Self::deposit_event(Event::ParamsScheduled { params, at_block: EpochEnd::<T>::get() });
 			Ok(())
@@ -501,16 +517,24 @@ pub mod pallet {
 		fn retarget(n: BlockNumberFor<T>) {
 			let height: u64 = n.saturated_into();
 			let now = T::Time::now();
-			if let Some(difficulty) = Reanchor::<T>::take() {
+			let new_target = PendingTargetBlockTime::<T>::take();
+			let restart = |difficulty: U256| {
+				if let Some(ms) = new_target {
+					TargetBlockTime::<T>::put(ms);
+				}
 				RetargetAnchor::<T>::put(Anchor { height, timestamp: now, difficulty });
+			};
+			if let Some(difficulty) = Reanchor::<T>::take() {
 				Difficulty::<T>::put(difficulty);
+				restart(difficulty);
 				return;
 			}
 			let Some(anchor) = RetargetAnchor::<T>::get() else {
 				// The first block: genesis has no timestamp to count from.
-				RetargetAnchor::<T>::put(Anchor { height, timestamp: now, difficulty: Difficulty::<T>::get() });
+				restart(Difficulty::<T>::get());
 				return;
 			};
+			// This block was mined under the target in force until now.
 			let target = TargetBlockTime::<T>::get();
 			let half_life = target.saturating_mul(T::HalfLifeBlocks::get() as u64);
 			let next = asert::next_difficulty(
@@ -526,6 +550,26 @@ pub mod pallet {
 				Difficulty::<T>::put(next);
 				Self::deposit_event(Event::DifficultyAdjusted { difficulty: next });
 			}
+			if new_target.is_some() {
+				restart(next);
+			}
+		}
+
+		/// `difficulty` tickets of `old_cost` MACs each, as tickets of
+		/// `new_cost` MACs: the same work, rounded down.
+		fn rescaled(difficulty: U256, old_cost: u64, new_cost: u64) -> U256 {
+			let scaled = difficulty.full_mul(U256::from(old_cost)) / sp_core::U512::from(new_cost.max(1));
+			U256::try_from(scaled).unwrap_or(U256::MAX)
+		}
+
+		/// Whether one nonce of `params` yields at most twice the tickets a
+		/// block needs now, counted in `params`' tickets: the floor that
+		/// `params` set may then raise the difficulty at most 2x, the bound
+		/// governance has on the difficulty itself.
+		fn floor_within_reach(params: &ChallengeParams) -> bool {
+			let current = Params::<T>::get();
+			let rescaled = Self::rescaled(Difficulty::<T>::get(), current.macs_per_ticket(), params.macs_per_ticket());
+			U256::from(params.tickets_per_nonce()) <= rescaled.saturating_mul(U256::from(2))
 		}
 
 		/// New parameters change what a ticket costs (`t*t*k` MACs), and the
@@ -535,9 +579,7 @@ pub mod pallet {
 		/// the old tickets). Without this, doubling `k` would double the
 		/// block time until the retarget caught up.
 		fn rescale_difficulty(n: BlockNumberFor<T>, old_cost: u64, new_cost: u64) {
-			let old = Difficulty::<T>::get();
-			let scaled = old.full_mul(U256::from(old_cost)) / sp_core::U512::from(new_cost.max(1));
-			let scaled = U256::try_from(scaled).unwrap_or(U256::MAX);
+			let scaled = Self::rescaled(Difficulty::<T>::get(), old_cost, new_cost);
 			let difficulty = scaled.clamp(Self::min_difficulty(), T::MaxDifficulty::get());
 			Difficulty::<T>::put(difficulty);
 			RetargetAnchor::<T>::put(Anchor { height: n.saturated_into(), timestamp: T::Time::now(), difficulty });
@@ -549,12 +591,19 @@ pub mod pallet {
 		fn start_next_epoch(n: BlockNumberFor<T>) {
 			let mut params = Params::<T>::get();
 			if let Some(pending) = PendingParams::<T>::take() {
-				let (old_cost, new_cost) = (params.macs_per_ticket(), pending.macs_per_ticket());
-				params = pending;
-				Params::<T>::put(params);
-				Self::deposit_event(Event::ParamsApplied { params });
-				if old_cost != new_cost {
-					Self::rescale_difficulty(n, old_cost, new_cost);
+				if Self::floor_within_reach(&pending) {
+					let (old_cost, new_cost) = (params.macs_per_ticket(), pending.macs_per_ticket());
+					params = pending;
+					Params::<T>::put(params);
+					Self::deposit_event(Event::ParamsApplied { params });
+					// Also when only `m` or `n` changed: the new floor may be
+					// above the difficulty (by at most 2x, checked above).
+					if old_cost != new_cost || Difficulty::<T>::get() < Self::min_difficulty() {
+						Self::rescale_difficulty(n, old_cost, new_cost);
+					}
+				} else {
+					// The difficulty fell since the change was scheduled.
+					Self::deposit_event(Event::ScheduledParamsDropped { params: pending });
 				}
 			}
 			let epoch_index = EpochIndex::<T>::get().saturating_add(1);

@@ -85,6 +85,10 @@ fn hostile_governance_cannot_halt_the_chain() {
 			if MlPow::set_difficulty(root(), doubled).is_ok() {
 				raises += 1;
 			}
+			// And re-sets the target block time in every block: had that
+			// skipped the block's retarget step (it once did), the doublings
+			// would never be undone.
+			assert_ok!(MlPow::set_target_block_time(root(), TARGET_MS));
 			let dt = (difficulty() / hashrate).round() as u64;
 			run_block(None, dt);
 			times.push(dt as f64 / TARGET_MS as f64);
@@ -247,5 +251,48 @@ fn the_difficulty_never_falls_below_one_nonces_tickets() {
 		}
 		assert_eq!(MlPow::difficulty(), U256::from(4096));
 		assert_noop!(MlPow::set_difficulty(root(), U256::from(4095)), Error::<Test>::DifficultyOutOfBounds);
+	});
+}
+
+/// Governance cannot raise the floor past its 2x bound through the
+/// parameters either: a set whose single nonce yields more than twice the
+/// tickets a block needs is refused when scheduled, and dropped at the
+/// boundary if the difficulty has fallen that far since.
+#[test]
+fn parameters_cannot_raise_the_floor_past_twice_the_difficulty() {
+	new_test_ext().execute_with(|| {
+		run_block(None, TARGET_MS);
+		// 16384 x 64 x 16384, t = 16: 2^20 tickets a nonce, against 100,000.
+		let huge = ChallengeParams { m: 16_384, n: 16_384, ..PARAMS };
+		assert_noop!(MlPow::schedule_params(root(), huge), Error::<Test>::FloorTooHigh);
+		// 2048 x 64 x 2048: 16,384 tickets a nonce, within reach now...
+		let wide = ChallengeParams { m: 2_048, n: 2_048, ..PARAMS };
+		assert_ok!(MlPow::schedule_params(root(), wide));
+		// ...but hour-long blocks drive the difficulty to the floor before
+		// the boundary, and the set is dropped there.
+		let boundary = crate::EpochEnd::<Test>::get();
+		while System::block_number() < boundary {
+			run_block(None, 3_600_000);
+		}
+		assert_eq!(crate::Params::<Test>::get(), PARAMS);
+		assert!(System::events()
+			.iter()
+			.any(|r| r.event == RuntimeEvent::MlPow(Event::ScheduledParamsDropped { params: wide })));
+	});
+}
+
+/// A new target block time takes effect after its block's own retarget
+/// step, which still uses the old target; the schedule restarts from there.
+#[test]
+fn a_target_block_time_change_does_not_skip_the_retarget() {
+	new_test_ext().execute_with(|| {
+		run_block(None, TARGET_MS);
+		let before = MlPow::difficulty();
+		assert_ok!(MlPow::set_target_block_time(root(), 2 * TARGET_MS));
+		assert_eq!(crate::TargetBlockTime::<Test>::get(), TARGET_MS, "not before the block is finalised");
+		// A block twice as slow as the old target: its step lowers the difficulty.
+		run_block(None, 2 * TARGET_MS);
+		assert!(MlPow::difficulty() < before);
+		assert_eq!(crate::TargetBlockTime::<Test>::get(), 2 * TARGET_MS);
 	});
 }

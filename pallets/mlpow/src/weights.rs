@@ -68,21 +68,22 @@ pub struct Priced<D>(PhantomData<D>);
 pub type SubstrateWeight<T> = Priced<<T as frame_system::Config>::DbWeight>;
 
 impl<D: Get<RuntimeDbWeight>> WeightInfo for Priced<D> {
-	// Reads: none. Writes: Reanchor.
+	// Reads: Difficulty, Params (the floor), DifficultySetAt, block number.
+	// Writes: Reanchor, DifficultySetAt.
 	fn set_difficulty() -> Weight {
-		compute(10).saturating_add(D::get().writes(1))
+		compute(10).saturating_add(D::get().reads_writes(4, 2))
 	}
-	// Reads: Reanchor, Difficulty. Writes: TargetBlockTime, Reanchor.
+	// Writes: PendingTargetBlockTime.
 	fn set_target_block_time() -> Weight {
-		compute(10).saturating_add(D::get().reads_writes(2, 2))
+		compute(10).saturating_add(D::get().writes(1))
 	}
 	// Reads: none (existential deposit is a constant). Writes: BlockReward.
 	fn set_block_reward() -> Weight {
 		compute(10).saturating_add(D::get().writes(1))
 	}
-	// Reads: EpochEnd. Writes: PendingParams.
+	// Reads: EpochEnd, Params, Difficulty (the floor check). Writes: PendingParams.
 	fn schedule_params() -> Weight {
-		compute(10).saturating_add(D::get().reads_writes(1, 1))
+		compute(10).saturating_add(D::get().reads_writes(3, 1))
 	}
 	// Reads/writes: PendingParams.
 	fn cancel_scheduled_params() -> Weight {
@@ -97,12 +98,15 @@ impl<D: Get<RuntimeDbWeight>> WeightInfo for Priced<D> {
 		compute(2).saturating_add(D::get().reads_writes(1, 1))
 	}
 	// Reads: Author, BlockReward, the author's account, total issuance,
-	// Reanchor, RetargetAnchor, TargetBlockTime, Difficulty, timestamp,
-	// EpochEnd, Params, PendingParams, EpochIndex, ParentHash.
+	// Reanchor, PendingTargetBlockTime, RetargetAnchor, TargetBlockTime,
+	// Difficulty, timestamp, EpochEnd, Params, PendingParams, EpochIndex,
+	// ParentHash.
 	// Writes: Author, the author's account, total issuance, Difficulty,
-	// Params, PendingParams, EpochIndex, WeightsSeed, EpochEnd, events.
+	// TargetBlockTime, RetargetAnchor, Params, PendingParams, EpochIndex,
+	// WeightsSeed, EpochEnd, events. (Counted from the code after the
+	// hardening changes; the compute figure is the earlier measurement.)
 	fn on_finalize_new_epoch() -> Weight {
-		compute(50).saturating_add(D::get().reads_writes(14, 10))
+		compute(50).saturating_add(D::get().reads_writes(15, 12))
 	}
 }
 
