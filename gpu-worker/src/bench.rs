@@ -138,7 +138,7 @@ mod tests {
 	#[test]
 	fn the_cpu_benchmark_mines_verifies_and_compares() {
 		let config = BenchConfig {
-			params: ChallengeParams { version: 1, m: 64, k: 256, n: 64, t: 16, epoch_length: 1 },
+			params: ChallengeParams { version: 1, m: 64, k: 256, n: 64, t: 16, r: 0, epoch_length: 1 },
 			difficulty: Some(U256::from(8)),
 			seconds: 0.3,
 		};
@@ -148,7 +148,7 @@ mod tests {
 		let text = r.to_string();
 		// And parameters too big for this machine are an error, not an abort.
 		let huge = BenchConfig {
-			params: ChallengeParams { version: 1, m: 65536, k: 65536, n: 65536, t: 16, epoch_length: 1 },
+			params: ChallengeParams { version: 1, m: 65536, k: 65536, n: 65536, t: 16, r: 0, epoch_length: 1 },
 			difficulty: None,
 			seconds: 0.1,
 		};

@@ -46,6 +46,9 @@ impl SharedWeights {
 /// why. The parameters are validated first, so the sizes cannot overflow.
 fn check_memory(p: &ChallengeParams, threads: usize) -> anyhow::Result<()> {
 	p.validate().map_err(|e| anyhow::anyhow!("challenge parameters: {e}"))?;
+	if p.version != mlpow_primitives::PUZZLE_V1 {
+		anyhow::bail!("puzzle version {} is not mined by this worker yet (it mines v1)", p.version);
+	}
 	let (m, k, n) = (p.m as u64, p.k as u64, p.n as u64);
 	let need = n * k + threads as u64 * (m * k + m * n * 4);
 	match available_memory() {

@@ -465,6 +465,9 @@ impl CudaLane {
 
 	fn prepare(&mut self, job: &Job) -> anyhow::Result<()> {
 		job.params.validate().map_err(|e| anyhow!("challenge parameters: {e}"))?;
+		if job.params.version != mlpow_primitives::PUZZLE_V1 {
+			anyhow::bail!("puzzle version {} is not mined by this worker yet (it mines v1)", job.params.version);
+		}
 		self.ctx.bind_to_thread().map_err(|e| anyhow!("binding the context: {e:?}"))?;
 		self.ensure_epoch(&job.params, &job.weights_seed)?;
 		self.ensure_batches(&job.params)

@@ -79,7 +79,7 @@ fn parse_params(s: &str) -> Result<ChallengeParams, String> {
 			let v: Vec<u32> =
 				s.split(',').map(|x| x.trim().parse::<u32>()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
 			let [m, k, n, t] = v[..] else { return Err("expected gpu, dev or M,K,N,T".into()) };
-			ChallengeParams { version: mlpow_primitives::params::PUZZLE_VERSION, m, k, n, t, epoch_length: 1 }
+			ChallengeParams { version: mlpow_primitives::params::PUZZLE_VERSION, m, k, n, t, r: 0, epoch_length: 1 }
 		}
 	};
 	p.validate().map_err(|e| format!("{e:?}"))?;
@@ -108,7 +108,7 @@ fn run(args: Args) -> anyhow::Result<()> {
 	if args.benchmark {
 		let params = args.bench_params.unwrap_or(match backend {
 			BackendChoice::Cuda => ChallengeParams::GPU,
-			_ => ChallengeParams { version: 1, m: 512, k: 1024, n: 512, t: 16, epoch_length: 1 },
+			_ => ChallengeParams { version: 1, m: 512, k: 1024, n: 512, t: 16, r: 0, epoch_length: 1 },
 		});
 		let config = bench::BenchConfig {
 			params,

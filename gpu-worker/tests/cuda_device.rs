@@ -91,7 +91,7 @@ fn device_mining_equals_the_cpu_reference() {
 	for (m, k, n, t) in
 		[(64, 64, 64, 16), (96, 16, 144, 48), (128, 16, 256, 128), (32, 4096, 48, 16), (256, 512, 128, 32)]
 	{
-		let p = ChallengeParams { version: 1, m, k, n, t, epoch_length: 1 };
+		let p = ChallengeParams { version: 1, m, k, n, t, r: 0, epoch_length: 1 };
 		let (ws, pre) = ([m as u8; 32], [n as u8; 32]);
 		let d = U256::from(p.tickets_per_nonce() * 3);
 		let j = job(p, ws, pre, d);
@@ -123,7 +123,7 @@ fn device_mining_equals_the_cpu_reference() {
 #[test]
 fn weights_follow_the_seed_and_buffers_follow_the_params() {
 	let Some(mut lane) = gpu("weights_follow_the_seed_and_buffers_follow_the_params") else { return };
-	let p = ChallengeParams { version: 1, m: 64, k: 128, n: 64, t: 16, epoch_length: 1 };
+	let p = ChallengeParams { version: 1, m: 64, k: 128, n: 64, t: 16, r: 0, epoch_length: 1 };
 	for (seed, params) in [([1; 32], p), ([2; 32], p), ([2; 32], ChallengeParams { k: 256, ..p }), ([1; 32], p)] {
 		let j = job(params, seed, [3; 32], U256::from(1000));
 		let weights = EpochWeights::generate(&params, &seed).unwrap();
@@ -140,7 +140,7 @@ fn oversized_parameters_are_a_clear_error() {
 	// 65536 x 65536 i32 products: 16 GiB a nonce, two slots; far above a
 	// quarter of any current GPU, so the batch is one nonce and either fits
 	// or fails with "out of device memory".
-	let p = ChallengeParams { version: 1, m: 65536, k: 256, n: 65536, t: 16, epoch_length: 1 };
+	let p = ChallengeParams { version: 1, m: 65536, k: 256, n: 65536, t: 16, r: 0, epoch_length: 1 };
 	let j = job(p, [0; 32], [0; 32], U256::from(1000));
 	match lane.search(&j, 0..1, &|| false) {
 		Ok(r) => assert_eq!(r.nonces_done, 1),

@@ -166,7 +166,7 @@ fn golden_vectors_reproduce_through_the_kernel_code() {
 #[test]
 fn multi_chunk_tiles_hash_like_the_reference() {
 	for (m, k, n, t) in [(96, 16, 144, 48), (64, 32, 128, 64), (128, 16, 256, 128), (32, 2048, 48, 16)] {
-		let p = ChallengeParams { version: 1, m, k, n, t, epoch_length: 1 };
+		let p = ChallengeParams { version: 1, m, k, n, t, r: 0, epoch_length: 1 };
 		p.validate().unwrap();
 		let winners = check_against_reference(&p, &[t as u8; 32], &[k as u8; 32], 1 << 40, 6, U256::from(4));
 		assert!(!winners.is_empty(), "some tile of {p:?} wins at difficulty 4");

@@ -52,6 +52,7 @@ fn params(v: &Value) -> ChallengeParams {
 		k: f("k"),
 		n: f("n"),
 		t: f("t"),
+		r: f("r"),
 		epoch_length: f("epoch_length"),
 	}
 }

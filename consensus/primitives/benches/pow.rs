@@ -59,7 +59,7 @@ fn gmacs(macs: u64, s: f64) -> f64 {
 }
 
 fn params(m: u32, k: u32, n: u32, t: u32) -> ChallengeParams {
-	ChallengeParams { version: PUZZLE_VERSION, m, k, n, t, epoch_length: 100 }
+	ChallengeParams { version: PUZZLE_VERSION, m, k, n, t, r: 0, epoch_length: 100 }
 }
 
 fn main() {

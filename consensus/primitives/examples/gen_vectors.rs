@@ -256,10 +256,12 @@ fn all_errors() -> Vec<VerifyError> {
 		TileDoesNotDivide,
 		VerificationTooExpensive,
 		BadEpochLength,
+		BadRank,
+		OpeningTooLarge,
 	];
 	let mut all: Vec<VerifyError> = params.into_iter().map(VerifyError::BadParams).collect();
 	all.extend([VerifyError::ZeroDifficulty, VerifyError::MalformedSeal, VerifyError::TileOutOfRange]);
-	all.push(VerifyError::AboveTarget);
+	all.extend([VerifyError::AboveTarget, VerifyError::OpeningOutOfRange, VerifyError::OpeningMismatch]);
 	all
 }
 
@@ -331,6 +333,7 @@ fn verify_cases(s: &VectorSet, boundary: U256) -> Vec<VerifyCase> {
 		verify_case("t*t*k = 2^25", s, with(|q| (q.m, q.k, q.n, q.t) = (128, 2048, 128, 128)), d, &win),
 		verify_case("epoch_length = 0", s, with(|q| q.epoch_length = 0), d, &win),
 		verify_case("epoch_length = 1000001", s, with(|q| q.epoch_length = 1_000_001), d, &win),
+		verify_case("v1 with r = 32", s, with(|q| q.r = 32), d, &win),
 		verify_case("zero difficulty, 15-byte seal", s, p, U256::zero(), &win[..15]),
 		verify_case("empty seal", s, p, d, &[]),
 		verify_case("15-byte seal", s, p, d, &win[..15]),
@@ -345,7 +348,7 @@ fn verify_cases(s: &VectorSet, boundary: U256) -> Vec<VerifyCase> {
 }
 
 fn main() {
-	let p = |m, k, n, t, epoch_length| ChallengeParams { version: 1, m, k, n, t, epoch_length };
+	let p = |m, k, n, t, epoch_length| ChallengeParams { version: 1, m, k, n, t, r: 0, epoch_length };
 	let anchor = |name: &str| arbitrary(&format!("anchor {name}"));
 	// Difficulties are high enough that flipping any bit of a winning seal
 	// or pre-hash loses (tests/golden.rs checks every flip). The dev set is

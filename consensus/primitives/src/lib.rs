@@ -13,7 +13,8 @@
 //! - [`kernel`]: exact int8 x int8 -> int32 matrix products;
 //! - [`ticket`]: tile digests and the difficulty target;
 //! - [`verify`]: the total verification function;
-//! - [`mine`]: the reference miner (full product, every tile).
+//! - [`mine`]: the reference miner (full product, every tile);
+//! - [`v2`]: puzzle v2, tickets from any matrices with noise and a transcript.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -25,9 +26,10 @@ pub mod params;
 pub mod seal;
 pub mod stream;
 pub mod ticket;
+pub mod v2;
 pub mod verify;
 
-pub use params::{ChallengeParams, ParamsError, PUZZLE_VERSION};
+pub use params::{ChallengeParams, ParamsError, PUZZLE_V1, PUZZLE_V2, PUZZLE_VERSION};
 pub use primitive_types::U256;
 pub use seal::{Seal, SEAL_LEN};
 pub use ticket::{meets_target, target, tile_digest};

@@ -8,8 +8,19 @@
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
 
-/// The only puzzle version this crate implements (`SPEC.md`, "Versioning").
-pub const PUZZLE_VERSION: u32 = 1;
+/// Puzzle v1: seed-generated matrices, one hashed `t x t` tile per ticket.
+pub const PUZZLE_V1: u32 = 1;
+
+/// Puzzle v2: any matrices in the 7-bit range (the miner's own or seeded),
+/// low-rank noise, and a chunked transcript per tile (`SPEC.md`, "Puzzle v2").
+pub const PUZZLE_V2: u32 = 2;
+
+/// The versions this crate implements (`SPEC.md`, "Versioning"); v1 stays
+/// valid for the blocks mined under it.
+pub const PUZZLE_VERSIONS: [u32; 2] = [PUZZLE_V1, PUZZLE_V2];
+
+/// The version new parameter sets default to in tools and presets.
+pub const PUZZLE_VERSION: u32 = PUZZLE_V1;
 
 /// Every matrix dimension and the tile edge are multiples of this, the edge of
 /// an int8 tensor-core fragment, so GPU kernels never need ragged edges.
@@ -32,17 +43,32 @@ pub const MAX_T: u32 = 128;
 /// in the Wasm runtime (see BENCHMARKS.md).
 pub const MAX_VERIFY_MACS: u64 = 1 << 24;
 
+/// v2: smallest and largest noise rank `r`, which is also the transcript's
+/// chunk length along `k`. At least 32 so a chunk is whole int8 tensor-core
+/// k-steps (`mma` and `wgmma` take 32 of `k`); at most 128 so one selection
+/// byte indexes a noise column without bias (`r` is a power of two).
+pub const MIN_R: u32 = 32;
+/// See [`MIN_R`].
+pub const MAX_R: u32 = 128;
+
+/// v2: the most bytes of matrix rows one seal may open (`2 * t * k`: `t`
+/// rows of `A` and `t` rows of `Bt`). 512 KiB keeps a block's header
+/// within what sync requests carry comfortably; `t = 16, k = 4096` opens 128 KiB.
+pub const MAX_OPENED_BYTES: u64 = 1 << 19;
+
 /// Longest weight epoch, in blocks.
 pub const MAX_EPOCH_LENGTH: u32 = 1_000_000;
 
-/// The puzzle's shape. `A` is `m x k` (fresh per nonce), the weights `Bt` are
-/// `n x k` (fresh per epoch, stored transposed), the product `C = A * Bt^T`
-/// is `m x n`, cut into `t x t` tiles, each one lottery ticket.
+/// The puzzle's shape. `A` is `m x k`, the weights `Bt` are `n x k` (stored
+/// transposed), the product `C = A * Bt^T` is `m x n`, cut into `t x t`
+/// tiles, each one lottery ticket. In v1 `A` is fresh per nonce and `Bt` per
+/// epoch; in v2 the miner may choose both, and noise of rank `r` makes every
+/// nonce's product fresh.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct ChallengeParams {
-	/// Puzzle version; must equal [`PUZZLE_VERSION`].
+	/// Puzzle version: [`PUZZLE_V1`] or [`PUZZLE_V2`].
 	pub version: u32,
 	/// Rows of `A` and of the product.
 	pub m: u32,
@@ -52,6 +78,8 @@ pub struct ChallengeParams {
 	pub n: u32,
 	/// Tile edge.
 	pub t: u32,
+	/// v2: the noise rank and transcript chunk length. Must be 0 in v1.
+	pub r: u32,
 	/// Blocks per weight epoch.
 	pub epoch_length: u32,
 }
@@ -59,7 +87,7 @@ pub struct ChallengeParams {
 /// Why a parameter set was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
 pub enum ParamsError {
-	/// `version` is not [`PUZZLE_VERSION`].
+	/// `version` is not one of [`PUZZLE_VERSIONS`].
 	UnsupportedVersion,
 	/// A dimension or the tile edge is zero.
 	ZeroDimension,
@@ -77,6 +105,11 @@ pub enum ParamsError {
 	VerificationTooExpensive,
 	/// `epoch_length` is zero or exceeds [`MAX_EPOCH_LENGTH`].
 	BadEpochLength,
+	/// v1 with `r != 0`, or v2 with `r` not a power of two in
+	/// `MIN_R..=MAX_R` dividing `k`.
+	BadRank,
+	/// v2 with `2 * t * k` above [`MAX_OPENED_BYTES`].
+	OpeningTooLarge,
 }
 
 impl core::fmt::Display for ParamsError {
@@ -91,6 +124,8 @@ impl core::fmt::Display for ParamsError {
 			Self::TileDoesNotDivide => "t must divide both m and n",
 			Self::VerificationTooExpensive => "t*t*k exceeds the verification bound 2^24",
 			Self::BadEpochLength => "epoch length must be in 1..=1000000",
+			Self::BadRank => "r must be 0 in v1, and in v2 a power of two in 32..=128 that divides k",
+			Self::OpeningTooLarge => "v2 openings 2*t*k exceed 2^19 bytes",
 		};
 		f.write_str(s)
 	}
@@ -101,14 +136,20 @@ impl std::error::Error for ParamsError {}
 
 impl ChallengeParams {
 	/// The development set: tiny, so a CPU finds blocks in seconds.
-	pub const DEV: Self = Self { version: PUZZLE_VERSION, m: 64, k: 64, n: 64, t: 16, epoch_length: 100 };
+	pub const DEV: Self = Self { version: PUZZLE_V1, m: 64, k: 64, n: 64, t: 16, r: 0, epoch_length: 100 };
 
 	/// A GPU-sized set: one nonce is an 8192 x 4096 x 8192 int8 GEMM.
-	pub const GPU: Self = Self { version: PUZZLE_VERSION, m: 8192, k: 4096, n: 8192, t: 16, epoch_length: 1000 };
+	pub const GPU: Self = Self { version: PUZZLE_V1, m: 8192, k: 4096, n: 8192, t: 16, r: 0, epoch_length: 1000 };
+
+	/// The development set under v2: two transcript chunks of 32.
+	pub const DEV_V2: Self = Self { version: PUZZLE_V2, r: 32, ..Self::DEV };
+
+	/// The GPU-sized set under v2: 64 transcript chunks of 64.
+	pub const GPU_V2: Self = Self { version: PUZZLE_V2, r: 64, ..Self::GPU };
 
 	/// Checks every rule in `SPEC.md` ("Parameters"). Cheap and total.
 	pub fn validate(&self) -> Result<(), ParamsError> {
-		if self.version != PUZZLE_VERSION {
+		if !PUZZLE_VERSIONS.contains(&self.version) {
 			return Err(ParamsError::UnsupportedVersion);
 		}
 		let dims = [self.m, self.k, self.n, self.t];
@@ -136,7 +177,29 @@ impl ChallengeParams {
 		if self.epoch_length == 0 || self.epoch_length > MAX_EPOCH_LENGTH {
 			return Err(ParamsError::BadEpochLength);
 		}
+		if self.version == PUZZLE_V1 {
+			if self.r != 0 {
+				return Err(ParamsError::BadRank);
+			}
+			return Ok(());
+		}
+		if !self.r.is_power_of_two() || !(MIN_R..=MAX_R).contains(&self.r) || !self.k.is_multiple_of(self.r) {
+			return Err(ParamsError::BadRank);
+		}
+		if self.opened_bytes() > MAX_OPENED_BYTES {
+			return Err(ParamsError::OpeningTooLarge);
+		}
 		Ok(())
+	}
+
+	/// v2: bytes of matrix rows a chosen-matrix seal opens, `2 * t * k`.
+	pub fn opened_bytes(&self) -> u64 {
+		2 * self.t as u64 * self.k as u64
+	}
+
+	/// v2: transcript chunks per tile, `k / r` (0 when `r == 0`).
+	pub fn chunks(&self) -> u32 {
+		self.k.checked_div(self.r).unwrap_or(0)
 	}
 
 	/// Multiply-accumulates to verify one seal (one tile): `t * t * k`.
@@ -186,12 +249,14 @@ mod tests {
 	fn presets_are_valid() {
 		assert_eq!(ChallengeParams::DEV.validate(), Ok(()));
 		assert_eq!(ChallengeParams::GPU.validate(), Ok(()));
+		assert_eq!(ChallengeParams::DEV_V2.validate(), Ok(()));
+		assert_eq!(ChallengeParams::GPU_V2.validate(), Ok(()));
 	}
 
 	#[test]
 	fn encoding_is_fixed_width() {
-		assert_eq!(ChallengeParams::DEV.encode().len(), 24);
-		assert_eq!(ChallengeParams::max_encoded_len(), 24);
+		assert_eq!(ChallengeParams::DEV.encode().len(), 28);
+		assert_eq!(ChallengeParams::max_encoded_len(), 28);
 	}
 
 	#[test]
@@ -199,7 +264,14 @@ mod tests {
 		use ParamsError::*;
 		let cases: &[(ChallengeParams, ParamsError)] = &[
 			(with(|p| p.version = 0), UnsupportedVersion),
-			(with(|p| p.version = 2), UnsupportedVersion),
+			(with(|p| p.version = 3), UnsupportedVersion),
+			(with(|p| p.r = 32), BadRank),
+			(with(|p| p.version = PUZZLE_V2), BadRank),
+			(with(|p| *p = ChallengeParams { r: 16, ..ChallengeParams::DEV_V2 }), BadRank),
+			(with(|p| *p = ChallengeParams { r: 48, ..ChallengeParams::DEV_V2 }), BadRank),
+			(with(|p| *p = ChallengeParams { r: 256, k: 256, ..ChallengeParams::DEV_V2 }), BadRank),
+			(with(|p| *p = ChallengeParams { r: 64, k: 96, ..ChallengeParams::DEV_V2 }), BadRank),
+			(with(|p| *p = ChallengeParams { t: 32, k: 16384, ..ChallengeParams::DEV_V2 }), OpeningTooLarge),
 			(with(|p| p.m = 0), ZeroDimension),
 			(with(|p| p.k = 0), ZeroDimension),
 			(with(|p| p.n = 0), ZeroDimension),
@@ -261,5 +333,11 @@ mod tests {
 		// t=16, k=2^16 sits exactly on both the overflow and the cost bound.
 		assert_eq!(with(|p| p.k = MAX_K).validate(), Ok(()));
 		assert_eq!(with(|p| p.k = MAX_K).verify_macs(), MAX_VERIFY_MACS);
+		// v2: r at both ends, and openings exactly at their bound.
+		let v2 = ChallengeParams::DEV_V2;
+		assert_eq!(ChallengeParams { k: 128, r: 128, ..v2 }.validate(), Ok(()));
+		assert_eq!(ChallengeParams { r: 32, ..v2 }.validate(), Ok(()));
+		assert_eq!(ChallengeParams { k: 16384, r: 64, ..v2 }.validate(), Ok(()));
+		assert_eq!(ChallengeParams { k: 16384, r: 64, ..v2 }.opened_bytes(), MAX_OPENED_BYTES);
 	}
 }

@@ -26,12 +26,17 @@ pub enum VerifyError {
 	BadParams(ParamsError),
 	/// Difficulty zero has no target.
 	ZeroDifficulty,
-	/// The seal is not exactly 16 bytes.
+	/// The seal's length or layout is wrong for the puzzle version (v1: exactly
+	/// 16 bytes; v2: 17, or the exact length of its openings).
 	MalformedSeal,
 	/// The seal names a tile outside the `m/t x n/t` grid.
 	TileOutOfRange,
 	/// The tile's digest is above the target.
 	AboveTarget,
+	/// v2: an opened row holds a value outside `-64..=63`.
+	OpeningOutOfRange,
+	/// v2: an opened block of rows does not lead to its commitment.
+	OpeningMismatch,
 }
 
 impl core::fmt::Display for VerifyError {
@@ -39,9 +44,11 @@ impl core::fmt::Display for VerifyError {
 		match self {
 			Self::BadParams(e) => write!(f, "invalid challenge parameters: {e}"),
 			Self::ZeroDifficulty => f.write_str("difficulty is zero"),
-			Self::MalformedSeal => f.write_str("malformed seal: expected 16 bytes (nonce u64, tile_i u32, tile_j u32)"),
+			Self::MalformedSeal => f.write_str("malformed seal: wrong length or layout for the puzzle version"),
 			Self::TileOutOfRange => f.write_str("seal names a tile outside the product"),
 			Self::AboveTarget => f.write_str("tile digest does not meet the difficulty target"),
+			Self::OpeningOutOfRange => f.write_str("an opened row holds a value outside -64..=63"),
+			Self::OpeningMismatch => f.write_str("opened rows do not match their commitment"),
 		}
 	}
 }
@@ -71,6 +78,9 @@ pub fn verify(
 	params.validate().map_err(VerifyError::BadParams)?;
 	if difficulty.is_zero() {
 		return Err(VerifyError::ZeroDifficulty);
+	}
+	if params.version == crate::params::PUZZLE_V2 {
+		return crate::v2::verify_v2(params, weights_seed, pre_hash, difficulty, seal_bytes);
 	}
 	let seal = Seal::from_bytes(seal_bytes).ok_or(VerifyError::MalformedSeal)?;
 	if seal.tile_i >= params.tiles_m() || seal.tile_j >= params.tiles_n() {

@@ -82,6 +82,7 @@ mod spec {
 			(!p.m.is_multiple_of(p.t) || !p.n.is_multiple_of(p.t), "TileDoesNotDivide"),
 			(p.t as u64 * p.t as u64 * p.k as u64 > 1 << 24, "VerificationTooExpensive"),
 			(p.epoch_length == 0 || p.epoch_length > 1_000_000, "BadEpochLength"),
+			(p.r != 0, "BadRank"),
 		];
 		rules.iter().find(|r| r.0).map(|r| r.1)
 	}
@@ -139,7 +140,7 @@ mod scale {
 	}
 	/// `VerifyError`: variant index, then `ParamsError`'s index for `BadParams`.
 	pub fn verify_error(name: &str) -> Vec<u8> {
-		const PARAMS: [&str; 9] = [
+		const PARAMS: [&str; 11] = [
 			"UnsupportedVersion",
 			"ZeroDimension",
 			"NotMultipleOf16",
@@ -149,8 +150,17 @@ mod scale {
 			"TileDoesNotDivide",
 			"VerificationTooExpensive",
 			"BadEpochLength",
+			"BadRank",
+			"OpeningTooLarge",
 		];
-		const OTHERS: [&str; 4] = ["ZeroDifficulty", "MalformedSeal", "TileOutOfRange", "AboveTarget"];
+		const OTHERS: [&str; 6] = [
+			"ZeroDifficulty",
+			"MalformedSeal",
+			"TileOutOfRange",
+			"AboveTarget",
+			"OpeningOutOfRange",
+			"OpeningMismatch",
+		];
 		if let Some(inner) = name.strip_prefix("BadParams(").and_then(|r| r.strip_suffix(')')) {
 			return vec![0, PARAMS.iter().position(|p| *p == inner).expect("a ParamsError") as u8];
 		}
@@ -377,7 +387,7 @@ fn runtime_api_encodings() {
 		let s = file.sets.iter().find(|s| s.name == c.name).unwrap();
 		assert_eq!((&c.params, &c.weights_seed, c.epoch_index), (&s.params, &s.weights_seed, s.epoch_index));
 		let p = &c.params;
-		let fields = [p.version, p.m, p.k, p.n, p.t, p.epoch_length];
+		let fields = [p.version, p.m, p.k, p.n, p.t, p.r, p.epoch_length];
 		let mut want: Vec<u8> = fields.iter().flat_map(|f| f.to_le_bytes()).collect();
 		want.extend(h32(&c.weights_seed));
 		want.extend(c.epoch_index.to_le_bytes());
@@ -389,12 +399,14 @@ fn runtime_api_encodings() {
 		be.reverse();
 		assert_eq!(hex::encode(be), d.scale, "{}", d.value);
 	}
-	assert_eq!(file.verify_errors.len(), 13, "9 ParamsErrors and 4 other VerifyErrors");
+	assert_eq!(file.verify_errors.len(), 17, "11 ParamsErrors and 6 other VerifyErrors");
 	for e in &file.verify_errors {
 		assert_eq!(hex::encode(scale::verify_error(&e.error)), e.scale, "{}", e.error);
 	}
 	let outcomes: std::collections::BTreeSet<&str> = file.verify_cases.iter().map(|c| c.outcome.as_str()).collect();
-	for e in &file.verify_errors {
+	// The v2-only errors have their cases in v2.json (tests/v2_vectors.rs).
+	let v2_only = ["BadParams(OpeningTooLarge)", "OpeningOutOfRange", "OpeningMismatch"];
+	for e in file.verify_errors.iter().filter(|e| !v2_only.contains(&e.error.as_str())) {
 		assert!(outcomes.contains(e.error.as_str()), "a verify case fails with {}", e.error);
 	}
 }

@@ -59,6 +59,7 @@ pub struct Params {
 	pub k: u32,
 	pub n: u32,
 	pub t: u32,
+	pub r: u32,
 	pub epoch_length: u32,
 }
 
@@ -71,12 +72,13 @@ impl Params {
 			k: self.k,
 			n: self.n,
 			t: self.t,
+			r: self.r,
 			epoch_length: self.epoch_length,
 		}
 	}
 
 	pub fn from_challenge(p: &mlpow_primitives::ChallengeParams) -> Self {
-		Self { version: p.version, m: p.m, k: p.k, n: p.n, t: p.t, epoch_length: p.epoch_length }
+		Self { version: p.version, m: p.m, k: p.k, n: p.n, t: p.t, r: p.r, epoch_length: p.epoch_length }
 	}
 }
 

@@ -1,0 +1,312 @@
+//! The reference v2 miner: a job (the matrices), then nonces over it.
+//!
+//! Each nonce draws new noise, computes the noisy product `A' * Bt'^T` with
+//! every tile's transcript folded in ([`super::fused`]), hashes each tile's
+//! state into a ticket, and can remove the noise again:
+//! `A * Bt^T = A' * Bt'^T - A * G^T - E * Bt'^T`, where both corrections have
+//! rank `r` and cost `2 * m * n * r` multiply-accumulates in all, against
+//! `m * n * k` for the product. So the miner keeps the exact product of its
+//! own matrices, whatever the nonce.
+
+use super::{
+	commit::MerkleTree,
+	fused::{Fused, Shape},
+	noise::{self, in_range, Commitments, Mode, Selections},
+	seal,
+	transcript::{ticket, ticket_key, State},
+};
+use crate::{
+	params::{ChallengeParams, ParamsError, PUZZLE_V2},
+	seal::Seal,
+	stream::job_seed,
+	ticket::target,
+	verify::Verified,
+	Hash32, U256,
+};
+use alloc::{vec, vec::Vec};
+
+/// Why a job or a search could not start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobError {
+	BadParams(ParamsError),
+	/// The parameters are not v2.
+	NotV2,
+	/// `A` is not `m x k` or `Bt` not `n x k`: `(which, expected, got)` lengths.
+	WrongSize(&'static str, usize, usize),
+	/// A value outside `-64..=63`: `(which, index, value)`.
+	OutOfRange(&'static str, usize, i8),
+	ZeroDifficulty,
+	/// A seeded job was built for another header.
+	OtherHeader,
+}
+
+impl core::fmt::Display for JobError {
+	fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+		match self {
+			Self::BadParams(e) => write!(f, "invalid challenge parameters: {e}"),
+			Self::NotV2 => f.write_str("the challenge parameters are not puzzle v2"),
+			Self::WrongSize(w, e, g) => write!(f, "{w} has {g} elements, expected {e}"),
+			Self::OutOfRange(w, i, v) => write!(f, "{w}[{i}] = {v} is outside -64..=63"),
+			Self::ZeroDifficulty => f.write_str("difficulty is zero"),
+			Self::OtherHeader => f.write_str("a seeded job belongs to the header it was built for"),
+		}
+	}
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for JobError {}
+
+enum Source {
+	Seeded { pre_hash: Hash32, job_seed: Hash32, weights_seed: Hash32 },
+	Chosen { a: MerkleTree, bt: MerkleTree },
+}
+
+/// The matrices a miner multiplies: `A` (`m x k`) and `Bt` (`n x k`, row `y`
+/// being column `y` of `B`), in `-64..=63`.
+pub struct Job {
+	params: ChallengeParams,
+	a: Vec<i8>,
+	bt: Vec<i8>,
+	source: Source,
+}
+
+impl Job {
+	/// The seeded matrices of a header: nothing to open, small seals.
+	pub fn seeded(params: &ChallengeParams, pre_hash: &Hash32, weights_seed: &Hash32) -> Result<Self, JobError> {
+		check_params(params)?;
+		let (m, n, k) = (params.m as usize, params.n as usize, params.k as usize);
+		let job = job_seed(pre_hash, weights_seed);
+		let (mut a, mut bt) = (vec![0i8; m * k], vec![0i8; n * k]);
+		noise::seeded_a(&job, params.k, 0, &mut a);
+		noise::seeded_bt(weights_seed, params.k, 0, &mut bt);
+		let source = Source::Seeded { pre_hash: *pre_hash, job_seed: job, weights_seed: *weights_seed };
+		Ok(Self { params: *params, a, bt, source })
+	}
+
+	/// The miner's own matrices, committed by Merkle roots over `t`-row blocks.
+	pub fn chosen(params: &ChallengeParams, a: Vec<i8>, bt: Vec<i8>) -> Result<Self, JobError> {
+		check_params(params)?;
+		let (m, n, k, t) = (params.m as usize, params.n as usize, params.k as usize, params.t as usize);
+		for (name, matrix, rows) in [("A", &a, m), ("Bt", &bt, n)] {
+			if matrix.len() != rows * k {
+				return Err(JobError::WrongSize(name, rows * k, matrix.len()));
+			}
+			if let Some(i) = matrix.iter().position(|&v| !in_range(v)) {
+				return Err(JobError::OutOfRange(name, i, matrix[i]));
+			}
+		}
+		let source = Source::Chosen { a: MerkleTree::build(&a, t, k), bt: MerkleTree::build(&bt, t, k) };
+		Ok(Self { params: *params, a, bt, source })
+	}
+
+	pub fn params(&self) -> &ChallengeParams {
+		&self.params
+	}
+
+	pub fn mode(&self) -> Mode {
+		match self.source {
+			Source::Seeded { .. } => Mode::Seeded,
+			Source::Chosen { .. } => Mode::Chosen,
+		}
+	}
+
+	/// What the noise seed binds the matrices by.
+	pub fn commitments(&self) -> Commitments {
+		match &self.source {
+			Source::Seeded { job_seed, weights_seed, .. } => Commitments { a: *job_seed, bt: *weights_seed },
+			Source::Chosen { a, bt } => Commitments { a: a.root(), bt: bt.root() },
+		}
+	}
+
+	pub fn a(&self) -> &[i8] {
+		&self.a
+	}
+
+	pub fn bt(&self) -> &[i8] {
+		&self.bt
+	}
+
+	/// The seal of ticket `id`, with its openings for a chosen job.
+	pub fn seal(&self, id: &Seal) -> Vec<u8> {
+		match &self.source {
+			Source::Seeded { .. } => seal::encode_seeded(id),
+			Source::Chosen { a, bt } => {
+				let rows = self.params.t as usize * self.params.k as usize;
+				seal::encode_chosen(
+					id,
+					(&a.root(), &bt.root()),
+					&self.a[id.tile_i as usize * rows..][..rows],
+					&a.path(id.tile_i),
+					&self.bt[id.tile_j as usize * rows..][..rows],
+					&bt.path(id.tile_j),
+				)
+			}
+		}
+	}
+}
+
+fn check_params(params: &ChallengeParams) -> Result<(), JobError> {
+	params.validate().map_err(JobError::BadParams)?;
+	if params.version != PUZZLE_V2 {
+		return Err(JobError::NotV2);
+	}
+	Ok(())
+}
+
+/// A winning ticket and the seal that proves it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Winner {
+	pub verified: Verified,
+	pub seal: Vec<u8>,
+}
+
+/// One nonce's noise, kept to remove it from the product afterwards.
+struct NonceNoise {
+	sel: Selections,
+	/// `E_L`, `m x r`.
+	e_l: Vec<i8>,
+	/// `G_L`, `n x r`.
+	g_l: Vec<i8>,
+}
+
+/// Mining state for one job under one header.
+pub struct Miner<'j> {
+	job: &'j Job,
+	pre_hash: Hash32,
+	target: U256,
+	kernel: Fused,
+	a: Vec<i8>,
+	bt: Vec<i8>,
+	c: Vec<i32>,
+	states: Vec<State>,
+	noise: Option<NonceNoise>,
+}
+
+impl<'j> Miner<'j> {
+	pub fn new(job: &'j Job, pre_hash: &Hash32, difficulty: U256) -> Result<Self, JobError> {
+		let target = target(difficulty).ok_or(JobError::ZeroDifficulty)?;
+		if let Source::Seeded { pre_hash: built_for, .. } = &job.source {
+			if built_for != pre_hash {
+				return Err(JobError::OtherHeader);
+			}
+		}
+		let p = job.params;
+		let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
+		Ok(Self {
+			job,
+			pre_hash: *pre_hash,
+			target,
+			kernel: Fused::best(),
+			a: vec![0; m * k],
+			bt: vec![0; n * k],
+			c: vec![0; m * n],
+			states: vec![[0; 16]; p.tickets_per_nonce() as usize],
+			noise: None,
+		})
+	}
+
+	/// Uses a specific fused kernel (tests and benchmarks).
+	pub fn with_kernel(mut self, kernel: Fused) -> Self {
+		self.kernel = kernel;
+		self
+	}
+
+	/// Mines one nonce: new noise, the noisy product with every transcript,
+	/// every tile's ticket. Returns the winners (usually none) with their seals.
+	pub fn try_nonce(&mut self, nonce: u64) -> Vec<Winner> {
+		let p = self.job.params;
+		let r = p.r as usize;
+		let seed = noise::noise_seed(&self.pre_hash, &p, self.job.mode(), &self.job.commitments(), nonce);
+		let sel = Selections::generate(&seed, p.k, p.r);
+		let mut e_l = vec![0i8; p.m as usize * r];
+		let mut g_l = vec![0i8; p.n as usize * r];
+		noise::noise_a_rows(&seed, p.r, 0, &mut e_l);
+		noise::noise_bt_rows(&seed, p.r, 0, &mut g_l);
+		self.a.copy_from_slice(&self.job.a);
+		self.bt.copy_from_slice(&self.job.bt);
+		noise::add_noise(&mut self.a, &e_l, &sel.a, r);
+		noise::add_noise(&mut self.bt, &g_l, &sel.bt, r);
+		self.kernel.run(&self.a, &self.bt, Shape::of(&p), &mut self.c, &mut self.states);
+		self.noise = Some(NonceNoise { sel, e_l, g_l });
+		let key = ticket_key(&seed);
+		let tiles_n = p.tiles_n();
+		let mut wins = Vec::new();
+		for (idx, state) in self.states.iter().enumerate() {
+			let (i, j) = (idx as u32 / tiles_n, idx as u32 % tiles_n);
+			let digest = ticket(&key, i, j, state);
+			if U256::from_big_endian(&digest) <= self.target {
+				let id = Seal { nonce, tile_i: i, tile_j: j };
+				wins.push(Winner { verified: Verified { seal: id, digest }, seal: self.job.seal(&id) });
+			}
+		}
+		wins
+	}
+
+	/// The first winner over `nonces`, in nonce then tile order.
+	pub fn search(&mut self, nonces: core::ops::Range<u64>) -> Option<Winner> {
+		nonces.into_iter().find_map(|nonce| self.try_nonce(nonce).into_iter().next())
+	}
+
+	/// The noisy product `A' * Bt'^T` of the last nonce (`m x n`).
+	pub fn noisy_product(&self) -> &[i32] {
+		&self.c
+	}
+
+	/// The folded states of the last nonce's tiles, row-major by tile.
+	pub fn states(&self) -> &[State] {
+		&self.states
+	}
+
+	/// The exact product `A * Bt^T` (`m x n`), recovered from the last
+	/// nonce's noisy product; `None` before the first nonce.
+	pub fn denoised(&self) -> Option<Vec<i32>> {
+		let nz = self.noise.as_ref()?;
+		let p = self.job.params;
+		let (m, n, k, r) = (p.m as usize, p.n as usize, p.k as usize, p.r as usize);
+		// as_sel[x][q] = sum of A[x][z] over z with s'_z = q, so that
+		// (A * G^T)[x][y] = sum_q as_sel[x][q] * G_L[y][q]; and likewise
+		// bs_sel[y][q] = sum of Bt'[y][z] over s_z = q for (E * Bt'^T).
+		let mut as_sel = vec![0i32; m * r];
+		for (row, out) in self.job.a.chunks_exact(k).zip(as_sel.chunks_exact_mut(r)) {
+			for (&v, &q) in row.iter().zip(&nz.sel.bt) {
+				out[q as usize] += v as i32;
+			}
+		}
+		let mut bs_sel = vec![0i32; n * r];
+		for (row, out) in self.bt.chunks_exact(k).zip(bs_sel.chunks_exact_mut(r)) {
+			for (&v, &q) in row.iter().zip(&nz.sel.a) {
+				out[q as usize] += v as i32;
+			}
+		}
+		// Transposed noise factors, so the inner loop runs along y.
+		let g_t = transpose_i32(&nz.g_l, n, r);
+		let bs_t = transpose(&bs_sel, n, r);
+		let mut c = self.c.clone();
+		for x in 0..m {
+			let row = &mut c[x * n..][..n];
+			for q in 0..r {
+				let (sa, se) = (as_sel[x * r + q], nz.e_l[x * r + q] as i32);
+				let (g, b) = (&g_t[q * n..][..n], &bs_t[q * n..][..n]);
+				for y in 0..n {
+					row[y] = row[y].wrapping_sub(sa.wrapping_mul(g[y]).wrapping_add(se.wrapping_mul(b[y])));
+				}
+			}
+		}
+		Some(c)
+	}
+}
+
+fn transpose(v: &[i32], rows: usize, cols: usize) -> Vec<i32> {
+	let mut out = vec![0; rows * cols];
+	for i in 0..rows {
+		for j in 0..cols {
+			out[j * rows + i] = v[i * cols + j];
+		}
+	}
+	out
+}
+
+fn transpose_i32(v: &[i8], rows: usize, cols: usize) -> Vec<i32> {
+	let wide: Vec<i32> = v.iter().map(|&x| x as i32).collect();
+	transpose(&wide, rows, cols)
+}

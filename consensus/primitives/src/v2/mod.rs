@@ -1,0 +1,24 @@
+//! Puzzle v2: tickets from the product of any 7-bit matrices, noised and
+//! transcribed (SPEC.md, "Puzzle v2"), after Komargodski, Schen and
+//! Weinstein, *Proofs of Useful Work from Arbitrary Matrix Multiplication*
+//! (arXiv 2504.09971).
+//!
+//! - [`noise`]: seeds, seeded matrices, and the rank-`r` noise;
+//! - [`commit`]: Merkle commitments to row blocks, and their paths;
+//! - [`transcript`]: the chunked running sums, their fold, the ticket;
+//! - [`fused`]: the whole noisy product with every tile's transcript in one pass;
+//! - [`seal`]: the v2 seal and its openings;
+//! - [`verify`](mod@verify): one seal, one tile;
+//! - [`mine`]: the reference miner, which also removes the noise.
+
+pub mod commit;
+pub mod fused;
+pub mod mine;
+pub mod noise;
+pub mod seal;
+pub mod transcript;
+pub mod verify;
+
+pub use mine::{Job, JobError, Miner, Winner};
+pub use noise::Mode;
+pub use verify::verify_v2;
