@@ -105,10 +105,9 @@ async function rpcCall(port, method, params = []) {
   return body.result;
 }
 
-// A node of chain `chain` ('dev' or 'local') with one CPU mining worker,
-// and an ApiPromise connected to it. Call `stop()` when done.
-export async function startChain(chain, { timeoutMs = 120_000 } = {}) {
-  const base = mkdtempSync(join(tmpdir(), `mlpow-e2e-${chain}-`));
+// Starts `mlpow-node` for `chain` under `base` and waits until its RPC
+// answers. `extra` are further arguments. Returns the process and its ports.
+async function startNode(chain, base, name, extra, timeoutMs) {
   const rpcPort = await freePort();
   const p2pPort = await freePort();
   // `--dev` is the dev chain as an authority with a throwaway network key;
@@ -119,40 +118,71 @@ export async function startChain(chain, { timeoutMs = 120_000 } = {}) {
     : ['--chain', chain, '--validator', '--author', ALICE, '--node-key', randomBytes(32).toString('hex')];
   const args = [
     ...chainArgs,
-    '--base-path', join(base, 'node'),
+    '--base-path', join(base, name),
     '--rpc-port', String(rpcPort),
     '--port', String(p2pPort),
     '--no-prometheus', '--no-mdns', '--no-telemetry',
+    ...extra,
   ];
-  const node = new Proc('mlpow-node', NODE_BIN, args, join(base, 'node.log'));
-  const procs = [node];
+  const node = new Proc(name, NODE_BIN, args, join(base, `${name}.log`));
+  // Ready when system_health answers (the node first compiles its
+  // runtime and opens the database).
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (node.status) throw new Error(`${name} exited ${JSON.stringify(node.status)}:\n${node.tail()}`);
+    try {
+      await rpcCall(rpcPort, 'system_health');
+      return { node, rpcPort, p2pPort };
+    } catch {
+      if (Date.now() > deadline) {
+        await node.stop();
+        throw new Error(`${name} RPC not ready after ${timeoutMs} ms:\n${node.tail()}`);
+      }
+      await sleep(200);
+    }
+  }
+}
+
+// A node of chain `chain` ('dev' or 'local') with one CPU mining worker,
+// and an ApiPromise connected to it. Call `stop()` when done.
+export async function startChain(chain, { timeoutMs = 120_000 } = {}) {
+  const base = mkdtempSync(join(tmpdir(), `mlpow-e2e-${chain}-`));
+  const procs = [];
   const stop = async (api) => {
     if (api) await api.disconnect().catch(() => {});
     for (const p of procs.reverse()) await p.stop();
     if (!process.env.MLPOW_KEEP_LOGS) rmSync(base, { recursive: true, force: true });
   };
   try {
-    // Ready when system_health answers (the node first compiles its
-    // runtime and opens the database).
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (node.status) throw new Error(`node exited ${JSON.stringify(node.status)}:\n${node.tail()}`);
-      try {
-        await rpcCall(rpcPort, 'system_health');
-        break;
-      } catch {
-        if (Date.now() > deadline) throw new Error(`node RPC not ready after ${timeoutMs} ms:\n${node.tail()}`);
-        await sleep(200);
-      }
-    }
+    const { node, rpcPort, p2pPort } = await startNode(chain, base, 'node', [], timeoutMs);
+    procs.push(node);
     const ws = `ws://127.0.0.1:${rpcPort}`;
     const worker = new Proc('mlpow-worker', WORKER_BIN, ['--node', ws, '--threads', '1'], join(base, 'worker.log'));
     procs.push(worker);
     const api = await ApiPromise.create({ provider: new WsProvider(ws), rpc: MLPOW_RPC, throwOnConnect: true, noInitWarn: true });
     const logs = () => `--- node log:\n${node.tail()}\n--- worker log:\n${worker.tail()}`;
-    return { api, ws, base, node, worker, logs, stop: () => stop(api) };
+    const peerId = await rpcCall(rpcPort, 'system_localPeerId');
+    const bootnode = `/ip4/127.0.0.1/tcp/${p2pPort}/p2p/${peerId}`;
+    return { chainName: chain, api, ws, base, node, worker, logs, bootnode, stop: () => stop(api) };
   } catch (e) {
     await stop();
+    throw e;
+  }
+}
+
+// A second node of `chain` under `chain.base` (from `startChain`) that mines
+// nothing and syncs from it, from genesis, checking every block as it
+// imports it. Returns its ApiPromise; call `stop()` when done.
+export async function startPeer(chain, name, { timeoutMs = 120_000 } = {}) {
+  const { node, rpcPort } = await startNode(
+    chain.chainName, chain.base, name, ['--bootnodes', chain.bootnode], timeoutMs);
+  try {
+    const api = await ApiPromise.create({
+      provider: new WsProvider(`ws://127.0.0.1:${rpcPort}`), rpc: MLPOW_RPC, throwOnConnect: true, noInitWarn: true,
+    });
+    return { api, node, stop: async () => { await api.disconnect().catch(() => {}); await node.stop(); } };
+  } catch (e) {
+    await node.stop();
     throw e;
   }
 }

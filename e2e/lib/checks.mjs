@@ -140,6 +140,7 @@ export async function checkBlock(api, hash) {
     author,
     difficulty: difficulty.toBigInt(),
     params: params.toJSON(),
+    seal: seal.toU8a(true),
     calls,
     events,
   };

@@ -1,7 +1,8 @@
 // The dev chain through Polkadot.js: read everything, retune it with sudo
-// (difficulty, target block time, challenge parameters at the next epoch
-// boundary), watch the blocks mined under the new rules, and see a
-// non-governance account refused.
+// (difficulty, target block time, and a switch to puzzle v2 at the next
+// epoch boundary), watch the blocks mined under the new rules, sync a second
+// node from genesis through both puzzle versions, and see a non-governance
+// account refused.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -9,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { Keyring } from '@polkadot/keyring';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
 
-import { describeError, startChain, submit, eventsOf, waitForHeader } from '../lib/chain.mjs';
+import { describeError, startChain, startPeer, submit, eventsOf, waitForHeader } from '../lib/chain.mjs';
 import { checkAllBlocks, checkBlock, checkMetadata, checkPalletStorage, checkProperties, checkRpcMethods } from '../lib/checks.mjs';
 
 describe('dev chain (sudo governs)', { timeout: 900_000 }, () => {
@@ -17,6 +18,8 @@ describe('dev chain (sudo governs)', { timeout: 900_000 }, () => {
   let api;
   let alice;
   let bob;
+  // The block at which puzzle v2 takes over (set by the switch test).
+  let boundary;
 
   before(async () => {
     await cryptoWaitReady();
@@ -86,14 +89,18 @@ describe('dev chain (sudo governs)', { timeout: 900_000 }, () => {
     assert.equal(child.difficulty, target);
   });
 
-  test('sudo schedules new challenge parameters; they apply at the epoch boundary', async () => {
+  test('sudo switches the puzzle to v2 at the next epoch boundary; blocks keep coming', async () => {
     const before = (await api.query.mlPow.params()).toJSON();
-    const next = { ...before, k: before.k * 2, epochLength: 20 };
+    assert.equal(before.version, 1);
+    // Puzzle v2 (consensus/SPEC-v2.md) with k doubled: noise of rank 32 and
+    // four transcript chunks per tile. The worker mines it on the seeded
+    // matrices, with no restart: it reads the parameters from each work item.
+    const next = { ...before, version: 2, r: 32, k: before.k * 2, epochLength: 20 };
     const res = await submit(api, api.tx.sudo.sudo(api.tx.mlPow.scheduleParams(next)), alice);
     assert.equal(res.error, null);
     const scheduled = eventsOf(res.events, 'mlPow', 'ParamsScheduled')[0];
     assert.ok(scheduled, 'ParamsScheduled event');
-    const boundary = scheduled.data.atBlock.toNumber();
+    boundary = scheduled.data.atBlock.toNumber();
     assert.deepEqual(scheduled.data.params.toJSON(), next);
     // Until the boundary, blocks are still mined (and verified) at the old
     // parameters: scheduling never invalidates work in progress.
@@ -101,16 +108,36 @@ describe('dev chain (sudo governs)', { timeout: 900_000 }, () => {
 
     // At the 2 s target set above (governance can no longer drop the
     // difficulty to the floor to rush there), about three minutes.
-    await waitForHeader(api, (h) => h.number.toNumber() >= boundary + 2, 480_000, `block #${boundary + 2}`);
+    await waitForHeader(api, (h) => h.number.toNumber() >= boundary + 3, 480_000, `block #${boundary + 3}`);
     const at = await api.at(await api.rpc.chain.getBlockHash(boundary));
     const events = (await at.query.system.events()).map((r) => r.event);
     assert.deepEqual(eventsOf(events, 'mlPow', 'ParamsApplied')[0].data.params.toJSON(), next);
     assert.equal(eventsOf(events, 'mlPow', 'EpochStarted').length, 1);
     const last = await checkBlock(api, await api.rpc.chain.getBlockHash(boundary));
     const first = await checkBlock(api, await api.rpc.chain.getBlockHash(boundary + 1));
-    assert.deepEqual(last.params, before, 'the boundary block itself was mined at the old parameters');
-    assert.deepEqual(first.params, next, 'the next block was mined at the new ones');
+    assert.deepEqual(last.params, before, 'the boundary block itself was mined under v1');
+    assert.equal(last.seal.length, 16, 'a v1 seal');
+    assert.deepEqual(first.params, next, 'the next block was mined under v2');
+    assert.equal(first.seal.length, 17, 'a v2 seal on the seeded matrices');
     assert.deepEqual((await api.call.mlpowApi.challenge()).params.toJSON(), next);
+  });
+
+  test('a node that syncs from genesis checks the v1 and the v2 blocks', async () => {
+    assert.ok(boundary, 'the v2 switch ran');
+    const peer = await startPeer(chain, 'peer');
+    try {
+      const target = boundary + 3;
+      await waitForHeader(peer.api, (h) => h.number.toNumber() >= target, 180_000, `block #${target} on the peer`);
+      for (const n of [1, boundary, boundary + 1, target]) {
+        const hash = await api.rpc.chain.getBlockHash(n);
+        assert.equal((await peer.api.rpc.chain.getBlockHash(n)).toHex(), hash.toHex(), `block #${n}`);
+        // The peer's own runtime re-verifies each seal at the block's parent.
+        const checked = await checkBlock(peer.api, hash);
+        assert.equal(checked.params.version, n <= boundary ? 1 : 2, `block #${n}`);
+      }
+    } finally {
+      await peer.stop();
+    }
   });
 
   test('every block and event decodes and every seal verifies', async () => {

@@ -32,8 +32,24 @@ pub struct Job {
 pub struct SearchReport {
 	/// Nonces fully searched (every tile hashed).
 	pub nonces_done: u64,
-	/// Winning seals, in the order found.
-	pub winners: Vec<Seal>,
+	/// Winning tickets, in the order found.
+	pub winners: Vec<Winner>,
+}
+
+/// A winning ticket: which one (nonce and tile, for logs and tests) and the
+/// seal bytes that prove it: 16 bytes under puzzle v1; under v2, 17 for
+/// seeded matrices, more with the openings of chosen ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Winner {
+	pub id: Seal,
+	pub seal: Vec<u8>,
+}
+
+impl Winner {
+	/// A v1 winner: its seal is its id's 16 bytes.
+	pub fn v1(id: Seal) -> Self {
+		Self { id, seal: id.to_bytes().to_vec() }
+	}
 }
 
 /// One independent searcher.

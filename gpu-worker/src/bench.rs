@@ -75,7 +75,7 @@ pub fn run(mut lanes: Vec<Box<dyn Lane>>, config: &BenchConfig) -> anyhow::Resul
 
 	let mining = Duration::from_secs_f64(config.seconds);
 	let start = Instant::now();
-	let per_lane: Vec<anyhow::Result<(u64, Vec<mlpow_primitives::Seal>)>> = std::thread::scope(|scope| {
+	let per_lane: Vec<anyhow::Result<(u64, Vec<crate::backend::Winner>)>> = std::thread::scope(|scope| {
 		let handles: Vec<_> = lanes
 			.iter_mut()
 			.enumerate()
@@ -103,9 +103,9 @@ pub fn run(mut lanes: Vec<Box<dyn Lane>>, config: &BenchConfig) -> anyhow::Resul
 	for r in per_lane {
 		let (n, w) = r?;
 		nonces += n;
-		for seal in &w {
-			verify::verify(&p, &job.weights_seed, &job.pre_hash, difficulty, &seal.to_bytes())
-				.map_err(|e| anyhow::anyhow!("benchmark winner {seal:?} does not verify: {e:?}"))?;
+		for winner in &w {
+			verify::verify(&p, &job.weights_seed, &job.pre_hash, difficulty, &winner.seal)
+				.map_err(|e| anyhow::anyhow!("benchmark winner {:?} does not verify: {e:?}", winner.id))?;
 		}
 		winners += w.len() as u64;
 	}

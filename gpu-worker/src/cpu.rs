@@ -1,12 +1,13 @@
 //! The CPU backend: one lane per thread, each running the reference miner of
 //! `mlpow-primitives` (the best exact int8 kernel this CPU has: AVX-512
-//! VNNI, AVX2, or portable). All lanes share one copy of the epoch weights.
+//! VNNI, AVX2, or portable). All lanes share one copy of the epoch weights
+//! (v1), or of the header's seeded matrices (v2).
 
-use crate::backend::{Job, Lane, SearchReport};
+use crate::backend::{Job, Lane, SearchReport, Winner};
 use mlpow_primitives::{
 	kernel::Kernel,
 	mine::{Buffers, EpochWeights, Search},
-	ChallengeParams, Hash32,
+	v2, ChallengeParams, Hash32, PUZZLE_V2,
 };
 use std::{
 	ops::Range,
@@ -40,17 +41,43 @@ impl SharedWeights {
 	}
 }
 
+/// Puzzle v2's seeded matrices of the header being mined, shared by all
+/// lanes: they depend on the header (`pre_hash`), so they are made again for
+/// every new piece of work, once.
+#[derive(Default, Clone)]
+struct SharedSeededJob(Arc<Mutex<Option<(Hash32, Arc<v2::Job>)>>>);
+
+impl SharedSeededJob {
+	fn get(&self, job: &Job) -> anyhow::Result<Arc<v2::Job>> {
+		let mut slot = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+		if let Some((pre_hash, j)) = slot.as_ref() {
+			if *pre_hash == job.pre_hash && j.params() == &job.params && j.commitments().bt == job.weights_seed {
+				return Ok(j.clone());
+			}
+		}
+		let made = Arc::new(
+			v2::Job::seeded(&job.params, &job.pre_hash, &job.weights_seed)
+				.map_err(|e| anyhow::anyhow!("v2 job: {e}"))?,
+		);
+		*slot = Some((job.pre_hash, made.clone()));
+		Ok(made)
+	}
+}
+
 /// Refuses parameters whose buffers (the shared weights plus every
 /// thread's `A` and `C`) exceed the memory available now: allocating them
 /// anyway would abort the process or wake the OOM killer instead of saying
 /// why. The parameters are validated first, so the sizes cannot overflow.
 fn check_memory(p: &ChallengeParams, threads: usize) -> anyhow::Result<()> {
 	p.validate().map_err(|e| anyhow::anyhow!("challenge parameters: {e}"))?;
-	if p.version != mlpow_primitives::PUZZLE_V1 {
-		anyhow::bail!("puzzle version {} is not mined by this worker yet (it mines v1)", p.version);
-	}
 	let (m, k, n) = (p.m as u64, p.k as u64, p.n as u64);
-	let need = n * k + threads as u64 * (m * k + m * n * 4);
+	// v1: shared Bt, per thread A and C. v2: shared A and Bt, per thread the
+	// noisy A' and Bt', C, and 64 bytes of state per tile.
+	let need = if p.version == PUZZLE_V2 {
+		(m + n) * k + threads as u64 * ((m + n) * k + m * n * 4 + p.tickets_per_nonce() * 64)
+	} else {
+		n * k + threads as u64 * (m * k + m * n * 4)
+	};
 	match available_memory() {
 		Some(free) if need > free => anyhow::bail!(
 			"parameters {}x{}x{} need {} MiB for {threads} CPU thread(s), {} MiB are available",
@@ -77,6 +104,7 @@ pub struct CpuLane {
 	/// How many CPU lanes share the machine's memory.
 	threads: usize,
 	shared: SharedWeights,
+	seeded: SharedSeededJob,
 	/// This thread's `A` and `C`, kept from one batch to the next.
 	buffers: Option<Buffers>,
 	/// The parameters whose memory was last checked. Checked again only
@@ -87,14 +115,45 @@ pub struct CpuLane {
 
 /// `threads` CPU lanes sharing one weights cache.
 pub fn lanes(threads: usize) -> Vec<Box<dyn Lane>> {
-	let shared = SharedWeights::default();
+	let (shared, seeded) = (SharedWeights::default(), SharedSeededJob::default());
 	log::info!("CPU backend: {threads} thread(s), kernel {:?}", Kernel::best());
 	(0..threads)
 		.map(|index| {
-			Box::new(CpuLane { index, threads, shared: shared.clone(), buffers: None, memory_checked: None })
-				as Box<dyn Lane>
+			Box::new(CpuLane {
+				index,
+				threads,
+				shared: shared.clone(),
+				seeded: seeded.clone(),
+				buffers: None,
+				memory_checked: None,
+			}) as Box<dyn Lane>
 		})
 		.collect()
+}
+
+impl CpuLane {
+	/// Puzzle v2 on the header's seeded matrices: noise, the fused product
+	/// with every tile's transcript, and the tickets, per nonce.
+	fn search_v2(
+		&mut self,
+		job: &Job,
+		nonces: Range<u64>,
+		cancelled: &dyn Fn() -> bool,
+	) -> anyhow::Result<SearchReport> {
+		let matrices = self.seeded.get(job)?;
+		let mut miner =
+			v2::Miner::new(&matrices, &job.pre_hash, job.difficulty).map_err(|e| anyhow::anyhow!("bad job: {e}"))?;
+		let mut report = SearchReport::default();
+		for nonce in nonces {
+			if cancelled() {
+				break;
+			}
+			let wins = miner.try_nonce(nonce);
+			report.winners.extend(wins.into_iter().map(|w| Winner { id: w.verified.seal, seal: w.seal }));
+			report.nonces_done += 1;
+		}
+		Ok(report)
+	}
 }
 
 impl Lane for CpuLane {
@@ -117,6 +176,9 @@ impl Lane for CpuLane {
 			check_memory(&job.params, self.threads)?;
 			self.memory_checked = Some(job.params);
 		}
+		if job.params.version == PUZZLE_V2 {
+			return self.search_v2(job, nonces, cancelled);
+		}
 		let weights = self.shared.get(&job.params, &job.weights_seed)?;
 		let buffers = self.buffers.take().unwrap_or_default();
 		let mut search = Search::with_buffers(&weights, &job.pre_hash, job.difficulty, buffers)
@@ -126,7 +188,7 @@ impl Lane for CpuLane {
 			if cancelled() {
 				break;
 			}
-			report.winners.extend(search.try_nonce(nonce).into_iter().map(|v| v.seal));
+			report.winners.extend(search.try_nonce(nonce).into_iter().map(|v| Winner::v1(v.seal)));
 			report.nonces_done += 1;
 		}
 		self.buffers = Some(search.into_buffers());

@@ -22,7 +22,7 @@
 //! cudarc panics on a missing library; a missing one is a clear error here.
 
 use crate::{
-	backend::{Job, Lane, SearchReport},
+	backend::{Job, Lane, SearchReport, Winner},
 	kernels::{self, ContextKeys, Words8, MIN_COMPUTE_CAPABILITY},
 };
 use anyhow::{anyhow, bail, Context as _};
@@ -502,7 +502,7 @@ impl Lane for CudaLane {
 						.map_err(|e| {
 							anyhow!("{}: the device found {seal:?}, which does not verify ({e:?})", lane.info)
 						})?;
-					report.winners.push(seal);
+					report.winners.push(Winner::v1(seal));
 				}
 			}
 			Ok(())
@@ -520,7 +520,7 @@ impl Lane for CudaLane {
 		}
 		absorb(self, s, &mut report)?;
 		absorb(self, s ^ 1, &mut report)?;
-		report.winners.sort_by_key(|w| (w.nonce, w.tile_i, w.tile_j));
+		report.winners.sort_by_key(|w| (w.id.nonce, w.id.tile_i, w.id.tile_j));
 		Ok(report)
 	}
 

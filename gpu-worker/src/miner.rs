@@ -6,8 +6,7 @@
 //! job at once. Nonces for each job start at a random offset, so several
 //! worker processes mining the same work rarely search the same nonces.
 
-use crate::backend::{Job, Lane};
-use mlpow_primitives::Seal;
+use crate::backend::{Job, Lane, Winner};
 use std::{
 	sync::{
 		atomic::{AtomicBool, AtomicU64, Ordering},
@@ -21,11 +20,11 @@ use tokio::sync::mpsc;
 pub const FOUND_QUEUE: usize = 64;
 
 /// A winning seal and the work version it was found for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Found {
 	pub version: u64,
 	pub number: u64,
-	pub seal: Seal,
+	pub winner: Winner,
 }
 
 /// Totals since start; the reporter differences them over time.
@@ -140,13 +139,13 @@ fn lane_loop(mut lane: Box<dyn Lane>, shared: Arc<Shared>, found: mpsc::Sender<F
 				c.nonces.fetch_add(report.nonces_done, Ordering::Relaxed);
 				c.tickets.fetch_add(report.nonces_done * job.params.tickets_per_nonce(), Ordering::Relaxed);
 				c.macs.fetch_add(report.nonces_done * job.params.macs_per_nonce(), Ordering::Relaxed);
-				for seal in report.winners {
+				for winner in report.winners {
 					c.found.fetch_add(1, Ordering::Relaxed);
 					// Bounded: 64 seals waiting means the node connection is
 					// down or stuck (a block takes one seal), and every seal
 					// waiting is for work that has moved on by the time it
 					// recovers; refuse more rather than grow without limit.
-					match found.try_send(Found { version: job.version, number: job.number, seal }) {
+					match found.try_send(Found { version: job.version, number: job.number, winner }) {
 						Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
 						Err(mpsc::error::TrySendError::Full(_)) => {
 							log::warn!("{name}: {FOUND_QUEUE} found seals are waiting to be sent; dropping one")
@@ -184,9 +183,14 @@ mod tests {
 
 	#[test]
 	fn cpu_lanes_find_seals_that_verify() {
+		for params in [ChallengeParams::DEV, ChallengeParams::DEV_V2] {
+			lanes_find_seals_that_verify(params);
+		}
+	}
+
+	fn lanes_find_seals_that_verify(params: ChallengeParams) {
 		let (tx, mut rx) = mpsc::channel(FOUND_QUEUE);
 		let miner = Miner::start(cpu::lanes(2), tx);
-		let params = ChallengeParams::DEV;
 		let seed = weights_seed(&[7; 32], 0);
 		let job =
 			Job { version: 3, pre_hash: [9; 32], number: 1, difficulty: U256::from(200), params, weights_seed: seed };
@@ -195,7 +199,8 @@ mod tests {
 		while seen < 3 {
 			let f = rx.blocking_recv().expect("miner stopped");
 			assert_eq!(f.version, 3);
-			mlpow_primitives::verify(&params, &seed, &job.pre_hash, job.difficulty, &f.seal.to_bytes())
+			assert_eq!(f.winner.seal.len(), if params.version == 1 { 16 } else { 17 });
+			mlpow_primitives::verify(&params, &seed, &job.pre_hash, job.difficulty, &f.winner.seal)
 				.expect("a seal the miner found must verify");
 			seen += 1;
 		}

@@ -110,7 +110,7 @@ async fn session(
 }
 
 async fn submit(client: Arc<WsClient>, f: Found, outcomes: Arc<Outcomes>) {
-	let seal = mlpow_work::encode_hex(&f.seal.to_bytes());
+	let seal = mlpow_work::encode_hex(&f.winner.seal);
 	let result: Result<Accepted, RpcError> = client.request(methods::SUBMIT_SEAL, rpc_params![f.version, seal]).await;
 	match result {
 		Ok(a) => {
@@ -119,9 +119,9 @@ async fn submit(client: Arc<WsClient>, f: Found, outcomes: Arc<Outcomes>) {
 				"✅ block #{} accepted: {} (nonce {}, tile {},{})",
 				a.number,
 				mlpow_work::short_hex(&a.block_hash.0),
-				f.seal.nonce,
-				f.seal.tile_i,
-				f.seal.tile_j
+				f.winner.id.nonce,
+				f.winner.id.tile_i,
+				f.winner.id.tile_j
 			);
 		}
 		Err(RpcError::Call(e)) if e.code() == codes::STALE => {

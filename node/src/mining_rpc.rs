@@ -22,7 +22,8 @@ pub trait MiningApi {
 	#[method(name = "getWork")]
 	fn get_work(&self) -> RpcResult<WorkItem>;
 
-	/// Submits a seal (16 bytes, hex) found for work `version`.
+	/// Submits a seal (hex: 16 bytes under puzzle v1; 17, or more with
+	/// openings, under v2) found for work `version`.
 	#[method(name = "submitSeal", with_extensions)]
 	async fn submit_seal(&self, version: u64, seal: String) -> RpcResult<Accepted>;
 
@@ -77,12 +78,16 @@ impl MiningApiServer for MiningRpc {
 	async fn submit_seal(&self, ext: &Extensions, version: u64, seal: String) -> RpcResult<Accepted> {
 		check_if_safe(ext)?;
 		let bridge = self.bridge()?;
-		// The length first, so a huge string is refused without decoding it.
+		// The length first, so a huge string is refused without decoding it;
+		// the exact length for the work's puzzle version is checked with the seal.
 		let digits = seal.strip_prefix("0x").unwrap_or(&seal).len();
-		if digits != 2 * mlpow_primitives::SEAL_LEN {
+		if digits > 2 * mlpow_primitives::MAX_SEAL_LEN {
 			return Err(error(
 				codes::MALFORMED,
-				format!("malformed seal: {digits} hex digits, a seal is {} bytes", mlpow_primitives::SEAL_LEN),
+				format!(
+					"malformed seal: {digits} hex digits, no seal exceeds {} bytes",
+					mlpow_primitives::MAX_SEAL_LEN
+				),
 			));
 		}
 		let bytes =

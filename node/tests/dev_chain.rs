@@ -16,7 +16,7 @@ use mlpow_runtime::genesis::{BLOCK_REWARD, ENDOWMENT};
 use mlpow_work::{codes, Accepted, WorkItem};
 use serde_json::Value;
 use sp_keyring::Sr25519Keyring;
-use std::{process::Command, time::Duration};
+use std::time::Duration;
 
 const BLOCKS: u32 = 5;
 const START: Duration = Duration::from_secs(180);
@@ -101,8 +101,9 @@ async fn dev_chain_mines_verifies_rewards_and_restarts() {
 	assert_eq!(error_code(&r), Some(codes::MALFORMED), "garbage hex: {r:?}");
 	let r = submit(&client, work.version, "0x0102").await;
 	assert_eq!(error_code(&r), Some(codes::MALFORMED), "short seal: {r:?}");
-	// 200 KB of valid hex: refused on its length, never decoded.
-	let r = submit(&client, work.version, &format!("0x{}", "ab".repeat(100_000))).await;
+	// One byte more than any seal may have (about 513 KiB), as valid hex:
+	// refused on its length, never decoded.
+	let r = submit(&client, work.version, &format!("0x{}", "ab".repeat(mlpow_primitives::MAX_SEAL_LEN + 1))).await;
 	assert_eq!(error_code(&r), Some(codes::MALFORMED), "oversized seal: {r:?}");
 	let r = submit(&client, work.version + 1000, &format!("0x{}", "00".repeat(16))).await;
 	assert_eq!(error_code(&r), Some(codes::STALE), "unknown version: {r:?}");
@@ -158,20 +159,10 @@ async fn dev_chain_mines_verifies_rewards_and_restarts() {
 
 	// Import: the exported chain imports into a fresh database; the same
 	// chain with one tampered seal does not.
-	let export = dir.path().join("blocks.json");
-	let status = Command::new(node_bin())
-		.args(["export-blocks", "--dev", "--base-path", base.to_str().unwrap(), "--from", "1", "--to", "3"])
-		.arg(&export)
-		.status()
-		.unwrap();
-	assert!(status.success(), "export-blocks failed");
-	let blocks: Vec<Value> = serde_json::Deserializer::from_str(&std::fs::read_to_string(&export).unwrap())
-		.into_iter::<Value>()
-		.collect::<Result<_, _>>()
-		.unwrap();
+	let blocks = export_blocks(&["--dev"], &base, 1, 3);
 	assert_eq!(blocks.len(), 3);
 
-	let imported = import(dir.path(), "control", &blocks);
+	let imported = import(dir.path(), "control", &["--dev"], &blocks);
 	assert!(imported.0, "the untampered chain must import:\n{}", imported.1);
 
 	let first = &seals[0];
@@ -200,12 +191,12 @@ async fn dev_chain_mines_verifies_rewards_and_restarts() {
 	let mut junk = blocks.clone();
 	junk_body(&mut junk[0]);
 	set_seal(&mut junk[0], &wrong_nonce);
-	let (ok, log) = import(dir.path(), "junk-seal-junk-body", &junk);
+	let (ok, log) = import(dir.path(), "junk-seal-junk-body", &["--dev"], &junk);
 	assert!(!ok, "junk seal and body: import must fail:\n{log}");
 	assert!(log.contains("block verification failed") && log.contains("invalid MatMul seal"), "a seal error:\n{log}");
 	let mut control = blocks.clone();
 	junk_body(&mut control[0]);
-	let (ok, log) = import(dir.path(), "junk-body", &control);
+	let (ok, log) = import(dir.path(), "junk-body", &["--dev"], &control);
 	assert!(!ok, "junk body: import must fail:\n{log}");
 	assert!(!log.contains("block verification failed") && !log.contains("MatMul seal"), "a body error:\n{log}");
 	println!("junk seal: refused by the verifier before the body was read");
@@ -219,46 +210,11 @@ async fn dev_chain_mines_verifies_rewards_and_restarts() {
 	for (what, bad) in cases {
 		let mut tampered = blocks.clone();
 		set_seal(&mut tampered[0], &bad);
-		let (ok, log) = import(dir.path(), what.replace(' ', "-").as_str(), &tampered);
+		let (ok, log) = import(dir.path(), what.replace(' ', "-").as_str(), &["--dev"], &tampered);
 		assert!(!ok, "{what}: import must fail:\n{log}");
 		assert!(log.contains("invalid MatMul seal"), "{what}: expected a seal error:\n{log}");
 		println!("{what}: rejected on import");
 	}
-}
-
-/// Replaces the seal (last digest item) of an exported block.
-fn set_seal(block: &mut Value, seal: &[u8]) {
-	use codec::{Decode, Encode};
-	let logs = block["block"]["header"]["digest"]["logs"].as_array_mut().unwrap();
-	let last = logs.last_mut().unwrap();
-	let bytes = hex::decode(last.as_str().unwrap().trim_start_matches("0x")).unwrap();
-	let item = sp_runtime::DigestItem::decode(&mut &bytes[..]).unwrap();
-	let sp_runtime::DigestItem::Seal(id, _) = item else { panic!("last digest is not a seal") };
-	*last = Value::String(format!("0x{}", hex::encode(sp_runtime::DigestItem::Seal(id, seal.to_vec()).encode())));
-}
-
-/// Imports `blocks` into a fresh dev database. Returns (success, output).
-fn import(dir: &std::path::Path, name: &str, blocks: &[Value]) -> (bool, String) {
-	let file = dir.join(format!("{name}.json"));
-	let text: String = blocks.iter().map(|b| serde_json::to_string(b).unwrap()).collect();
-	std::fs::write(&file, text).unwrap();
-	let base = dir.join(format!("import-{name}"));
-	let out = Command::new(node_bin())
-		.args(["import-blocks", "--dev", "--base-path", base.to_str().unwrap()])
-		.arg(&file)
-		.output()
-		.unwrap();
-	let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-	// Success means all blocks imported: check the database, not just the exit code.
-	let info =
-		Command::new(node_bin()).args(["chain-info", "--dev", "--base-path", base.to_str().unwrap()]).output().unwrap();
-	let info = String::from_utf8_lossy(&info.stdout).to_string();
-	let best = info
-		.find('{')
-		.and_then(|i| serde_json::from_str::<Value>(&info[i..]).ok())
-		.and_then(|v| v["best_number"].as_u64());
-	let all_in = best == Some(blocks.len() as u64);
-	(out.status.success() && all_in, format!("{log}\nchain-info: {info}"))
 }
 
 /// A node whose RPC is exposed (`--rpc-external`) serves safe methods only

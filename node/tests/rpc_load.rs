@@ -76,7 +76,7 @@ async fn a_flood_of_bad_submissions_is_refused_while_mining_goes_on() {
 				let salt = (c as u64) << 32 | i;
 				let (version, seal, expect): (u64, String, &[i32]) = match i % 4 {
 					0 => (0, "0xnot-hex".into(), &[codes::MALFORMED]),
-					// Hex, but not 16 bytes. The node checks the version first,
+					// Hex, but no seal's length. The node checks the version first,
 					// so this is stale when a block arrived since `current`.
 					1 => (current, "0x0102030405".into(), &[codes::MALFORMED, codes::STALE]),
 					2 => (u64::MAX - i, format!("0x{}", "00".repeat(16)), &[codes::STALE]),

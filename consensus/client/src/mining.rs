@@ -62,7 +62,7 @@ pub enum SubmitOutcome<H> {
 	Accepted { hash: H, number: u64 },
 	/// The work it was mined for has been replaced.
 	Stale,
-	/// The seal is not 16 bytes.
+	/// The seal's length or layout is wrong for the work's puzzle version.
 	Malformed(String),
 	/// The seal does not verify against the work it names.
 	Invalid(String),

@@ -15,55 +15,17 @@ use mlpow_primitives::{
 	verify, ChallengeParams, Seal, U256,
 };
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
-/// Median seconds per call over 5 batches, each at least `min` long.
-fn time(min: Duration, mut f: impl FnMut()) -> f64 {
-	f(); // warm caches and lazy CPU-feature detection
-	let mut iters = 1u64;
-	loop {
-		let s = Instant::now();
-		for _ in 0..iters {
-			f();
-		}
-		if s.elapsed() >= min / 5 {
-			break;
-		}
-		iters *= 2;
-	}
-	let mut samples: Vec<f64> = (0..5)
-		.map(|_| {
-			let s = Instant::now();
-			for _ in 0..iters {
-				f();
-			}
-			s.elapsed().as_secs_f64() / iters as f64
-		})
-		.collect();
-	samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
-	samples[2]
-}
-
-fn fmt_s(s: f64) -> String {
-	if s < 1e-3 {
-		format!("{:.1} us", s * 1e6)
-	} else if s < 1.0 {
-		format!("{:.2} ms", s * 1e3)
-	} else {
-		format!("{s:.2} s")
-	}
-}
-
-fn gmacs(macs: u64, s: f64) -> f64 {
-	macs as f64 / s / 1e9
-}
+#[path = "support/timing.rs"]
+mod timing;
+use timing::{fmt_s, gmacs, min_batch, time};
 
 fn params(m: u32, k: u32, n: u32, t: u32) -> ChallengeParams {
 	ChallengeParams { version: PUZZLE_VERSION, m, k, n, t, r: 0, epoch_length: 100 }
 }
 
 fn main() {
-	let min = Duration::from_millis(std::env::var("MLPOW_BENCH_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(1500));
+	let min = min_batch();
 	println!("kernel picked by gemm(): {:?}", Kernel::best());
 
 	println!("\n## Verification (one seal = one tile), native");

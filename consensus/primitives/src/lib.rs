@@ -33,6 +33,7 @@ pub use params::{ChallengeParams, ParamsError, PUZZLE_V1, PUZZLE_V2, PUZZLE_VERS
 pub use primitive_types::U256;
 pub use seal::{Seal, SEAL_LEN};
 pub use ticket::{meets_target, target, tile_digest};
+pub use v2::seal::MAX_LEN as MAX_SEAL_LEN;
 pub use verify::{verify, Verified, VerifyError};
 
 /// A 32-byte hash or seed.

@@ -33,7 +33,7 @@ pub mod codes {
 	pub const STALE: i32 = 1001;
 	/// The seal is well-formed but does not verify.
 	pub const INVALID: i32 = 1002;
-	/// The seal is not hex, or not 16 bytes.
+	/// The seal is not hex, or its length is wrong for the puzzle version.
 	pub const MALFORMED: i32 = 1003;
 	/// The seal verified but the block could not be imported.
 	pub const IMPORT_FAILED: i32 = 1004;

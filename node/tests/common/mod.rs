@@ -269,3 +269,63 @@ pub fn error_code<T>(result: &Result<T, RpcError>) -> Option<i32> {
 }
 
 pub type _Block = Block;
+
+/// Replaces the seal (last digest item) of an exported block.
+pub fn set_seal(block: &mut Value, seal: &[u8]) {
+	use codec::{Decode, Encode};
+	let logs = block["block"]["header"]["digest"]["logs"].as_array_mut().unwrap();
+	let last = logs.last_mut().unwrap();
+	let bytes = hex::decode(last.as_str().unwrap().trim_start_matches("0x")).unwrap();
+	let item = sp_runtime::DigestItem::decode(&mut &bytes[..]).unwrap();
+	let sp_runtime::DigestItem::Seal(id, _) = item else { panic!("last digest is not a seal") };
+	*last = Value::String(format!("0x{}", hex::encode(sp_runtime::DigestItem::Seal(id, seal.to_vec()).encode())));
+}
+
+/// Imports `blocks` into a fresh database of the chain `chain` names
+/// (`["--dev"]`, `["--chain", path]`). Returns (success, output).
+pub fn import(dir: &Path, name: &str, chain: &[&str], blocks: &[Value]) -> (bool, String) {
+	let file = dir.join(format!("{name}.json"));
+	let text: String = blocks.iter().map(|b| serde_json::to_string(b).unwrap()).collect();
+	std::fs::write(&file, text).unwrap();
+	let base = dir.join(format!("import-{name}"));
+	let out = Command::new(node_bin())
+		.arg("import-blocks")
+		.args(chain)
+		.args(["--base-path", base.to_str().unwrap()])
+		.arg(&file)
+		.output()
+		.unwrap();
+	let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+	// Success means all blocks imported: check the database, not just the exit code.
+	let info = Command::new(node_bin())
+		.arg("chain-info")
+		.args(chain)
+		.args(["--base-path", base.to_str().unwrap()])
+		.output()
+		.unwrap();
+	let info = String::from_utf8_lossy(&info.stdout).to_string();
+	let best = info
+		.find('{')
+		.and_then(|i| serde_json::from_str::<Value>(&info[i..]).ok())
+		.and_then(|v| v["best_number"].as_u64());
+	let all_in = best == Some(blocks.len() as u64);
+	(out.status.success() && all_in, format!("{log}\nchain-info: {info}"))
+}
+
+/// Blocks `from..=to` of the database at `base` (a stopped node's), as
+/// `export-blocks` writes them (JSON).
+pub fn export_blocks(chain: &[&str], base: &Path, from: u32, to: u32) -> Vec<Value> {
+	let file = base.with_extension(format!("export-{from}-{to}.json"));
+	let status = Command::new(node_bin())
+		.arg("export-blocks")
+		.args(chain)
+		.args(["--base-path", base.to_str().unwrap(), "--from", &from.to_string(), "--to", &to.to_string()])
+		.arg(&file)
+		.status()
+		.unwrap();
+	assert!(status.success(), "export-blocks failed");
+	serde_json::Deserializer::from_str(&std::fs::read_to_string(&file).unwrap())
+		.into_iter::<Value>()
+		.collect::<Result<_, _>>()
+		.unwrap()
+}

@@ -467,10 +467,6 @@ pub mod pallet {
 		/// The consensus rules of `mlpow-primitives` plus this chain's bound on `m, n`.
 		pub fn check_params(params: &ChallengeParams) -> Result<(), Error<T>> {
 			params.validate().map_err(Error::<T>::from)?;
-			// The primitives verify puzzle v2, but the node's block builder and
-			// the workers do not mine it yet: scheduling it would stall the
-			// chain. Accepted once they do (issue 13, the chain side).
-			ensure!(params.version == mlpow_primitives::PUZZLE_V1, Error::<T>::UnsupportedVersion);
 			ensure!(
 				params.m <= T::MaxOuterDimension::get() && params.n <= T::MaxOuterDimension::get(),
 				Error::<T>::OuterDimensionTooLarge

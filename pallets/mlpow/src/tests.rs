@@ -136,7 +136,10 @@ fn out_of_range_values_are_rejected() {
 
 		let dev = ChallengeParams::DEV;
 		let cases = [
-			(ChallengeParams { version: 2, ..dev }, Error::<Test>::UnsupportedVersion),
+			(ChallengeParams { version: 3, ..dev }, Error::<Test>::UnsupportedVersion),
+			(ChallengeParams { r: 32, ..dev }, Error::<Test>::BadRank),
+			(ChallengeParams { r: 48, ..ChallengeParams::DEV_V2 }, Error::<Test>::BadRank),
+			(ChallengeParams { t: 32, k: 16_384, ..ChallengeParams::DEV_V2 }, Error::<Test>::OpeningTooLarge),
 			(ChallengeParams { m: 0, ..dev }, Error::<Test>::ZeroDimension),
 			(ChallengeParams { k: 72, ..dev }, Error::<Test>::NotMultipleOf16),
 			(ChallengeParams { k: 65_536 + 16, ..dev }, Error::<Test>::InnerDimensionTooLarge),

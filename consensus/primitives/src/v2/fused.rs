@@ -9,8 +9,6 @@
 
 use super::transcript::{reduce, State};
 use alloc::vec;
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-use alloc::vec::Vec;
 
 /// The fused kernels; [`Fused::best`] picks the fastest this CPU runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,81 +142,204 @@ fn dot4(a: &[i8], b0: &[i8], b1: &[i8], b2: &[i8], b3: &[i8]) -> [i32; 4] {
 	[s0, s1, s2, s3]
 }
 
-/// Pairs of 16-bit values packed in 32 bits, the operand `vpmaddwd` takes:
-/// `out[q] = lo16(m[2q]) | lo16(m[2q + 1]) << 16`. Rows of even length stay
-/// rows: row `x` is `out[x * k/2 ..]`.
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-fn pair_rows(m: &[i8]) -> Vec<u32> {
-	m.chunks_exact(2).map(|p| (p[0] as i16 as u16 as u32) | ((p[1] as i16 as u16 as u32) << 16)).collect()
+/// `c[x][y] -= dot(l[x], r[y])` over rows of 16-bit values stored as pairs
+/// (`u32`, low half first): `l` is `m x kp` pairs, `r` is `n x kp`. The
+/// noise removal's kernel ([`super::mine`]); `m` and `n` are multiples of 16.
+/// `kernel` picks the AVX2 path when it is [`Fused::Avx2`] and available.
+pub(crate) fn paired_sub(kernel: Fused, l: &[u32], r: &[u32], m: usize, n: usize, kp: usize, c: &mut [i32]) {
+	assert!(l.len() == m * kp && r.len() == n * kp && c.len() == m * n && m % 16 == 0 && n % 16 == 0);
+	#[cfg(all(feature = "std", target_arch = "x86_64"))]
+	if kernel == Fused::Avx2 && kernel.available() {
+		// SAFETY: AVX2 is present and the shapes were checked just above.
+		unsafe { x86::paired_sub_avx2(l, r, m, n, kp, c) };
+		return;
+	}
+	let half = |v: u32, hi: bool| (if hi { v >> 16 } else { v } as u16 as i16) as i32;
+	for x in 0..m {
+		for y in 0..n {
+			let (lr, rr) = (&l[x * kp..][..kp], &r[y * kp..][..kp]);
+			let d = lr.iter().zip(rr).fold(0i32, |s, (&a, &b)| {
+				s.wrapping_add(half(a, false).wrapping_mul(half(b, false)))
+					.wrapping_add(half(a, true).wrapping_mul(half(b, true)))
+			});
+			c[x * n + y] = c[x * n + y].wrapping_sub(d);
+		}
+	}
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod x86 {
-	use super::{pair_rows, reduce, Shape, State};
+	use super::{reduce, Shape, State};
 	use core::arch::x86_64::*;
 	use std::{vec, vec::Vec};
 
-	/// Rows of `A'` per micro-tile; 16 columns (two vectors) each.
+	/// Rows of the left operand per micro-tile; 16 columns (two vectors) each.
 	const MR: usize = 4;
 
-	/// For each 16-column panel of `Bt'`, the panel re-laid as
-	/// `[k/2][16]` pairs, so one z-pair of 16 columns is two aligned-free loads;
-	/// `A'` as pairs, broadcast one pair at a time. Accumulator lane `y` of
-	/// row `x` is output `(x, y)`: at each chunk end the lane *is* the running
-	/// sum, and the fold is one XOR.
+	/// i8 values as 16-bit pairs: `out[q] = lo16(v[2q]) | lo16(v[2q + 1]) << 16`,
+	/// which is exactly `vpmovsxbw`'s output read as `u32`s.
+	#[target_feature(enable = "avx2")]
+	unsafe fn pair_rows(v: &[i8]) -> Vec<u32> {
+		let mut out: Vec<u32> = vec![0; v.len() / 2];
+		let whole = v.len() / 16 * 16;
+		for i in (0..whole).step_by(16) {
+			// SAFETY: 16 bytes at i < whole <= v.len(); 8 u32s at i/2 in `out`.
+			let w = _mm256_cvtepi8_epi16(_mm_loadu_si128(v.as_ptr().add(i) as *const __m128i));
+			_mm256_storeu_si256(out.as_mut_ptr().add(i / 2) as *mut __m256i, w);
+		}
+		for q in whole / 2..v.len() / 2 {
+			out[q] = (v[2 * q] as i16 as u16 as u32) | ((v[2 * q + 1] as i16 as u16 as u32) << 16);
+		}
+		out
+	}
+
+	/// Columns `col0 .. col0 + 16` of the right operand (rows of `kp` pairs)
+	/// re-laid as `panel[p * 16 + y]`: one z-pair of 16 columns is two loads.
+	/// Transposes 8 x 8 blocks of `u32` in registers.
+	#[target_feature(enable = "avx2")]
+	unsafe fn pack_panel(rows: &[u32], kp: usize, col0: usize, panel: &mut [u32]) {
+		let whole = kp / 8 * 8;
+		for y0 in [0, 8] {
+			for p0 in (0..whole).step_by(8) {
+				let mut r = [_mm256_setzero_si256(); 8];
+				for (i, v) in r.iter_mut().enumerate() {
+					// SAFETY: row col0+y0+i exists (a caller checked n), and p0 + 8 <= kp.
+					*v = _mm256_loadu_si256(rows.as_ptr().add((col0 + y0 + i) * kp + p0) as *const __m256i);
+				}
+				let t0 = _mm256_unpacklo_epi32(r[0], r[1]);
+				let t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+				let t2 = _mm256_unpacklo_epi32(r[2], r[3]);
+				let t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+				let t4 = _mm256_unpacklo_epi32(r[4], r[5]);
+				let t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+				let t6 = _mm256_unpacklo_epi32(r[6], r[7]);
+				let t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+				let u0 = _mm256_unpacklo_epi64(t0, t2);
+				let u1 = _mm256_unpackhi_epi64(t0, t2);
+				let u2 = _mm256_unpacklo_epi64(t1, t3);
+				let u3 = _mm256_unpackhi_epi64(t1, t3);
+				let u4 = _mm256_unpacklo_epi64(t4, t6);
+				let u5 = _mm256_unpackhi_epi64(t4, t6);
+				let u6 = _mm256_unpacklo_epi64(t5, t7);
+				let u7 = _mm256_unpackhi_epi64(t5, t7);
+				let out = [
+					_mm256_permute2x128_si256::<0x20>(u0, u4),
+					_mm256_permute2x128_si256::<0x20>(u1, u5),
+					_mm256_permute2x128_si256::<0x20>(u2, u6),
+					_mm256_permute2x128_si256::<0x20>(u3, u7),
+					_mm256_permute2x128_si256::<0x31>(u0, u4),
+					_mm256_permute2x128_si256::<0x31>(u1, u5),
+					_mm256_permute2x128_si256::<0x31>(u2, u6),
+					_mm256_permute2x128_si256::<0x31>(u3, u7),
+				];
+				for (j, v) in out.iter().enumerate() {
+					// SAFETY: pair p0 + j < kp, columns y0 .. y0 + 8 of 16.
+					_mm256_storeu_si256(panel.as_mut_ptr().add((p0 + j) * 16 + y0) as *mut __m256i, *v);
+				}
+			}
+		}
+		for p in whole..kp {
+			for y in 0..16 {
+				panel[p * 16 + y] = rows[(col0 + y) * kp + p];
+			}
+		}
+	}
+
+	/// How a pass leaves its sums in `c`.
+	#[derive(Clone, Copy, PartialEq, Eq)]
+	enum Out {
+		Store,
+		Subtract,
+	}
+
+	/// One 16-column panel against every row of the left operand: for each
+	/// block of `MR` rows, the dot products over all `kp` pairs, one output
+	/// per 32-bit lane. With `folds`, each lane (a running sum) is XORed into
+	/// its fold register after every `chunk` pairs; `folds` holds `t`
+	/// columns per row, this panel's at `y0`.
+	#[target_feature(enable = "avx2")]
+	#[allow(clippy::too_many_arguments)]
+	unsafe fn panel_pass(
+		ap: &[u32],
+		kp: usize,
+		panel: &[u32],
+		m: usize,
+		chunk: usize,
+		mut folds: Option<(&mut [u32], usize, usize)>,
+		c: &mut [i32],
+		n: usize,
+		col0: usize,
+		out: Out,
+	) {
+		for x0 in (0..m).step_by(MR) {
+			let mut acc = [[_mm256_setzero_si256(); 2]; MR];
+			for c0 in (0..kp).step_by(chunk) {
+				for p in c0..c0 + chunk {
+					// SAFETY: p < kp, so 16 u32s at p*16 lie in `panel`.
+					let bp = panel.as_ptr().add(p * 16) as *const __m256i;
+					let b0 = _mm256_loadu_si256(bp);
+					let b1 = _mm256_loadu_si256(bp.add(1));
+					for (i, acc_row) in acc.iter_mut().enumerate() {
+						// SAFETY: row x0+i < m (m is a multiple of 16) and p < kp.
+						let av = _mm256_set1_epi32(*ap.get_unchecked((x0 + i) * kp + p) as i32);
+						acc_row[0] = _mm256_add_epi32(acc_row[0], _mm256_madd_epi16(av, b0));
+						acc_row[1] = _mm256_add_epi32(acc_row[1], _mm256_madd_epi16(av, b1));
+					}
+				}
+				if let Some((f, t, y0)) = folds.as_mut() {
+					for (i, acc_row) in acc.iter().enumerate() {
+						let fp = f.as_mut_ptr().add((x0 + i) * *t + *y0) as *mut __m256i;
+						// SAFETY: 16 u32s at row x0+i, column y0 (y0 + 16 <= t) of the folds.
+						_mm256_storeu_si256(fp, _mm256_xor_si256(_mm256_loadu_si256(fp), acc_row[0]));
+						_mm256_storeu_si256(fp.add(1), _mm256_xor_si256(_mm256_loadu_si256(fp.add(1)), acc_row[1]));
+					}
+				}
+			}
+			for (i, acc_row) in acc.iter().enumerate() {
+				// SAFETY: 16 i32s of row x0+i from column col0 (col0 + 16 <= n).
+				let cp = c.as_mut_ptr().add((x0 + i) * n + col0) as *mut __m256i;
+				let (v0, v1) = match out {
+					Out::Store => (acc_row[0], acc_row[1]),
+					Out::Subtract => (
+						_mm256_sub_epi32(_mm256_loadu_si256(cp), acc_row[0]),
+						_mm256_sub_epi32(_mm256_loadu_si256(cp.add(1)), acc_row[1]),
+					),
+				};
+				_mm256_storeu_si256(cp, v0);
+				_mm256_storeu_si256(cp.add(1), v1);
+			}
+		}
+	}
+
+	/// The fused product: `A'` and `Bt'` as pairs, then per tile column
+	/// every 16-column panel against all rows, folding every `r/2` pairs.
 	#[target_feature(enable = "avx2")]
 	pub(super) unsafe fn run_avx2(a: &[i8], bt: &[i8], s: Shape, c: &mut [i32], states: &mut [State]) {
 		let Shape { m, n, k, t, r } = s;
 		let kp = k / 2;
-		let ap = pair_rows(a);
+		let (ap, bp) = (pair_rows(a), pair_rows(bt));
 		let mut panel: Vec<u32> = vec![0; kp * 16];
 		let mut folds = vec![0u32; m * t];
-		let pairs_per_chunk = r / 2;
 		for tj in 0..n / t {
-			// The tile column's fold registers for every row of the product.
 			folds.iter_mut().for_each(|f| *f = 0);
 			for y0 in (0..t).step_by(16) {
 				let col0 = tj * t + y0;
-				for p in 0..kp {
-					for y in 0..16 {
-						let row = &bt[(col0 + y) * k + 2 * p..][..2];
-						panel[p * 16 + y] = (row[0] as i16 as u16 as u32) | ((row[1] as i16 as u16 as u32) << 16);
-					}
-				}
-				for x0 in (0..m).step_by(MR) {
-					let mut acc = [[_mm256_setzero_si256(); 2]; MR];
-					for chunk in 0..k / r {
-						let p0 = chunk * pairs_per_chunk;
-						for p in p0..p0 + pairs_per_chunk {
-							// SAFETY: p < k/2, so 16 u32s at p*16 lie in `panel`.
-							let bp = panel.as_ptr().add(p * 16) as *const __m256i;
-							let b0 = _mm256_loadu_si256(bp);
-							let b1 = _mm256_loadu_si256(bp.add(1));
-							for (i, acc_row) in acc.iter_mut().enumerate() {
-								// SAFETY: row x0+i < m (m is a multiple of t >= 16 > MR) and p < k/2.
-								let av = _mm256_set1_epi32(*ap.get_unchecked((x0 + i) * kp + p) as i32);
-								acc_row[0] = _mm256_add_epi32(acc_row[0], _mm256_madd_epi16(av, b0));
-								acc_row[1] = _mm256_add_epi32(acc_row[1], _mm256_madd_epi16(av, b1));
-							}
-						}
-						for (i, acc_row) in acc.iter().enumerate() {
-							let f = folds.as_mut_ptr().add((x0 + i) * t + y0) as *mut __m256i;
-							// SAFETY: 16 u32s at row x0+i, column y0 (y0 + 16 <= t) of `folds`.
-							_mm256_storeu_si256(f, _mm256_xor_si256(_mm256_loadu_si256(f), acc_row[0]));
-							_mm256_storeu_si256(f.add(1), _mm256_xor_si256(_mm256_loadu_si256(f.add(1)), acc_row[1]));
-						}
-					}
-					for (i, acc_row) in acc.iter().enumerate() {
-						let out = c.as_mut_ptr().add((x0 + i) * n + col0) as *mut __m256i;
-						// SAFETY: 16 i32s of row x0+i from column col0 (col0 + 16 <= n).
-						_mm256_storeu_si256(out, acc_row[0]);
-						_mm256_storeu_si256(out.add(1), acc_row[1]);
-					}
-				}
+				pack_panel(&bp, kp, col0, &mut panel);
+				panel_pass(&ap, kp, &panel, m, r / 2, Some((&mut folds, t, y0)), c, n, col0, Out::Store);
 			}
 			for ti in 0..m / t {
 				states[ti * (n / t) + tj] = reduce(&folds[ti * t * t..][..t * t], t);
 			}
+		}
+	}
+
+	/// `c -= l * r^T` on pairs (see [`super::paired_sub`]).
+	#[target_feature(enable = "avx2")]
+	pub(super) unsafe fn paired_sub_avx2(l: &[u32], r: &[u32], m: usize, n: usize, kp: usize, c: &mut [i32]) {
+		let mut panel: Vec<u32> = vec![0; kp * 16];
+		for col0 in (0..n).step_by(16) {
+			pack_panel(r, kp, col0, &mut panel);
+			panel_pass(l, kp, &panel, m, kp.max(1), None, c, n, col0, Out::Subtract);
 		}
 	}
 }
@@ -227,6 +348,7 @@ mod x86 {
 mod tests {
 	use super::*;
 	use crate::v2::transcript::tile_transcript;
+	use alloc::vec::Vec;
 
 	fn matrix(len: usize, seed: u64) -> Vec<i8> {
 		let mut s = seed;
@@ -236,6 +358,37 @@ mod tests {
 				(s >> 56) as i8
 			})
 			.collect()
+	}
+
+	#[test]
+	fn paired_subtraction_is_exact_on_both_paths() {
+		let (m, n, kp) = (32, 48, 37);
+		let pair = |s: u64| -> Vec<u32> {
+			matrix(2 * s as usize, s)
+				.chunks(2)
+				.map(|p| (p[0] as i16 as u16 as u32 * 257) | ((p[1] as i16 as u16 as u32 * 129) << 16))
+				.collect()
+		};
+		let (l, r) = (pair((m * kp) as u64), pair((n * kp) as u64 + 1));
+		let (l, r) = (&l[..m * kp], &r[..n * kp]);
+		let half = |v: u32, hi: bool| (if hi { v >> 16 } else { v } as u16 as i16) as i64;
+		let mut want = vec![0i32; m * n];
+		for x in 0..m {
+			for y in 0..n {
+				let d: i64 = (0..kp)
+					.map(|q| {
+						half(l[x * kp + q], false) * half(r[y * kp + q], false)
+							+ half(l[x * kp + q], true) * half(r[y * kp + q], true)
+					})
+					.sum();
+				want[x * n + y] = (7i64 - d) as i32;
+			}
+		}
+		for kern in Fused::ALL {
+			let mut c = vec![7i32; m * n];
+			paired_sub(kern, l, r, m, n, kp, &mut c);
+			assert_eq!(c, want, "{kern:?}");
+		}
 	}
 
 	#[test]

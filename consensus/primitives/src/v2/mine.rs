@@ -259,6 +259,13 @@ impl<'j> Miner<'j> {
 
 	/// The exact product `A * Bt^T` (`m x n`), recovered from the last
 	/// nonce's noisy product; `None` before the first nonce.
+	///
+	/// `C = C' - (A * S'^T) * G_L^T - E_L * (S * Bt'^T)`: both corrections are
+	/// products of inner dimension `r`, computed as one product of 16-bit
+	/// operands with inner dimension `4r` (`2 * m * n * r` MACs in all). The
+	/// column sums `A * S'^T` and `S * Bt'^T` exceed 16 bits, so each is split
+	/// into a low byte and the rest: `v = 256 * hi + lo`, with the 256 moved
+	/// onto the 7-bit factor it multiplies (`256 * 64 < 2^15`).
 	pub fn denoised(&self) -> Option<Vec<i32>> {
 		let nz = self.noise.as_ref()?;
 		let p = self.job.params;
@@ -266,47 +273,51 @@ impl<'j> Miner<'j> {
 		// as_sel[x][q] = sum of A[x][z] over z with s'_z = q, so that
 		// (A * G^T)[x][y] = sum_q as_sel[x][q] * G_L[y][q]; and likewise
 		// bs_sel[y][q] = sum of Bt'[y][z] over s_z = q for (E * Bt'^T).
-		let mut as_sel = vec![0i32; m * r];
-		for (row, out) in self.job.a.chunks_exact(k).zip(as_sel.chunks_exact_mut(r)) {
-			for (&v, &q) in row.iter().zip(&nz.sel.bt) {
-				out[q as usize] += v as i32;
-			}
-		}
-		let mut bs_sel = vec![0i32; n * r];
-		for (row, out) in self.bt.chunks_exact(k).zip(bs_sel.chunks_exact_mut(r)) {
-			for (&v, &q) in row.iter().zip(&nz.sel.a) {
-				out[q as usize] += v as i32;
-			}
-		}
-		// Transposed noise factors, so the inner loop runs along y.
-		let g_t = transpose_i32(&nz.g_l, n, r);
-		let bs_t = transpose(&bs_sel, n, r);
-		let mut c = self.c.clone();
-		for x in 0..m {
-			let row = &mut c[x * n..][..n];
-			for q in 0..r {
-				let (sa, se) = (as_sel[x * r + q], nz.e_l[x * r + q] as i32);
-				let (g, b) = (&g_t[q * n..][..n], &bs_t[q * n..][..n]);
-				for y in 0..n {
-					row[y] = row[y].wrapping_sub(sa.wrapping_mul(g[y]).wrapping_add(se.wrapping_mul(b[y])));
+		let column_sums = |rows: &[i8], sel: &[u8], count: usize| {
+			let mut out = vec![0i32; count * r];
+			for (row, o) in rows.chunks_exact(k).zip(out.chunks_exact_mut(r)) {
+				for (&v, &q) in row.iter().zip(sel) {
+					o[q as usize] += v as i32;
 				}
 			}
+			out
+		};
+		let as_sel = column_sums(&self.job.a, &nz.sel.bt, m);
+		let bs_sel = column_sums(&self.bt, &nz.sel.a, n);
+		let (lo, hi) = (|v: i32| (v & 0xff) as i16, |v: i32| (v >> 8) as i16);
+		let (wide, scaled) = (|v: i8| v as i16, |v: i8| v as i16 * 256);
+		// Rows of 4r 16-bit values, as 2r pairs.
+		let mut left = Vec::with_capacity(m * 2 * r);
+		for x in 0..m {
+			let (s, e) = (&as_sel[x * r..][..r], &nz.e_l[x * r..][..r]);
+			let row: Vec<i16> = s
+				.iter()
+				.map(|&v| lo(v))
+				.chain(s.iter().map(|&v| hi(v)))
+				.chain(e.iter().map(|&v| wide(v)))
+				.chain(e.iter().map(|&v| scaled(v)))
+				.collect();
+			left.extend(pairs(&row));
 		}
+		let mut right = Vec::with_capacity(n * 2 * r);
+		for y in 0..n {
+			let (g, b) = (&nz.g_l[y * r..][..r], &bs_sel[y * r..][..r]);
+			let row: Vec<i16> = g
+				.iter()
+				.map(|&v| wide(v))
+				.chain(g.iter().map(|&v| scaled(v)))
+				.chain(b.iter().map(|&v| lo(v)))
+				.chain(b.iter().map(|&v| hi(v)))
+				.collect();
+			right.extend(pairs(&row));
+		}
+		let mut c = self.c.clone();
+		super::fused::paired_sub(self.kernel, &left, &right, m, n, 2 * r, &mut c);
 		Some(c)
 	}
 }
 
-fn transpose(v: &[i32], rows: usize, cols: usize) -> Vec<i32> {
-	let mut out = vec![0; rows * cols];
-	for i in 0..rows {
-		for j in 0..cols {
-			out[j * rows + i] = v[i * cols + j];
-		}
-	}
-	out
-}
-
-fn transpose_i32(v: &[i8], rows: usize, cols: usize) -> Vec<i32> {
-	let wide: Vec<i32> = v.iter().map(|&x| x as i32).collect();
-	transpose(&wide, rows, cols)
+/// 16-bit values as pairs in 32 bits, low half first.
+fn pairs(v: &[i16]) -> impl Iterator<Item = u32> + '_ {
+	v.chunks_exact(2).map(|p| (p[0] as u16 as u32) | ((p[1] as u16 as u32) << 16))
 }

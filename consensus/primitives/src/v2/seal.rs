@@ -17,6 +17,12 @@ use alloc::vec::Vec;
 /// Bytes before the openings.
 pub const HEAD_LEN: usize = 17;
 
+/// The longest seal any valid parameters allow: a chosen-mode seal opening
+/// `2*t*k = 2^19` bytes of rows, with paths over `65536/16 = 4096` leaves on
+/// both sides (12 hashes each). About 513 KiB: a header carrying it stays
+/// under Substrate's 1 MiB block-announcement limit.
+pub const MAX_LEN: usize = HEAD_LEN + 64 + crate::params::MAX_OPENED_BYTES as usize + 2 * 12 * 32;
+
 /// A decoded v2 seal, borrowing its openings from the seal bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SealV2<'a> {

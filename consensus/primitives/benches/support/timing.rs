@@ -1,0 +1,49 @@
+//! Timing helpers shared by the benchmarks: medians of batches, and units.
+
+use std::time::{Duration, Instant};
+
+/// The batch length from `MLPOW_BENCH_MS` (default 1500 ms).
+pub fn min_batch() -> Duration {
+	Duration::from_millis(std::env::var("MLPOW_BENCH_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(1500))
+}
+
+/// Median seconds per call over 5 batches, each at least `min` long.
+pub fn time(min: Duration, mut f: impl FnMut()) -> f64 {
+	f(); // warm caches and lazy CPU-feature detection
+	let mut iters = 1u64;
+	loop {
+		let s = Instant::now();
+		for _ in 0..iters {
+			f();
+		}
+		if s.elapsed() >= min / 5 {
+			break;
+		}
+		iters *= 2;
+	}
+	let mut samples: Vec<f64> = (0..5)
+		.map(|_| {
+			let s = Instant::now();
+			for _ in 0..iters {
+				f();
+			}
+			s.elapsed().as_secs_f64() / iters as f64
+		})
+		.collect();
+	samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+	samples[2]
+}
+
+pub fn fmt_s(s: f64) -> String {
+	if s < 1e-3 {
+		format!("{:.1} us", s * 1e6)
+	} else if s < 1.0 {
+		format!("{:.2} ms", s * 1e3)
+	} else {
+		format!("{s:.2} s")
+	}
+}
+
+pub fn gmacs(macs: u64, s: f64) -> f64 {
+	macs as f64 / s / 1e9
+}

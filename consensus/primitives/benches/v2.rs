@@ -1,0 +1,124 @@
+//! `cargo bench -p mlpow-primitives --bench v2`
+//!
+//! Puzzle v2 on the CPU, one thread, every ratio measured side by side in
+//! this one process:
+//! - mining one nonce (noise, noisy copies, the fused product + transcript,
+//!   every tile's ticket; then also removing the noise) against the plain
+//!   exact product of the same shape with the fastest v1 kernel;
+//! - verifying one v2 seal (seeded, and chosen with its openings) against
+//!   verifying one v1 seal of the same `t` and `k`.
+
+use mlpow_primitives::{
+	kernel::Kernel,
+	v2::{
+		fused::{Fused, Shape},
+		noise, Job, Miner,
+	},
+	verify, ChallengeParams, Seal, U256,
+};
+use std::hint::black_box;
+
+#[path = "support/timing.rs"]
+mod timing;
+use timing::{fmt_s, gmacs, min_batch, time};
+
+fn main() {
+	let min = min_batch();
+	println!("plain-product kernel: {:?}; fused v2 kernel: {:?}", Kernel::best(), Fused::best());
+
+	println!("\n## v2 mining one nonce vs the plain product of the same shape, one thread");
+	println!("| params (m,k,n,t,r) | plain: v1 kernel | plain: v2 kernel, one chunk | fused product + transcript | mining a nonce | + denoise | mining / plain | with denoise / plain |");
+	println!("|---|---|---|---|---|---|---|---|");
+	let sets = [
+		ChallengeParams { m: 256, n: 256, k: 4096, r: 64, ..ChallengeParams::DEV_V2 },
+		ChallengeParams { m: 512, n: 512, k: 4096, r: 64, ..ChallengeParams::DEV_V2 },
+		ChallengeParams { m: 1024, n: 1024, k: 4096, r: 64, ..ChallengeParams::DEV_V2 },
+	];
+	for p in sets {
+		let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
+		let mut a = vec![0i8; m * k];
+		let mut bt = vec![0i8; n * k];
+		noise::seeded_a(&[1; 32], p.k, 0, &mut a);
+		noise::seeded_bt(&[2; 32], p.k, 0, &mut bt);
+		let mut c = vec![0i32; m * n];
+		let mut states = vec![[0u32; 16]; p.tickets_per_nonce() as usize];
+		// The plain product: the faster of the v1 kernel and the v2 kernel
+		// with a single chunk (its transcript reduced to one fold at the end).
+		let v1_kernel = time(min, || Kernel::best().gemm(black_box(&a), &bt, m, n, k, &mut c));
+		let one_chunk = Shape { r: k, ..Shape::of(&p) };
+		let v2_kernel = time(min, || Fused::best().run(black_box(&a), &bt, one_chunk, &mut c, &mut states));
+		let product = v1_kernel.min(v2_kernel);
+		let fused = time(min, || Fused::best().run(black_box(&a), &bt, Shape::of(&p), &mut c, &mut states));
+		let job = Job::chosen(&p, a.clone(), bt.clone()).unwrap();
+		let mut miner = Miner::new(&job, &[3; 32], U256::MAX).unwrap();
+		let mut nonce = 0u64;
+		let mining = time(min, || {
+			nonce += 1;
+			black_box(miner.try_nonce(black_box(nonce)));
+		});
+		let with_denoise = time(min, || {
+			nonce += 1;
+			black_box(miner.try_nonce(black_box(nonce)));
+			black_box(miner.denoised());
+		});
+		println!(
+			"| {},{},{},{},{} | {} ({:.1} GMAC/s) | {} ({:.1} GMAC/s) | {} | {} | {} | {:.3} | {:.3} |",
+			p.m,
+			p.k,
+			p.n,
+			p.t,
+			p.r,
+			fmt_s(v1_kernel),
+			gmacs(p.macs_per_nonce(), v1_kernel),
+			fmt_s(v2_kernel),
+			gmacs(p.macs_per_nonce(), v2_kernel),
+			fmt_s(fused),
+			fmt_s(mining),
+			fmt_s(with_denoise),
+			product / mining,
+			product / with_denoise,
+		);
+	}
+
+	println!("\n## Verifying one seal, native: v2 against v1 at the same t and k");
+	println!("| params (m,k,n,t) | v1 | v2 seeded | v2 chosen (openings) | v2 seeded / v1 | v2 chosen / v1 |");
+	println!("|---|---|---|---|---|---|");
+	for (v1, v2) in [
+		(ChallengeParams::GPU, ChallengeParams::GPU_V2),
+		(ChallengeParams { k: 16384, ..ChallengeParams::GPU }, ChallengeParams { k: 16384, ..ChallengeParams::GPU_V2 }),
+	] {
+		let (ws, pre) = ([1u8; 32], [2u8; 32]);
+		let seal1 = Seal { nonce: 1, tile_i: 3, tile_j: 5 }.to_bytes();
+		let t1 = time(min, || {
+			black_box(verify(&v1, &ws, &pre, U256::one(), black_box(&seal1)).unwrap());
+		});
+		let seeded = mlpow_primitives::v2::seal::encode_seeded(&Seal { nonce: 1, tile_i: 3, tile_j: 5 });
+		let t2 = time(min, || {
+			black_box(verify(&v2, &ws, &pre, U256::one(), black_box(&seeded)).unwrap());
+		});
+		// A chosen seal needs the whole job's commitments; build a narrow job
+		// (the same t and k, fewer rows: only the path length differs).
+		let narrow = ChallengeParams { m: 1024, n: 1024, ..v2 };
+		let (m, n, k) = (narrow.m as usize, narrow.n as usize, narrow.k as usize);
+		let (mut a, mut bt) = (vec![0i8; m * k], vec![0i8; n * k]);
+		noise::seeded_a(&[4; 32], narrow.k, 0, &mut a);
+		noise::seeded_bt(&[5; 32], narrow.k, 0, &mut bt);
+		let job = Job::chosen(&narrow, a, bt).unwrap();
+		let chosen = job.seal(&Seal { nonce: 1, tile_i: 3, tile_j: 5 });
+		let t3 = time(min, || {
+			black_box(verify(&narrow, &ws, &pre, U256::one(), black_box(&chosen)).unwrap());
+		});
+		println!(
+			"| {},{},{},{} | {} | {} | {} | {:.2} | {:.2} |",
+			v1.m,
+			v1.k,
+			v1.n,
+			v1.t,
+			fmt_s(t1),
+			fmt_s(t2),
+			fmt_s(t3),
+			t2 / t1,
+			t3 / t1
+		);
+	}
+}
