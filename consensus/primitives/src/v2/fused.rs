@@ -48,16 +48,47 @@ impl Fused {
 	/// # Panics
 	/// On slice lengths that do not match the shape (a caller bug).
 	pub fn run(self, a: &[i8], bt: &[i8], shape: Shape, c: &mut [i32], states: &mut [State]) {
+		self.run_with(&mut Scratch::default(), a, bt, shape, c, states)
+	}
+
+	/// [`Self::run`] with working memory kept by the caller from one call
+	/// to the next (about `2 * (m + n) * k` bytes for the AVX2 kernel), so
+	/// a miner does not allocate and fault in fresh pages every nonce.
+	pub fn run_with(
+		self,
+		scratch: &mut Scratch,
+		a: &[i8],
+		bt: &[i8],
+		shape: Shape,
+		c: &mut [i32],
+		states: &mut [State],
+	) {
 		shape.check(a, bt, c, states);
+		let _ = &scratch;
 		match self {
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
 			Fused::Avx2 if self.available() => {
 				// SAFETY: AVX2 is present (checked just above) and the shapes were checked.
-				unsafe { x86::run_avx2(a, bt, shape, c, states) }
+				unsafe { x86::run_avx2(scratch, a, bt, shape, c, states) }
 			}
 			_ => portable(a, bt, shape, c, states),
 		}
 	}
+}
+
+/// Working memory of the fused kernels, reusable across calls of any shape.
+#[derive(Default)]
+pub struct Scratch {
+	/// `A'` and `Bt'` as 16-bit pairs.
+	#[allow(dead_code)]
+	a_pairs: alloc::vec::Vec<u32>,
+	#[allow(dead_code)]
+	b_pairs: alloc::vec::Vec<u32>,
+	/// One 16-column panel of `Bt'`, and one tile column's fold registers.
+	#[allow(dead_code)]
+	panel: alloc::vec::Vec<u32>,
+	#[allow(dead_code)]
+	folds: alloc::vec::Vec<u32>,
 }
 
 /// The dimensions of one fused product.
@@ -179,8 +210,8 @@ mod x86 {
 	/// i8 values as 16-bit pairs: `out[q] = lo16(v[2q]) | lo16(v[2q + 1]) << 16`,
 	/// which is exactly `vpmovsxbw`'s output read as `u32`s.
 	#[target_feature(enable = "avx2")]
-	unsafe fn pair_rows(v: &[i8]) -> Vec<u32> {
-		let mut out: Vec<u32> = vec![0; v.len() / 2];
+	unsafe fn pair_rows(v: &[i8], out: &mut Vec<u32>) {
+		out.resize(v.len() / 2, 0);
 		let whole = v.len() / 16 * 16;
 		for i in (0..whole).step_by(16) {
 			// SAFETY: 16 bytes at i < whole <= v.len(); 8 u32s at i/2 in `out`.
@@ -190,7 +221,6 @@ mod x86 {
 		for q in whole / 2..v.len() / 2 {
 			out[q] = (v[2 * q] as i16 as u16 as u32) | ((v[2 * q + 1] as i16 as u16 as u32) << 16);
 		}
-		out
 	}
 
 	/// Columns `col0 .. col0 + 16` of the right operand (rows of `kp` pairs)
@@ -314,18 +344,27 @@ mod x86 {
 	/// The fused product: `A'` and `Bt'` as pairs, then per tile column
 	/// every 16-column panel against all rows, folding every `r/2` pairs.
 	#[target_feature(enable = "avx2")]
-	pub(super) unsafe fn run_avx2(a: &[i8], bt: &[i8], s: Shape, c: &mut [i32], states: &mut [State]) {
+	pub(super) unsafe fn run_avx2(
+		scratch: &mut super::Scratch,
+		a: &[i8],
+		bt: &[i8],
+		s: Shape,
+		c: &mut [i32],
+		states: &mut [State],
+	) {
 		let Shape { m, n, k, t, r } = s;
 		let kp = k / 2;
-		let (ap, bp) = (pair_rows(a), pair_rows(bt));
-		let mut panel: Vec<u32> = vec![0; kp * 16];
-		let mut folds = vec![0u32; m * t];
+		let super::Scratch { a_pairs: ap, b_pairs: bp, panel, folds } = scratch;
+		pair_rows(a, ap);
+		pair_rows(bt, bp);
+		panel.resize(kp * 16, 0);
+		folds.resize(m * t, 0);
 		for tj in 0..n / t {
 			folds.iter_mut().for_each(|f| *f = 0);
 			for y0 in (0..t).step_by(16) {
 				let col0 = tj * t + y0;
-				pack_panel(&bp, kp, col0, &mut panel);
-				panel_pass(&ap, kp, &panel, m, r / 2, Some((&mut folds, t, y0)), c, n, col0, Out::Store);
+				pack_panel(bp, kp, col0, panel);
+				panel_pass(ap, kp, panel, m, r / 2, Some((folds, t, y0)), c, n, col0, Out::Store);
 			}
 			for ti in 0..m / t {
 				states[ti * (n / t) + tj] = reduce(&folds[ti * t * t..][..t * t], t);

@@ -10,7 +10,7 @@
 
 use super::{
 	commit::MerkleTree,
-	fused::{Fused, Shape},
+	fused::{Fused, Scratch, Shape},
 	noise::{self, in_range, Commitments, Mode, Selections},
 	seal,
 	transcript::{ticket, ticket_key, State},
@@ -67,6 +67,11 @@ pub struct Job {
 	params: ChallengeParams,
 	a: Vec<i8>,
 	bt: Vec<i8>,
+	/// `A` and `Bt` transposed (`k x m`, `k x n`): removing the noise sums
+	/// columns of each by the nonce's selections, which on these layouts is
+	/// whole-row vector additions.
+	a_t: Vec<i8>,
+	bt_t: Vec<i8>,
 	source: Source,
 }
 
@@ -80,7 +85,7 @@ impl Job {
 		noise::seeded_a(&job, params.k, 0, &mut a);
 		noise::seeded_bt(weights_seed, params.k, 0, &mut bt);
 		let source = Source::Seeded { pre_hash: *pre_hash, job_seed: job, weights_seed: *weights_seed };
-		Ok(Self { params: *params, a, bt, source })
+		Ok(Self::with_transposes(params, a, bt, source))
 	}
 
 	/// The miner's own matrices, committed by Merkle roots over `t`-row blocks.
@@ -96,7 +101,13 @@ impl Job {
 			}
 		}
 		let source = Source::Chosen { a: MerkleTree::build(&a, t, k), bt: MerkleTree::build(&bt, t, k) };
-		Ok(Self { params: *params, a, bt, source })
+		Ok(Self::with_transposes(params, a, bt, source))
+	}
+
+	fn with_transposes(params: &ChallengeParams, a: Vec<i8>, bt: Vec<i8>, source: Source) -> Self {
+		let (m, n, k) = (params.m as usize, params.n as usize, params.k as usize);
+		let (a_t, bt_t) = (transpose(&a, m, k), transpose(&bt, n, k));
+		Self { params: *params, a, bt, a_t, bt_t, source }
 	}
 
 	pub fn params(&self) -> &ChallengeParams {
@@ -179,6 +190,7 @@ pub struct Miner<'j> {
 	bt: Vec<i8>,
 	c: Vec<i32>,
 	states: Vec<State>,
+	scratch: Scratch,
 	noise: Option<NonceNoise>,
 }
 
@@ -201,6 +213,7 @@ impl<'j> Miner<'j> {
 			bt: vec![0; n * k],
 			c: vec![0; m * n],
 			states: vec![[0; 16]; p.tickets_per_nonce() as usize],
+			scratch: Scratch::default(),
 			noise: None,
 		})
 	}
@@ -226,7 +239,7 @@ impl<'j> Miner<'j> {
 		self.bt.copy_from_slice(&self.job.bt);
 		noise::add_noise(&mut self.a, &e_l, &sel.a, r);
 		noise::add_noise(&mut self.bt, &g_l, &sel.bt, r);
-		self.kernel.run(&self.a, &self.bt, Shape::of(&p), &mut self.c, &mut self.states);
+		self.kernel.run_with(&mut self.scratch, &self.a, &self.bt, Shape::of(&p), &mut self.c, &mut self.states);
 		self.noise = Some(NonceNoise { sel, e_l, g_l });
 		let key = ticket_key(&seed);
 		let tiles_n = p.tiles_n();
@@ -269,21 +282,30 @@ impl<'j> Miner<'j> {
 	pub fn denoised(&self) -> Option<Vec<i32>> {
 		let nz = self.noise.as_ref()?;
 		let p = self.job.params;
-		let (m, n, k, r) = (p.m as usize, p.n as usize, p.k as usize, p.r as usize);
+		let (m, n, r) = (p.m as usize, p.n as usize, p.r as usize);
 		// as_sel[x][q] = sum of A[x][z] over z with s'_z = q, so that
 		// (A * G^T)[x][y] = sum_q as_sel[x][q] * G_L[y][q]; and likewise
 		// bs_sel[y][q] = sum of Bt'[y][z] over s_z = q for (E * Bt'^T).
-		let column_sums = |rows: &[i8], sel: &[u8], count: usize| {
-			let mut out = vec![0i32; count * r];
-			for (row, o) in rows.chunks_exact(k).zip(out.chunks_exact_mut(r)) {
-				for (&v, &q) in row.iter().zip(sel) {
-					o[q as usize] += v as i32;
-				}
+		// On the transposed matrices, column z is a contiguous row: add it to
+		// the row of sums its selection names (`sums[q]` has `count` lanes).
+		let add = |sums: &mut [i32], count: usize, q: u8, row: &[i8]| {
+			for (d, &v) in sums[q as usize * count..][..count].iter_mut().zip(row) {
+				*d += v as i32;
 			}
-			out
 		};
-		let as_sel = column_sums(&self.job.a, &nz.sel.bt, m);
-		let bs_sel = column_sums(&self.bt, &nz.sel.a, n);
+		let mut as_t = vec![0i32; r * m];
+		for (z, &q) in nz.sel.bt.iter().enumerate() {
+			add(&mut as_t, m, q, &self.job.a_t[z * m..][..m]);
+		}
+		// Bt' = Bt + G with G[y][z] = G_L[y][s'_z]: sum both parts.
+		let g_t = transpose(&nz.g_l, n, r);
+		let mut bs_t = vec![0i32; r * n];
+		for (z, &q) in nz.sel.a.iter().enumerate() {
+			add(&mut bs_t, n, q, &self.job.bt_t[z * n..][..n]);
+			add(&mut bs_t, n, q, &g_t[nz.sel.bt[z] as usize * n..][..n]);
+		}
+		let as_sel = transpose(&as_t, r, m);
+		let bs_sel = transpose(&bs_t, r, n);
 		let (lo, hi) = (|v: i32| (v & 0xff) as i16, |v: i32| (v >> 8) as i16);
 		let (wide, scaled) = (|v: i8| v as i16, |v: i8| v as i16 * 256);
 		// Rows of 4r 16-bit values, as 2r pairs.
@@ -320,4 +342,19 @@ impl<'j> Miner<'j> {
 /// 16-bit values as pairs in 32 bits, low half first.
 fn pairs(v: &[i16]) -> impl Iterator<Item = u32> + '_ {
 	v.chunks_exact(2).map(|p| (p[0] as u16 as u32) | ((p[1] as u16 as u32) << 16))
+}
+
+/// `rows x cols` row-major into `cols x rows`, in 16 x 16 blocks.
+fn transpose<T: Copy + Default>(v: &[T], rows: usize, cols: usize) -> Vec<T> {
+	let mut out = vec![T::default(); rows * cols];
+	for r0 in (0..rows).step_by(16) {
+		for c0 in (0..cols).step_by(16) {
+			for r in r0..rows.min(r0 + 16) {
+				for c in c0..cols.min(c0 + 16) {
+					out[c * rows + r] = v[r * cols + c];
+				}
+			}
+		}
+	}
+	out
 }
