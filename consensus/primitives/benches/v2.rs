@@ -4,7 +4,9 @@
 //! this one process:
 //! - mining one nonce (noise, noisy copies, the fused product + transcript,
 //!   every tile's ticket; then also removing the noise) against the plain
-//!   exact product of the same shape with the fastest v1 kernel;
+//!   exact product of the same shape (the faster of the v1 kernel and the v2
+//!   kernel without a transcript), timed in interleaved rounds, the ratios
+//!   taken round by round;
 //! - verifying one v2 seal (seeded, and chosen with its openings) against
 //!   verifying one v1 seal of the same `t` and `k`.
 
@@ -20,7 +22,7 @@ use std::hint::black_box;
 
 #[path = "support/timing.rs"]
 mod timing;
-use timing::{fmt_s, gmacs, min_batch, time};
+use timing::{fmt_s, gmacs, interleaved, median, median_ratio, min_batch, time};
 
 fn main() {
 	let min = min_batch();
@@ -41,28 +43,39 @@ fn main() {
 		noise::seeded_a(&[1; 32], p.k, 0, &mut a);
 		noise::seeded_bt(&[2; 32], p.k, 0, &mut bt);
 		let mut c = vec![0i32; m * n];
+		let mut c2 = vec![0i32; m * n];
+		let mut c3 = vec![0i32; m * n];
 		let mut states = vec![[0u32; 16]; p.tickets_per_nonce() as usize];
-		// The plain product: the faster of the v1 kernel and the v2 kernel
-		// with a single chunk (its transcript reduced to one fold at the end).
-		let v1_kernel = time(min, || Kernel::best().gemm(black_box(&a), &bt, m, n, k, &mut c));
-		let one_chunk = Shape { r: k, ..Shape::of(&p) };
-		let mut scratch = Scratch::default();
-		let v2_kernel =
-			time(min, || Fused::best().run_with(&mut scratch, black_box(&a), &bt, one_chunk, &mut c, &mut states));
-		let product = v1_kernel.min(v2_kernel);
-		let fused =
-			time(min, || Fused::best().run_with(&mut scratch, black_box(&a), &bt, Shape::of(&p), &mut c, &mut states));
+		let mut states2 = states.clone();
+		let (mut s1, mut s2) = (Scratch::default(), Scratch::default());
 		let job = Job::chosen(&p, a.clone(), bt.clone()).unwrap();
 		let mut miner = Miner::new(&job, &[3; 32], U256::MAX).unwrap();
+		miner.try_nonce(0);
+		let mut denoiser = Miner::new(&job, &[4; 32], U256::MAX).unwrap();
+		denoiser.try_nonce(0);
+		// The plain product: the faster of the v1 kernel and the v2 kernel
+		// with a single chunk (its transcript reduced to one fold at the end).
+		let one_chunk = Shape { r: k, ..Shape::of(&p) };
 		let mut nonce = 0u64;
-		let mining = time(min, || {
-			nonce += 1;
-			black_box(miner.try_nonce(black_box(nonce)));
-		});
-		let denoise = time(min, || {
-			black_box(miner.denoised());
-		});
-		let with_denoise = mining + denoise;
+		let times = interleaved(
+			min,
+			7,
+			&mut [
+				&mut || Kernel::best().gemm(black_box(&a), &bt, m, n, k, &mut c),
+				&mut || Fused::best().run_with(&mut s1, black_box(&a), &bt, one_chunk, &mut c2, &mut states),
+				&mut || Fused::best().run_with(&mut s2, black_box(&a), &bt, Shape::of(&p), &mut c3, &mut states2),
+				&mut || {
+					nonce += 1;
+					black_box(miner.try_nonce(black_box(nonce)));
+				},
+				&mut || {
+					black_box(denoiser.denoised());
+				},
+			],
+		);
+		let [v1_kernel, v2_kernel, fused, mining, denoise] = [0, 1, 2, 3, 4].map(|i| median(&times[i]));
+		let plain: Vec<f64> = times[0].iter().zip(&times[1]).map(|(x, y)| x.min(*y)).collect();
+		let with_denoise: Vec<f64> = times[3].iter().zip(&times[4]).map(|(x, y)| x + y).collect();
 		println!(
 			"| {},{},{},{},{} | {} ({:.1} GMAC/s) | {} ({:.1} GMAC/s) | {} | {} | {} | {:.3} | {:.3} |",
 			p.m,
@@ -77,8 +90,8 @@ fn main() {
 			fmt_s(fused),
 			fmt_s(mining),
 			fmt_s(denoise),
-			product / mining,
-			product / with_denoise,
+			median_ratio(&plain, &times[3]),
+			median_ratio(&plain, &with_denoise),
 		);
 	}
 

@@ -47,3 +47,54 @@ pub fn fmt_s(s: f64) -> String {
 pub fn gmacs(macs: u64, s: f64) -> f64 {
 	macs as f64 / s / 1e9
 }
+
+/// Times several functions in interleaved rounds, so that a slow spell of a
+/// shared machine falls on all of them alike: each round runs each function
+/// for about `min / rounds`. Returns, per function, its seconds per call in
+/// every round (compare them round by round with [`median_ratio`]).
+#[allow(dead_code)]
+pub fn interleaved(min: Duration, rounds: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<Vec<f64>> {
+	let per_batch = min / rounds.max(1) as u32;
+	let iters: Vec<u64> = fs
+		.iter_mut()
+		.map(|f| {
+			f(); // warm caches and lazy CPU-feature detection
+			let mut iters = 1u64;
+			loop {
+				let s = Instant::now();
+				for _ in 0..iters {
+					f();
+				}
+				if s.elapsed() >= per_batch {
+					return iters;
+				}
+				iters *= 2;
+			}
+		})
+		.collect();
+	let mut out = vec![Vec::with_capacity(rounds); fs.len()];
+	for _ in 0..rounds {
+		for ((f, &n), times) in fs.iter_mut().zip(&iters).zip(out.iter_mut()) {
+			let s = Instant::now();
+			for _ in 0..n {
+				f();
+			}
+			times.push(s.elapsed().as_secs_f64() / n as f64);
+		}
+	}
+	out
+}
+
+/// The median of `v`.
+#[allow(dead_code)]
+pub fn median(v: &[f64]) -> f64 {
+	let mut s = v.to_vec();
+	s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+	s[s.len() / 2]
+}
+
+/// The median over rounds of `num[i] / den[i]`.
+#[allow(dead_code)]
+pub fn median_ratio(num: &[f64], den: &[f64]) -> f64 {
+	median(&num.iter().zip(den).map(|(a, b)| a / b).collect::<Vec<_>>())
+}
