@@ -10,7 +10,10 @@ use sc_consensus_pow::{Error, PowAlgorithm};
 use schnellru::{ByLength, LruMap};
 use sp_api::ProvideRuntimeApi;
 use sp_consensus_pow::{DifficultyApi, Seal};
-use sp_runtime::{generic::BlockId, traits::Block as BlockT};
+use sp_runtime::{
+	generic::BlockId,
+	traits::{BlakeTwo256, Block as BlockT, Hash as HashT},
+};
 use std::{marker::PhantomData, sync::Arc};
 
 const LOG_TARGET: &str = "mlpow";
@@ -59,8 +62,10 @@ impl<B: BlockT, C> Clone for MatmulPow<B, C> {
 }
 
 /// A seal that verified: the header it seals (`pre_hash`, which commits to
-/// the parent and so to the challenge), the difficulty it beat, and the seal.
-type VerifiedKey<B> = (<B as BlockT>::Hash, U256, Seal);
+/// the parent and so to the challenge), the difficulty it beat, and the
+/// seal's BLAKE2b-256 (a v2 seal with openings is up to 513 KiB: 256 of them
+/// kept whole would be 130 MiB).
+type VerifiedKey<B> = (<B as BlockT>::Hash, U256, [u8; 32]);
 
 /// The fork-choice rule at equal total work, given the seals of the
 /// best block and of the newly imported one: the new block never displaces
@@ -156,7 +161,7 @@ where
 			BlockId::Hash(hash) => *hash,
 			BlockId::Number(_) => return Err(Error::Other("MatMul PoW verifies against a parent hash".into())),
 		};
-		let key = (*pre_hash, difficulty, seal.clone());
+		let key = (*pre_hash, difficulty, <BlakeTwo256 as HashT>::hash(seal).0);
 		if self.verified.lock().get(&key).is_some() {
 			return Ok(true);
 		}

@@ -127,6 +127,12 @@ fn main() {
 			3,
 		),
 		case("chosen, extremes (A all -64, Bt all 63)", &chosen(vec![-64; m * k], vec![63; n * k]), &pre, &ws, 4),
+		{
+			// t = 64: rows 32 apart share a rotation, columns 16 apart a word.
+			let p = ChallengeParams { m: 128, k: 64, n: 64, t: 64, r: 32, ..ChallengeParams::DEV_V2 };
+			let job = Job::chosen(&p, matrix(128 * 64, "A64"), matrix(64 * 64, "Bt64")).unwrap();
+			case("chosen, t = 64", &job, &pre, &ws, 5)
+		},
 	];
 
 	// Verification outcomes, one for each way a seal can fail.

@@ -65,9 +65,18 @@ fn winners_at_a_real_difficulty_verify_and_losers_do_not() {
 
 #[test]
 fn the_miner_keeps_the_exact_product_whatever_the_nonce() {
-	for p in [ChallengeParams::DEV_V2, ChallengeParams { m: 32, n: 96, k: 256, r: 64, ..ChallengeParams::DEV_V2 }] {
-		let job = chosen(&p, 11);
+	// The last two sets hold the most negative values throughout, at 256
+	// chunks (the most where removing the noise keeps its column sums in 16
+	// bits) and at 257 (where it splits them in two).
+	let sets = [
+		(ChallengeParams::DEV_V2, false),
+		(ChallengeParams { m: 32, n: 96, k: 256, r: 64, ..ChallengeParams::DEV_V2 }, false),
+		(ChallengeParams { m: 16, n: 32, k: 256 * 32, r: 32, ..ChallengeParams::DEV_V2 }, true),
+		(ChallengeParams { m: 16, n: 32, k: 257 * 32, r: 32, ..ChallengeParams::DEV_V2 }, true),
+	];
+	for (p, extreme) in sets {
 		let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
+		let job = if extreme { Job::chosen(&p, vec![-64; m * k], vec![-64; n * k]).unwrap() } else { chosen(&p, 11) };
 		let mut want = vec![0; m * n];
 		kernel::gemm_naive(job.a(), job.bt(), m, n, k, &mut want);
 		let mut miner = Miner::new(&job, &PRE, U256::MAX).unwrap();
@@ -214,6 +223,15 @@ fn adversarial_inputs_still_pay_for_every_chunk() {
 		noise::add_noise(&mut b1, &left, &sel.bt, r);
 		let mut increments = vec![];
 		for c in 0..k / r {
+			// The chunk's column pairs (s[z], s'[z]) form a perfect matching:
+			// both sides are permutations of 0..r, so no row or column of the
+			// pair matrix holds two of them and its smallest vertex cover (the
+			// fewest terms the increment can be written with) is all r.
+			for sel in [&sel.a, &sel.bt] {
+				let mut seen = sel[c * r..][..r].to_vec();
+				seen.sort();
+				assert!(seen.iter().enumerate().all(|(q, &v)| v as usize == q), "{name}: chunk {c}");
+			}
 			let cut = |mtx: &[i8]| -> Vec<i8> { (0..t).flat_map(|x| mtx[x * k + c * r..][..r].to_vec()).collect() };
 			let mut d = vec![0i32; t * t];
 			kernel::gemm_naive(&cut(&a1), &cut(&b1), t, t, r, &mut d);

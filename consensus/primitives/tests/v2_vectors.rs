@@ -76,7 +76,28 @@ mod spec {
 		}
 		level[0]
 	}
-	/// (x, y) of the paper's tile: every tile's (state, ticket), row-major.
+	/// SPEC-v2 "The noise": one Fisher-Yates permutation of 0..r per chunk.
+	pub fn selections(ctx: &str, seed: &[u8; 32], k: usize, r: usize) -> Vec<usize> {
+		// Far more bytes than the rejections could ever use here.
+		let stream = xof(ctx, seed, 4 * k + 64);
+		let mut bytes = stream.into_iter();
+		let mut out = vec![];
+		for _ in 0..k / r {
+			let mut perm: Vec<usize> = (0..r).collect();
+			for i in (1..r).rev() {
+				let j = loop {
+					let b = bytes.next().unwrap() as usize;
+					if b < 256 - 256 % (i + 1) {
+						break b % (i + 1);
+					}
+				};
+				perm.swap(i, j);
+			}
+			out.extend(perm);
+		}
+		out
+	}
+	/// Every tile's (state, ticket), row-major by tile.
 	pub fn tickets(
 		p: &super::ChallengeParams,
 		pre: &[u8; 32],
@@ -98,11 +119,9 @@ mod spec {
 		let seed = blake3::derive_key("mlpow v2 noise seed", &material);
 		let el = xof("mlpow v2 noise A", &seed, m * r);
 		let gl = xof("mlpow v2 noise B", &seed, n * r);
-		let s = xof("mlpow v2 noise select", &seed, 2 * k);
-		let a2: Vec<i32> =
-			(0..m * k).map(|e| a[e] as i32 + seven(el[e / k * r + s[e % k] as usize % r]) as i32).collect();
-		let b2: Vec<i32> =
-			(0..n * k).map(|e| bt[e] as i32 + seven(gl[e / k * r + s[k + e % k] as usize % r]) as i32).collect();
+		let (s, s2) = (selections("mlpow v2 select A", &seed, k, r), selections("mlpow v2 select B", &seed, k, r));
+		let a2: Vec<i32> = (0..m * k).map(|e| a[e] as i32 + seven(el[e / k * r + s[e % k]]) as i32).collect();
+		let b2: Vec<i32> = (0..n * k).map(|e| bt[e] as i32 + seven(gl[e / k * r + s2[e % k]]) as i32).collect();
 		let key = blake3::derive_key("mlpow v2 ticket key", &seed);
 		let mut out = vec![];
 		for i in 0..m / t {
@@ -135,7 +154,7 @@ mod spec {
 fn every_case_matches_the_spec_and_the_library() {
 	let file = load();
 	let cases = file["cases"].as_array().unwrap();
-	assert_eq!(cases.len(), 7);
+	assert_eq!(cases.len(), 8);
 	for c in cases {
 		let name = c["name"].as_str().unwrap();
 		let p = params(&c["params"]);
@@ -170,6 +189,11 @@ fn every_case_matches_the_spec_and_the_library() {
 		};
 		let sel = Selections::generate(&h32(&c["noise_seed"]), p.k, p.r);
 		assert_eq!((sel.a, sel.bt), (bytes(&c["selections_a"]), bytes(&c["selections_bt"])), "{name}");
+		let seed = h32(&c["noise_seed"]);
+		let (k_, r_) = (p.k as usize, p.r as usize);
+		let own = |ctx| spec::selections(ctx, &seed, k_, r_).into_iter().map(|v| v as u8).collect::<Vec<_>>();
+		assert_eq!(own("mlpow v2 select A"), bytes(&c["selections_a"]), "{name}: s from SPEC");
+		assert_eq!(own("mlpow v2 select B"), bytes(&c["selections_bt"]), "{name}: s' from SPEC");
 		let mut miner = Miner::new(&job, &pre, U256::one()).unwrap();
 		let wins = miner.try_nonce(nonce);
 		assert_eq!(miner.states(), &file_states[..], "{name}");

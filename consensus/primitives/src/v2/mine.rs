@@ -235,10 +235,8 @@ impl<'j> Miner<'j> {
 		let mut g_l = vec![0i8; p.n as usize * r];
 		noise::noise_a_rows(&seed, p.r, 0, &mut e_l);
 		noise::noise_bt_rows(&seed, p.r, 0, &mut g_l);
-		self.a.copy_from_slice(&self.job.a);
-		self.bt.copy_from_slice(&self.job.bt);
-		noise::add_noise(&mut self.a, &e_l, &sel.a, r);
-		noise::add_noise(&mut self.bt, &g_l, &sel.bt, r);
+		noise::noisy_copy(&mut self.a, &self.job.a, &e_l, &sel.a, r);
+		noise::noisy_copy(&mut self.bt, &self.job.bt, &g_l, &sel.bt, r);
 		self.kernel.run_with(&mut self.scratch, &self.a, &self.bt, Shape::of(&p), &mut self.c, &mut self.states);
 		self.noise = Some(NonceNoise { sel, e_l, g_l });
 		let key = ticket_key(&seed);
@@ -275,10 +273,7 @@ impl<'j> Miner<'j> {
 	///
 	/// `C = C' - (A * S'^T) * G_L^T - E_L * (S * Bt'^T)`: both corrections are
 	/// products of inner dimension `r`, computed as one product of 16-bit
-	/// operands with inner dimension `4r` (`2 * m * n * r` MACs in all). The
-	/// column sums `A * S'^T` and `S * Bt'^T` exceed 16 bits, so each is split
-	/// into a low byte and the rest: `v = 256 * hi + lo`, with the 256 moved
-	/// onto the 7-bit factor it multiplies (`256 * 64 < 2^15`).
+	/// operands (`2 * m * n * r` MACs in all, or twice that when `k / r > 256`).
 	pub fn denoised(&self) -> Option<Vec<i32>> {
 		let nz = self.noise.as_ref()?;
 		let p = self.job.params;
@@ -306,35 +301,45 @@ impl<'j> Miner<'j> {
 		}
 		let as_sel = transpose(&as_t, r, m);
 		let bs_sel = transpose(&bs_t, r, n);
+		// Each selection value occurs exactly once per chunk, so a column sum
+		// has k/r terms: |A * S'^T| <= 64 k/r and |S * Bt'^T| <= 128 k/r. For
+		// k/r <= 256 (the GPU set has 64) both fit 16 bits, and the two
+		// corrections are one product of inner dimension 2r:
+		//   left[x] = [as_sel[x], E_L[x]],  right[y] = [G_L[y], bs_sel[y]].
+		// Otherwise each sum is split into a low byte and the rest,
+		// `v = 256 * hi + lo`, with the 256 moved onto the 7-bit factor it
+		// multiplies (`256 * 64 <= 2^15`): inner dimension 4r.
+		let split = p.chunks() > 256;
 		let (lo, hi) = (|v: i32| (v & 0xff) as i16, |v: i32| (v >> 8) as i16);
 		let (wide, scaled) = (|v: i8| v as i16, |v: i8| v as i16 * 256);
-		// Rows of 4r 16-bit values, as 2r pairs.
-		let mut left = Vec::with_capacity(m * 2 * r);
+		let width = if split { 4 * r } else { 2 * r };
+		let mut row: Vec<i16> = Vec::with_capacity(width);
+		let mut left = Vec::with_capacity(m * width / 2);
 		for x in 0..m {
 			let (s, e) = (&as_sel[x * r..][..r], &nz.e_l[x * r..][..r]);
-			let row: Vec<i16> = s
-				.iter()
-				.map(|&v| lo(v))
-				.chain(s.iter().map(|&v| hi(v)))
-				.chain(e.iter().map(|&v| wide(v)))
-				.chain(e.iter().map(|&v| scaled(v)))
-				.collect();
+			row.clear();
+			if split {
+				row.extend(s.iter().map(|&v| lo(v)).chain(s.iter().map(|&v| hi(v))));
+				row.extend(e.iter().map(|&v| wide(v)).chain(e.iter().map(|&v| scaled(v))));
+			} else {
+				row.extend(s.iter().map(|&v| v as i16).chain(e.iter().map(|&v| wide(v))));
+			}
 			left.extend(pairs(&row));
 		}
-		let mut right = Vec::with_capacity(n * 2 * r);
+		let mut right = Vec::with_capacity(n * width / 2);
 		for y in 0..n {
 			let (g, b) = (&nz.g_l[y * r..][..r], &bs_sel[y * r..][..r]);
-			let row: Vec<i16> = g
-				.iter()
-				.map(|&v| wide(v))
-				.chain(g.iter().map(|&v| scaled(v)))
-				.chain(b.iter().map(|&v| lo(v)))
-				.chain(b.iter().map(|&v| hi(v)))
-				.collect();
+			row.clear();
+			if split {
+				row.extend(g.iter().map(|&v| wide(v)).chain(g.iter().map(|&v| scaled(v))));
+				row.extend(b.iter().map(|&v| lo(v)).chain(b.iter().map(|&v| hi(v))));
+			} else {
+				row.extend(g.iter().map(|&v| wide(v)).chain(b.iter().map(|&v| v as i16)));
+			}
 			right.extend(pairs(&row));
 		}
 		let mut c = self.c.clone();
-		super::fused::paired_sub(self.kernel, &left, &right, m, n, 2 * r, &mut c);
+		super::fused::paired_sub(self.kernel, &left, &right, m, n, width / 2, &mut c);
 		Some(c)
 	}
 }

@@ -9,9 +9,17 @@
 //! `S`, `S'` (`r x k`) select one of the `r` columns for each of the `k`
 //! columns. So `E[x][z] = E_L[x][s_z]`: rank `r`, one addition per element
 //! to apply, and a verifier generates it for its `t` rows in `O(t * r + k)`.
+//!
+//! Within each chunk of `r` columns the selections are a permutation of
+//! `0..r`, independently for `S` and `S'`. Independent uniform selections
+//! would repeat columns inside a chunk, and a miner with zero matrices could
+//! then cover the chunk's `r` (column, column) pairs with about `0.55 r`
+//! terms (a minimum vertex cover), buying its tickets at about half price.
+//! A permutation on each side makes the pairs a perfect matching, whose
+//! smallest cover is all `r`.
 
 use crate::{params::ChallengeParams, Hash32};
-use alloc::{vec, vec::Vec};
+use alloc::vec::Vec;
 use codec::Encode;
 
 /// Context for the seeded `A` (`m x k`) of a header.
@@ -24,8 +32,10 @@ pub const CTX_NOISE_SEED: &str = "mlpow v2 noise seed";
 pub const CTX_NOISE_A: &str = "mlpow v2 noise A";
 /// Context for `G_L` (`n x r`), the noise on `Bt`.
 pub const CTX_NOISE_BT: &str = "mlpow v2 noise B";
-/// Context for the column selections `s` and `s'` (`2k` bytes).
-pub const CTX_SELECT: &str = "mlpow v2 noise select";
+/// Context for the column selections `s` of `A`'s noise.
+pub const CTX_SELECT_A: &str = "mlpow v2 select A";
+/// Context for the column selections `s'` of `Bt`'s noise.
+pub const CTX_SELECT_BT: &str = "mlpow v2 select B";
 
 /// Smallest input value (of `A`, `Bt`, `E_L` and `G_L`).
 pub const INPUT_MIN: i8 = -64;
@@ -107,8 +117,8 @@ pub fn seeded_bt(weights_seed: &Hash32, k: u32, first: u32, out: &mut [i8]) {
 }
 
 /// One nonce's column selections: `s_z` for `A`'s noise and `s'_z` for
-/// `Bt`'s, each a column of `0..r`. Byte `z` and byte `k + z` of the
-/// selection stream, reduced mod `r` (a power of two, so unbiased).
+/// `Bt`'s, each a column of `0..r`, a permutation of `0..r` within every
+/// chunk of `r` columns.
 pub struct Selections {
 	pub a: Vec<u8>,
 	pub bt: Vec<u8>,
@@ -116,18 +126,53 @@ pub struct Selections {
 
 impl Selections {
 	pub fn generate(noise_seed: &Hash32, k: u32, r: u32) -> Self {
-		let k = k as usize;
-		let mut bytes = vec![0u8; 2 * k];
-		let mut h = blake3::Hasher::new_derive_key(CTX_SELECT);
-		h.update(noise_seed);
-		h.finalize_xof().fill(&mut bytes);
-		let mask = (r.max(1) - 1) as u8;
-		for b in bytes.iter_mut() {
-			*b &= mask;
+		Self {
+			a: chunk_permutations(CTX_SELECT_A, noise_seed, k as usize, r as usize),
+			bt: chunk_permutations(CTX_SELECT_BT, noise_seed, k as usize, r as usize),
 		}
-		let bt = bytes.split_off(k);
-		Self { a: bytes, bt }
 	}
+}
+
+/// `k / r` permutations of `0..r` (`r <= 256`), one per chunk, in order,
+/// from the byte stream `xof(context, seed)` read from its start: for each
+/// chunk, a Fisher-Yates shuffle of `[0, 1, .., r-1]` that for `i` from
+/// `r - 1` down to 1 swaps entry `i` with entry `j`, where `j` is the first
+/// next byte `b` with `b < 256 - 256 mod (i + 1)`, taken mod `i + 1`
+/// (rejection sampling: every `j` in `0..=i` equally likely).
+pub fn chunk_permutations(context: &str, seed: &Hash32, k: usize, r: usize) -> Vec<u8> {
+	let mut out = Vec::with_capacity(k);
+	if r == 0 || r > 256 {
+		return out;
+	}
+	let mut h = blake3::Hasher::new_derive_key(context);
+	h.update(seed);
+	let mut reader = h.finalize_xof();
+	let mut buf = [0u8; 256];
+	let mut pos = buf.len();
+	let mut next = || {
+		if pos == buf.len() {
+			reader.fill(&mut buf);
+			pos = 0;
+		}
+		pos += 1;
+		buf[pos - 1]
+	};
+	for _ in 0..k / r {
+		let mut perm: Vec<u8> = (0..r).map(|q| q as u8).collect();
+		for i in (1..r).rev() {
+			let span = i as u32 + 1;
+			let limit = 256 - 256 % span;
+			let j = loop {
+				let b = next() as u32;
+				if b < limit {
+					break b % span;
+				}
+			};
+			perm.swap(i, j as usize);
+		}
+		out.extend_from_slice(&perm);
+	}
+	out
 }
 
 /// Rows `first..` of `E_L` (`m x r`): the noise factor of `A`.
@@ -146,11 +191,31 @@ pub fn noise_bt_rows(noise_seed: &Hash32, r: u32, first: u32, out: &mut [i8]) {
 pub fn add_noise(rows: &mut [i8], left: &[i8], sel: &[u8], r: usize) {
 	#[cfg(all(feature = "std", target_arch = "x86_64"))]
 	if [32, 64, 128].contains(&r) && std::is_x86_feature_detected!("avx2") {
-		// SAFETY: AVX2 is present; the function reads and writes only within the slices.
-		unsafe { x86::add_noise_avx2(rows, left, sel, r) };
+		let ptr = rows.as_mut_ptr();
+		// SAFETY: AVX2 is present; source and destination are the same rows,
+		// and each 32-byte block is read before it is written.
+		unsafe { x86::noisy_rows_avx2(ptr, ptr, rows.len(), left, sel, r) };
 		return;
 	}
 	add_noise_portable(rows, left, sel, r)
+}
+
+/// `dst = src` plus the noise, in one pass (what a miner does per nonce:
+/// the clean matrix stays as it is for the next nonce).
+///
+/// # Panics
+/// If `dst` and `src` differ in length (a caller bug).
+pub fn noisy_copy(dst: &mut [i8], src: &[i8], left: &[i8], sel: &[u8], r: usize) {
+	assert_eq!(dst.len(), src.len(), "noisy_copy of unequal lengths");
+	#[cfg(all(feature = "std", target_arch = "x86_64"))]
+	if [32, 64, 128].contains(&r) && std::is_x86_feature_detected!("avx2") {
+		// SAFETY: AVX2 is present; both slices have `dst.len()` bytes and do
+		// not overlap (one is borrowed mutably).
+		unsafe { x86::noisy_rows_avx2(src.as_ptr(), dst.as_mut_ptr(), dst.len(), left, sel, r) };
+		return;
+	}
+	dst.copy_from_slice(src);
+	add_noise_portable(dst, left, sel, r)
 }
 
 /// [`add_noise`] one element at a time (what the Wasm runtime runs).
@@ -174,15 +239,19 @@ mod x86 {
 	/// same for every row) index it: `vpshufb` looks up 16-entry quarters of
 	/// the table for 32 columns at once, and bits 4.. of each index choose
 	/// among the quarters by a tree of `vpblendvb`.
+	///
+	/// Writes `len` bytes at `dst`: those at `src` plus the noise of their
+	/// rows (rows of `sel.len()` bytes). `src` may equal `dst`.
 	#[target_feature(enable = "avx2")]
-	pub(super) unsafe fn add_noise_avx2(rows: &mut [i8], left: &[i8], sel: &[u8], r: usize) {
+	pub(super) unsafe fn noisy_rows_avx2(src: *const i8, dst: *mut i8, len: usize, left: &[i8], sel: &[u8], r: usize) {
 		let k = sel.len();
 		if k == 0 {
 			return;
 		}
 		let tables = r / 16; // 2, 4 or 8, a power of two
 		let whole = k / 32 * 32;
-		for (row, l) in rows.chunks_exact_mut(k).zip(left.chunks_exact(r)) {
+		for (x, l) in (0..len / k).zip(left.chunks_exact(r)) {
+			let (row_in, row_out) = (src.add(x * k), dst.add(x * k));
 			let mut t = [_mm256_setzero_si256(); 8];
 			for (i, q) in t.iter_mut().enumerate().take(tables) {
 				// SAFETY: 16 bytes at 16 * i < r = l.len().
@@ -207,11 +276,11 @@ mod x86 {
 					}
 					width /= 2;
 				}
-				let p = row.as_mut_ptr().add(z) as *mut __m256i;
-				_mm256_storeu_si256(p, _mm256_add_epi8(_mm256_loadu_si256(p), v[0]));
+				let v_in = _mm256_loadu_si256(row_in.add(z) as *const __m256i);
+				_mm256_storeu_si256(row_out.add(z) as *mut __m256i, _mm256_add_epi8(v_in, v[0]));
 			}
 			for z in whole..k {
-				row[z] = row[z].wrapping_add(l[sel[z] as usize & (r - 1)]);
+				*row_out.add(z) = (*row_in.add(z)).wrapping_add(l[sel[z] as usize & (r - 1)]);
 			}
 		}
 	}
@@ -220,7 +289,7 @@ mod x86 {
 #[cfg(test)]
 mod tests {
 	use super::*;
-	use alloc::vec::Vec;
+	use alloc::{vec, vec::Vec};
 
 	#[test]
 	fn seven_bit_map_is_uniform_and_in_range() {
@@ -265,20 +334,43 @@ mod tests {
 			let sel: Vec<u8> = (0..k).map(|z| (z * 37 % 251) as u8 & (r as u8 - 1)).collect();
 			let left: Vec<i8> = (0..3 * r).map(|v| to_7bit((v * 91) as u8)).collect();
 			let rows: Vec<i8> = (0..3 * k).map(|v| to_7bit((v * 13) as u8)).collect();
-			let (mut fast, mut slow) = (rows.clone(), rows);
+			let (mut fast, mut slow, mut copied) = (rows.clone(), rows.clone(), vec![0i8; rows.len()]);
 			add_noise(&mut fast, &left, &sel, r);
 			add_noise_portable(&mut slow, &left, &sel, r);
+			noisy_copy(&mut copied, &rows, &left, &sel, r);
 			assert_eq!(fast, slow, "r = {r}");
+			assert_eq!(copied, slow, "r = {r}");
 		}
 	}
 
 	#[test]
-	fn selections_are_below_r() {
-		let s = Selections::generate(&[1; 32], 4096, 64);
-		assert_eq!((s.a.len(), s.bt.len()), (4096, 4096));
-		assert!(s.a.iter().chain(&s.bt).all(|&v| v < 64));
-		assert_ne!(s.a, s.bt);
-		// Every column of E_L is used, so the noise has full rank r.
-		assert!((0..64u8).all(|q| s.a.contains(&q) && s.bt.contains(&q)));
+	fn selections_are_a_permutation_in_every_chunk() {
+		for r in [32u32, 64, 128] {
+			let s = Selections::generate(&[1; 32], 4096, r);
+			assert_eq!((s.a.len(), s.bt.len()), (4096, 4096));
+			assert_ne!(s.a, s.bt);
+			for sel in [&s.a, &s.bt] {
+				for chunk in sel.chunks(r as usize) {
+					let mut seen = chunk.to_vec();
+					seen.sort();
+					assert_eq!(seen, (0..r).map(|q| q as u8).collect::<Vec<_>>(), "r = {r}");
+				}
+				// Chunks differ (no cacheable repetition).
+				assert_ne!(&sel[..r as usize], &sel[r as usize..2 * r as usize]);
+			}
+		}
+	}
+
+	#[test]
+	fn fisher_yates_is_uniform_on_small_r() {
+		// Over many seeds, each of the 3! orders of r = 3 appears about as often.
+		let mut counts = std::collections::BTreeMap::new();
+		for seed in 0..6000u32 {
+			let mut s = [0u8; 32];
+			s[..4].copy_from_slice(&seed.to_le_bytes());
+			*counts.entry(chunk_permutations(CTX_SELECT_A, &s, 3, 3)).or_insert(0) += 1;
+		}
+		assert_eq!(counts.len(), 6);
+		assert!(counts.values().all(|&c| (850..1150).contains(&c)), "{counts:?}");
 	}
 }

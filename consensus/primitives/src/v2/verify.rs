@@ -23,9 +23,9 @@ use crate::{
 use alloc::{vec, vec::Vec};
 
 /// Verifies a v2 seal for the header with `pre_hash`, under the parameters,
-/// weights seed and difficulty read at its parent. `params` must be valid
-/// v2 parameters and `difficulty` non-zero: [`crate::verify`] checks both
-/// before it calls this.
+/// weights seed and difficulty read at its parent. Total, like
+/// [`crate::verify`] (which dispatches here for v2 parameters): invalid or
+/// non-v2 parameters and difficulty zero are errors.
 pub fn verify_v2(
 	params: &ChallengeParams,
 	weights_seed: &Hash32,
@@ -33,6 +33,13 @@ pub fn verify_v2(
 	difficulty: U256,
 	seal_bytes: &[u8],
 ) -> Result<Verified, VerifyError> {
+	params.validate().map_err(VerifyError::BadParams)?;
+	if params.version != crate::params::PUZZLE_V2 {
+		return Err(VerifyError::BadParams(crate::ParamsError::UnsupportedVersion));
+	}
+	if difficulty.is_zero() {
+		return Err(VerifyError::ZeroDifficulty);
+	}
 	let seal = decode(params, seal_bytes).ok_or(VerifyError::MalformedSeal)?;
 	let id = seal.id;
 	if id.tile_i >= params.tiles_m() || id.tile_j >= params.tiles_n() {
