@@ -1,0 +1,45 @@
+//! The CUDA backend: one lane per GPU, each with its own context, two
+//! streams and device buffers.
+//!
+//! Per batch of nonces, all on the device (consensus/SPEC.md, "What a miner
+//! does"):
+//! 1. `mlpow_generate` writes every nonce's activations `A` (BLAKE3 XOF);
+//! 2. cuBLASLt multiplies them by the epoch's weights with int8 tensor cores
+//!    (IMMA, the TN layout: both operands k-contiguous), exact i32 results;
+//! 3. `mlpow_hash_tiles` hashes every tile of the product and appends the
+//!    winners to a small buffer, the only thing copied back.
+//!
+//! The weights `Bt` are generated on the device when the weights seed
+//! changes and stay resident for the epoch. Batches alternate between two
+//! streams with their own buffers, so one batch's hashing overlaps the next
+//! one's GEMM. Every winner is re-verified on the host with
+//! `mlpow-primitives` before it is reported: a seal that fails is a device
+//! or kernel fault, and the lane stops with an error rather than submit it.
+//!
+//! Libraries are loaded at run time (cudarc's dynamic loading): the NVIDIA
+//! driver (`libcuda.so.1`), NVRTC (`libnvrtc.so.13` or `.12`) and cuBLASLt
+//! (`libcublasLt.so.13` or `.12`). Each is probed before first use, because
+//! cudarc panics on a missing library; a missing one is a clear error here.
+//!
+//! The files: [`device`] finds GPUs and compiles the kernels; [`lane`] is a
+//! GPU's mining pipeline; [`launch`] holds the kernel-launch helpers; [`gemm`]
+//! wraps cuBLASLt.
+
+mod device;
+mod gemm;
+mod lane;
+mod launch;
+
+pub use device::{compile_kernels, devices, DeviceInfo};
+pub use lane::{lanes, CudaLane};
+
+/// Winners kept per batch. At any sane difficulty a batch has none or one;
+/// more than this means the difficulty is far below the batch's ticket
+/// count, and the extra winners are dropped (logged).
+pub(crate) const WINNER_CAPACITY: u32 = 256;
+
+/// cuBLASLt's scratch space; its heuristics pick kernels that fit.
+const GEMM_WORKSPACE: usize = 32 << 20;
+
+/// Threads per block for both kernels (each thread is independent).
+const THREADS: u32 = 256;
