@@ -16,6 +16,9 @@ echo "NVRTC: ${LD_LIBRARY_PATH%%:*}"
 step "Formatting (cargo fmt --check)"
 cargo fmt --all --check
 
+step "Lints (cargo clippy --workspace --all-targets -- -D warnings)"
+cargo clippy --workspace --all-targets -- -D warnings
+
 step "Build every crate and binary (the end-to-end tests run the binaries)"
 cargo build --workspace --all-targets
 

@@ -45,7 +45,10 @@ impl SharedWeights {
 /// lanes: they depend on the header (`pre_hash`), so they are made again for
 /// every new piece of work, once.
 #[derive(Default, Clone)]
-struct SharedSeededJob(Arc<Mutex<Option<(Hash32, Arc<v2::Job>)>>>);
+struct SharedSeededJob(Arc<Mutex<Option<SeededFor>>>);
+
+/// A header's `pre_hash` and the seeded v2 matrices made for it.
+type SeededFor = (Hash32, Arc<v2::Job>);
 
 impl SharedSeededJob {
 	fn get(&self, job: &Job) -> anyhow::Result<Arc<v2::Job>> {

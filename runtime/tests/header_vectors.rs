@@ -24,7 +24,7 @@ fn golden() -> Value {
 
 fn unhex(s: &Value) -> Vec<u8> {
 	let s = s.as_str().expect("a hex string");
-	assert!(s.len() % 2 == 0, "{s}");
+	assert!(s.len().is_multiple_of(2), "{s}");
 	(0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
 }
 

@@ -188,6 +188,10 @@ pub mod pallet {
 		}
 	}
 
+	/// The launch time a genesis config gets when it names none:
+	/// 2026-11-27 00:00 UTC, in ms since the Unix epoch.
+	pub const DEFAULT_LAUNCH_TIME_MS: u64 = 1_795_737_600_000;
+
 	#[pallet::genesis_config]
 	pub struct GenesisConfig<T: Config> {
 		/// Difficulty of block 1.
@@ -211,7 +215,9 @@ pub mod pallet {
 				params: ChallengeParams::DEV,
 				target_block_time_ms: 6_000,
 				block_reward: Zero::zero(),
-				launch_time_ms: 0,
+				// Not 0 (no bound at all): a spec that leaves the launch time
+				// out still refuses timestamps before this project's launch.
+				launch_time_ms: DEFAULT_LAUNCH_TIME_MS,
 				_config: Default::default(),
 			}
 		}
@@ -233,6 +239,13 @@ pub mod pallet {
 				"genesis target block time out of bounds"
 			);
 			assert!(self.block_reward <= T::MaxBlockReward::get(), "genesis block reward above the maximum");
+			// Zero would put no lower bound on block 1's timestamp, which then
+			// picks the retarget's anchor (SECURITY.md, "The first-week attacks");
+			// a spec that leaves it out gets `DEFAULT_LAUNCH_TIME_MS`.
+			assert!(
+				self.launch_time_ms > 0,
+				"genesis mlPow.launchTimeMs must be set: the chain's launch time, in ms since the Unix epoch"
+			);
 			Difficulty::<T>::put(difficulty);
 			Params::<T>::put(params);
 			TargetBlockTime::<T>::put(target);

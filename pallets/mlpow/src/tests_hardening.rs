@@ -296,3 +296,30 @@ fn a_target_block_time_change_does_not_skip_the_retarget() {
 		assert_eq!(crate::TargetBlockTime::<Test>::get(), 2 * TARGET_MS);
 	});
 }
+
+/// A genesis whose launch time is 0 (no bound on block 1's timestamp) does
+/// not build: it says why. (A spec that leaves the field out gets the
+/// default, the project's launch date, not 0.)
+#[test]
+#[should_panic(expected = "launchTimeMs must be set")]
+fn a_genesis_without_a_launch_time_is_refused() {
+	use sp_runtime::BuildStorage;
+	let _ = crate::mock::RuntimeGenesisConfig {
+		system: Default::default(),
+		balances: Default::default(),
+		ml_pow: crate::GenesisConfig {
+			difficulty: U256::from(crate::mock::GENESIS_DIFFICULTY),
+			params: crate::mock::PARAMS,
+			target_block_time_ms: crate::mock::TARGET_MS,
+			block_reward: crate::mock::REWARD,
+			launch_time_ms: 0,
+			_config: Default::default(),
+		},
+	}
+	.build_storage();
+}
+
+#[test]
+fn a_genesis_that_names_no_launch_time_gets_the_default_one() {
+	assert_eq!(crate::GenesisConfig::<Test>::default().launch_time_ms, crate::DEFAULT_LAUNCH_TIME_MS);
+}

@@ -58,7 +58,7 @@ impl MerkleTree {
 	/// `matrix.len()` must be a multiple of `rows_per_leaf * k` (a caller bug otherwise).
 	pub fn build(matrix: &[i8], rows_per_leaf: usize, k: usize) -> Self {
 		let block = rows_per_leaf * k;
-		assert!(block > 0 && matrix.len() % block == 0, "matrix is not whole blocks of rows");
+		assert!(block > 0 && matrix.len().is_multiple_of(block), "matrix is not whole blocks of rows");
 		let leaves: Vec<Hash32> = matrix.chunks_exact(block).map(leaf).collect();
 		Self::from_leaves(leaves)
 	}

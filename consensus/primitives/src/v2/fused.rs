@@ -109,10 +109,10 @@ impl Shape {
 	fn check(&self, a: &[i8], bt: &[i8], c: &[i32], states: &[State]) {
 		let Shape { m, n, k, t, r } = *self;
 		let ok = t > 0
-			&& r > 0 && r % 2 == 0
-			&& m % t == 0
-			&& n % t == 0
-			&& k % r == 0
+			&& r > 0 && r.is_multiple_of(2)
+			&& m.is_multiple_of(t)
+			&& n.is_multiple_of(t)
+			&& k.is_multiple_of(r)
 			&& a.len() == m * k
 			&& bt.len() == n * k
 			&& c.len() == m * n
@@ -142,9 +142,9 @@ fn portable(a: &[i8], bt: &[i8], s: Shape, c: &mut [i32], states: &mut [State]) 
 					for y in (0..t).step_by(4) {
 						let b = |q: usize| &b_rows[(y + q) * k + z0..][..r];
 						let d = dot4(ar, b(0), b(1), b(2), b(3));
-						for q in 0..4 {
+						for (q, &dq) in d.iter().enumerate() {
 							let e = x * t + y + q;
-							acc[e] = acc[e].wrapping_add(d[q]);
+							acc[e] = acc[e].wrapping_add(dq);
 							folds[e] ^= acc[e] as u32;
 						}
 					}
@@ -178,7 +178,7 @@ fn dot4(a: &[i8], b0: &[i8], b1: &[i8], b2: &[i8], b3: &[i8]) -> [i32; 4] {
 /// noise removal's kernel ([`super::mine`]); `m` and `n` are multiples of 16.
 /// `kernel` picks the AVX2 path when it is [`Fused::Avx2`] and available.
 pub(crate) fn paired_sub(kernel: Fused, l: &[u32], r: &[u32], m: usize, n: usize, kp: usize, c: &mut [i32]) {
-	assert!(l.len() == m * kp && r.len() == n * kp && c.len() == m * n && m % 16 == 0 && n % 16 == 0);
+	assert!(l.len() == m * kp && r.len() == n * kp && c.len() == m * n && m.is_multiple_of(16) && n.is_multiple_of(16));
 	#[cfg(all(feature = "std", target_arch = "x86_64"))]
 	if kernel == Fused::Avx2 && kernel.available() {
 		// SAFETY: AVX2 is present and the shapes were checked just above.
