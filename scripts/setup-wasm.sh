@@ -9,7 +9,7 @@
 # 2. Where the rustup server cannot be reached, Debian's Firefox toolchain
 #    (rustc-web, a recent rustc with the standard library's source), linked
 #    into rustup as `debweb`, plus a `core`/`alloc` for wasm32 built once from
-#    that source (../shared/notes/wasm-toolchain.md has the measurements).
+#    that source (README.md, "Set-up", has the measurements).
 #
 # MLPOW_WASM_FALLBACK=1 skips step 1 (to test step 2 on a machine where
 # rustup works).

@@ -23,6 +23,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
+	/// Every kernel, the reference first.
 	pub const ALL: [Kernel; 4] = [Kernel::Naive, Kernel::Portable, Kernel::Avx2, Kernel::Avx512Vnni];
 
 	/// Whether this CPU can run the kernel.

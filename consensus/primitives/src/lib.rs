@@ -17,6 +17,7 @@
 //! - [`v2`]: puzzle v2, tickets from any matrices with noise and a transcript.
 
 #![cfg_attr(not(feature = "std"), no_std)]
+#![warn(missing_docs)]
 
 extern crate alloc;
 

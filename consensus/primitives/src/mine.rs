@@ -25,6 +25,7 @@ pub struct EpochWeights {
 }
 
 impl EpochWeights {
+	/// Generates the weights of `params`' shape from `weights_seed` (validating `params`).
 	pub fn generate(params: &ChallengeParams, weights_seed: &Hash32) -> Result<Self, ParamsError> {
 		params.validate()?;
 		let mut bt = vec![0i8; params.n as usize * params.k as usize];
@@ -32,10 +33,12 @@ impl EpochWeights {
 		Ok(Self { params: *params, seed: *weights_seed, bt })
 	}
 
+	/// The parameters the weights were generated for.
 	pub fn params(&self) -> &ChallengeParams {
 		&self.params
 	}
 
+	/// The weights seed they come from.
 	pub fn seed(&self) -> &Hash32 {
 		&self.seed
 	}
@@ -68,6 +71,7 @@ pub struct Search<'w> {
 }
 
 impl<'w> Search<'w> {
+	/// A search over `weights` for the header with `pre_hash`, at `difficulty` (non-zero).
 	pub fn new(weights: &'w EpochWeights, pre_hash: &Hash32, difficulty: U256) -> Result<Self, VerifyError> {
 		Self::with_buffers(weights, pre_hash, difficulty, Buffers::default())
 	}
@@ -107,6 +111,7 @@ impl<'w> Search<'w> {
 		self
 	}
 
+	/// The header's job seed (SPEC.md, "Seeds").
 	pub fn job_seed(&self) -> &Hash32 {
 		&self.job_seed
 	}

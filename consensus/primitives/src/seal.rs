@@ -10,6 +10,7 @@ pub const SEAL_LEN: usize = 16;
 /// SCALE-encoded as `nonce: u64 LE || tile_i: u32 LE || tile_j: u32 LE`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode, DecodeWithMemTracking, TypeInfo, MaxEncodedLen)]
 pub struct Seal {
+	/// The nonce whose product holds the tile.
 	pub nonce: u64,
 	/// Tile row, in `0..m/t`.
 	pub tile_i: u32,

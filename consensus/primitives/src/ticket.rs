@@ -20,6 +20,7 @@ impl Default for TileHasher {
 }
 
 impl TileHasher {
+	/// A hasher with the tile-key context pre-hashed.
 	pub fn new() -> Self {
 		Self { ctx: Context::new(CTX_TILE_KEY) }
 	}

@@ -60,7 +60,9 @@ impl std::error::Error for VerifyError {}
 /// which `break_tie` and work accounting may use).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Verified {
+	/// Which nonce and tile won.
 	pub seal: Seal,
+	/// The winning ticket: the tile digest (v1) or the transcript ticket (v2).
 	pub digest: Hash32,
 }
 

@@ -13,15 +13,22 @@
 //! Hashes, seeds and seals are `0x`-prefixed lowercase hex; the difficulty
 //! is a `0x` hex quantity (as Substrate writes `U256`).
 
+#![warn(missing_docs)]
+
 use mlpow_primitives::{ChallengeParams, Hash32, U256};
 use serde::{de::Error as _, Deserialize, Deserializer, Serialize, Serializer};
 
 /// RPC method names.
 pub mod methods {
+	/// The current work item.
 	pub const GET_WORK: &str = "mlpow_getWork";
+	/// Subscribes to work items.
 	pub const SUBSCRIBE_WORK: &str = "mlpow_subscribeWork";
+	/// The subscription's notification method.
 	pub const WORK_NOTIFICATION: &str = "mlpow_work";
+	/// Ends a work subscription.
 	pub const UNSUBSCRIBE_WORK: &str = "mlpow_unsubscribeWork";
+	/// Submits a seal for a work version.
 	pub const SUBMIT_SEAL: &str = "mlpow_submitSeal";
 }
 
@@ -116,7 +123,9 @@ pub struct WorkItem {
 /// A seal that made a block.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accepted {
+	/// The new block's hash.
 	pub block_hash: Hex32,
+	/// Its number.
 	pub number: u64,
 }
 

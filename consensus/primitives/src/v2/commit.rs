@@ -76,6 +76,7 @@ impl MerkleTree {
 		Self { levels }
 	}
 
+	/// The commitment: the root hash.
 	pub fn root(&self) -> Hash32 {
 		self.levels.last().and_then(|l| l.first()).copied().unwrap_or(EMPTY)
 	}

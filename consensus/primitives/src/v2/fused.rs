@@ -21,8 +21,10 @@ pub enum Fused {
 }
 
 impl Fused {
+	/// Every fused kernel, the portable one first.
 	pub const ALL: [Fused; 2] = [Fused::Portable, Fused::Avx2];
 
+	/// Whether this CPU can run the kernel.
 	pub fn available(self) -> bool {
 		match self {
 			Fused::Portable => true,
@@ -33,6 +35,7 @@ impl Fused {
 		}
 	}
 
+	/// The fastest kernel this CPU runs.
 	pub fn best() -> Fused {
 		if Fused::Avx2.available() {
 			Fused::Avx2
@@ -94,14 +97,20 @@ pub struct Scratch {
 /// The dimensions of one fused product.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
+	/// Rows of `A'` and of the product.
 	pub m: usize,
+	/// Rows of `Bt'`, columns of the product.
 	pub n: usize,
+	/// Inner dimension.
 	pub k: usize,
+	/// Tile edge.
 	pub t: usize,
+	/// Transcript chunk length along `k`.
 	pub r: usize,
 }
 
 impl Shape {
+	/// The shape of a parameter set.
 	pub fn of(p: &crate::params::ChallengeParams) -> Self {
 		Self { m: p.m as usize, n: p.n as usize, k: p.k as usize, t: p.t as usize, r: p.r as usize }
 	}

@@ -28,6 +28,7 @@ use alloc::{vec, vec::Vec};
 /// Why a job or a search could not start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JobError {
+	/// The parameters break a rule.
 	BadParams(ParamsError),
 	/// The parameters are not v2.
 	NotV2,
@@ -35,6 +36,7 @@ pub enum JobError {
 	WrongSize(&'static str, usize, usize),
 	/// A value outside `-64..=63`: `(which, index, value)`.
 	OutOfRange(&'static str, usize, i8),
+	/// Difficulty zero has no target.
 	ZeroDifficulty,
 	/// A seeded job was built for another header.
 	OtherHeader,
@@ -110,10 +112,12 @@ impl Job {
 		Self { params: *params, a, bt, a_t, bt_t, source }
 	}
 
+	/// The parameters the job was made for.
 	pub fn params(&self) -> &ChallengeParams {
 		&self.params
 	}
 
+	/// Whether the matrices are seeded or the miner's own.
 	pub fn mode(&self) -> Mode {
 		match self.source {
 			Source::Seeded { .. } => Mode::Seeded,
@@ -129,10 +133,12 @@ impl Job {
 		}
 	}
 
+	/// `A`, `m x k` row-major.
 	pub fn a(&self) -> &[i8] {
 		&self.a
 	}
 
+	/// `Bt`, `n x k` row-major (row `y` is column `y` of `B`).
 	pub fn bt(&self) -> &[i8] {
 		&self.bt
 	}
@@ -167,7 +173,9 @@ fn check_params(params: &ChallengeParams) -> Result<(), JobError> {
 /// A winning ticket and the seal that proves it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Winner {
+	/// The ticket: nonce, tile and value.
 	pub verified: Verified,
+	/// The seal bytes to submit (17 bytes, or more with openings).
 	pub seal: Vec<u8>,
 }
 
@@ -195,6 +203,7 @@ pub struct Miner<'j> {
 }
 
 impl<'j> Miner<'j> {
+	/// Mining `job` for the header with `pre_hash` at `difficulty`; a seeded job only for the header it was made for.
 	pub fn new(job: &'j Job, pre_hash: &Hash32, difficulty: U256) -> Result<Self, JobError> {
 		let target = target(difficulty).ok_or(JobError::ZeroDifficulty)?;
 		if let Source::Seeded { pre_hash: built_for, .. } = &job.source {

@@ -70,7 +70,9 @@ pub enum Mode {
 /// `Bt` (chosen), or the job seed and weights seed (seeded).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Commitments {
+	/// Commits to `A`: its Merkle root, or the job seed.
 	pub a: Hash32,
+	/// Commits to `Bt`: its Merkle root, or the weights seed.
 	pub bt: Hash32,
 }
 
@@ -120,11 +122,14 @@ pub fn seeded_bt(weights_seed: &Hash32, k: u32, first: u32, out: &mut [i8]) {
 /// `Bt`'s, each a column of `0..r`, a permutation of `0..r` within every
 /// chunk of `r` columns.
 pub struct Selections {
+	/// `s`: `A`'s noise column for each of the `k` columns.
 	pub a: Vec<u8>,
+	/// `s'`: `Bt`'s noise column for each of the `k` columns.
 	pub bt: Vec<u8>,
 }
 
 impl Selections {
+	/// Both selections of the nonce with `noise_seed` (`r` divides `k`).
 	pub fn generate(noise_seed: &Hash32, k: u32, r: u32) -> Self {
 		Self {
 			a: chunk_permutations(CTX_SELECT_A, noise_seed, k as usize, r as usize),

@@ -26,14 +26,18 @@ pub const MAX_LEN: usize = HEAD_LEN + 64 + crate::params::MAX_OPENED_BYTES as us
 /// A decoded v2 seal, borrowing its openings from the seal bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SealV2<'a> {
+	/// Which nonce and tile.
 	pub id: Seal,
+	/// The openings, for chosen matrices.
 	pub openings: Option<Openings<'a>>,
 }
 
 /// What a chosen-matrix seal opens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Openings<'a> {
+	/// The Merkle root of `A`'s row blocks.
 	pub commit_a: Hash32,
+	/// The Merkle root of `Bt`'s row blocks.
 	pub commit_bt: Hash32,
 	/// `t x k` bytes: rows `tile_i * t ..` of `A`.
 	pub a_rows: &'a [u8],
