@@ -245,21 +245,7 @@ fn difficulties() -> Vec<DifficultyVector> {
 }
 
 fn all_errors() -> Vec<VerifyError> {
-	use ParamsError::*;
-	let params = [
-		UnsupportedVersion,
-		ZeroDimension,
-		NotMultipleOf16,
-		InnerDimensionTooLarge,
-		OuterDimensionTooLarge,
-		TileTooLarge,
-		TileDoesNotDivide,
-		VerificationTooExpensive,
-		BadEpochLength,
-		BadRank,
-		OpeningTooLarge,
-	];
-	let mut all: Vec<VerifyError> = params.into_iter().map(VerifyError::BadParams).collect();
+	let mut all: Vec<VerifyError> = ParamsError::ALL.into_iter().map(VerifyError::BadParams).collect();
 	all.extend([VerifyError::ZeroDifficulty, VerifyError::MalformedSeal, VerifyError::TileOutOfRange]);
 	all.extend([VerifyError::AboveTarget, VerifyError::OpeningOutOfRange, VerifyError::OpeningMismatch]);
 	all

@@ -112,6 +112,23 @@ pub enum ParamsError {
 	OpeningTooLarge,
 }
 
+impl ParamsError {
+	/// Every error, in declaration order (their SCALE index is their position).
+	pub const ALL: [ParamsError; 11] = [
+		Self::UnsupportedVersion,
+		Self::ZeroDimension,
+		Self::NotMultipleOf16,
+		Self::InnerDimensionTooLarge,
+		Self::OuterDimensionTooLarge,
+		Self::TileTooLarge,
+		Self::TileDoesNotDivide,
+		Self::VerificationTooExpensive,
+		Self::BadEpochLength,
+		Self::BadRank,
+		Self::OpeningTooLarge,
+	];
+}
+
 impl core::fmt::Display for ParamsError {
 	fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
 		let s = match self {

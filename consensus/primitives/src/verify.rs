@@ -77,12 +77,13 @@ pub fn verify(
 	difficulty: U256,
 	seal_bytes: &[u8],
 ) -> Result<Verified, VerifyError> {
+	// v2 parameters go to v2's verifier, which makes the same first checks.
+	if params.version == crate::params::PUZZLE_V2 {
+		return crate::v2::verify_v2(params, weights_seed, pre_hash, difficulty, seal_bytes);
+	}
 	params.validate().map_err(VerifyError::BadParams)?;
 	if difficulty.is_zero() {
 		return Err(VerifyError::ZeroDifficulty);
-	}
-	if params.version == crate::params::PUZZLE_V2 {
-		return crate::v2::verify_v2(params, weights_seed, pre_hash, difficulty, seal_bytes);
 	}
 	let seal = Seal::from_bytes(seal_bytes).ok_or(VerifyError::MalformedSeal)?;
 	if seal.tile_i >= params.tiles_m() || seal.tile_j >= params.tiles_n() {

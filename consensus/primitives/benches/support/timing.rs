@@ -9,18 +9,7 @@ pub fn min_batch() -> Duration {
 
 /// Median seconds per call over 5 batches, each at least `min` long.
 pub fn time(min: Duration, mut f: impl FnMut()) -> f64 {
-	f(); // warm caches and lazy CPU-feature detection
-	let mut iters = 1u64;
-	loop {
-		let s = Instant::now();
-		for _ in 0..iters {
-			f();
-		}
-		if s.elapsed() >= min / 5 {
-			break;
-		}
-		iters *= 2;
-	}
+	let iters = calibrate(&mut f, min / 5);
 	let mut samples: Vec<f64> = (0..5)
 		.map(|_| {
 			let s = Instant::now();
@@ -55,23 +44,7 @@ pub fn gmacs(macs: u64, s: f64) -> f64 {
 #[allow(dead_code)]
 pub fn interleaved(min: Duration, rounds: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<Vec<f64>> {
 	let per_batch = min / rounds.max(1) as u32;
-	let iters: Vec<u64> = fs
-		.iter_mut()
-		.map(|f| {
-			f(); // warm caches and lazy CPU-feature detection
-			let mut iters = 1u64;
-			loop {
-				let s = Instant::now();
-				for _ in 0..iters {
-					f();
-				}
-				if s.elapsed() >= per_batch {
-					return iters;
-				}
-				iters *= 2;
-			}
-		})
-		.collect();
+	let iters: Vec<u64> = fs.iter_mut().map(|f| calibrate(f, per_batch)).collect();
 	let mut out = vec![Vec::with_capacity(rounds); fs.len()];
 	for _ in 0..rounds {
 		for ((f, &n), times) in fs.iter_mut().zip(&iters).zip(out.iter_mut()) {
@@ -97,4 +70,21 @@ pub fn median(v: &[f64]) -> f64 {
 #[allow(dead_code)]
 pub fn median_ratio(num: &[f64], den: &[f64]) -> f64 {
 	median(&num.iter().zip(den).map(|(a, b)| a / b).collect::<Vec<_>>())
+}
+
+/// Warms `f` up (caches, lazy CPU-feature detection), then doubles a batch
+/// of calls until one batch takes at least `batch`; returns that count.
+fn calibrate(f: &mut dyn FnMut(), batch: Duration) -> u64 {
+	f();
+	let mut iters = 1u64;
+	loop {
+		let s = Instant::now();
+		for _ in 0..iters {
+			f();
+		}
+		if s.elapsed() >= batch {
+			return iters;
+		}
+		iters *= 2;
+	}
 }
