@@ -52,6 +52,16 @@ impl Winner {
 	}
 }
 
+/// What a lane returns for one piece of a useful job: the exact product of
+/// the piece's matrices and the winning tickets of the nonce it was mined at.
+#[derive(Debug)]
+pub struct Multiplied {
+	/// `A * Bt^T`, `m x n` row-major.
+	pub product: Vec<i32>,
+	/// Winners, each seal carrying the openings of the piece's matrices.
+	pub winners: Vec<Winner>,
+}
+
 /// One independent searcher.
 pub trait Lane: Send {
 	/// For logs: "cpu thread 3", "cuda:0 H100".
@@ -63,6 +73,19 @@ pub trait Lane: Send {
 
 	/// Searches `nonces` for `job`, stopping early once `cancelled()`.
 	fn search(&mut self, job: &Job, nonces: Range<u64>, cancelled: &dyn Fn() -> bool) -> anyhow::Result<SearchReport>;
+
+	/// Whether this lane mines useful jobs ([`Lane::multiply`]).
+	fn can_multiply(&self) -> bool {
+		false
+	}
+
+	/// Mines `nonce` of `work` (puzzle v2) on the chosen matrices `a`
+	/// (`m x k`) and `bt` (`n x k`), and returns their exact product with
+	/// the winning tickets. Lanes that cannot say so.
+	fn multiply(&mut self, work: &Job, a: Vec<i8>, bt: Vec<i8>, nonce: u64) -> anyhow::Result<Multiplied> {
+		let _ = (work, a, bt, nonce);
+		anyhow::bail!("{} does not run useful jobs", self.name())
+	}
 
 	/// The benchmark's yardstick: multiply-accumulates per second of this
 	/// lane's plain int8 GEMM at the shape it mines `params` with (no

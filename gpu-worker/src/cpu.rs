@@ -3,7 +3,7 @@
 //! VNNI, AVX2, or portable). All lanes share one copy of the epoch weights
 //! (v1), or of the header's seeded matrices (v2).
 
-use crate::backend::{Job, Lane, SearchReport, Winner};
+use crate::backend::{Job, Lane, Multiplied, SearchReport, Winner};
 use mlpow_primitives::{
 	kernel::Kernel,
 	mine::{Buffers, EpochWeights, Search},
@@ -196,6 +196,25 @@ impl Lane for CpuLane {
 		}
 		self.buffers = Some(search.into_buffers());
 		Ok(report)
+	}
+
+	fn can_multiply(&self) -> bool {
+		true
+	}
+
+	fn multiply(&mut self, work: &Job, a: Vec<i8>, bt: Vec<i8>, nonce: u64) -> anyhow::Result<Multiplied> {
+		if self.memory_checked != Some(work.params) {
+			self.buffers = None;
+			check_memory(&work.params, self.threads)?;
+			self.memory_checked = Some(work.params);
+		}
+		let job = v2::Job::chosen(&work.params, a, bt).map_err(|e| anyhow::anyhow!("job piece: {e}"))?;
+		let mut miner =
+			v2::Miner::new(&job, &work.pre_hash, work.difficulty).map_err(|e| anyhow::anyhow!("bad work: {e}"))?;
+		let winners =
+			miner.try_nonce(nonce).into_iter().map(|w| Winner { id: w.verified.seal, seal: w.seal }).collect();
+		let product = miner.denoised().ok_or_else(|| anyhow::anyhow!("no nonce was mined"))?;
+		Ok(Multiplied { product, winners })
 	}
 
 	fn plain_gemm_macs_per_sec(&mut self, params: &ChallengeParams, seconds: f64) -> anyhow::Result<f64> {

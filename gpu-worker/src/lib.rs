@@ -4,6 +4,7 @@
 //! - [`backend`]: what a backend provides ([`backend::Lane`]);
 //! - [`cpu`], [`cuda`]: the two backends; [`kernels`]: the CUDA sources;
 //! - [`miner`]: one thread per lane, the job slot and the counters;
+//! - [`jobs`]: useful mode, the job API whose int8 products are mined on;
 //! - [`node`]: work from the node over JSON-RPC, seals back;
 //! - [`bench`]: mining without a node, next to a plain GEMM of the same shape.
 
@@ -11,6 +12,7 @@ pub mod backend;
 pub mod bench;
 pub mod cpu;
 pub mod cuda;
+pub mod jobs;
 pub mod kernels;
 pub mod miner;
 pub mod node;

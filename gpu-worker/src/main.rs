@@ -7,7 +7,7 @@
 
 use clap::Parser;
 use mlpow_primitives::{ChallengeParams, U256};
-use mlpow_worker::{backend::Lane, bench, cpu, cuda, miner, node, si};
+use mlpow_worker::{backend::Lane, bench, cpu, cuda, jobs, miner, node, si};
 use std::{
 	sync::{atomic::Ordering, Arc},
 	time::{Duration, Instant},
@@ -58,6 +58,17 @@ struct Args {
 	/// Benchmark difficulty (default: a winner every 64 nonces on average).
 	#[arg(long)]
 	bench_difficulty: Option<u128>,
+
+	/// Serves the job API (useful mode) on this loopback address, e.g.
+	/// `127.0.0.1:9955`: JSON-RPC over HTTP and WebSocket, to submit int8
+	/// matrix products that the worker computes exactly while it mines on
+	/// them (puzzle v2). Methods: gpu-worker/README.md, "Useful mode".
+	#[arg(long, value_name = "ADDR")]
+	jobs_api: Option<std::net::SocketAddr>,
+
+	/// Memory the job API's jobs may hold at once (inputs and products), MiB.
+	#[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+	jobs_memory_mib: u64,
 
 	/// Seconds between hashrate reports.
 	#[arg(long, default_value_t = 5)]
@@ -194,22 +205,37 @@ fn parse_node_url(url: &str) -> Result<String, String> {
 
 fn mine(args: &Args, lanes: Vec<Box<dyn Lane>>) -> anyhow::Result<()> {
 	let (found_tx, found_rx) = tokio::sync::mpsc::channel(miner::FOUND_QUEUE);
-	let miner = Arc::new(miner::Miner::start(lanes, found_tx));
+	let budget = args.jobs_memory_mib << 20;
+	let jobs = Arc::new(jobs::Jobs::new(budget));
+	let miner = Arc::new(miner::Miner::start(lanes, jobs.clone(), found_tx));
 	let outcomes = Arc::new(node::Outcomes::default());
 
 	let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-	runtime.block_on(async {
+	let served = runtime.block_on(async {
+		let _api = match args.jobs_api {
+			Some(addr) => {
+				// A request carries a job's inputs in base64 (4/3 of their
+				// bytes), a response its int32 product: both bounded by the
+				// job memory, plus room for the JSON around them.
+				let max_body = (budget / 3 * 4 + (1 << 20)).min(u32::MAX as u64) as u32;
+				let (local, handle) = jobs::api::serve(addr, jobs.clone(), max_body).await?;
+				log::info!("job API on http://{local} (and ws://{local}); {} MiB for jobs", args.jobs_memory_mib);
+				Some(handle)
+			}
+			None => None,
+		};
 		tokio::spawn(report(miner.clone(), outcomes.clone(), Duration::from_secs(args.report_secs.max(1))));
 		tokio::select! {
 			_ = node::run(args.node.clone(), miner.clone(), found_rx, outcomes) => {},
 			signal = shutdown_signal() => log::info!("{signal}; stopping"),
 		}
+		anyhow::Ok(())
 	});
 	runtime.shutdown_timeout(Duration::from_secs(1));
 	if let Ok(miner) = Arc::try_unwrap(miner) {
 		miner.stop();
 	}
-	Ok(())
+	served
 }
 /// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill` and
 /// service managers send), naming the signal.

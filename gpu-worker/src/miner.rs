@@ -5,8 +5,16 @@
 //! between nonces (through the `cancelled` callback) and moves to the new
 //! job at once. Nonces for each job start at a random offset, so several
 //! worker processes mining the same work rarely search the same nonces.
+//!
+//! Under puzzle v2, a lane that can multiply chosen matrices takes a piece
+//! of a useful job ([`crate::jobs`]) whenever one waits, one nonce per
+//! piece, and searches seeded nonces only when none does.
 
-use crate::backend::{Job, Lane, Winner};
+use crate::{
+	backend::{Job, Lane, Winner},
+	jobs::Jobs,
+};
+use mlpow_primitives::PUZZLE_V2;
 use std::{
 	sync::{
 		atomic::{AtomicBool, AtomicU64, Ordering},
@@ -25,6 +33,8 @@ pub struct Found {
 	pub version: u64,
 	pub number: u64,
 	pub winner: Winner,
+	/// The useful job whose piece won, if any.
+	pub job: Option<u64>,
 }
 
 /// Totals since start; the reporter differences them over time.
@@ -48,6 +58,7 @@ struct Shared {
 	next_nonce: AtomicU64,
 	stop: AtomicBool,
 	counters: Counters,
+	jobs: Arc<Jobs>,
 }
 
 pub struct Miner {
@@ -56,8 +67,9 @@ pub struct Miner {
 }
 
 impl Miner {
-	/// Starts one thread per lane. Winners go to `found`.
-	pub fn start(lanes: Vec<Box<dyn Lane>>, found: mpsc::Sender<Found>) -> Self {
+	/// Starts one thread per lane, taking useful work from `jobs` first.
+	/// Winners go to `found`.
+	pub fn start(lanes: Vec<Box<dyn Lane>>, jobs: Arc<Jobs>, found: mpsc::Sender<Found>) -> Self {
 		let shared = Arc::new(Shared {
 			slot: Mutex::new(Slot { job: None, generation: 0 }),
 			wake: Condvar::new(),
@@ -65,6 +77,7 @@ impl Miner {
 			next_nonce: AtomicU64::new(0),
 			stop: AtomicBool::new(false),
 			counters: Counters::default(),
+			jobs,
 		});
 		let threads = lanes
 			.into_iter()
@@ -86,6 +99,7 @@ impl Miner {
 		if slot.job.as_deref() == job.as_ref() {
 			return;
 		}
+		self.shared.jobs.set_chain(job.as_ref().map(|j| j.params));
 		slot.job = job.map(Arc::new);
 		slot.generation += 1;
 		self.shared.next_nonce.store(random_u64() >> 1, Ordering::SeqCst);
@@ -96,6 +110,11 @@ impl Miner {
 	/// The version of the job being mined, if any.
 	pub fn current_version(&self) -> Option<u64> {
 		self.shared.slot.lock().unwrap_or_else(|p| p.into_inner()).job.as_ref().map(|j| j.version)
+	}
+
+	/// The useful jobs the lanes take pieces from.
+	pub fn jobs(&self) -> &Arc<Jobs> {
+		&self.shared.jobs
 	}
 
 	pub fn counters(&self) -> &Counters {
@@ -129,6 +148,12 @@ fn lane_loop(mut lane: Box<dyn Lane>, shared: Arc<Shared>, found: mpsc::Sender<F
 				slot = shared.wake.wait(slot).unwrap_or_else(|p| p.into_inner());
 			}
 		};
+		if job.params.version == PUZZLE_V2 && lane.can_multiply() {
+			if let Some(piece) = shared.jobs.take(&job.params) {
+				mine_piece(&mut *lane, &shared, &job, generation, piece, &found);
+				continue;
+			}
+		}
 		let batch = lane.batch_size(&job.params).max(1);
 		let first = shared.next_nonce.fetch_add(batch, Ordering::SeqCst);
 		let cancelled =
@@ -140,29 +165,73 @@ fn lane_loop(mut lane: Box<dyn Lane>, shared: Arc<Shared>, found: mpsc::Sender<F
 				c.tickets.fetch_add(report.nonces_done * job.params.tickets_per_nonce(), Ordering::Relaxed);
 				c.macs.fetch_add(report.nonces_done * job.params.macs_per_nonce(), Ordering::Relaxed);
 				for winner in report.winners {
-					c.found.fetch_add(1, Ordering::Relaxed);
-					// Bounded: 64 seals waiting means the node connection is
-					// down or stuck (a block takes one seal), and every seal
-					// waiting is for work that has moved on by the time it
-					// recovers; refuse more rather than grow without limit.
-					match found.try_send(Found { version: job.version, number: job.number, winner }) {
-						Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
-						Err(mpsc::error::TrySendError::Full(_)) => {
-							log::warn!("{name}: {FOUND_QUEUE} found seals are waiting to be sent; dropping one")
-						}
-					}
+					send(&found, &name, Found { version: job.version, number: job.number, winner, job: None }, c);
 				}
 			}
 			Err(e) => {
 				// A job this lane cannot mine (say, parameters too large for
 				// its memory): say so and wait for the next job.
 				log::error!("{name}: cannot mine work {}: {e:#}", job.version);
-				let mut slot = shared.slot.lock().unwrap_or_else(|p| p.into_inner());
-				while slot.generation == generation && !shared.stop.load(Ordering::SeqCst) {
-					slot = shared.wake.wait(slot).unwrap_or_else(|p| p.into_inner());
-				}
+				wait_for_new_work(&shared, generation);
 			}
 		}
+	}
+}
+
+/// Mines one piece of a useful job at the next nonce and hands its product
+/// to the job. The product is exact whatever the header, so a piece
+/// finishes even when new work arrives meanwhile (its tickets alone go stale).
+fn mine_piece(
+	lane: &mut dyn Lane,
+	shared: &Shared,
+	work: &Job,
+	generation: u64,
+	piece: crate::jobs::Piece,
+	found: &mpsc::Sender<Found>,
+) {
+	let name = lane.name();
+	let nonce = shared.next_nonce.fetch_add(1, Ordering::SeqCst);
+	let crate::jobs::Piece { at, a, bt } = piece;
+	match lane.multiply(work, a, bt, nonce) {
+		Ok(out) => {
+			let c = &shared.counters;
+			c.nonces.fetch_add(1, Ordering::Relaxed);
+			c.tickets.fetch_add(work.params.tickets_per_nonce(), Ordering::Relaxed);
+			c.macs.fetch_add(work.params.macs_per_nonce(), Ordering::Relaxed);
+			shared.jobs.complete(&at, &out.product, out.winners.len() as u64);
+			for winner in out.winners {
+				log::info!("{name}: job {}'s piece won a ticket (nonce {nonce})", at.job);
+				let f = Found { version: work.version, number: work.number, winner, job: Some(at.job) };
+				send(found, &name, f, c);
+			}
+		}
+		Err(e) => {
+			log::error!("{name}: cannot mine job {}'s piece under work {}: {e:#}", at.job, work.version);
+			shared.jobs.give_back(at);
+			wait_for_new_work(shared, generation);
+		}
+	}
+}
+
+/// Queues a winner for the node connection. Bounded: 64 seals waiting
+/// means the connection is down or stuck (a block takes one seal), and
+/// every seal waiting is for work that has moved on by the time it
+/// recovers; refuse more rather than grow without limit.
+fn send(found: &mpsc::Sender<Found>, name: &str, f: Found, counters: &Counters) {
+	counters.found.fetch_add(1, Ordering::Relaxed);
+	match found.try_send(f) {
+		Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+		Err(mpsc::error::TrySendError::Full(_)) => {
+			log::warn!("{name}: {FOUND_QUEUE} found seals are waiting to be sent; dropping one")
+		}
+	}
+}
+
+/// Blocks until the work changes (or the miner stops).
+fn wait_for_new_work(shared: &Shared, generation: u64) {
+	let mut slot = shared.slot.lock().unwrap_or_else(|p| p.into_inner());
+	while slot.generation == generation && !shared.stop.load(Ordering::SeqCst) {
+		slot = shared.wake.wait(slot).unwrap_or_else(|p| p.into_inner());
 	}
 }
 
@@ -190,7 +259,7 @@ mod tests {
 
 	fn lanes_find_seals_that_verify(params: ChallengeParams) {
 		let (tx, mut rx) = mpsc::channel(FOUND_QUEUE);
-		let miner = Miner::start(cpu::lanes(2), tx);
+		let miner = Miner::start(cpu::lanes(2), Arc::new(Jobs::new(0)), tx);
 		let seed = weights_seed(&[7; 32], 0);
 		let job =
 			Job { version: 3, pre_hash: [9; 32], number: 1, difficulty: U256::from(200), params, weights_seed: seed };
@@ -208,10 +277,55 @@ mod tests {
 		miner.stop();
 	}
 
+	/// Useful mode end to end inside the worker: a job's pieces are mined
+	/// before seeded nonces, its product is exact, and its winners carry
+	/// openings that verify as a chosen-matrix seal.
+	#[test]
+	fn a_useful_job_is_mined_exactly_and_its_winners_open_its_matrices() {
+		use crate::jobs::{input::Matrices, State};
+		let (tx, mut rx) = mpsc::channel(FOUND_QUEUE);
+		let jobs = Arc::new(Jobs::new(1 << 24));
+		let (rows, depth, cols) = (50, 100, 70);
+		let a: Vec<i8> = (0..rows * depth).map(|i| ((i * 29 + 1) % 128) as i8 - 64).collect();
+		let bt: Vec<i8> = (0..cols * depth).map(|i| ((i * 13 + 9) % 128) as i8 - 64).collect();
+		let want: Vec<i32> = (0..rows * cols)
+			.map(|e| (0..depth).map(|z| a[e / cols * depth + z] as i32 * bt[e % cols * depth + z] as i32).sum())
+			.collect();
+		let id = jobs.submit(Matrices { rows, depth, cols, a, bt }, None).unwrap().id;
+		let miner = Miner::start(cpu::lanes(2), jobs.clone(), tx);
+		let params = ChallengeParams::DEV_V2;
+		let seed = weights_seed(&[7; 32], 0);
+		// Difficulty 2: half of all tickets win, so every piece has winners.
+		let work =
+			Job { version: 5, pre_hash: [3; 32], number: 9, difficulty: U256::from(2), params, weights_seed: seed };
+		miner.set_job(Some(work.clone()));
+		let f = loop {
+			let f = rx.blocking_recv().expect("miner stopped");
+			if f.job == Some(id) {
+				break f;
+			}
+		};
+		let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+		while jobs.status(id).unwrap().state != State::Done {
+			assert!(std::time::Instant::now() < deadline, "the job never finished: {:?}", jobs.status(id));
+			std::thread::sleep(std::time::Duration::from_millis(5));
+		}
+		miner.stop();
+		// 1 x 2 x 2 pieces of 64 x 64 x 64.
+		let status = jobs.status(id).unwrap();
+		assert_eq!(status.pieces_done, 4);
+		assert!(status.tickets_won >= 4, "{status:?}");
+		assert_eq!(jobs.product(id).unwrap(), (rows, cols, want));
+		assert!(f.winner.seal.len() > 17, "a job's seal carries its openings");
+		let verified = mlpow_primitives::verify(&params, &seed, &work.pre_hash, work.difficulty, &f.winner.seal)
+			.expect("a job's winning seal verifies");
+		assert_eq!(verified.seal, f.winner.id);
+	}
+
 	#[test]
 	fn a_new_job_replaces_the_old_one_at_once() {
 		let (tx, mut rx) = mpsc::channel(FOUND_QUEUE);
-		let miner = Miner::start(cpu::lanes(1), tx);
+		let miner = Miner::start(cpu::lanes(1), Arc::new(Jobs::new(0)), tx);
 		let base = Job {
 			version: 1,
 			pre_hash: [1; 32],

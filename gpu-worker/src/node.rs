@@ -3,6 +3,7 @@
 
 use crate::{
 	backend::Job,
+	jobs::Jobs,
 	miner::{Found, Miner},
 };
 use jsonrpsee::{
@@ -103,25 +104,31 @@ async fn session(
 					outcomes.stale.fetch_add(1, Ordering::Relaxed);
 					continue;
 				}
-				tokio::spawn(submit(client.clone(), f, outcomes.clone()));
+				tokio::spawn(submit(client.clone(), f, outcomes.clone(), miner.jobs().clone()));
 			},
 		}
 	}
 }
 
-async fn submit(client: Arc<WsClient>, f: Found, outcomes: Arc<Outcomes>) {
+async fn submit(client: Arc<WsClient>, f: Found, outcomes: Arc<Outcomes>, jobs: Arc<Jobs>) {
 	let seal = mlpow_work::encode_hex(&f.winner.seal);
 	let result: Result<Accepted, RpcError> = client.request(methods::SUBMIT_SEAL, rpc_params![f.version, seal]).await;
 	match result {
 		Ok(a) => {
 			outcomes.accepted.fetch_add(1, Ordering::Relaxed);
+			if let Some(job) = f.job {
+				jobs.block_accepted(job, &a.block_hash.0);
+			}
 			log::info!(
-				"✅ block #{} accepted: {} (nonce {}, tile {},{})",
+				"✅ block #{} accepted: {} (nonce {}, tile {},{}{})",
 				a.number,
 				mlpow_work::short_hex(&a.block_hash.0),
 				f.winner.id.nonce,
 				f.winner.id.tile_i,
-				f.winner.id.tile_j
+				f.winner.id.tile_j,
+				f.job
+					.map(|j| format!(", a ticket of job {j}: {} seal bytes with openings", f.winner.seal.len()))
+					.unwrap_or_default()
 			);
 		}
 		Err(RpcError::Call(e)) if e.code() == codes::STALE => {

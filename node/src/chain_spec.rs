@@ -1,6 +1,6 @@
-//! Built-in chain specs (`dev`, `local`) and JSON specs from files.
+//! Built-in chain specs (`dev`, `dev-v2`, `local`) and JSON specs from files.
 
-use mlpow_runtime::{SS58_PREFIX, TOKEN_DECIMALS, TOKEN_SYMBOL, WASM_BINARY};
+use mlpow_runtime::{genesis::DEV_V2_PRESET, SS58_PREFIX, TOKEN_DECIMALS, TOKEN_SYMBOL, WASM_BINARY};
 use sc_service::ChainType;
 use sp_genesis_builder::{DEV_RUNTIME_PRESET, LOCAL_TESTNET_RUNTIME_PRESET};
 
@@ -55,6 +55,12 @@ pub fn development() -> Result<ChainSpec, String> {
 	spec("MatMul PoW Development", "mlpow_dev", ChainType::Development, DEV_RUNTIME_PRESET)
 }
 
+/// The development chain on puzzle v2 from genesis: the worker's job API
+/// mines on the matrices people send it from the first block.
+pub fn development_v2() -> Result<ChainSpec, String> {
+	spec("MatMul PoW Development (puzzle v2)", "mlpow_dev_v2", ChainType::Development, DEV_V2_PRESET)
+}
+
 /// The local testnet's bootnode: a node on this machine's port 30333 with
 /// the well-known network key `0x00…01` (`--node-key
 /// 0000000000000000000000000000000000000000000000000000000000000001 --port
@@ -70,10 +76,11 @@ pub fn local_testnet() -> Result<ChainSpec, String> {
 	Ok(spec)
 }
 
-/// `dev`, `local`, or a path to a JSON chain spec.
+/// `dev`, `dev-v2`, `local`, or a path to a JSON chain spec.
 pub fn load(id: &str) -> Result<Box<dyn sc_service::ChainSpec>, String> {
 	Ok(match id {
 		"dev" | "" => Box::new(development()?),
+		"dev-v2" => Box::new(development_v2()?),
 		"local" => Box::new(local_testnet()?),
 		path => Box::new(ChainSpec::from_json_file(std::path::PathBuf::from(path))?),
 	})

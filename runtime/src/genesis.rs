@@ -1,6 +1,7 @@
-//! Genesis presets: `development` (one node mining alone, fast blocks) and
-//! `local_testnet` (several nodes and miners). The node's chain specs are
-//! built from these; `chain-specs/` holds them as JSON.
+//! Genesis presets: `development` (one node mining alone, fast blocks),
+//! `development_v2` (the same on puzzle v2 from genesis, for the worker's
+//! useful mode) and `local_testnet` (several nodes and miners). The node's
+//! chain specs are built from these; `chain-specs/` holds them as JSON.
 //!
 //! Both have the technical council Alice, Bob and Charlie, whose two-thirds
 //! motions govern the chain. Only `development` has a sudo key (Alice): on
@@ -15,8 +16,13 @@ use serde_json::Value;
 use sp_genesis_builder::{PresetId, DEV_RUNTIME_PRESET, LOCAL_TESTNET_RUNTIME_PRESET};
 use sp_keyring::Sr25519Keyring;
 
+/// The development chain on puzzle v2 from its first block: miners may
+/// mine on matrices of their own (the worker's job API) at once, with no
+/// governance switch first.
+pub const DEV_V2_PRESET: &str = "development_v2";
+
 /// The presets this runtime knows.
-pub const PRESETS: [&str; 2] = [DEV_RUNTIME_PRESET, LOCAL_TESTNET_RUNTIME_PRESET];
+pub const PRESETS: [&str; 3] = [DEV_RUNTIME_PRESET, DEV_V2_PRESET, LOCAL_TESTNET_RUNTIME_PRESET];
 
 /// Balance of each endowed development account.
 pub const ENDOWMENT: Balance = 1_000_000 * UNIT;
@@ -79,6 +85,14 @@ pub fn preset(id: &PresetId) -> Option<Vec<u8>> {
 			Some(Sr25519Keyring::Alice.to_account_id()),
 			DEV_DIFFICULTY,
 			ChallengeParams::DEV,
+			DEV_TARGET_MS,
+		),
+		DEV_V2_PRESET => genesis(
+			dev_accounts(),
+			council(),
+			Some(Sr25519Keyring::Alice.to_account_id()),
+			DEV_DIFFICULTY,
+			ChallengeParams::DEV_V2,
 			DEV_TARGET_MS,
 		),
 		LOCAL_TESTNET_RUNTIME_PRESET => {

@@ -1,0 +1,229 @@
+//! The NumPy `.npy` format (version 1.0 to 3.0), as far as the job API
+//! needs it: two-dimensional, C-ordered integer arrays in, `int32` out.
+//!
+//! The format: the magic `\x93NUMPY`, a major and minor version byte, the
+//! header length (2 bytes little-endian in 1.0, 4 bytes in 2.0 and 3.0),
+//! then a Python dict literal such as
+//! `{'descr': '<i4', 'fortran_order': False, 'shape': (3, 4), }` padded with
+//! spaces to a multiple of 64 bytes, then the raw data
+//! (<https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html>).
+
+use std::{io::Read, path::Path};
+
+/// Element types a job's input may have: any little-endian signed integer
+/// (values are range-checked later, whatever their width).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Int {
+	I8,
+	I16,
+	I32,
+	I64,
+}
+
+impl Int {
+	fn from_descr(descr: &str) -> Option<Self> {
+		Some(match descr {
+			"|i1" | "<i1" | "i1" => Self::I8,
+			"<i2" => Self::I16,
+			"<i4" => Self::I32,
+			"<i8" => Self::I64,
+			_ => return None,
+		})
+	}
+
+	fn width(self) -> usize {
+		match self {
+			Self::I8 => 1,
+			Self::I16 => 2,
+			Self::I32 => 4,
+			Self::I64 => 8,
+		}
+	}
+}
+
+/// A two-dimensional integer array read from a `.npy` file, widened to
+/// `i64` so that out-of-range values are reported as they are, not wrapped.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Array2 {
+	pub rows: usize,
+	pub cols: usize,
+	pub values: Vec<i64>,
+}
+
+/// Reads a 2-D integer `.npy` file of at most `max_elements` elements.
+pub fn read(path: &Path, max_elements: u64) -> Result<Array2, String> {
+	let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+	let mut preamble = [0u8; 8];
+	file.read_exact(&mut preamble).map_err(|e| format!("{}: not a .npy file ({e})", path.display()))?;
+	if &preamble[..6] != b"\x93NUMPY" {
+		return Err(format!("{}: not a .npy file (no \\x93NUMPY magic)", path.display()));
+	}
+	let header_len = match preamble[6] {
+		1 => {
+			let mut len = [0u8; 2];
+			file.read_exact(&mut len).map_err(|e| format!("{}: truncated header ({e})", path.display()))?;
+			u16::from_le_bytes(len) as usize
+		}
+		2 | 3 => {
+			let mut len = [0u8; 4];
+			file.read_exact(&mut len).map_err(|e| format!("{}: truncated header ({e})", path.display()))?;
+			u32::from_le_bytes(len) as usize
+		}
+		v => return Err(format!("{}: .npy format version {v} is not supported", path.display())),
+	};
+	if header_len > 1 << 16 {
+		return Err(format!("{}: a {header_len}-byte .npy header is not plausible", path.display()));
+	}
+	let mut header = vec![0u8; header_len];
+	file.read_exact(&mut header).map_err(|e| format!("{}: truncated header ({e})", path.display()))?;
+	let header = String::from_utf8_lossy(&header);
+	let (int, rows, cols) = parse_header(&header).map_err(|e| format!("{}: {e}", path.display()))?;
+	let elements = (rows as u64).checked_mul(cols as u64).filter(|&e| e <= max_elements).ok_or_else(|| {
+		format!("{}: a {rows} x {cols} array is larger than the job limit of {max_elements} elements", path.display())
+	})? as usize;
+	let mut raw = Vec::with_capacity(elements * int.width());
+	file.take((elements * int.width()) as u64 + 1)
+		.read_to_end(&mut raw)
+		.map_err(|e| format!("{}: reading the data: {e}", path.display()))?;
+	if raw.len() != elements * int.width() {
+		return Err(format!(
+			"{}: the header promises {} bytes of data, the file has {}{}",
+			path.display(),
+			elements * int.width(),
+			raw.len().min(elements * int.width()),
+			if raw.len() > elements * int.width() { " or more" } else { "" }
+		));
+	}
+	let values = match int {
+		Int::I8 => raw.iter().map(|&b| b as i8 as i64).collect(),
+		Int::I16 => raw.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as i64).collect(),
+		Int::I32 => raw.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64).collect(),
+		Int::I64 => raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect(),
+	};
+	Ok(Array2 { rows, cols, values })
+}
+
+/// The element type and the two dimensions named by a header dict.
+fn parse_header(header: &str) -> Result<(Int, usize, usize), String> {
+	let field = |name: &str| -> Result<&str, String> {
+		let key = format!("'{name}':");
+		let start = header.find(&key).ok_or_else(|| format!("the .npy header has no '{name}'"))? + key.len();
+		Ok(header[start..].trim_start())
+	};
+	let descr = field("descr")?;
+	let descr = descr.strip_prefix('\'').and_then(|d| d.split('\'').next()).ok_or("unreadable 'descr'")?;
+	let int = Int::from_descr(descr).ok_or_else(|| {
+		format!("element type {descr:?} is not a little-endian signed integer (int8, int16, int32 or int64)")
+	})?;
+	if !field("fortran_order")?.starts_with("False") {
+		return Err("the array is in Fortran order; save it C-ordered (numpy.ascontiguousarray)".into());
+	}
+	let shape = field("shape")?;
+	let shape = shape.strip_prefix('(').and_then(|s| s.split(')').next()).ok_or("unreadable 'shape'")?;
+	let dims: Vec<usize> = shape
+		.split(',')
+		.map(str::trim)
+		.filter(|s| !s.is_empty())
+		.map(|s| s.trim_end_matches('L').parse::<usize>().map_err(|_| format!("unreadable dimension {s:?}")))
+		.collect::<Result<_, _>>()?;
+	match dims[..] {
+		[rows, cols] => Ok((int, rows, cols)),
+		_ => Err(format!("the array has shape ({shape}); a matrix needs two dimensions")),
+	}
+}
+
+/// Writes `values` (`rows x cols`, row-major) as an `int32` `.npy` file
+/// (format 1.0), through a temporary file renamed into place so that a
+/// reader never sees half a file.
+pub fn write_i32(path: &Path, rows: usize, cols: usize, values: &[i32]) -> Result<(), String> {
+	assert_eq!(values.len(), rows * cols, "the caller passes a whole matrix");
+	let mut header = format!("{{'descr': '<i4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+	// Magic (6) + version (2) + length (2) + header + '\n', a multiple of 64.
+	let unpadded = 10 + header.len() + 1;
+	header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
+	header.push('\n');
+	let mut bytes = Vec::with_capacity(10 + header.len() + values.len() * 4);
+	bytes.extend_from_slice(b"\x93NUMPY\x01\x00");
+	bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+	bytes.extend_from_slice(header.as_bytes());
+	for v in values {
+		bytes.extend_from_slice(&v.to_le_bytes());
+	}
+	let tmp = path.with_extension("npy.partial");
+	std::fs::write(&tmp, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
+	std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+		npy_ordered(descr, "False", shape, data)
+	}
+
+	fn npy_ordered(descr: &str, fortran: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+		let header = format!("{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': {shape}, }}\n");
+		let mut b = b"\x93NUMPY\x01\x00".to_vec();
+		b.extend_from_slice(&(header.len() as u16).to_le_bytes());
+		b.extend_from_slice(header.as_bytes());
+		b.extend_from_slice(data);
+		b
+	}
+
+	fn read_bytes(bytes: &[u8]) -> Result<Array2, String> {
+		static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+		let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+		let path = std::env::temp_dir().join(format!("mlpow-npy-{}-{n}.npy", std::process::id()));
+		std::fs::write(&path, bytes).unwrap();
+		let out = read(&path, 1 << 20);
+		std::fs::remove_file(&path).unwrap();
+		out
+	}
+
+	#[test]
+	fn reads_every_integer_width() {
+		let a = read_bytes(&npy("|i1", "(2, 3)", &[1, 2, 3, 0xff, 0x80, 7])).unwrap();
+		assert_eq!(a, Array2 { rows: 2, cols: 3, values: vec![1, 2, 3, -1, -128, 7] });
+		let data: Vec<u8> = [-5i64, 300].iter().flat_map(|v| v.to_le_bytes()).collect();
+		let b = read_bytes(&npy("<i8", "(1, 2)", &data)).unwrap();
+		assert_eq!(b.values, vec![-5, 300]);
+		let data: Vec<u8> = [-2i16, 9].iter().flat_map(|v| v.to_le_bytes()).collect();
+		assert_eq!(read_bytes(&npy("<i2", "(2, 1)", &data)).unwrap().values, vec![-2, 9]);
+	}
+
+	#[test]
+	fn refuses_what_it_cannot_read_with_the_reason() {
+		let cases: [(Vec<u8>, &str); 7] = [
+			(b"hello world, not numpy".to_vec(), "magic"),
+			(npy("<f4", "(1, 1)", &[0; 4]), "little-endian signed integer"),
+			(npy("|u1", "(1, 1)", &[0]), "little-endian signed integer"),
+			(npy("|i1", "(4,)", &[0; 4]), "two dimensions"),
+			(npy("|i1", "(2, 2, 2)", &[0; 8]), "two dimensions"),
+			(npy("|i1", "(2, 3)", &[0; 5]), "promises 6 bytes"),
+			(npy("|i1", "(100000, 100000)", &[0; 5]), "larger than the job limit"),
+		];
+		for (bytes, why) in cases {
+			let err = read_bytes(&bytes).unwrap_err();
+			assert!(err.contains(why), "{err} (expected {why:?})");
+		}
+		let fortran = npy_ordered("|i1", "True", "(1, 1)", &[0]);
+		assert!(read_bytes(&fortran).unwrap_err().contains("Fortran"));
+	}
+
+	#[test]
+	fn writes_what_numpy_reads() {
+		let dir = std::env::temp_dir().join(format!("mlpow-npy-w-{}", std::process::id()));
+		std::fs::create_dir_all(&dir).unwrap();
+		let path = dir.join("c.npy");
+		write_i32(&path, 2, 2, &[1, -2, i32::MAX, i32::MIN]).unwrap();
+		let bytes = std::fs::read(&path).unwrap();
+		// The header block is a multiple of 64 bytes and ends in a newline.
+		let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+		assert_eq!((10 + header_len) % 64, 0);
+		assert_eq!(bytes[10 + header_len - 1], b'\n');
+		let back = read(&path, 16).unwrap();
+		assert_eq!(back.values, vec![1, -2, i32::MAX as i64, i32::MIN as i64]);
+		std::fs::remove_dir_all(&dir).unwrap();
+	}
+}

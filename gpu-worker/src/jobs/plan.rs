@@ -1,0 +1,155 @@
+//! How a job of any shape becomes puzzle-shaped pieces, and how the pieces'
+//! products add up to the job's.
+//!
+//! A job multiplies `A` (`rows x depth`) by `B` (`depth x cols`); the chain's
+//! puzzle multiplies `m x k` by `k x n`. A [`Block`] is a box of the job's
+//! index space (rows, cols, depth); one no larger than `m x n x k` is one
+//! piece, mined as one nonce: its `A` and `Bt` slices are copied into
+//! puzzle-sized matrices, zero-padded (zero is inside v2's input range and
+//! adds nothing to the product), and the piece's product is added into the
+//! job's `C` over its rows and columns. Pieces along `depth` are partial
+//! sums of the same outputs.
+//!
+//! Blocks are split lazily, against the shape in force when a lane asks for
+//! one, so a job that outlives a parameter change goes on in the new shape.
+
+use mlpow_primitives::ChallengeParams;
+use std::ops::Range;
+
+/// A box of a job's index space: output rows, output columns, and the
+/// stretch of the inner dimension it sums over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+	pub rows: Range<usize>,
+	pub cols: Range<usize>,
+	pub depth: Range<usize>,
+}
+
+/// The puzzle's shape: `m` rows of `A`, `n` rows of `Bt`, inner dimension `k`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PuzzleShape {
+	pub m: usize,
+	pub n: usize,
+	pub k: usize,
+}
+
+impl From<&ChallengeParams> for PuzzleShape {
+	fn from(p: &ChallengeParams) -> Self {
+		Self { m: p.m as usize, n: p.n as usize, k: p.k as usize }
+	}
+}
+
+impl Block {
+	/// Multiply-accumulates of the job this block computes.
+	pub fn macs(&self) -> u64 {
+		self.rows.len() as u64 * self.cols.len() as u64 * self.depth.len() as u64
+	}
+
+	/// Whether the block is one piece of `shape`.
+	pub fn fits(&self, shape: PuzzleShape) -> bool {
+		self.rows.len() <= shape.m && self.cols.len() <= shape.n && self.depth.len() <= shape.k
+	}
+
+	/// The block cut into pieces of `shape`, depth innermost (so consecutive
+	/// pieces add into the same outputs and finish them one block at a time).
+	pub fn split(&self, shape: PuzzleShape) -> Vec<Block> {
+		let cuts = |r: &Range<usize>, size: usize| {
+			(r.start..r.end).step_by(size.max(1)).map(move |s| s..(s + size).min(r.end)).collect::<Vec<_>>()
+		};
+		let mut out = Vec::new();
+		for rows in cuts(&self.rows, shape.m) {
+			for cols in cuts(&self.cols, shape.n) {
+				for depth in cuts(&self.depth, shape.k) {
+					out.push(Block { rows: rows.clone(), cols: cols.clone(), depth });
+				}
+			}
+		}
+		out
+	}
+}
+
+/// Copies `range_rows x depth` of `matrix` (`_ x width`, row-major) into a
+/// zero-padded `height x k` matrix: a piece's `A` (from the job's `A`) or
+/// `Bt` (from the job's `Bt`).
+pub fn padded(
+	matrix: &[i8],
+	width: usize,
+	rows: &Range<usize>,
+	depth: &Range<usize>,
+	height: usize,
+	k: usize,
+) -> Vec<i8> {
+	debug_assert!(rows.len() <= height && depth.len() <= k);
+	let mut out = vec![0i8; height * k];
+	for (dst, row) in out.chunks_exact_mut(k).zip(rows.clone()) {
+		dst[..depth.len()].copy_from_slice(&matrix[row * width..][depth.clone()]);
+	}
+	out
+}
+
+/// Adds a piece's product (`n` columns wide, padded) into the job's `C`
+/// (`cols_total` wide) over the block's rows and columns.
+pub fn accumulate(c: &mut [i32], cols_total: usize, block: &Block, product: &[i32], n: usize) {
+	for (i, row) in block.rows.clone().enumerate() {
+		let src = &product[i * n..][..block.cols.len()];
+		for (d, s) in c[row * cols_total..][block.cols.clone()].iter_mut().zip(src) {
+			*d = d.wrapping_add(*s);
+		}
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	const SHAPE: PuzzleShape = PuzzleShape { m: 4, n: 3, k: 5 };
+
+	#[test]
+	fn pieces_cover_the_job_exactly_once() {
+		let whole = Block { rows: 0..10, cols: 0..7, depth: 0..11 };
+		let pieces = whole.split(SHAPE);
+		assert_eq!(pieces.len(), 3 * 3 * 3);
+		assert!(pieces.iter().all(|p| p.fits(SHAPE) && !p.rows.is_empty() && !p.depth.is_empty()));
+		assert_eq!(pieces.iter().map(Block::macs).sum::<u64>(), whole.macs());
+		let mut seen = vec![0u8; 10 * 7 * 11];
+		for p in &pieces {
+			for r in p.rows.clone() {
+				for c in p.cols.clone() {
+					for d in p.depth.clone() {
+						seen[(r * 7 + c) * 11 + d] += 1;
+					}
+				}
+			}
+		}
+		assert!(seen.iter().all(|&s| s == 1));
+		// A block that already fits is one piece.
+		assert_eq!(pieces[0].split(SHAPE), vec![pieces[0].clone()]);
+	}
+
+	/// The pieces' padded products, accumulated, are the job's product:
+	/// the plan's arithmetic against a direct triple loop.
+	#[test]
+	fn padded_pieces_add_up_to_the_product() {
+		let (rows, depth, cols) = (9, 12, 7);
+		let a: Vec<i8> = (0..rows * depth).map(|i| ((i * 37 + 11) % 128) as i8 - 64).collect();
+		let bt: Vec<i8> = (0..cols * depth).map(|i| ((i * 53 + 5) % 128) as i8 - 64).collect();
+		let mut c = vec![0i32; rows * cols];
+		for p in (Block { rows: 0..rows, cols: 0..cols, depth: 0..depth }).split(SHAPE) {
+			let pa = padded(&a, depth, &p.rows, &p.depth, SHAPE.m, SHAPE.k);
+			let pb = padded(&bt, depth, &p.cols, &p.depth, SHAPE.n, SHAPE.k);
+			let product: Vec<i32> = (0..SHAPE.m * SHAPE.n)
+				.map(|e| {
+					let (x, y) = (e / SHAPE.n, e % SHAPE.n);
+					(0..SHAPE.k).map(|z| pa[x * SHAPE.k + z] as i32 * pb[y * SHAPE.k + z] as i32).sum()
+				})
+				.collect();
+			accumulate(&mut c, cols, &p, &product, SHAPE.n);
+		}
+		for x in 0..rows {
+			for y in 0..cols {
+				let want: i32 = (0..depth).map(|z| a[x * depth + z] as i32 * bt[y * depth + z] as i32).sum();
+				assert_eq!(c[x * cols + y], want, "C[{x}][{y}]");
+			}
+		}
+	}
+}

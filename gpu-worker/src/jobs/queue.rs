@@ -1,0 +1,398 @@
+//! The job queue: jobs wait in submission order; mining lanes take pieces
+//! from the oldest job that has any, and hand back their products.
+//!
+//! One mutex guards it all. Lanes hold it only to pop a piece's block or to
+//! add a product into `C` (`m * n` additions against the piece's `m * n * k`
+//! multiply-accumulates); the matrices themselves are shared `Arc`s, copied
+//! into padded pieces outside the lock.
+
+use super::{
+	input::Matrices,
+	plan::{accumulate, padded, Block, PuzzleShape},
+	JobError,
+};
+use mlpow_primitives::{ChallengeParams, Hash32};
+use serde::Serialize;
+use std::{
+	collections::{BTreeMap, VecDeque},
+	sync::{Arc, Mutex},
+	time::{SystemTime, UNIX_EPOCH},
+};
+
+/// Where a job is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+	/// Waiting for a lane (or for a chain on puzzle v2).
+	Queued,
+	/// Some pieces are done or being mined.
+	Running,
+	/// Every piece is done: the product can be fetched.
+	Done,
+	/// Cancelled by its submitter; the partial product is discarded.
+	Cancelled,
+}
+
+/// A job's progress, as `jobs_status` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Status {
+	pub id: u64,
+	pub label: Option<String>,
+	pub state: State,
+	/// `[rows, depth, cols]`: `A` is `rows x depth`, `B` is `depth x cols`.
+	pub shape: [usize; 3],
+	/// Multiply-accumulates of the product, `rows * depth * cols`.
+	pub macs_total: u64,
+	/// Of those, how many are in `C` already.
+	pub macs_done: u64,
+	/// Pieces (nonces) mined for this job so far.
+	pub pieces_done: u64,
+	/// Multiply-accumulates mined, padding included (`pieces * m * n * k`).
+	pub macs_mined: u64,
+	/// Winning tickets found on this job's pieces.
+	pub tickets_won: u64,
+	/// Blocks the node accepted with a seal from this job (their hashes).
+	pub blocks: Vec<String>,
+	/// Milliseconds since the Unix epoch.
+	pub submitted_ms: u64,
+	pub finished_ms: Option<u64>,
+}
+
+struct Entry {
+	status: Status,
+	a: Arc<Vec<i8>>,
+	bt: Arc<Vec<i8>>,
+	c: Vec<i32>,
+	pending: VecDeque<Block>,
+	in_flight: usize,
+	bytes: u64,
+}
+
+/// Which part of which job a piece is, at which puzzle shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PieceAt {
+	pub job: u64,
+	pub block: Block,
+	pub shape: PuzzleShape,
+}
+
+/// A piece taken by a lane: where it belongs, and the padded matrices to
+/// mine (`m x k` and `n x k`).
+#[derive(Debug)]
+pub struct Piece {
+	pub at: PieceAt,
+	pub a: Vec<i8>,
+	pub bt: Vec<i8>,
+}
+
+struct Inner {
+	next_id: u64,
+	jobs: BTreeMap<u64, Entry>,
+	held_bytes: u64,
+	/// The parameters of the work being mined now (for `jobs_info`).
+	chain: Option<ChallengeParams>,
+}
+
+/// The worker's jobs, shared by the API and the mining lanes.
+pub struct Jobs {
+	inner: Mutex<Inner>,
+	/// Most bytes the jobs' matrices and products may hold at once.
+	budget: u64,
+}
+
+fn now_ms() -> u64 {
+	SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Jobs {
+	/// An empty queue whose jobs may hold `budget` bytes in all.
+	pub fn new(budget: u64) -> Self {
+		Self { inner: Mutex::new(Inner { next_id: 1, jobs: BTreeMap::new(), held_bytes: 0, chain: None }), budget }
+	}
+
+	fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+		self.inner.lock().unwrap_or_else(|p| p.into_inner())
+	}
+
+	/// The memory budget and what the held jobs use of it, in bytes.
+	pub fn memory(&self) -> (u64, u64) {
+		(self.budget, self.lock().held_bytes)
+	}
+
+	/// Queues a job; refused when it would take the held memory past the budget.
+	pub fn submit(&self, matrices: Matrices, label: Option<String>) -> Result<Status, JobError> {
+		let Matrices { rows, depth, cols, a, bt } = matrices;
+		let bytes = Matrices::bytes(rows, depth, cols);
+		let mut inner = self.lock();
+		if inner.held_bytes + bytes > self.budget {
+			return Err(JobError::TooLarge(format!(
+				"the job needs {} MiB and {} MiB of the worker's {} MiB job memory are in use; fetch and remove \
+				 finished jobs (jobs_remove) or start the worker with a larger --jobs-memory-mib",
+				bytes.div_ceil(1 << 20),
+				inner.held_bytes.div_ceil(1 << 20),
+				self.budget >> 20
+			)));
+		}
+		let id = inner.next_id;
+		inner.next_id += 1;
+		inner.held_bytes += bytes;
+		let status = Status {
+			id,
+			label,
+			state: State::Queued,
+			shape: [rows, depth, cols],
+			macs_total: rows as u64 * depth as u64 * cols as u64,
+			macs_done: 0,
+			pieces_done: 0,
+			macs_mined: 0,
+			tickets_won: 0,
+			blocks: Vec::new(),
+			submitted_ms: now_ms(),
+			finished_ms: None,
+		};
+		let whole = Block { rows: 0..rows, cols: 0..cols, depth: 0..depth };
+		inner.jobs.insert(
+			id,
+			Entry {
+				status: status.clone(),
+				a: Arc::new(a),
+				bt: Arc::new(bt),
+				c: vec![0; rows * cols],
+				pending: VecDeque::from([whole]),
+				in_flight: 0,
+				bytes,
+			},
+		);
+		Ok(status)
+	}
+
+	/// The status of job `id`.
+	pub fn status(&self, id: u64) -> Result<Status, JobError> {
+		self.lock().jobs.get(&id).map(|e| e.status.clone()).ok_or(JobError::Unknown(id))
+	}
+
+	/// Every held job's status, oldest first.
+	pub fn list(&self) -> Vec<Status> {
+		self.lock().jobs.values().map(|e| e.status.clone()).collect()
+	}
+
+	/// Jobs with pieces still to mine.
+	pub fn waiting(&self) -> usize {
+		self.lock().jobs.values().filter(|e| !e.pending.is_empty()).count()
+	}
+
+	/// A done job's product, `rows x cols` row-major.
+	pub fn product(&self, id: u64) -> Result<(usize, usize, Vec<i32>), JobError> {
+		let inner = self.lock();
+		let entry = inner.jobs.get(&id).ok_or(JobError::Unknown(id))?;
+		match entry.status.state {
+			State::Done => Ok((entry.status.shape[0], entry.status.shape[2], entry.c.clone())),
+			state => Err(JobError::NotDone(id, state)),
+		}
+	}
+
+	/// Stops a job: pieces not yet taken are dropped, its partial product
+	/// discarded. A done job stays done.
+	pub fn cancel(&self, id: u64) -> Result<Status, JobError> {
+		let mut inner = self.lock();
+		let entry = inner.jobs.get_mut(&id).ok_or(JobError::Unknown(id))?;
+		if entry.status.state != State::Done {
+			entry.status.state = State::Cancelled;
+			entry.status.finished_ms = Some(now_ms());
+			entry.pending.clear();
+			entry.c = Vec::new();
+		}
+		Ok(entry.status.clone())
+	}
+
+	/// Forgets a job and frees its memory (a piece being mined for it is
+	/// then dropped when it finishes).
+	pub fn remove(&self, id: u64) -> Result<(), JobError> {
+		let mut inner = self.lock();
+		let entry = inner.jobs.remove(&id).ok_or(JobError::Unknown(id))?;
+		inner.held_bytes -= entry.bytes;
+		Ok(())
+	}
+
+	/// Records the parameters of the work being mined (`None`: no work).
+	pub fn set_chain(&self, params: Option<ChallengeParams>) {
+		self.lock().chain = params;
+	}
+
+	/// The parameters of the work being mined, if any.
+	pub fn chain(&self) -> Option<ChallengeParams> {
+		self.lock().chain
+	}
+
+	/// The next piece to mine at `params`' shape, from the oldest job that
+	/// has one.
+	pub fn take(&self, params: &ChallengeParams) -> Option<Piece> {
+		let shape = PuzzleShape::from(params);
+		let (id, block, a, bt, depth) = {
+			let mut inner = self.lock();
+			let entry = inner.jobs.values_mut().find(|e| !e.pending.is_empty())?;
+			let mut block = entry.pending.pop_front()?;
+			if !block.fits(shape) {
+				let mut pieces = block.split(shape).into_iter();
+				block = pieces.next()?;
+				for (i, p) in pieces.enumerate() {
+					entry.pending.insert(i, p);
+				}
+			}
+			entry.in_flight += 1;
+			entry.status.state = State::Running;
+			(entry.status.id, block, entry.a.clone(), entry.bt.clone(), entry.status.shape[1])
+		};
+		let pa = padded(&a, depth, &block.rows, &block.depth, shape.m, shape.k);
+		let pbt = padded(&bt, depth, &block.cols, &block.depth, shape.n, shape.k);
+		Some(Piece { at: PieceAt { job: id, block, shape }, a: pa, bt: pbt })
+	}
+
+	/// Adds a mined piece's product (`m x n`, padded) into its job; the job
+	/// is done when this was its last piece.
+	pub fn complete(&self, piece: &PieceAt, product: &[i32], tickets_won: u64) {
+		let mut inner = self.lock();
+		let Some(entry) = inner.jobs.get_mut(&piece.job) else { return };
+		entry.in_flight -= 1;
+		let s = &mut entry.status;
+		s.pieces_done += 1;
+		s.macs_mined += (piece.shape.m * piece.shape.n * piece.shape.k) as u64;
+		s.tickets_won += tickets_won;
+		if s.state == State::Cancelled {
+			return;
+		}
+		accumulate(&mut entry.c, s.shape[2], &piece.block, product, piece.shape.n);
+		s.macs_done += piece.block.macs();
+		if entry.pending.is_empty() && entry.in_flight == 0 {
+			s.state = State::Done;
+			s.finished_ms = Some(now_ms());
+		}
+	}
+
+	/// Puts back a piece a lane could not mine, to be taken again.
+	pub fn give_back(&self, piece: PieceAt) {
+		let mut inner = self.lock();
+		if let Some(entry) = inner.jobs.get_mut(&piece.job) {
+			entry.in_flight -= 1;
+			if entry.status.state != State::Cancelled {
+				entry.pending.push_front(piece.block);
+			}
+		}
+	}
+
+	/// Records a block the node accepted with a seal from job `id`.
+	pub fn block_accepted(&self, id: u64, hash: &Hash32) {
+		if let Some(entry) = self.lock().jobs.get_mut(&id) {
+			entry.status.blocks.push(format!("0x{}", hex::encode(hash)));
+		}
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use mlpow_primitives::ChallengeParams;
+
+	const P: ChallengeParams = ChallengeParams { m: 16, k: 64, n: 16, ..ChallengeParams::DEV_V2 };
+
+	fn matrices(rows: usize, depth: usize, cols: usize) -> Matrices {
+		let a = (0..rows * depth).map(|i| ((i * 31 + 7) % 128) as i8 - 64).collect();
+		let bt = (0..cols * depth).map(|i| ((i * 17 + 3) % 128) as i8 - 64).collect();
+		Matrices { rows, depth, cols, a, bt }
+	}
+
+	/// What a lane computes for a piece, directly.
+	fn piece_product(piece: &Piece) -> Vec<i32> {
+		let PuzzleShape { m, n, k } = piece.at.shape;
+		(0..m * n)
+			.map(|e| (0..k).map(|z| piece.a[e / n * k + z] as i32 * piece.bt[e % n * k + z] as i32).sum())
+			.collect()
+	}
+
+	fn direct(m: &Matrices) -> Vec<i32> {
+		(0..m.rows * m.cols)
+			.map(|e| {
+				let (x, y) = (e / m.cols, e % m.cols);
+				(0..m.depth).map(|z| m.a[x * m.depth + z] as i32 * m.bt[y * m.depth + z] as i32).sum()
+			})
+			.collect()
+	}
+
+	#[test]
+	fn a_job_is_done_when_its_last_piece_is_in_and_its_product_is_exact() {
+		let jobs = Jobs::new(1 << 20);
+		let m = matrices(20, 100, 33);
+		let want = direct(&m);
+		let id = jobs.submit(m, Some("t".into())).unwrap().id;
+		assert_eq!(jobs.status(id).unwrap().state, State::Queued);
+		assert!(matches!(jobs.product(id), Err(JobError::NotDone(_, State::Queued))));
+		let mut taken = Vec::new();
+		while let Some(p) = jobs.take(&P) {
+			taken.push(p);
+		}
+		// 2 row blocks x 3 column blocks x 2 depth blocks.
+		assert_eq!(taken.len(), 12);
+		assert_eq!(jobs.status(id).unwrap().state, State::Running);
+		for p in &taken {
+			jobs.complete(&p.at, &piece_product(p), 0);
+		}
+		let s = jobs.status(id).unwrap();
+		assert_eq!((s.state, s.macs_done, s.pieces_done), (State::Done, s.macs_total, 12));
+		assert_eq!(s.macs_mined, 12 * 16 * 16 * 64);
+		assert_eq!(jobs.product(id).unwrap(), (20, 33, want));
+	}
+
+	/// A parameter change mid-job: the rest is cut in the new shape, and
+	/// the product is still exact.
+	#[test]
+	fn the_rest_of_a_job_follows_a_new_puzzle_shape() {
+		let jobs = Jobs::new(1 << 20);
+		let m = matrices(40, 70, 20);
+		let want = direct(&m);
+		let id = jobs.submit(m, None).unwrap().id;
+		let first = jobs.take(&P).unwrap();
+		jobs.complete(&first.at, &piece_product(&first), 0);
+		let bigger = ChallengeParams { m: 32, k: 128, n: 32, ..P };
+		while let Some(p) = jobs.take(&bigger) {
+			jobs.complete(&p.at, &piece_product(&p), 0);
+		}
+		assert_eq!(jobs.product(id).unwrap().2, want);
+	}
+
+	#[test]
+	fn a_piece_given_back_is_taken_again() {
+		let jobs = Jobs::new(1 << 20);
+		let m = matrices(5, 5, 5);
+		let want = direct(&m);
+		let id = jobs.submit(m, None).unwrap().id;
+		let p = jobs.take(&P).unwrap();
+		assert!(jobs.take(&P).is_none());
+		jobs.give_back(p.at);
+		let p = jobs.take(&P).unwrap();
+		jobs.complete(&p.at, &piece_product(&p), 1);
+		assert_eq!(jobs.status(id).unwrap().tickets_won, 1);
+		assert_eq!(jobs.product(id).unwrap().2, want);
+	}
+
+	#[test]
+	fn jobs_queue_in_order_and_cancel_and_remove_free_them() {
+		let bytes = Matrices::bytes(8, 8, 8);
+		let jobs = Jobs::new(2 * bytes);
+		let one = jobs.submit(matrices(8, 8, 8), None).unwrap().id;
+		let two = jobs.submit(matrices(8, 8, 8), None).unwrap().id;
+		assert!(matches!(jobs.submit(matrices(8, 8, 8), None), Err(JobError::TooLarge(_))));
+		assert_eq!(jobs.take(&P).unwrap().at.job, one);
+		assert_eq!(jobs.cancel(two).unwrap().state, State::Cancelled);
+		assert!(jobs.take(&P).is_none(), "a cancelled job has nothing to take");
+		assert!(matches!(jobs.product(two), Err(JobError::NotDone(_, State::Cancelled))));
+		jobs.remove(two).unwrap();
+		assert_eq!(jobs.memory().1, bytes);
+		assert!(matches!(jobs.status(two), Err(JobError::Unknown(_))));
+		assert!(jobs.submit(matrices(8, 8, 8), None).is_ok(), "removing freed the memory");
+		assert_eq!(jobs.list().iter().map(|s| s.id).collect::<Vec<_>>(), vec![one, 3]);
+		// A piece of a removed job is dropped when it finishes.
+		let p = jobs.take(&P).unwrap();
+		jobs.remove(p.at.job).unwrap();
+		jobs.complete(&p.at, &piece_product(&p), 0);
+	}
+}
