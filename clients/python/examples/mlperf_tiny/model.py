@@ -15,7 +15,7 @@ same code can run on the mlpow worker or on numpy. Per output value TFLite does:
     out  = clamp(acc + out_zp, act_min, act_max)                  (int8)
 
 and, with ``w_zp == 0`` as the int8 spec demands for weights, the sum is
-``(x @ W.T)[o] - in_zp * W[o].sum()``: the plain int8 GEMM plus a per-column
+``(x @ W.T)[o] - in_zp * W[o].sum()``: the plain int8 GEMM plus a per-output
 correction that depends only on the weights.
 """
 

@@ -50,7 +50,7 @@ class RecordingMatmul:
         self.multiply = multiply  # multiply(a, b, label) -> int32 a @ b
         self.products: list[np.ndarray] = []
         self.seconds: list[float] = []
-        self.shapes: list[tuple[np.ndarray, np.ndarray]] = []
+        self.operands: list[tuple[np.ndarray, np.ndarray]] = []  # (a, b) of each call
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         label = f"fc{len(self.products)}"
@@ -58,7 +58,7 @@ class RecordingMatmul:
         product = np.asarray(self.multiply(a, b, label))
         self.seconds.append(time.perf_counter() - start)
         self.products.append(product.copy())
-        self.shapes.append((a, b))
+        self.operands.append((a, b))
         return product
 
 
@@ -129,7 +129,7 @@ def main() -> int:
     print("-" * len(header))
     all_equal = True
     for i, layer in enumerate(layers):
-        a, b = service.shapes[i]
+        a, b = service.operands[i]
         macs = a.shape[0] * a.shape[1] * b.shape[1]
         # Equal means: the raw int8 product and TFLite's int32 accumulator
         # (after zero-point correction and bias) are identical, bit for bit.
@@ -140,7 +140,7 @@ def main() -> int:
         print(
             f"{layer['name']:5s}  {shape:26s} {macs:10,d}  {outside:>21s}  {'yes' if equal else 'NO':5s}  {service.seconds[i]:9.3f}"
         )
-    total_macs = sum(a.shape[0] * a.shape[1] * b.shape[1] for a, b in service.shapes)
+    total_macs = sum(a.shape[0] * a.shape[1] * b.shape[1] for a, b in service.operands)
     print("-" * len(header))
     print(f"{'total':5s}  {'':26s} {total_macs:10,d}  {'':21s}  {'':5s}  {sum(service.seconds):9.3f}")
 
