@@ -45,3 +45,11 @@ nvrtc_library() {
 	*) export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ;;
 	esac
 }
+
+# python_env: installs numpy if needed (scripts/setup-python.sh) and puts it
+# and the job client (clients/python) on PYTHONPATH.
+python_env() {
+	local dir
+	dir="$("$MLPOW_ROOT/scripts/setup-python.sh")"
+	export PYTHONPATH="$dir:$MLPOW_ROOT/clients/python${PYTHONPATH:+:$PYTHONPATH}"
+}

@@ -6,10 +6,12 @@
 //! - [`miner`]: one thread per lane, the job slot and the counters;
 //! - [`jobs`]: useful mode, the job API whose int8 products are mined on;
 //! - [`node`]: work from the node over JSON-RPC, seals back;
-//! - [`bench`]: mining without a node, next to a plain GEMM of the same shape.
+//! - [`bench`]: mining without a node, next to a plain GEMM of the same shape;
+//!   [`bench_useful`]: the same for useful mode's jobs.
 
 pub mod backend;
 pub mod bench;
+pub mod bench_useful;
 pub mod cpu;
 pub mod cuda;
 pub mod jobs;

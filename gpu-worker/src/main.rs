@@ -7,7 +7,7 @@
 
 use clap::Parser;
 use mlpow_primitives::{ChallengeParams, U256};
-use mlpow_worker::{backend::Lane, bench, cpu, cuda, jobs, miner, node, si};
+use mlpow_worker::{backend::Lane, bench, bench_useful, cpu, cuda, jobs, miner, node, si};
 use std::{
 	sync::{atomic::Ordering, Arc},
 	time::{Duration, Instant},
@@ -46,10 +46,17 @@ struct Args {
 	#[arg(long)]
 	benchmark: bool,
 
-	/// Benchmark parameters: `gpu` (8192,4096,8192,16), `dev` (64,64,64,16)
-	/// or `M,K,N,T`. Default: `gpu` on CUDA, `512,1024,512,16` on the CPU.
+	/// Benchmark parameters: `gpu` (8192,4096,8192,16), `dev` (64,64,64,16),
+	/// `M,K,N,T` (puzzle v1) or `M,K,N,T,R` (puzzle v2, rank R). Default:
+	/// `gpu` on CUDA, `512,1024,512,16` on the CPU.
 	#[arg(long, value_parser = parse_params)]
 	bench_params: Option<ChallengeParams>,
+
+	/// Benchmarks useful mode instead: jobs of `ROWS,DEPTH,COLS` through the
+	/// job queue, mined at `--bench-params` (puzzle v2; default
+	/// 512,4096,512,16,64), against the plain GEMM of the job's shape.
+	#[arg(long, value_name = "ROWS,DEPTH,COLS", value_parser = parse_shape)]
+	bench_job: Option<[usize; 3]>,
 
 	/// Benchmark seconds, for mining and again for the GEMM.
 	#[arg(long, default_value_t = 10.0)]
@@ -89,16 +96,34 @@ fn parse_params(s: &str) -> Result<ChallengeParams, String> {
 		_ => {
 			let v: Vec<u32> =
 				s.split(',').map(|x| x.trim().parse::<u32>()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
-			let [m, k, n, t] = v[..] else { return Err("expected gpu, dev or M,K,N,T".into()) };
-			ChallengeParams { version: mlpow_primitives::params::PUZZLE_VERSION, m, k, n, t, r: 0, epoch_length: 1 }
+			match v[..] {
+				[m, k, n, t] => {
+					ChallengeParams { version: mlpow_primitives::PUZZLE_V1, m, k, n, t, r: 0, epoch_length: 1 }
+				}
+				[m, k, n, t, r] => {
+					ChallengeParams { version: mlpow_primitives::PUZZLE_V2, m, k, n, t, r, epoch_length: 1 }
+				}
+				_ => return Err("expected gpu, dev, M,K,N,T or M,K,N,T,R".into()),
+			}
 		}
 	};
 	p.validate().map_err(|e| format!("{e:?}"))?;
 	Ok(p)
 }
 
+fn parse_shape(s: &str) -> Result<[usize; 3], String> {
+	let v: Vec<usize> =
+		s.split(',').map(|x| x.trim().parse::<usize>()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+	match v[..] {
+		[rows, depth, cols] if rows > 0 && depth > 0 && cols > 0 => Ok([rows, depth, cols]),
+		_ => Err("expected ROWS,DEPTH,COLS, each at least 1".into()),
+	}
+}
+
 fn main() -> std::process::ExitCode {
-	env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).format_target(false).init();
+	env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,jsonrpsee_server=warn"))
+		.format_target(false)
+		.init();
 	match run(Args::parse()) {
 		Ok(()) => std::process::ExitCode::SUCCESS,
 		Err(e) => {
@@ -116,6 +141,24 @@ fn run(args: Args) -> anyhow::Result<()> {
 		return Ok(());
 	}
 	let (backend, lanes) = open_lanes(&args)?;
+	if let (true, Some(shape)) = (args.benchmark, args.bench_job) {
+		let params = args.bench_params.unwrap_or(ChallengeParams {
+			version: mlpow_primitives::PUZZLE_V2,
+			m: 512,
+			k: 4096,
+			n: 512,
+			t: 16,
+			r: 64,
+			epoch_length: 1,
+		});
+		let config = bench_useful::UsefulConfig { params, shape, seconds: args.bench_secs.max(0.1) };
+		println!(
+			"benchmark: jobs of {} x {} by {} x {}, mined at m={} k={} n={} t={} r={}, {} s each",
+			shape[0], shape[1], shape[1], shape[2], params.m, params.k, params.n, params.t, params.r, config.seconds
+		);
+		println!("{}", bench_useful::run(lanes, &config)?);
+		return Ok(());
+	}
 	if args.benchmark {
 		let params = args.bench_params.unwrap_or(match backend {
 			BackendChoice::Cuda => ChallengeParams::GPU,

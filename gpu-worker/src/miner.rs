@@ -148,7 +148,8 @@ fn lane_loop(mut lane: Box<dyn Lane>, shared: Arc<Shared>, found: mpsc::Sender<F
 				slot = shared.wake.wait(slot).unwrap_or_else(|p| p.into_inner());
 			}
 		};
-		if job.params.version == PUZZLE_V2 && lane.can_multiply() {
+		let useful = job.params.version == PUZZLE_V2 && lane.can_multiply();
+		if useful {
 			if let Some(piece) = shared.jobs.take(&job.params) {
 				mine_piece(&mut *lane, &shared, &job, generation, piece, &found);
 				continue;
@@ -156,8 +157,12 @@ fn lane_loop(mut lane: Box<dyn Lane>, shared: Arc<Shared>, found: mpsc::Sender<F
 		}
 		let batch = lane.batch_size(&job.params).max(1);
 		let first = shared.next_nonce.fetch_add(batch, Ordering::SeqCst);
-		let cancelled =
-			|| shared.generation.load(Ordering::Relaxed) != generation || shared.stop.load(Ordering::Relaxed);
+		// A seeded batch gives way to new work, and to a job's pieces.
+		let cancelled = || {
+			shared.generation.load(Ordering::Relaxed) != generation
+				|| shared.stop.load(Ordering::Relaxed)
+				|| (useful && shared.jobs.work_waiting())
+		};
 		match lane.search(&job, first..first.saturating_add(batch), &cancelled) {
 			Ok(report) => {
 				let c = &shared.counters;

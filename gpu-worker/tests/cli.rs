@@ -78,3 +78,25 @@ fn node_urls_other_than_ws_are_refused_with_the_reason() {
 	assert!(!ok, "{text}");
 	assert!(text.contains("is not a ws:// URL"), "{text}");
 }
+
+/// The job API reads and writes files that requests name: it refuses to
+/// listen anywhere but loopback, at start-up, with the reason.
+#[test]
+fn the_job_api_listens_on_loopback_only() {
+	let (ok, text) = worker(&["--backend", "cpu", "--threads", "1", "--jobs-api", "0.0.0.0:0"]);
+	assert!(!ok, "{text}");
+	assert!(text.contains("loopback only"), "{text}");
+}
+
+/// `--benchmark --bench-job` runs useful mode's jobs against the plain GEMM
+/// of the job's shape; it needs puzzle v2 parameters.
+#[test]
+fn the_useful_mode_benchmark_runs_and_wants_v2() {
+	let args = ["--backend", "cpu", "--threads", "1", "--benchmark", "--bench-secs", "0.2", "--bench-job", "70,100,50"];
+	let (ok, text) = worker(&[&args[..], &["--bench-params", "64,64,64,16,32"]].concat());
+	assert!(ok, "{text}");
+	assert!(text.contains("job MAC/s") && text.contains("useful mode / plain GEMM"), "{text}");
+	let (ok, text) = worker(&[&args[..], &["--bench-params", "dev"]].concat());
+	assert!(!ok, "{text}");
+	assert!(text.contains("puzzle v2"), "{text}");
+}

@@ -15,7 +15,10 @@ use mlpow_primitives::{ChallengeParams, Hash32};
 use serde::Serialize;
 use std::{
 	collections::{BTreeMap, VecDeque},
-	sync::{Arc, Mutex},
+	sync::{
+		atomic::{AtomicBool, Ordering},
+		Arc, Mutex,
+	},
 	time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -96,6 +99,9 @@ struct Inner {
 /// The worker's jobs, shared by the API and the mining lanes.
 pub struct Jobs {
 	inner: Mutex<Inner>,
+	/// Whether a piece may be waiting: lanes searching seeded nonces poll
+	/// it between nonces (no lock) and turn to a job as soon as one comes.
+	work_waiting: AtomicBool,
 	/// Most bytes the jobs' matrices and products may hold at once.
 	budget: u64,
 }
@@ -107,7 +113,11 @@ fn now_ms() -> u64 {
 impl Jobs {
 	/// An empty queue whose jobs may hold `budget` bytes in all.
 	pub fn new(budget: u64) -> Self {
-		Self { inner: Mutex::new(Inner { next_id: 1, jobs: BTreeMap::new(), held_bytes: 0, chain: None }), budget }
+		Self {
+			inner: Mutex::new(Inner { next_id: 1, jobs: BTreeMap::new(), held_bytes: 0, chain: None }),
+			work_waiting: AtomicBool::new(false),
+			budget,
+		}
 	}
 
 	fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -163,6 +173,7 @@ impl Jobs {
 				bytes,
 			},
 		);
+		self.work_waiting.store(true, Ordering::SeqCst);
 		Ok(status)
 	}
 
@@ -174,6 +185,11 @@ impl Jobs {
 	/// Every held job's status, oldest first.
 	pub fn list(&self) -> Vec<Status> {
 		self.lock().jobs.values().map(|e| e.status.clone()).collect()
+	}
+
+	/// Whether a piece may be waiting (cheap; exact only under [`Jobs::take`]).
+	pub fn work_waiting(&self) -> bool {
+		self.work_waiting.load(Ordering::Relaxed)
 	}
 
 	/// Jobs with pieces still to mine.
@@ -230,7 +246,10 @@ impl Jobs {
 		let shape = PuzzleShape::from(params);
 		let (id, block, a, bt, depth) = {
 			let mut inner = self.lock();
-			let entry = inner.jobs.values_mut().find(|e| !e.pending.is_empty())?;
+			let Some(entry) = inner.jobs.values_mut().find(|e| !e.pending.is_empty()) else {
+				self.work_waiting.store(false, Ordering::SeqCst);
+				return None;
+			};
 			let mut block = entry.pending.pop_front()?;
 			if !block.fits(shape) {
 				let mut pieces = block.split(shape).into_iter();
@@ -276,6 +295,7 @@ impl Jobs {
 			entry.in_flight -= 1;
 			if entry.status.state != State::Cancelled {
 				entry.pending.push_front(piece.block);
+				self.work_waiting.store(true, Ordering::SeqCst);
 			}
 		}
 	}

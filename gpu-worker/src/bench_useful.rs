@@ -1,0 +1,184 @@
+//! `--benchmark --bench-job ROWS,DEPTH,COLS`: useful mode without a node.
+//! Jobs of one shape go through the job queue and the mining lanes (pieces,
+//! noise, transcript, tickets, denoising, accumulation) for a while; then
+//! the plain int8 GEMM of the same job shape runs on as many threads. Both
+//! are counted in the job's own multiply-accumulates (`rows * depth *
+//! cols`), so the ratio is what mining on the job costs on top of just
+//! multiplying it, padding to the puzzle's shape included.
+
+use crate::{
+	backend::{Job, Lane},
+	jobs::{input::Matrices, Jobs, State},
+	miner::{Miner, FOUND_QUEUE},
+};
+use mlpow_primitives::{kernel::Kernel, ChallengeParams, PUZZLE_V2, U256};
+use std::{
+	sync::Arc,
+	time::{Duration, Instant},
+};
+
+#[derive(Clone, Debug)]
+pub struct UsefulConfig {
+	/// The puzzle (v2) the pieces are mined at.
+	pub params: ChallengeParams,
+	/// `[rows, depth, cols]` of each job.
+	pub shape: [usize; 3],
+	pub seconds: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct UsefulResult {
+	pub lanes: usize,
+	pub jobs: u64,
+	pub seconds: f64,
+	/// The jobs' multiply-accumulates per second.
+	pub job_macs_per_sec: f64,
+	/// Multiply-accumulates mined per second, padding included.
+	pub mined_macs_per_sec: f64,
+	/// The plain GEMM of the job's shape, on as many threads.
+	pub gemm_macs_per_sec: f64,
+}
+
+impl UsefulResult {
+	pub fn ratio(&self) -> f64 {
+		self.job_macs_per_sec / self.gemm_macs_per_sec.max(f64::MIN_POSITIVE)
+	}
+}
+
+impl std::fmt::Display for UsefulResult {
+	fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+		writeln!(
+			f,
+			"useful mode: {} job MAC/s ({} jobs in {:.1} s on {} lanes; {} MAC/s mined, padding included)",
+			crate::si(self.job_macs_per_sec),
+			self.jobs,
+			self.seconds,
+			self.lanes,
+			crate::si(self.mined_macs_per_sec)
+		)?;
+		writeln!(f, "plain GEMM: {} MAC/s (the job's shape, as many threads)", crate::si(self.gemm_macs_per_sec))?;
+		write!(f, "ratio:      useful mode / plain GEMM = {:.3}", self.ratio())
+	}
+}
+
+/// A deterministic job of `shape` with values across the whole input range.
+fn matrices([rows, depth, cols]: [usize; 3]) -> Matrices {
+	let value = |i: usize, salt: usize| ((i.wrapping_mul(2_654_435_761) ^ salt) % 128) as i8 - 64;
+	Matrices {
+		rows,
+		depth,
+		cols,
+		a: (0..rows * depth).map(|i| value(i, 17)).collect(),
+		bt: (0..cols * depth).map(|i| value(i, 91)).collect(),
+	}
+}
+
+/// Runs jobs through `lanes` for `seconds`, then the plain GEMM.
+pub fn run(lanes: Vec<Box<dyn Lane>>, config: &UsefulConfig) -> anyhow::Result<UsefulResult> {
+	let p = config.params;
+	p.validate().map_err(|e| anyhow::anyhow!("benchmark parameters: {e}"))?;
+	anyhow::ensure!(p.version == PUZZLE_V2, "useful mode mines puzzle v2: give --bench-params M,K,N,T,R");
+	anyhow::ensure!(lanes.iter().all(|l| l.can_multiply()), "{} does not run useful jobs", lanes[0].name());
+	let threads = lanes.len();
+	let [rows, depth, cols] = config.shape;
+	let bytes = Matrices::bytes(rows, depth, cols);
+	let jobs = Arc::new(Jobs::new(3 * bytes));
+	// Winners are not the point here: a difficulty no ticket meets.
+	let (found, mut found_rx) = tokio::sync::mpsc::channel(FOUND_QUEUE);
+	let miner = Miner::start(lanes, jobs.clone(), found);
+	miner.set_job(Some(Job {
+		version: 1,
+		pre_hash: *blake3::hash(b"mlpow useful benchmark").as_bytes(),
+		number: 1,
+		difficulty: U256::MAX,
+		params: p,
+		weights_seed: [0; 32],
+	}));
+	let wait = |id: u64| -> anyhow::Result<()> {
+		while jobs.status(id)?.state != State::Done {
+			std::thread::sleep(Duration::from_micros(200));
+		}
+		Ok(())
+	};
+	// One job untimed (buffers, first allocations), then two in the queue
+	// at all times so that no lane waits between jobs.
+	let first = jobs.submit(matrices(config.shape), None)?.id;
+	wait(first)?;
+	jobs.remove(first)?;
+	let start = Instant::now();
+	let mut queued = std::collections::VecDeque::new();
+	for _ in 0..2 {
+		queued.push_back(jobs.submit(matrices(config.shape), None)?.id);
+	}
+	let (mut done, mut mined) = (0u64, 0u64);
+	while let Some(id) = queued.pop_front() {
+		wait(id)?;
+		mined += jobs.status(id)?.macs_mined;
+		jobs.remove(id)?;
+		done += 1;
+		if start.elapsed().as_secs_f64() < config.seconds {
+			queued.push_back(jobs.submit(matrices(config.shape), None)?.id);
+		}
+	}
+	let seconds = start.elapsed().as_secs_f64();
+	miner.stop();
+	while found_rx.try_recv().is_ok() {}
+
+	let job_macs = (rows * depth * cols) as f64;
+	Ok(UsefulResult {
+		lanes: threads,
+		jobs: done,
+		seconds,
+		job_macs_per_sec: done as f64 * job_macs / seconds,
+		mined_macs_per_sec: mined as f64 / seconds,
+		gemm_macs_per_sec: plain_gemm(config.shape, threads, config.seconds),
+	})
+}
+
+/// The plain product of the job's shape, rows split across `threads`, all
+/// running for about `seconds`: the best int8 kernel this CPU has.
+fn plain_gemm(shape: [usize; 3], threads: usize, seconds: f64) -> f64 {
+	let [rows, depth, cols] = shape;
+	let m = matrices(shape);
+	let kernel = Kernel::best();
+	let band = rows.div_ceil(threads);
+	let start = Instant::now();
+	let macs: u64 = std::thread::scope(|scope| {
+		let handles: Vec<_> =
+			m.a.chunks(band * depth)
+				.map(|a| {
+					let bt = &m.bt;
+					scope.spawn(move || {
+						let band_rows = a.len() / depth;
+						let mut c = vec![0i32; band_rows * cols];
+						let mut runs = 0u64;
+						while runs == 0 || start.elapsed().as_secs_f64() < seconds {
+							kernel.gemm(a, bt, band_rows, cols, depth, &mut c);
+							runs += 1;
+						}
+						runs * (band_rows * cols * depth) as u64
+					})
+				})
+				.collect();
+		handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+	});
+	macs as f64 / start.elapsed().as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn the_useful_benchmark_runs_jobs_and_compares() {
+		let config = UsefulConfig { params: ChallengeParams::DEV_V2, shape: [100, 130, 70], seconds: 0.3 };
+		let r = run(crate::cpu::lanes(1), &config).unwrap();
+		assert!(r.jobs > 0 && r.job_macs_per_sec > 0.0 && r.gemm_macs_per_sec > 0.0, "{r:?}");
+		// Padding: 2 x 2 x 3 pieces of 64^3 for a 100 x 130 x 70 job.
+		assert!(r.mined_macs_per_sec > r.job_macs_per_sec);
+		let text = r.to_string();
+		assert!(text.contains("job MAC/s") && text.contains("ratio"), "{text}");
+		let v1 = UsefulConfig { params: ChallengeParams::DEV, ..config };
+		assert!(run(crate::cpu::lanes(1), &v1).unwrap_err().to_string().contains("puzzle v2"));
+	}
+}
