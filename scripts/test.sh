@@ -37,6 +37,11 @@ step "Polkadot.js end-to-end tests (e2e/: real node and worker, dev and local ch
 	MLPOW_NODE_BIN="$CARGO_TARGET_DIR/debug/mlpow-node" MLPOW_WORKER_BIN="$CARGO_TARGET_DIR/debug/mlpow-worker" npm test
 )
 
+step "Useful mode end-to-end (clients/python: two nodes on dev-v2, a worker's job API, the Python client, a real model)"
+python_env
+MLPOW_NODE_BIN="$CARGO_TARGET_DIR/debug/mlpow-node" MLPOW_WORKER_BIN="$CARGO_TARGET_DIR/debug/mlpow-worker" \
+	python3 -m unittest discover -s clients/python/tests -v
+
 step "Multi-node network under zombienet (zombienet/: 3 nodes, 2 miners, a kill and restart)"
 (
 	cd zombienet

@@ -1,7 +1,7 @@
 //! `--benchmark --bench-job ROWS,DEPTH,COLS`: useful mode without a node.
 //! Jobs of one shape go through the job queue and the mining lanes (pieces,
-//! noise, transcript, tickets, denoising, accumulation) for a while; then
-//! the plain int8 GEMM of the same job shape runs on as many threads. Both
+//! noise, transcript, tickets, denoising, accumulation), in turns with the
+//! plain int8 GEMM of the same job shape on as many threads. Both
 //! are counted in the job's own multiply-accumulates (`rows * depth *
 //! cols`), so the ratio is what mining on the job costs on top of just
 //! multiplying it, padding to the puzzle's shape included.
@@ -73,7 +73,12 @@ fn matrices([rows, depth, cols]: [usize; 3]) -> Matrices {
 	}
 }
 
-/// Runs jobs through `lanes` for `seconds`, then the plain GEMM.
+/// Rounds of each side: the two alternate, so that a change in the
+/// machine's speed during the run (other tenants, clocks) falls on both.
+const ROUNDS: u32 = 4;
+
+/// Runs jobs through `lanes` and the plain GEMM, alternating, for about
+/// `seconds` each in all.
 pub fn run(lanes: Vec<Box<dyn Lane>>, config: &UsefulConfig) -> anyhow::Result<UsefulResult> {
 	let p = config.params;
 	p.validate().map_err(|e| anyhow::anyhow!("benchmark parameters: {e}"))?;
@@ -81,46 +86,57 @@ pub fn run(lanes: Vec<Box<dyn Lane>>, config: &UsefulConfig) -> anyhow::Result<U
 	anyhow::ensure!(lanes.iter().all(|l| l.can_multiply()), "{} does not run useful jobs", lanes[0].name());
 	let threads = lanes.len();
 	let [rows, depth, cols] = config.shape;
-	let bytes = Matrices::bytes(rows, depth, cols);
-	let jobs = Arc::new(Jobs::new(3 * bytes));
+	let jobs = Arc::new(Jobs::new(3 * Matrices::bytes(rows, depth, cols)));
 	// Winners are not the point here: a difficulty no ticket meets.
 	let (found, mut found_rx) = tokio::sync::mpsc::channel(FOUND_QUEUE);
 	let miner = Miner::start(lanes, jobs.clone(), found);
-	miner.set_job(Some(Job {
+	let work = Job {
 		version: 1,
 		pre_hash: *blake3::hash(b"mlpow useful benchmark").as_bytes(),
 		number: 1,
 		difficulty: U256::MAX,
 		params: p,
 		weights_seed: [0; 32],
-	}));
+	};
 	let wait = |id: u64| -> anyhow::Result<()> {
 		while jobs.status(id)?.state != State::Done {
 			std::thread::sleep(Duration::from_micros(200));
 		}
 		Ok(())
 	};
-	// One job untimed (buffers, first allocations), then two in the queue
-	// at all times so that no lane waits between jobs.
+	// One job untimed (buffers, first allocations).
+	miner.set_job(Some(work.clone()));
 	let first = jobs.submit(matrices(config.shape), None)?.id;
 	wait(first)?;
 	jobs.remove(first)?;
-	let start = Instant::now();
-	let mut queued = std::collections::VecDeque::new();
-	for _ in 0..2 {
-		queued.push_back(jobs.submit(matrices(config.shape), None)?.id);
-	}
-	let (mut done, mut mined) = (0u64, 0u64);
-	while let Some(id) = queued.pop_front() {
-		wait(id)?;
-		mined += jobs.status(id)?.macs_mined;
-		jobs.remove(id)?;
-		done += 1;
-		if start.elapsed().as_secs_f64() < config.seconds {
+	miner.set_job(None);
+
+	let round = config.seconds / ROUNDS as f64;
+	let (mut done, mut mined, mut useful_secs) = (0u64, 0u64, 0.0);
+	let (mut gemm_macs, mut gemm_secs) = (0u64, 0.0);
+	for _ in 0..ROUNDS {
+		miner.set_job(Some(work.clone()));
+		let start = Instant::now();
+		// Two jobs in the queue at all times, so that no lane waits between jobs.
+		let mut queued = std::collections::VecDeque::new();
+		for _ in 0..2 {
 			queued.push_back(jobs.submit(matrices(config.shape), None)?.id);
 		}
+		while let Some(id) = queued.pop_front() {
+			wait(id)?;
+			mined += jobs.status(id)?.macs_mined;
+			jobs.remove(id)?;
+			done += 1;
+			if start.elapsed().as_secs_f64() < round {
+				queued.push_back(jobs.submit(matrices(config.shape), None)?.id);
+			}
+		}
+		useful_secs += start.elapsed().as_secs_f64();
+		miner.set_job(None);
+		let (macs, secs) = plain_gemm(config.shape, threads, round);
+		gemm_macs += macs;
+		gemm_secs += secs;
 	}
-	let seconds = start.elapsed().as_secs_f64();
 	miner.stop();
 	while found_rx.try_recv().is_ok() {}
 
@@ -128,16 +144,17 @@ pub fn run(lanes: Vec<Box<dyn Lane>>, config: &UsefulConfig) -> anyhow::Result<U
 	Ok(UsefulResult {
 		lanes: threads,
 		jobs: done,
-		seconds,
-		job_macs_per_sec: done as f64 * job_macs / seconds,
-		mined_macs_per_sec: mined as f64 / seconds,
-		gemm_macs_per_sec: plain_gemm(config.shape, threads, config.seconds),
+		seconds: useful_secs,
+		job_macs_per_sec: done as f64 * job_macs / useful_secs,
+		mined_macs_per_sec: mined as f64 / useful_secs,
+		gemm_macs_per_sec: gemm_macs as f64 / gemm_secs,
 	})
 }
 
 /// The plain product of the job's shape, rows split across `threads`, all
-/// running for about `seconds`: the best int8 kernel this CPU has.
-fn plain_gemm(shape: [usize; 3], threads: usize, seconds: f64) -> f64 {
+/// running for about `seconds`, with the best int8 kernel this CPU has.
+/// Returns the multiply-accumulates done and the seconds taken.
+fn plain_gemm(shape: [usize; 3], threads: usize, seconds: f64) -> (u64, f64) {
 	let [rows, depth, cols] = shape;
 	let m = matrices(shape);
 	let kernel = Kernel::best();
@@ -162,7 +179,7 @@ fn plain_gemm(shape: [usize; 3], threads: usize, seconds: f64) -> f64 {
 				.collect();
 		handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
 	});
-	macs as f64 / start.elapsed().as_secs_f64()
+	(macs, start.elapsed().as_secs_f64())
 }
 
 #[cfg(test)]

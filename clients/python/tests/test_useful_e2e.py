@@ -258,6 +258,15 @@ class UsefulModeEndToEnd(unittest.TestCase):
         self.assertGreater(status["pieces_done"], 0)
         wait_for("a new block after the restart", lambda: self.best(self.a_rpc) > first, 120, self.logs)
 
+    def test_5_a_real_model_runs_through_the_worker(self):
+        """The MLPerf Tiny anomaly-detection autoencoder's ten int8 layers,
+        every GEMM through the worker and checked against numpy."""
+        demo = os.path.join(os.path.dirname(__file__), "..", "examples", "mlperf_tiny", "run_layers.py")
+        out = subprocess.run([sys.executable, demo, "--api", self.client.url, "--batch", "16"],
+                             capture_output=True, text=True, timeout=300)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("all layers identical", out.stdout)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
