@@ -98,11 +98,22 @@ pub fn run(lanes: Vec<Box<dyn Lane>>, config: &UsefulConfig) -> anyhow::Result<U
 		params: p,
 		weights_seed: [0; 32],
 	};
+	// A lane that cannot mine a piece (say, parameters too large for its
+	// memory) logs why and gives it back: give up after a minute without
+	// progress rather than wait forever.
 	let wait = |id: u64| -> anyhow::Result<()> {
-		while jobs.status(id)?.state != State::Done {
+		let mut progress = (0, Instant::now());
+		loop {
+			let status = jobs.status(id)?;
+			if status.state == State::Done {
+				return Ok(());
+			}
+			if status.pieces_done != progress.0 {
+				progress = (status.pieces_done, Instant::now());
+			}
+			anyhow::ensure!(progress.1.elapsed() < Duration::from_secs(60), "no piece of job {id} finished in 60 s");
 			std::thread::sleep(Duration::from_micros(200));
 		}
-		Ok(())
 	};
 	// One job untimed (buffers, first allocations).
 	miner.set_job(Some(work.clone()));

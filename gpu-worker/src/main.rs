@@ -73,6 +73,11 @@ struct Args {
 	#[arg(long, value_name = "ADDR")]
 	jobs_api: Option<std::net::SocketAddr>,
 
+	/// The one directory whose `.npy` files the job API reads (inputs) and
+	/// writes (results); without it, jobs carry their data inline only.
+	#[arg(long, value_name = "DIR", requires = "jobs_api")]
+	jobs_files_dir: Option<std::path::PathBuf>,
+
 	/// Memory the job API's jobs may hold at once (inputs and products), MiB.
 	#[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
 	jobs_memory_mib: u64,
@@ -263,6 +268,13 @@ fn parse_node_url(url: &str) -> Result<String, String> {
 }
 
 fn mine(args: &Args, lanes: Vec<Box<dyn Lane>>) -> anyhow::Result<()> {
+	if args.jobs_api.is_some() && !lanes.iter().any(|l| l.can_multiply()) {
+		anyhow::bail!(
+			"--jobs-api: {} does not run useful jobs yet; use --backend cpu (the CUDA backend joins with its fused v2 \
+			 kernel)",
+			lanes.first().map_or("this backend".into(), |l| l.name())
+		);
+	}
 	let (found_tx, found_rx) = tokio::sync::mpsc::channel(miner::FOUND_QUEUE);
 	let budget = args.jobs_memory_mib << 20;
 	let jobs = Arc::new(jobs::Jobs::new(budget));
@@ -277,7 +289,14 @@ fn mine(args: &Args, lanes: Vec<Box<dyn Lane>>) -> anyhow::Result<()> {
 				// bytes), a response its int32 product: both bounded by the
 				// job memory, plus room for the JSON around them.
 				let max_body = (budget / 3 * 4 + (1 << 20)).min(u32::MAX as u64) as u32;
-				let (local, handle) = jobs::api::serve(addr, jobs.clone(), max_body).await?;
+				let files_dir = match &args.jobs_files_dir {
+					Some(dir) => Some(
+						dir.canonicalize().map_err(|e| anyhow::anyhow!("--jobs-files-dir {}: {e}", dir.display()))?,
+					),
+					None => None,
+				};
+				let api = jobs::api::Api::new(jobs.clone(), files_dir);
+				let (local, handle) = jobs::api::serve(addr, api, max_body).await?;
 				log::info!("job API on http://{local} (and ws://{local}); {} MiB for jobs", args.jobs_memory_mib);
 				Some(handle)
 			}

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -139,7 +140,8 @@ class UsefulModeEndToEnd(unittest.TestCase):
         cls.procs.append(Proc("node-b", b_args, cls.base))
         wait_for("node B's RPC", lambda: rpc(cls.b_rpc, "system_health"), 120, cls.logs)
         worker_args = [WORKER_BIN, "--backend", "cpu", "--threads", "2", "--node", f"ws://127.0.0.1:{cls.a_rpc}",
-                       "--jobs-api", f"127.0.0.1:{cls.api_port}", "--jobs-memory-mib", "256"]
+                       "--jobs-api", f"127.0.0.1:{cls.api_port}", "--jobs-memory-mib", "256",
+                       "--jobs-files-dir", cls.base]
         cls.procs.append(Proc("worker", worker_args, cls.base))
         cls.client = JobClient(f"http://127.0.0.1:{cls.api_port}", timeout=60)
         wait_for("the worker mining v2 work", lambda: (cls.client.info()["chain"] or {}).get("version") == 2,
@@ -160,6 +162,14 @@ class UsefulModeEndToEnd(unittest.TestCase):
 
     def best(self, port):
         return int(rpc(port, "chain_getHeader")["number"], 16)
+
+    def npy_header_only(self, name, shape):
+        """A .npy file whose header claims ``shape`` (int8) over one byte of data."""
+        header = "{'descr': '|i1', 'fortran_order': False, 'shape': (%d, %d), }\n" % shape
+        path = os.path.join(self.base, name)
+        with open(path, "wb") as f:
+            f.write(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + b"\x00")
+        return path
 
     def test_1_products_of_several_shapes_are_exact(self):
         rng = np.random.default_rng(2026)
@@ -194,8 +204,12 @@ class UsefulModeEndToEnd(unittest.TestCase):
             ({"a": {"shape": [2, 3], "data": "AAAAAAAA"}, "b": {"shape": [2, 2], "data": "AAAAAA=="}}, 2000,
              "columns must equal"),
             ({"a": {"npy": "/nonexistent.npy"}, "b": {"shape": [1, 1], "data": "AA=="}}, 2000, "nonexistent"),
-            ({"a": {"shape": [100000, 100000], "data": ""}, "b": {"shape": [1, 1], "data": "AA=="}}, 2001,
-             "larger than"),
+            ({"a": {"shape": [100000, 100000], "data": ""}, "b": {"shape": [1, 1], "data": "AA=="}}, 2000,
+             "13333333336 base64 characters"),
+            # A header that promises 10^10 values is weighed against the
+            # budget before any of them is read.
+            ({"a": {"npy": self.npy_header_only("huge.npy", (100000, 100000))},
+              "b": {"npy": self.npy_header_only("tall.npy", (100000, 1))}}, 2001, "more than the"),
         ]
         # 0x40 = 64: one past the top of the range.
         cases[0][0]["a"]["data"] = "QAAAAA=="
@@ -210,6 +224,25 @@ class UsefulModeEndToEnd(unittest.TestCase):
         with self.assertRaises(JobError) as e:
             self.client.call("jobs_submit", {"a": 1})
         self.assertEqual(e.exception.code, -32602)  # JSON-RPC "invalid params"
+        # Files outside --jobs-files-dir are not the API's to read or write.
+        with self.assertRaises(JobError) as e:
+            self.client.call("jobs_submit", {"a": {"npy": "/etc/passwd"}, "b": {"shape": [1, 1], "data": "AA=="}})
+        self.assertIn("outside the worker's files directory", e.exception.message)
+        job = self.client.submit(ok, ok)["id"]
+        self.client.wait(job, 60)
+        with self.assertRaises(JobError) as e:
+            self.client.result(job, "/tmp/mlpow-elsewhere.npy")
+        self.assertEqual(e.exception.code, 2004)
+        self.client.remove(job)
+        # Browsers (an Origin header) and other host names (DNS rebinding)
+        # are turned away before any method runs.
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "jobs_list", "params": []}).encode()
+        for headers in [{"Origin": "https://example.com"}, {"Host": "attacker.example"}]:
+            request = urllib.request.Request(self.client.url, data=body, method="POST",
+                                             headers={"Content-Type": "application/json", **headers})
+            with self.assertRaises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(request, timeout=10)
+            self.assertEqual(e.exception.code, 403, headers)
         # The worker is still there and still multiplies.
         np.testing.assert_array_equal(self.client.matmul(ok + 1, ok + 2), np.full((2, 2), 4))
 

@@ -19,21 +19,57 @@
 //! Errors carry a code from [`super::codes`] and a message that says what
 //! to change.
 //!
-//! Reading and writing files that a request names is why the API listens
-//! on loopback only: anyone who can reach it acts as the worker's user.
+//! Whoever reaches the API spends the worker's memory and reads and writes
+//! `.npy` files as the worker's user, so it is kept to this machine's
+//! programs: it listens on loopback only, answers only requests whose
+//! `Host` is that loopback address (no DNS rebinding), and refuses any
+//! request that carries an `Origin` header (browsers send one with every
+//! cross-site request and WebSocket, so a web page cannot use it). Files
+//! are read and written only inside `--jobs-files-dir`, and only when it
+//! is given. Other users of a shared machine can reach loopback too: run
+//! the worker where they are trusted, as with the node's RPC.
 
 use super::{
-	input::{JobSpec, MAX_DEPTH, MAX_VALUE, MIN_VALUE},
+	input::{JobSpec, Limits, MAX_DEPTH, MAX_VALUE, MIN_VALUE},
 	npy, JobError, Jobs, Status,
 };
 use base64::Engine;
 use jsonrpsee::{
-	server::{Server, ServerHandle},
+	core::BoxError,
+	server::{middleware::http::HostFilterLayer, HttpRequest, HttpResponse, Server, ServerHandle},
 	types::{ErrorObjectOwned, Params},
 	RpcModule,
 };
 use serde::{Deserialize, Serialize};
-use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{
+	future::Future,
+	net::SocketAddr,
+	path::PathBuf,
+	pin::Pin,
+	sync::{Arc, Mutex},
+	task::{Context, Poll},
+};
+
+/// The API's state: the jobs, the files directory, and a lock that lets
+/// one submission at a time read its matrices (each is checked against the
+/// free budget before it allocates; two at once could both pass).
+pub struct Api {
+	pub jobs: Arc<Jobs>,
+	/// Canonical; `None`: no files.
+	pub files_dir: Option<PathBuf>,
+	submitting: Mutex<()>,
+}
+
+impl Api {
+	pub fn new(jobs: Arc<Jobs>, files_dir: Option<PathBuf>) -> Self {
+		Self { jobs, files_dir, submitting: Mutex::new(()) }
+	}
+
+	fn limits(&self) -> Limits {
+		let (budget, held) = self.jobs.memory();
+		Limits { max_bytes: budget.saturating_sub(held), files_dir: self.files_dir.clone() }
+	}
+}
 
 /// `jobs_info`'s answer.
 #[derive(Clone, Debug, Serialize)]
@@ -95,17 +131,16 @@ fn job_spec(params: &Params) -> Result<JobSpec, ErrorObjectOwned> {
 	}
 }
 
-fn product(jobs: &Jobs, params: Params) -> Result<Product, ErrorObjectOwned> {
+fn product(api: &Api, params: Params) -> Result<Product, ErrorObjectOwned> {
 	let mut seq = params.sequence();
 	let id: u64 = seq.next()?;
 	let target: Option<ResultTarget> = seq.optional_next()?;
-	let (rows, cols, c) = jobs.product(id).map_err(rpc_error)?;
+	let (rows, cols, c) = api.jobs.product(id).map_err(rpc_error)?;
 	match target {
 		Some(ResultTarget { npy: path }) => {
-			if !path.is_absolute() {
-				return Err(rpc_error(JobError::WriteFailed(format!("{}: give an absolute path", path.display()))));
-			}
-			npy::write_i32(&path, rows, cols, &c).map_err(|e| rpc_error(JobError::WriteFailed(e)))?;
+			let write_failed = |e| rpc_error(JobError::WriteFailed(e));
+			let path = api.limits().file(&path, true).map_err(write_failed)?;
+			npy::write_i32(&path, rows, cols, &c).map_err(write_failed)?;
 			Ok(Product { shape: [rows, cols], dtype: "int32", data: None, npy: Some(path) })
 		}
 		None => {
@@ -116,11 +151,12 @@ fn product(jobs: &Jobs, params: Params) -> Result<Product, ErrorObjectOwned> {
 	}
 }
 
-/// The API's methods over `jobs`.
-pub fn module(jobs: Arc<Jobs>) -> RpcModule<Arc<Jobs>> {
-	let mut m = RpcModule::new(jobs);
+/// The API's methods.
+pub fn module(api: Api) -> RpcModule<Api> {
+	let mut m = RpcModule::new(api);
 	let registered = [
-		m.register_method("jobs_info", |_, jobs, _| -> Result<Info, ErrorObjectOwned> {
+		m.register_method("jobs_info", |_, api, _| -> Result<Info, ErrorObjectOwned> {
+			let jobs = &api.jobs;
 			let (budget, held) = jobs.memory();
 			Ok(Info {
 				chain: jobs.chain().map(|p| ChainShape { version: p.version, m: p.m, k: p.k, n: p.n, t: p.t, r: p.r }),
@@ -133,11 +169,11 @@ pub fn module(jobs: Arc<Jobs>) -> RpcModule<Arc<Jobs>> {
 		})
 		.map(|_| ()),
 		// Decoding a large job takes a while: off the async executor.
-		m.register_blocking_method("jobs_submit", |params, jobs, _| -> Result<Status, ErrorObjectOwned> {
+		m.register_blocking_method("jobs_submit", |params, api, _| -> Result<Status, ErrorObjectOwned> {
 			let spec = job_spec(&params)?;
-			let (budget, held) = jobs.memory();
-			let matrices = spec.load(budget.saturating_sub(held)).map_err(rpc_error)?;
-			let status = jobs.submit(matrices, spec.label).map_err(rpc_error)?;
+			let _one_at_a_time = api.submitting.lock().unwrap_or_else(|p| p.into_inner());
+			let matrices = spec.load(&api.limits()).map_err(rpc_error)?;
+			let status = api.jobs.submit(matrices, spec.label).map_err(rpc_error)?;
 			log::info!(
 				"job {} queued: {} x {} by {} x {}{}",
 				status.id,
@@ -150,12 +186,14 @@ pub fn module(jobs: Arc<Jobs>) -> RpcModule<Arc<Jobs>> {
 			Ok(status)
 		})
 		.map(|_| ()),
-		m.register_method("jobs_status", |params, jobs, _| jobs.status(params.one()?).map_err(rpc_error)).map(|_| ()),
-		m.register_method("jobs_list", |_, jobs, _| jobs.list()).map(|_| ()),
-		m.register_blocking_method("jobs_result", |params, jobs, _| product(&jobs, params)).map(|_| ()),
-		m.register_method("jobs_cancel", |params, jobs, _| jobs.cancel(params.one()?).map_err(rpc_error)).map(|_| ()),
-		m.register_method("jobs_remove", |params, jobs, _| -> Result<bool, ErrorObjectOwned> {
-			jobs.remove(params.one()?).map_err(rpc_error)?;
+		m.register_method("jobs_status", |params, api, _| api.jobs.status(params.one()?).map_err(rpc_error))
+			.map(|_| ()),
+		m.register_method("jobs_list", |_, api, _| api.jobs.list()).map(|_| ()),
+		m.register_blocking_method("jobs_result", |params, api, _| product(&api, params)).map(|_| ()),
+		m.register_method("jobs_cancel", |params, api, _| api.jobs.cancel(params.one()?).map_err(rpc_error))
+			.map(|_| ()),
+		m.register_method("jobs_remove", |params, api, _| -> Result<bool, ErrorObjectOwned> {
+			api.jobs.remove(params.one()?).map_err(rpc_error)?;
 			Ok(true)
 		})
 		.map(|_| ()),
@@ -168,19 +206,67 @@ pub fn module(jobs: Arc<Jobs>) -> RpcModule<Arc<Jobs>> {
 
 /// Serves the API on `addr` (a loopback address) until the handle stops.
 /// Requests and responses may be `max_body` bytes long.
-pub async fn serve(addr: SocketAddr, jobs: Arc<Jobs>, max_body: u32) -> anyhow::Result<(SocketAddr, ServerHandle)> {
+pub async fn serve(addr: SocketAddr, api: Api, max_body: u32) -> anyhow::Result<(SocketAddr, ServerHandle)> {
 	if !addr.ip().is_loopback() {
 		anyhow::bail!(
-			"the job API reads and writes files that requests name, so it listens on loopback only (127.0.0.1 or \
-			 ::1), not {addr}"
+			"the job API reads and writes files and spends the worker's memory for whoever calls it, so it listens \
+			 on loopback only (127.0.0.1 or ::1), not {addr}"
 		);
 	}
+	// Bound first, so that the host filter knows the port (`:0` picks one).
+	let listener = std::net::TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("job API on {addr}: {e}"))?;
+	listener.set_nonblocking(true)?;
+	let local = listener.local_addr()?;
+	let port = local.port();
+	let hosts = [format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}")];
+	let middleware = tower::ServiceBuilder::new()
+		.layer(HostFilterLayer::new(hosts).map_err(|e| anyhow::anyhow!("job API host filter: {e}"))?)
+		.layer(RejectOriginLayer);
 	let server = Server::builder()
 		.max_request_body_size(max_body)
 		.max_response_body_size(max_body)
-		.build(addr)
-		.await
+		.set_http_middleware(middleware)
+		.build_from_tcp(listener)
 		.map_err(|e| anyhow::anyhow!("job API on {addr}: {e}"))?;
-	let local = server.local_addr()?;
-	Ok((local, server.start(module(jobs))))
+	Ok((local, server.start(module(api))))
+}
+
+/// Refuses requests that carry an `Origin` header with 403: browsers add
+/// one to cross-site requests and to every WebSocket handshake, and the
+/// API's real clients (scripts, services on this machine) send none.
+#[derive(Clone, Copy, Debug)]
+struct RejectOriginLayer;
+
+impl<S> tower::Layer<S> for RejectOriginLayer {
+	type Service = RejectOrigin<S>;
+
+	fn layer(&self, inner: S) -> Self::Service {
+		RejectOrigin(inner)
+	}
+}
+
+#[derive(Clone, Debug)]
+struct RejectOrigin<S>(S);
+
+impl<S, B> tower::Service<HttpRequest<B>> for RejectOrigin<S>
+where
+	S: tower::Service<HttpRequest<B>, Response = HttpResponse>,
+	S::Error: Into<BoxError> + 'static,
+	S::Future: Send + 'static,
+{
+	type Response = HttpResponse;
+	type Error = BoxError;
+	type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, BoxError>> + Send + 'static>>;
+
+	fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+		self.0.poll_ready(cx).map_err(Into::into)
+	}
+
+	fn call(&mut self, request: HttpRequest<B>) -> Self::Future {
+		if request.headers().contains_key("origin") {
+			return Box::pin(std::future::ready(Ok(jsonrpsee::server::http::response::denied())));
+		}
+		let inner = self.0.call(request);
+		Box::pin(async move { inner.await.map_err(Into::into) })
+	}
 }

@@ -56,112 +56,186 @@ pub struct Matrices {
 }
 
 impl Matrices {
-	/// What a job of this shape holds: `A`, `Bt` and the `int32` product.
+	/// What a job of this shape holds: `A`, `Bt` and the `int32` product
+	/// (`u64::MAX` when that overflows, which no budget allows).
 	pub fn bytes(rows: usize, depth: usize, cols: usize) -> u64 {
 		let (r, d, c) = (rows as u64, depth as u64, cols as u64);
-		r * d + d * c + 4 * r * c
+		let inputs = r.checked_mul(d).zip(d.checked_mul(c)).and_then(|(a, b)| a.checked_add(b));
+		let product = r.checked_mul(c).and_then(|p| p.checked_mul(4));
+		inputs.zip(product).and_then(|(i, p)| i.checked_add(p)).unwrap_or(u64::MAX)
 	}
 }
 
-struct Loaded {
-	rows: usize,
-	cols: usize,
-	values: Vec<i8>,
+/// The longest label a job may carry.
+pub const MAX_LABEL: usize = 256;
+
+/// What a request may use: the memory left in the job budget, and the one
+/// directory whose `.npy` files the API reads and writes (none: inline only).
+#[derive(Clone, Debug)]
+pub struct Limits {
+	pub max_bytes: u64,
+	/// Canonical (symlinks resolved).
+	pub files_dir: Option<PathBuf>,
 }
 
-/// Reads, shape-checks and range-checks one matrix; `max_bytes` bounds
-/// what it may allocate.
-fn load(name: &str, spec: &MatrixSpec, max_bytes: u64) -> Result<Loaded, JobError> {
-	let bad = |why: String| JobError::Invalid(format!("{name}: {why}"));
-	let (rows, cols, wide): (usize, usize, Vec<i64>) = match spec {
-		MatrixSpec { shape: Some([rows, cols]), data: Some(data), npy: None } => {
-			let (rows, cols) = (*rows, *cols);
-			let elements = (rows as u64).checked_mul(cols as u64).unwrap_or(u64::MAX);
-			if elements > max_bytes {
-				return Err(JobError::TooLarge(format!(
-					"{name}: {rows} x {cols} is larger than the worker's job memory allows"
-				)));
-			}
-			// base64 of n bytes is 4 * ceil(n / 3) characters: check before decoding.
-			if data.len() as u64 != elements.div_ceil(3) * 4 {
-				return Err(bad(format!(
-					"shape {rows} x {cols} needs {elements} bytes ({} base64 characters), the data has {} characters",
-					elements.div_ceil(3) * 4,
-					data.len()
-				)));
-			}
-			let bytes = base64::engine::general_purpose::STANDARD
-				.decode(data)
-				.map_err(|e| bad(format!("data is not base64: {e}")))?;
-			if bytes.len() as u64 != elements {
-				return Err(bad(format!("shape {rows} x {cols} needs {elements} bytes, the data has {}", bytes.len())));
-			}
-			(rows, cols, bytes.into_iter().map(|b| b as i8 as i64).collect())
+impl Limits {
+	/// `path`, canonical, if it names an existing file inside the files
+	/// directory (`for_writing`: a file that may not exist yet, whose
+	/// directory is inside it, named `*.npy`).
+	pub fn file(&self, path: &std::path::Path, for_writing: bool) -> Result<PathBuf, String> {
+		let Some(dir) = &self.files_dir else {
+			return Err(format!(
+				"{}: this worker exchanges no files (start it with --jobs-files-dir DIR to allow .npy files in DIR); \
+				 send the data inline",
+				path.display()
+			));
+		};
+		if !path.is_absolute() {
+			return Err(format!("{}: give an absolute path", path.display()));
 		}
-		MatrixSpec { shape: None, data: None, npy: Some(path) } => {
-			if !path.is_absolute() {
-				return Err(bad(format!("{}: give the .npy file's absolute path", path.display())));
+		let resolved = if for_writing {
+			if path.extension().is_none_or(|e| e != "npy") {
+				return Err(format!("{}: a result file's name ends in .npy", path.display()));
 			}
-			let array = npy::read(path, max_bytes).map_err(|e| {
-				if e.contains("larger than the job limit") {
-					JobError::TooLarge(format!("{name}: {e}"))
-				} else {
-					bad(e)
+			let parent = path.parent().ok_or_else(|| format!("{}: no directory", path.display()))?;
+			let name = path.file_name().ok_or_else(|| format!("{}: no file name", path.display()))?;
+			parent.canonicalize().map_err(|e| format!("{}: {e}", parent.display()))?.join(name)
+		} else {
+			path.canonicalize().map_err(|e| format!("{}: {e}", path.display()))?
+		};
+		if !resolved.starts_with(dir) {
+			return Err(format!("{}: outside the worker's files directory {}", path.display(), dir.display()));
+		}
+		Ok(resolved)
+	}
+}
+
+/// Where one matrix's values come from, its shape known and checked.
+enum Source<'a> {
+	Inline { rows: usize, cols: usize, data: &'a str },
+	Npy { path: PathBuf, header: npy::Header },
+}
+
+impl<'a> Source<'a> {
+	fn of(name: &str, spec: &'a MatrixSpec, limits: &Limits) -> Result<Self, JobError> {
+		let bad = |why: String| JobError::Invalid(format!("{name}: {why}"));
+		let source = match spec {
+			MatrixSpec { shape: Some([rows, cols]), data: Some(data), npy: None } => {
+				let elements = (*rows as u64).saturating_mul(*cols as u64);
+				// base64 of n bytes is 4 * ceil(n / 3) characters.
+				let chars = elements.div_ceil(3).saturating_mul(4);
+				if data.len() as u64 != chars {
+					return Err(bad(format!(
+						"shape {rows} x {cols} needs {elements} bytes ({chars} base64 characters), the data has {} \
+						 characters",
+						data.len()
+					)));
 				}
-			})?;
-			(array.rows, array.cols, array.values)
+				Source::Inline { rows: *rows, cols: *cols, data }
+			}
+			MatrixSpec { shape: None, data: None, npy: Some(path) } => {
+				let path = limits.file(path, false).map_err(bad)?;
+				let header = npy::header(&path).map_err(bad)?;
+				Source::Npy { path, header }
+			}
+			_ => return Err(bad("give either \"shape\" and \"data\" (base64), or \"npy\" (a file path)".into())),
+		};
+		let (rows, cols) = source.shape();
+		if rows == 0 || cols == 0 {
+			return Err(bad(format!("shape {rows} x {cols} is empty")));
 		}
-		_ => return Err(bad("give either \"shape\" and \"data\" (base64), or \"npy\" (a file path)".into())),
-	};
-	if rows == 0 || cols == 0 {
-		return Err(bad(format!("shape {rows} x {cols} is empty")));
+		Ok(source)
 	}
-	if let Some(i) = wide.iter().position(|v| !(MIN_VALUE..=MAX_VALUE).contains(v)) {
-		return Err(bad(format!(
-			"element [{}, {}] = {} is outside {MIN_VALUE}..={MAX_VALUE}, the range puzzle v2 multiplies \
-			 (7-bit signed integers)",
-			i / cols,
-			i % cols,
-			wide[i]
-		)));
+
+	fn shape(&self) -> (usize, usize) {
+		match self {
+			Source::Inline { rows, cols, .. } => (*rows, *cols),
+			Source::Npy { header, .. } => (header.rows, header.cols),
+		}
 	}
-	Ok(Loaded { rows, cols, values: wide.into_iter().map(|v| v as i8).collect() })
+
+	/// The values, range-checked, as `i8`. Allocates the matrix once (the
+	/// caller has checked its size against the budget).
+	fn values(&self, name: &str) -> Result<Vec<i8>, JobError> {
+		let (_, cols) = self.shape();
+		let check = |i: usize, v: i64| -> Result<i8, String> {
+			if (MIN_VALUE..=MAX_VALUE).contains(&v) {
+				Ok(v as i8)
+			} else {
+				Err(format!(
+					"element [{}, {}] = {v} is outside {MIN_VALUE}..={MAX_VALUE}, the range puzzle v2 multiplies \
+					 (7-bit signed integers)",
+					i / cols,
+					i % cols
+				))
+			}
+		};
+		let bad = |why: String| JobError::Invalid(format!("{name}: {why}"));
+		match self {
+			Source::Inline { data, .. } => {
+				let bytes = base64::engine::general_purpose::STANDARD
+					.decode(data)
+					.map_err(|e| bad(format!("data is not base64: {e}")))?;
+				let (rows, cols) = self.shape();
+				if bytes.len() != rows * cols {
+					return Err(bad(format!(
+						"shape {rows} x {cols} needs {} bytes, the data has {}",
+						rows * cols,
+						bytes.len()
+					)));
+				}
+				// In place: u8 to i8 reuses the decoded buffer.
+				let values: Vec<i8> = bytes.into_iter().map(|b| b as i8).collect();
+				if let Some(i) = values.iter().position(|&v| !(MIN_VALUE..=MAX_VALUE).contains(&(v as i64))) {
+					return Err(bad(check(i, values[i] as i64).unwrap_err()));
+				}
+				Ok(values)
+			}
+			Source::Npy { path, header } => npy::read_i8(path, header, check).map_err(bad),
+		}
+	}
 }
 
 impl JobSpec {
-	/// Loads and checks both matrices. `max_bytes` bounds the whole job
-	/// (inputs and product).
-	pub fn load(&self, max_bytes: u64) -> Result<Matrices, JobError> {
-		let a = load("a", &self.a, max_bytes)?;
-		let b = load("b", &self.b, max_bytes)?;
-		if a.cols != b.rows {
+	/// Checks both matrices' shapes against each other and the budget
+	/// first, then reads them (one allocation each, of the checked size).
+	pub fn load(&self, limits: &Limits) -> Result<Matrices, JobError> {
+		if self.label.as_ref().is_some_and(|l| l.len() > MAX_LABEL) {
+			return Err(JobError::Invalid(format!("the label is longer than {MAX_LABEL} bytes")));
+		}
+		let a = Source::of("a", &self.a, limits)?;
+		let b = Source::of("b", &self.b, limits)?;
+		let ((rows, a_cols), (b_rows, cols)) = (a.shape(), b.shape());
+		if a_cols != b_rows {
 			return Err(JobError::Invalid(format!(
-				"a is {} x {} and b is {} x {}: a's columns must equal b's rows",
-				a.rows, a.cols, b.rows, b.cols
+				"a is {rows} x {a_cols} and b is {b_rows} x {cols}: a's columns must equal b's rows"
 			)));
 		}
-		let (rows, depth, cols) = (a.rows, a.cols, b.cols);
+		let depth = a_cols;
 		if depth > MAX_DEPTH {
 			return Err(JobError::Invalid(format!(
 				"the inner dimension {depth} is over {MAX_DEPTH}: the int32 product could overflow; split it and add \
 				 the partial products"
 			)));
 		}
-		if Matrices::bytes(rows, depth, cols) > max_bytes {
+		let bytes = Matrices::bytes(rows, depth, cols);
+		if bytes > limits.max_bytes {
 			return Err(JobError::TooLarge(format!(
-				"a {rows} x {depth} by {depth} x {cols} job needs {} MiB, more than the worker's job memory ({} MiB)",
-				Matrices::bytes(rows, depth, cols).div_ceil(1 << 20),
-				max_bytes >> 20
+				"a {rows} x {depth} by {depth} x {cols} job needs {} MiB, more than the {} MiB of job memory free",
+				bytes.div_ceil(1 << 20),
+				limits.max_bytes >> 20
 			)));
 		}
+		let a_values = a.values("a")?;
+		let b_values = b.values("b")?;
 		// B (depth x cols) to Bt (cols x depth).
 		let mut bt = vec![0i8; cols * depth];
-		for (z, row) in b.values.chunks_exact(cols).enumerate() {
+		for (z, row) in b_values.chunks_exact(cols).enumerate() {
 			for (y, &v) in row.iter().enumerate() {
 				bt[y * depth + z] = v;
 			}
 		}
-		Ok(Matrices { rows, depth, cols, a: a.values, bt })
+		Ok(Matrices { rows, depth, cols, a: a_values, bt })
 	}
 }
 
@@ -182,10 +256,17 @@ mod tests {
 		MatrixSpec { npy: Some(path.into()), ..Default::default() }
 	}
 
+	fn limits(max_bytes: u64) -> Limits {
+		Limits { max_bytes, files_dir: None }
+	}
+
+	fn job(a: MatrixSpec, b: MatrixSpec) -> JobSpec {
+		JobSpec { a, b, label: None }
+	}
+
 	#[test]
 	fn loads_and_transposes_b() {
-		let spec = JobSpec { a: inline(1, 2, &[1, 2]), b: inline(2, 3, &[1, 2, 3, 4, 5, 6]), label: None };
-		let m = spec.load(1 << 20).unwrap();
+		let m = job(inline(1, 2, &[1, 2]), inline(2, 3, &[1, 2, 3, 4, 5, 6])).load(&limits(1 << 20)).unwrap();
 		assert_eq!((m.rows, m.depth, m.cols), (1, 2, 3));
 		assert_eq!(m.bt, vec![1, 4, 2, 5, 3, 6]);
 	}
@@ -193,45 +274,57 @@ mod tests {
 	#[test]
 	fn bad_jobs_say_why() {
 		let ok = || inline(2, 2, &[0; 4]);
+		let raw = |shape: [usize; 2], data: &str| MatrixSpec { shape: Some(shape), data: Some(data.into()), npy: None };
 		let cases: Vec<(JobSpec, &str)> = vec![
-			(JobSpec { a: inline(2, 2, &[0, 0, 64, 0]), b: ok(), label: None }, "[1, 0] = 64 is outside -64..=63"),
-			(JobSpec { a: ok(), b: inline(2, 2, &[0, -65, 0, 0]), label: None }, "b: element [0, 1] = -65"),
-			(JobSpec { a: ok(), b: inline(3, 2, &[0; 6]), label: None }, "columns must equal b's rows"),
-			(JobSpec { a: inline(0, 2, &[]), b: ok(), label: None }, "empty"),
-			(
-				JobSpec {
-					a: MatrixSpec { shape: Some([2, 2]), data: Some("AAAA".into()), npy: None },
-					b: ok(),
-					label: None,
-				},
-				"needs 4 bytes (8 base64 characters)",
-			),
-			(
-				JobSpec {
-					a: MatrixSpec { shape: Some([2, 2]), data: Some("!!!!!!!!".into()), npy: None },
-					b: ok(),
-					label: None,
-				},
-				"not base64",
-			),
-			(JobSpec { a: npy("a.npy"), b: ok(), label: None }, "absolute path"),
-			(JobSpec { a: npy("/nonexistent/a.npy"), b: ok(), label: None }, "a: /nonexistent"),
-			(
-				JobSpec {
-					a: MatrixSpec { shape: Some([1 << 40, 1 << 40]), data: Some(String::new()), npy: None },
-					b: ok(),
-					label: None,
-				},
-				"larger than the worker's job memory",
-			),
-			(JobSpec { a: MatrixSpec { npy: Some("/a.npy".into()), ..ok() }, b: ok(), label: None }, "either"),
-			(JobSpec { a: MatrixSpec::default(), b: ok(), label: None }, "either"),
+			(job(inline(2, 2, &[0, 0, 64, 0]), ok()), "a: element [1, 0] = 64 is outside -64..=63"),
+			(job(ok(), inline(2, 2, &[0, -65, 0, 0])), "b: element [0, 1] = -65"),
+			(job(ok(), inline(3, 2, &[0; 6])), "columns must equal b's rows"),
+			(job(inline(0, 2, &[]), ok()), "empty"),
+			(job(raw([2, 2], "AAAA"), ok()), "needs 4 bytes (8 base64 characters)"),
+			(job(raw([2, 2], "!!!!!!!!"), ok()), "not base64"),
+			(job(npy("/a.npy"), ok()), "--jobs-files-dir"),
+			(job(MatrixSpec { npy: Some("/a.npy".into()), ..ok() }, ok()), "either"),
+			(job(MatrixSpec::default(), ok()), "either"),
+			// Sizes that overflow are refused, not multiplied out.
+			(job(raw([1 << 40, 1 << 40], ""), ok()), "base64 characters"),
+			(job(inline(1, 1, &[1]), raw([1, usize::MAX], "")), "base64 characters"),
+			(JobSpec { label: Some("x".repeat(MAX_LABEL + 1)), ..job(ok(), ok()) }, "label"),
 		];
 		for (spec, why) in cases {
-			let err = spec.load(1 << 20).unwrap_err().to_string();
+			let err = spec.load(&limits(1 << 20)).unwrap_err().to_string();
 			assert!(err.contains(why), "{err:?} should say {why:?}");
 		}
-		let big = JobSpec { a: inline(64, 64, &[1; 4096]), b: inline(64, 64, &[1; 4096]), label: None };
-		assert!(matches!(big.load(10_000), Err(JobError::TooLarge(_))));
+		let big = job(inline(64, 64, &[1; 4096]), inline(64, 64, &[1; 4096]));
+		assert!(matches!(big.load(&limits(10_000)), Err(JobError::TooLarge(_))));
+		assert_eq!(Matrices::bytes(1 << 31, 1, 1 << 31), u64::MAX, "4 * rows * cols overflows: no budget fits");
+	}
+
+	/// `.npy` files only from the files directory, symlinks resolved.
+	#[test]
+	fn files_stay_inside_the_files_directory() {
+		let root = std::env::temp_dir().join(format!("mlpow-files-{}", std::process::id()));
+		let (inside, outside) = (root.join("inside"), root.join("outside"));
+		std::fs::create_dir_all(&inside).unwrap();
+		std::fs::create_dir_all(&outside).unwrap();
+		let header = "{'descr': '|i1', 'fortran_order': False, 'shape': (1, 1), }\n";
+		let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+		bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+		bytes.extend_from_slice(header.as_bytes());
+		bytes.push(3);
+		std::fs::write(inside.join("a.npy"), &bytes).unwrap();
+		std::fs::write(outside.join("secret.npy"), &bytes).unwrap();
+		std::os::unix::fs::symlink(outside.join("secret.npy"), inside.join("link.npy")).unwrap();
+		let limits = Limits { max_bytes: 1 << 20, files_dir: Some(inside.canonicalize().unwrap()) };
+		let at = |p: &std::path::Path| npy(p.to_str().unwrap());
+		let m = job(at(&inside.join("a.npy")), at(&inside.join("a.npy"))).load(&limits).unwrap();
+		assert_eq!((m.a.clone(), m.bt.clone()), (vec![3], vec![3]));
+		for path in [outside.join("secret.npy"), inside.join("link.npy"), inside.join("../outside/secret.npy")] {
+			let err = job(at(&path), at(&inside.join("a.npy"))).load(&limits).unwrap_err().to_string();
+			assert!(err.contains("outside the worker's files directory"), "{err}");
+		}
+		assert!(limits.file(&inside.join("c.npy"), true).is_ok());
+		assert!(limits.file(&inside.join("c.txt"), true).unwrap_err().contains(".npy"));
+		assert!(limits.file(&outside.join("c.npy"), true).unwrap_err().contains("outside"));
+		std::fs::remove_dir_all(&root).unwrap();
 	}
 }

@@ -41,66 +41,98 @@ impl Int {
 	}
 }
 
-/// A two-dimensional integer array read from a `.npy` file, widened to
-/// `i64` so that out-of-range values are reported as they are, not wrapped.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Array2 {
+/// What a `.npy` file's header says: its element type, shape, and where
+/// the data starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+	int: Int,
 	pub rows: usize,
 	pub cols: usize,
-	pub values: Vec<i64>,
+	data_offset: u64,
 }
 
-/// Reads a 2-D integer `.npy` file of at most `max_elements` elements.
-pub fn read(path: &Path, max_elements: u64) -> Result<Array2, String> {
-	let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+/// Opens `path` as a regular file (never a FIFO or a device, which could
+/// block a reader forever).
+fn open_regular(path: &Path) -> Result<std::fs::File, String> {
+	let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+	let meta = file.metadata().map_err(|e| format!("{}: {e}", path.display()))?;
+	if !meta.is_file() {
+		return Err(format!("{}: not a regular file", path.display()));
+	}
+	Ok(file)
+}
+
+/// Reads and checks the header of a 2-D signed-integer `.npy` file.
+pub fn header(path: &Path) -> Result<Header, String> {
+	let mut file = open_regular(path)?;
+	let truncated = |e: std::io::Error| format!("{}: truncated header ({e})", path.display());
 	let mut preamble = [0u8; 8];
 	file.read_exact(&mut preamble).map_err(|e| format!("{}: not a .npy file ({e})", path.display()))?;
 	if &preamble[..6] != b"\x93NUMPY" {
 		return Err(format!("{}: not a .npy file (no \\x93NUMPY magic)", path.display()));
 	}
-	let header_len = match preamble[6] {
+	let (header_len, len_bytes) = match preamble[6] {
 		1 => {
 			let mut len = [0u8; 2];
-			file.read_exact(&mut len).map_err(|e| format!("{}: truncated header ({e})", path.display()))?;
-			u16::from_le_bytes(len) as usize
+			file.read_exact(&mut len).map_err(truncated)?;
+			(u16::from_le_bytes(len) as usize, 2)
 		}
 		2 | 3 => {
 			let mut len = [0u8; 4];
-			file.read_exact(&mut len).map_err(|e| format!("{}: truncated header ({e})", path.display()))?;
-			u32::from_le_bytes(len) as usize
+			file.read_exact(&mut len).map_err(truncated)?;
+			(u32::from_le_bytes(len) as usize, 4)
 		}
 		v => return Err(format!("{}: .npy format version {v} is not supported", path.display())),
 	};
 	if header_len > 1 << 16 {
 		return Err(format!("{}: a {header_len}-byte .npy header is not plausible", path.display()));
 	}
-	let mut header = vec![0u8; header_len];
-	file.read_exact(&mut header).map_err(|e| format!("{}: truncated header ({e})", path.display()))?;
-	let header = String::from_utf8_lossy(&header);
-	let (int, rows, cols) = parse_header(&header).map_err(|e| format!("{}: {e}", path.display()))?;
-	let elements = (rows as u64).checked_mul(cols as u64).filter(|&e| e <= max_elements).ok_or_else(|| {
-		format!("{}: a {rows} x {cols} array is larger than the job limit of {max_elements} elements", path.display())
-	})? as usize;
-	let mut raw = Vec::with_capacity(elements * int.width());
-	file.take((elements * int.width()) as u64 + 1)
-		.read_to_end(&mut raw)
-		.map_err(|e| format!("{}: reading the data: {e}", path.display()))?;
-	if raw.len() != elements * int.width() {
-		return Err(format!(
-			"{}: the header promises {} bytes of data, the file has {}{}",
-			path.display(),
-			elements * int.width(),
-			raw.len().min(elements * int.width()),
-			if raw.len() > elements * int.width() { " or more" } else { "" }
-		));
+	let mut text = vec![0u8; header_len];
+	file.read_exact(&mut text).map_err(truncated)?;
+	let (int, rows, cols) =
+		parse_header(&String::from_utf8_lossy(&text)).map_err(|e| format!("{}: {e}", path.display()))?;
+	Ok(Header { int, rows, cols, data_offset: (8 + len_bytes + header_len) as u64 })
+}
+
+/// Reads the data of the file whose `header` was read, converting each
+/// element to `i8` through `convert(index, value)`, which refuses values out
+/// of range. Memory: the `i8` output and a 64 KiB buffer, allocated only
+/// once the file is known to hold exactly the data its header promises.
+pub fn read_i8(
+	path: &Path,
+	header: &Header,
+	mut convert: impl FnMut(usize, i64) -> Result<i8, String>,
+) -> Result<Vec<i8>, String> {
+	use std::io::Seek;
+	let mut file = open_regular(path)?;
+	let elements = header.rows.checked_mul(header.cols).ok_or("the shape overflows")?;
+	let width = header.int.width();
+	let data_len = (elements as u64).saturating_mul(width as u64);
+	let file_len = file.metadata().map_err(|e| format!("{}: {e}", path.display()))?.len();
+	let have = file_len.saturating_sub(header.data_offset);
+	if have != data_len {
+		return Err(format!("{}: the header promises {data_len} bytes of data, the file has {have}", path.display()));
 	}
-	let values = match int {
-		Int::I8 => raw.iter().map(|&b| b as i8 as i64).collect(),
-		Int::I16 => raw.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as i64).collect(),
-		Int::I32 => raw.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64).collect(),
-		Int::I64 => raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect(),
-	};
-	Ok(Array2 { rows, cols, values })
+	file.seek(std::io::SeekFrom::Start(header.data_offset)).map_err(|e| format!("{}: {e}", path.display()))?;
+	let mut out = Vec::with_capacity(elements);
+	let step = (1 << 16) / width * width;
+	let mut buf = vec![0u8; step];
+	let mut left = data_len as usize;
+	while left > 0 {
+		let chunk = &mut buf[..left.min(step)];
+		file.read_exact(chunk).map_err(|e| format!("{}: reading the data: {e}", path.display()))?;
+		for raw in chunk.chunks_exact(width) {
+			let value = match header.int {
+				Int::I8 => raw[0] as i8 as i64,
+				Int::I16 => i16::from_le_bytes([raw[0], raw[1]]) as i64,
+				Int::I32 => i32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]) as i64,
+				Int::I64 => i64::from_le_bytes([raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7]]),
+			};
+			out.push(convert(out.len(), value)?);
+		}
+		left -= chunk.len();
+	}
+	Ok(out)
 }
 
 /// The element type and the two dimensions named by a header dict.
@@ -149,9 +181,21 @@ pub fn write_i32(path: &Path, rows: usize, cols: usize, values: &[i32]) -> Resul
 	for v in values {
 		bytes.extend_from_slice(&v.to_le_bytes());
 	}
-	let tmp = path.with_extension("npy.partial");
-	std::fs::write(&tmp, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
-	std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+	// A fresh, unpredictable temporary name next to the target, created
+	// exclusively: never a file (or a planted symlink) that already exists.
+	let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+	let tmp = path.with_extension(format!("npy.{}.{nonce:x}.partial", std::process::id()));
+	let mut file = std::fs::OpenOptions::new()
+		.write(true)
+		.create_new(true)
+		.open(&tmp)
+		.map_err(|e| format!("{}: {e}", tmp.display()))?;
+	std::io::Write::write_all(&mut file, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
+	drop(file);
+	std::fs::rename(&tmp, path).map_err(|e| {
+		let _ = std::fs::remove_file(&tmp);
+		format!("{}: {e}", path.display())
+	})
 }
 
 #[cfg(test)]
@@ -171,12 +215,20 @@ mod tests {
 		b
 	}
 
-	fn read_bytes(bytes: &[u8]) -> Result<Array2, String> {
+	/// The shape and the values (widened, unchecked) of a file holding `bytes`.
+	fn read_bytes(bytes: &[u8]) -> Result<(usize, usize, Vec<i64>), String> {
 		static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 		let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 		let path = std::env::temp_dir().join(format!("mlpow-npy-{}-{n}.npy", std::process::id()));
 		std::fs::write(&path, bytes).unwrap();
-		let out = read(&path, 1 << 20);
+		let out = header(&path).and_then(|h| {
+			let mut wide = Vec::new();
+			read_i8(&path, &h, |_, v| {
+				wide.push(v);
+				Ok(0)
+			})?;
+			Ok((h.rows, h.cols, wide))
+		});
 		std::fs::remove_file(&path).unwrap();
 		out
 	}
@@ -184,24 +236,28 @@ mod tests {
 	#[test]
 	fn reads_every_integer_width() {
 		let a = read_bytes(&npy("|i1", "(2, 3)", &[1, 2, 3, 0xff, 0x80, 7])).unwrap();
-		assert_eq!(a, Array2 { rows: 2, cols: 3, values: vec![1, 2, 3, -1, -128, 7] });
+		assert_eq!(a, (2, 3, vec![1, 2, 3, -1, -128, 7]));
 		let data: Vec<u8> = [-5i64, 300].iter().flat_map(|v| v.to_le_bytes()).collect();
-		let b = read_bytes(&npy("<i8", "(1, 2)", &data)).unwrap();
-		assert_eq!(b.values, vec![-5, 300]);
+		assert_eq!(read_bytes(&npy("<i8", "(1, 2)", &data)).unwrap().2, vec![-5, 300]);
 		let data: Vec<u8> = [-2i16, 9].iter().flat_map(|v| v.to_le_bytes()).collect();
-		assert_eq!(read_bytes(&npy("<i2", "(2, 1)", &data)).unwrap().values, vec![-2, 9]);
+		assert_eq!(read_bytes(&npy("<i2", "(2, 1)", &data)).unwrap().2, vec![-2, 9]);
+		// More than one 64 KiB read.
+		let data: Vec<u8> = (0..40_000i32).flat_map(|v| v.to_le_bytes()).collect();
+		assert_eq!(read_bytes(&npy("<i4", "(200, 200)", &data)).unwrap().2, (0..40_000).collect::<Vec<i64>>());
 	}
 
 	#[test]
 	fn refuses_what_it_cannot_read_with_the_reason() {
-		let cases: [(Vec<u8>, &str); 7] = [
+		let cases: [(Vec<u8>, &str); 8] = [
 			(b"hello world, not numpy".to_vec(), "magic"),
 			(npy("<f4", "(1, 1)", &[0; 4]), "little-endian signed integer"),
 			(npy("|u1", "(1, 1)", &[0]), "little-endian signed integer"),
 			(npy("|i1", "(4,)", &[0; 4]), "two dimensions"),
 			(npy("|i1", "(2, 2, 2)", &[0; 8]), "two dimensions"),
-			(npy("|i1", "(2, 3)", &[0; 5]), "promises 6 bytes"),
-			(npy("|i1", "(100000, 100000)", &[0; 5]), "larger than the job limit"),
+			(npy("|i1", "(2, 3)", &[0; 5]), "promises 6 bytes of data, the file has 5"),
+			(npy("|i1", "(2, 3)", &[0; 7]), "promises 6 bytes of data, the file has 7"),
+			// A huge shape is refused before anything is allocated for it.
+			(npy("|i1", "(100000, 100000)", &[0; 5]), "promises 10000000000 bytes"),
 		];
 		for (bytes, why) in cases {
 			let err = read_bytes(&bytes).unwrap_err();
@@ -209,6 +265,8 @@ mod tests {
 		}
 		let fortran = npy_ordered("|i1", "True", "(1, 1)", &[0]);
 		assert!(read_bytes(&fortran).unwrap_err().contains("Fortran"));
+		// A directory is not a regular file.
+		assert!(header(&std::env::temp_dir()).unwrap_err().contains("not a regular file"));
 	}
 
 	#[test]
@@ -222,8 +280,18 @@ mod tests {
 		let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
 		assert_eq!((10 + header_len) % 64, 0);
 		assert_eq!(bytes[10 + header_len - 1], b'\n');
-		let back = read(&path, 16).unwrap();
-		assert_eq!(back.values, vec![1, -2, i32::MAX as i64, i32::MIN as i64]);
+		let h = header(&path).unwrap();
+		assert_eq!((h.rows, h.cols), (2, 2));
+		let mut back = Vec::new();
+		read_i8(&path, &h, |_, v| {
+			back.push(v);
+			Ok(0)
+		})
+		.unwrap();
+		assert_eq!(back, vec![1, -2, i32::MAX as i64, i32::MIN as i64]);
+		// Written again over the old file, and no temporary file is left behind.
+		write_i32(&path, 1, 1, &[5]).unwrap();
+		assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
 		std::fs::remove_dir_all(&dir).unwrap();
 	}
 }

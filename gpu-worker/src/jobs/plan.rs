@@ -50,6 +50,24 @@ impl Block {
 		self.rows.len() <= shape.m && self.cols.len() <= shape.n && self.depth.len() <= shape.k
 	}
 
+	/// The block cut in two along its first dimension too long for
+	/// `shape` (rows, then columns, then depth): the front part, of the
+	/// shape's size in that dimension, and the rest. Peeling repeatedly
+	/// yields the pieces of [`Block::split`], in its order.
+	pub fn peel(&self, shape: PuzzleShape) -> (Block, Block) {
+		let cut = |r: &Range<usize>, size: usize| (r.start..r.start + size, r.start + size..r.end);
+		if self.rows.len() > shape.m {
+			let (front, rest) = cut(&self.rows, shape.m);
+			(Block { rows: front, ..self.clone() }, Block { rows: rest, ..self.clone() })
+		} else if self.cols.len() > shape.n {
+			let (front, rest) = cut(&self.cols, shape.n);
+			(Block { cols: front, ..self.clone() }, Block { cols: rest, ..self.clone() })
+		} else {
+			let (front, rest) = cut(&self.depth, shape.k.min(self.depth.len()));
+			(Block { depth: front, ..self.clone() }, Block { depth: rest, ..self.clone() })
+		}
+	}
+
 	/// The block cut into pieces of `shape`, depth innermost (so consecutive
 	/// pieces add into the same outputs and finish them one block at a time).
 	pub fn split(&self, shape: PuzzleShape) -> Vec<Block> {
@@ -124,6 +142,19 @@ mod tests {
 		assert!(seen.iter().all(|&s| s == 1));
 		// A block that already fits is one piece.
 		assert_eq!(pieces[0].split(SHAPE), vec![pieces[0].clone()]);
+		// Peeling (as the queue does) yields the same pieces in the same order.
+		let mut pending = std::collections::VecDeque::from([whole]);
+		let mut peeled = Vec::new();
+		while let Some(mut block) = pending.pop_front() {
+			while !block.fits(SHAPE) {
+				let (front, rest) = block.peel(SHAPE);
+				assert!(pending.len() < 3, "at most three remainders wait");
+				pending.push_front(rest);
+				block = front;
+			}
+			peeled.push(block);
+		}
+		assert_eq!(peeled, pieces);
 	}
 
 	/// The pieces' padded products, accumulated, are the job's product:

@@ -106,6 +106,13 @@ pub struct Jobs {
 	budget: u64,
 }
 
+/// What a job costs beyond its matrices (its status, its bookkeeping), for
+/// the memory budget: a flood of tiny jobs fills it too.
+const JOB_OVERHEAD: u64 = 1024;
+
+/// The most jobs held at once, done or not.
+pub const MAX_JOBS: usize = 10_000;
+
 fn now_ms() -> u64 {
 	SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
@@ -129,12 +136,23 @@ impl Jobs {
 		(self.budget, self.lock().held_bytes)
 	}
 
-	/// Queues a job; refused when it would take the held memory past the budget.
+	/// Queues a job; refused when it would take the held memory past the
+	/// budget, or the number of held jobs past [`MAX_JOBS`].
 	pub fn submit(&self, matrices: Matrices, label: Option<String>) -> Result<Status, JobError> {
 		let Matrices { rows, depth, cols, a, bt } = matrices;
-		let bytes = Matrices::bytes(rows, depth, cols);
+		let bytes = Matrices::bytes(rows, depth, cols)
+			.saturating_add(JOB_OVERHEAD)
+			.saturating_add(label.as_ref().map_or(0, |l| l.len() as u64));
+		// The product, allocated before the lock (and before anything is
+		// counted): its size passed the budget check when the job was read.
+		let c = vec![0; rows * cols];
 		let mut inner = self.lock();
-		if inner.held_bytes + bytes > self.budget {
+		if inner.jobs.len() >= MAX_JOBS {
+			return Err(JobError::TooLarge(format!(
+				"the worker holds {MAX_JOBS} jobs; fetch and remove finished ones (jobs_remove)"
+			)));
+		}
+		if inner.held_bytes.saturating_add(bytes) > self.budget {
 			return Err(JobError::TooLarge(format!(
 				"the job needs {} MiB and {} MiB of the worker's {} MiB job memory are in use; fetch and remove \
 				 finished jobs (jobs_remove) or start the worker with a larger --jobs-memory-mib",
@@ -167,7 +185,7 @@ impl Jobs {
 				status: status.clone(),
 				a: Arc::new(a),
 				bt: Arc::new(bt),
-				c: vec![0; rows * cols],
+				c,
 				pending: VecDeque::from([whole]),
 				in_flight: 0,
 				bytes,
@@ -251,12 +269,12 @@ impl Jobs {
 				return None;
 			};
 			let mut block = entry.pending.pop_front()?;
-			if !block.fits(shape) {
-				let mut pieces = block.split(shape).into_iter();
-				block = pieces.next()?;
-				for (i, p) in pieces.enumerate() {
-					entry.pending.insert(i, p);
-				}
+			// Peel one piece off the front: at most three remainders go back,
+			// so a job of millions of pieces never lists them all.
+			while !block.fits(shape) {
+				let (first, rest) = block.peel(shape);
+				entry.pending.push_front(rest);
+				block = first;
 			}
 			entry.in_flight += 1;
 			entry.status.state = State::Running;
@@ -396,7 +414,7 @@ mod tests {
 
 	#[test]
 	fn jobs_queue_in_order_and_cancel_and_remove_free_them() {
-		let bytes = Matrices::bytes(8, 8, 8);
+		let bytes = Matrices::bytes(8, 8, 8) + JOB_OVERHEAD;
 		let jobs = Jobs::new(2 * bytes);
 		let one = jobs.submit(matrices(8, 8, 8), None).unwrap().id;
 		let two = jobs.submit(matrices(8, 8, 8), None).unwrap().id;
