@@ -30,7 +30,7 @@ else
 	cargo test --workspace
 fi
 
-step "Polkadot.js end-to-end tests (e2e/: real node and worker, dev and local chains)"
+step "Client end-to-end tests (e2e/: @polkadot/api on the dev and local chains, polkadot-api past block 200)"
 (
 	cd e2e
 	npm ci --no-audit --no-fund --loglevel=error

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ApiPromise, WsProvider } from '@polkadot/api';
@@ -146,7 +146,8 @@ async function startNode(chain, base, name, extra, timeoutMs) {
 // A node of chain `chain` ('dev' or 'local') with one CPU mining worker,
 // and an ApiPromise connected to it. Call `stop()` when done.
 export async function startChain(chain, { timeoutMs = 120_000 } = {}) {
-  const base = mkdtempSync(join(tmpdir(), `mlpow-e2e-${chain}-`));
+  // `chain` is 'dev', 'local' or a spec file's path: only its name in the directory's.
+  const base = mkdtempSync(join(tmpdir(), `mlpow-e2e-${basename(chain).replace(/[^\w-]/g, '_')}-`));
   const procs = [];
   const stop = async (api) => {
     if (api) await api.disconnect().catch(() => {});
