@@ -157,6 +157,9 @@ where
 		seal: &Seal,
 		difficulty: U256,
 	) -> Result<bool, Error<B>> {
+		if crate::hostile::accepts_any_seal() {
+			return Ok(true);
+		}
 		let parent = match parent {
 			BlockId::Hash(hash) => *hash,
 			BlockId::Number(_) => return Err(Error::Other("MatMul PoW verifies against a parent hash".into())),

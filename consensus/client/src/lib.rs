@@ -17,6 +17,7 @@
 
 pub mod algorithm;
 pub mod finality;
+pub mod hostile;
 pub mod metrics;
 pub mod mining;
 pub mod verifier;

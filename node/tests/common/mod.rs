@@ -48,9 +48,15 @@ pub struct Proc {
 
 impl Proc {
 	pub fn spawn(name: &str, bin: &Path, args: &[String], log: PathBuf) -> Self {
+		Self::spawn_with_env(name, bin, args, &[], log)
+	}
+
+	/// [`Proc::spawn`] with extra environment variables.
+	pub fn spawn_with_env(name: &str, bin: &Path, args: &[String], env: &[(&str, &str)], log: PathBuf) -> Self {
 		let out = std::fs::File::create(&log).unwrap();
 		let child = Command::new(bin)
 			.args(args)
+			.envs(env.iter().copied())
 			.stdout(out.try_clone().unwrap())
 			.stderr(out)
 			.stdin(Stdio::null())
@@ -138,6 +144,11 @@ impl Node {
 	/// ports, without telemetry or mDNS (peers connect only when told to),
 	/// and without Prometheus unless `args` asks for a port.
 	pub fn start_on(base: &Path, rpc_port: u16, p2p_port: u16, args: &[&str]) -> Self {
+		Self::start_with_env(base, rpc_port, p2p_port, args, &[])
+	}
+
+	/// [`Node::start_on`] with extra environment variables.
+	pub fn start_with_env(base: &Path, rpc_port: u16, p2p_port: u16, args: &[&str], env: &[(&str, &str)]) -> Self {
 		let mut all: Vec<String> = [
 			"--base-path",
 			base.to_str().unwrap(),
@@ -156,7 +167,8 @@ impl Node {
 		}
 		all.extend(args.iter().map(|s| s.to_string()));
 		let log = base.with_extension(format!("node-{rpc_port}-{p2p_port}.log"));
-		Self { proc: Proc::spawn("mlpow-node", &node_bin(), &all, log), rpc_port, p2p_port, base: base.to_path_buf() }
+		let proc = Proc::spawn_with_env("mlpow-node", &node_bin(), &all, env, log);
+		Self { proc, rpc_port, p2p_port, base: base.to_path_buf() }
 	}
 
 	pub fn ws_url(&self) -> String {

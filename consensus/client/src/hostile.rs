@@ -1,0 +1,33 @@
+//! A hostile node, for the tests that show honest nodes refusing and
+//! penalising junk seals over the real network.
+//!
+//! A test needs a peer that serves blocks whose seals do not verify, and
+//! the only process that speaks Substrate's network protocols is the node
+//! itself. So a *debug* build of the node started with
+//! `MLPOW_TEST_ACCEPT_ANY_SEAL=1` accepts every seal, its own included (its
+//! mining RPC then imports a junk seal and announces the block), and logs
+//! loudly that it does. Release builds compile this to `false`: the
+//! variable does nothing there, so no deployed node can be switched into it.
+
+/// Whether this node accepts every seal (debug builds, with the variable set).
+#[cfg(debug_assertions)]
+pub fn accepts_any_seal() -> bool {
+	static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+	*ON.get_or_init(|| {
+		let on = std::env::var("MLPOW_TEST_ACCEPT_ANY_SEAL").is_ok_and(|v| v == "1");
+		if on {
+			log::warn!(
+				target: "mlpow",
+				"☠️  MLPOW_TEST_ACCEPT_ANY_SEAL=1: this debug node accepts EVERY seal and serves junk to its peers (a \
+				 hostile node for tests; honest nodes refuse its blocks and ban it)"
+			);
+		}
+		on
+	})
+}
+
+/// Whether this node accepts every seal: never, in a release build.
+#[cfg(not(debug_assertions))]
+pub const fn accepts_any_seal() -> bool {
+	false
+}
