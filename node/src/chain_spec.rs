@@ -1,6 +1,6 @@
 //! Built-in chain specs (`dev`, `dev-v2`, `local`) and JSON specs from files.
 
-use mlpow_runtime::{genesis::DEV_V2_PRESET, SS58_PREFIX, TOKEN_DECIMALS, TOKEN_SYMBOL, WASM_BINARY};
+use mlpow_runtime::{genesis_config_presets::DEV_V2_PRESET, SS58_PREFIX, TOKEN_DECIMALS, TOKEN_SYMBOL, WASM_BINARY};
 use sc_service::ChainType;
 use sp_genesis_builder::{DEV_RUNTIME_PRESET, LOCAL_TESTNET_RUNTIME_PRESET};
 

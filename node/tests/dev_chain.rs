@@ -12,7 +12,7 @@ use mlpow_primitives::{
 	mine::{EpochWeights, Search},
 	Seal,
 };
-use mlpow_runtime::genesis::{BLOCK_REWARD, ENDOWMENT};
+use mlpow_runtime::genesis_config_presets::{BLOCK_REWARD, ENDOWMENT};
 use mlpow_work::{codes, Accepted, WorkItem};
 use serde_json::Value;
 use sp_keyring::Sr25519Keyring;

@@ -9,7 +9,8 @@ use common::ext;
 use frame_support::{assert_noop, assert_ok, dispatch::GetDispatchInfo, traits::Hooks};
 use mlpow_primitives::U256;
 use mlpow_runtime::{
-	genesis, AccountId, Council, CouncilCollective, MlPow, Runtime, RuntimeCall, RuntimeEvent, RuntimeOrigin, System,
+	genesis_config_presets as genesis, AccountId, Council, CouncilCollective, MlPow, Runtime, RuntimeCall,
+	RuntimeEvent, RuntimeOrigin, System,
 };
 use sp_genesis_builder::{DEV_RUNTIME_PRESET, LOCAL_TESTNET_RUNTIME_PRESET};
 use sp_keyring::Sr25519Keyring::{Alice, Bob, Dave};

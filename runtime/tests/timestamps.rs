@@ -5,7 +5,7 @@
 mod common;
 
 use common::ext;
-use mlpow_runtime::{genesis, Runtime, RuntimeOrigin};
+use mlpow_runtime::{genesis_config_presets as genesis, Runtime, RuntimeOrigin};
 use sp_genesis_builder::{DEV_RUNTIME_PRESET, LOCAL_TESTNET_RUNTIME_PRESET};
 
 /// Block 1's timestamp inherent, as the block's author set it.

@@ -1,7 +1,7 @@
 //! The genesis state of the runtime's presets, for tests that run the real
 //! runtime natively.
 
-use mlpow_runtime::{genesis, RuntimeGenesisConfig, System};
+use mlpow_runtime::{genesis_config_presets as genesis, RuntimeGenesisConfig, System};
 use sp_genesis_builder::PresetId;
 use sp_runtime::BuildStorage;
 
