@@ -12,6 +12,16 @@
 //!
 //! Blocks are split lazily, against the shape in force when a lane asks for
 //! one, so a job that outlives a parameter change goes on in the new shape.
+//!
+//! **Salt.** A winning piece's seal publishes the Merkle roots of its `A` and
+//! `Bt` and the sibling hashes on the opened rows' paths: unsalted, anyone
+//! could test a guess of an unopened `t`-row block against them (zero
+//! padding, a block repeated across jobs). So each piece gives up its last
+//! two columns ([`SALT_COLUMNS`]): column `k-1` holds random values in every
+//! row of `A` and zeros in `Bt`, column `k-2` zeros in `A` and random values
+//! in every row of `Bt`. Each product term there is zero, so the product is
+//! unchanged, and every `t`-row block of either matrix carries `t` random
+//! 7-bit values. Costs `2/k` of each piece (0.05% at `k = 4096`).
 
 use mlpow_primitives::ChallengeParams;
 use std::ops::Range;
@@ -25,17 +35,37 @@ pub struct Block {
 	pub depth: Range<usize>,
 }
 
-/// The puzzle's shape: `m` rows of `A`, `n` rows of `Bt`, inner dimension `k`.
+/// Columns of each piece that hold salt instead of the job's data.
+pub const SALT_COLUMNS: usize = 2;
+
+/// The puzzle's shape: `m` rows of `A`, `n` rows of `Bt`, inner dimension
+/// `k`, of which `depth` carry the job's data (the rest is salt).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PuzzleShape {
 	pub m: usize,
 	pub n: usize,
 	pub k: usize,
+	pub depth: usize,
 }
 
 impl From<&ChallengeParams> for PuzzleShape {
 	fn from(p: &ChallengeParams) -> Self {
-		Self { m: p.m as usize, n: p.n as usize, k: p.k as usize }
+		// Valid parameters have k >= 16 (a multiple of t).
+		let k = p.k as usize;
+		Self { m: p.m as usize, n: p.n as usize, k, depth: k.saturating_sub(SALT_COLUMNS).max(1) }
+	}
+}
+
+/// Salts a piece's padded `a` and `bt` (`k` wide): random 7-bit values in
+/// column `k-1` of every row of `a` and column `k-2` of every row of `bt`,
+/// whose counterparts stay zero (the module docs say why).
+pub fn salt(a: &mut [i8], bt: &mut [i8], k: usize, random: &mut impl FnMut() -> i8) {
+	debug_assert!(k >= SALT_COLUMNS);
+	for row in a.chunks_exact_mut(k) {
+		row[k - 1] = random();
+	}
+	for row in bt.chunks_exact_mut(k) {
+		row[k - 2] = random();
 	}
 }
 
@@ -47,7 +77,7 @@ impl Block {
 
 	/// Whether the block is one piece of `shape`.
 	pub fn fits(&self, shape: PuzzleShape) -> bool {
-		self.rows.len() <= shape.m && self.cols.len() <= shape.n && self.depth.len() <= shape.k
+		self.rows.len() <= shape.m && self.cols.len() <= shape.n && self.depth.len() <= shape.depth
 	}
 
 	/// The block cut in two along its first dimension too long for
@@ -63,7 +93,7 @@ impl Block {
 			let (front, rest) = cut(&self.cols, shape.n);
 			(Block { cols: front, ..self.clone() }, Block { cols: rest, ..self.clone() })
 		} else {
-			let (front, rest) = cut(&self.depth, shape.k.min(self.depth.len()));
+			let (front, rest) = cut(&self.depth, shape.depth.min(self.depth.len()));
 			(Block { depth: front, ..self.clone() }, Block { depth: rest, ..self.clone() })
 		}
 	}
@@ -77,7 +107,7 @@ impl Block {
 		let mut out = Vec::new();
 		for rows in cuts(&self.rows, shape.m) {
 			for cols in cuts(&self.cols, shape.n) {
-				for depth in cuts(&self.depth, shape.k) {
+				for depth in cuts(&self.depth, shape.depth) {
 					out.push(Block { rows: rows.clone(), cols: cols.clone(), depth });
 				}
 			}
@@ -120,7 +150,7 @@ pub fn accumulate(c: &mut [i32], cols_total: usize, block: &Block, product: &[i3
 mod tests {
 	use super::*;
 
-	const SHAPE: PuzzleShape = PuzzleShape { m: 4, n: 3, k: 5 };
+	const SHAPE: PuzzleShape = PuzzleShape { m: 4, n: 3, k: 7, depth: 5 };
 
 	#[test]
 	fn pieces_cover_the_job_exactly_once() {
@@ -166,8 +196,13 @@ mod tests {
 		let bt: Vec<i8> = (0..cols * depth).map(|i| ((i * 53 + 5) % 128) as i8 - 64).collect();
 		let mut c = vec![0i32; rows * cols];
 		for p in (Block { rows: 0..rows, cols: 0..cols, depth: 0..depth }).split(SHAPE) {
-			let pa = padded(&a, depth, &p.rows, &p.depth, SHAPE.m, SHAPE.k);
-			let pb = padded(&bt, depth, &p.cols, &p.depth, SHAPE.n, SHAPE.k);
+			let mut pa = padded(&a, depth, &p.rows, &p.depth, SHAPE.m, SHAPE.k);
+			let mut pb = padded(&bt, depth, &p.cols, &p.depth, SHAPE.n, SHAPE.k);
+			// Salt at the extremes of the range: it still adds nothing.
+			let mut extremes = [-64i8, 63].into_iter().cycle();
+			salt(&mut pa, &mut pb, SHAPE.k, &mut || extremes.next().unwrap());
+			assert!(pa.chunks(SHAPE.k).all(|row| row[SHAPE.k - 1] != 0 && row[SHAPE.k - 2] == 0));
+			assert!(pb.chunks(SHAPE.k).all(|row| row[SHAPE.k - 2] != 0 && row[SHAPE.k - 1] == 0));
 			let product: Vec<i32> = (0..SHAPE.m * SHAPE.n)
 				.map(|e| {
 					let (x, y) = (e / SHAPE.n, e % SHAPE.n);

@@ -8,7 +8,7 @@
 
 use super::{
 	input::Matrices,
-	plan::{accumulate, padded, Block, PuzzleShape},
+	plan::{accumulate, padded, salt, Block, PuzzleShape},
 	JobError,
 };
 use mlpow_primitives::{ChallengeParams, Hash32};
@@ -102,8 +102,50 @@ pub struct Jobs {
 	/// Whether a piece may be waiting: lanes searching seeded nonces poll
 	/// it between nonces (no lock) and turn to a job as soon as one comes.
 	work_waiting: AtomicBool,
+	/// Where the pieces' salt comes from.
+	salt: SaltSource,
 	/// Most bytes the jobs' matrices and products may hold at once.
 	budget: u64,
+}
+
+/// Unpredictable 7-bit values for the pieces' salt: BLAKE3's XOF keyed by 32
+/// bytes from the operating system, one stream per piece. (A salt an
+/// outsider could predict would not hide anything.)
+struct SaltSource {
+	key: [u8; 32],
+	next: std::sync::atomic::AtomicU64,
+}
+
+impl SaltSource {
+	fn new() -> Self {
+		let mut key = [0u8; 32];
+		let from_os = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key));
+		if from_os.is_err() {
+			// No /dev/urandom: std's hasher keys, which are random per process.
+			use std::hash::{BuildHasher, Hasher};
+			for chunk in key.chunks_mut(8) {
+				let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+				h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+				chunk.copy_from_slice(&h.finish().to_le_bytes());
+			}
+		}
+		Self { key, next: std::sync::atomic::AtomicU64::new(0) }
+	}
+
+	/// A fresh stream of values in `-64..=63`.
+	fn stream(&self) -> impl FnMut() -> i8 {
+		let n = self.next.fetch_add(1, Ordering::Relaxed);
+		let mut xof = blake3::Hasher::new_keyed(&self.key).update(&n.to_le_bytes()).finalize_xof();
+		let (mut buf, mut used) = ([0u8; 64], 64);
+		move || {
+			if used == buf.len() {
+				xof.fill(&mut buf);
+				used = 0;
+			}
+			used += 1;
+			(buf[used - 1] as i8) >> 1
+		}
+	}
 }
 
 /// What a job costs beyond its matrices (its status, its bookkeeping), for
@@ -123,6 +165,7 @@ impl Jobs {
 		Self {
 			inner: Mutex::new(Inner { next_id: 1, jobs: BTreeMap::new(), held_bytes: 0, chain: None }),
 			work_waiting: AtomicBool::new(false),
+			salt: SaltSource::new(),
 			budget,
 		}
 	}
@@ -280,8 +323,10 @@ impl Jobs {
 			entry.status.state = State::Running;
 			(entry.status.id, block, entry.a.clone(), entry.bt.clone(), entry.status.shape[1])
 		};
-		let pa = padded(&a, depth, &block.rows, &block.depth, shape.m, shape.k);
-		let pbt = padded(&bt, depth, &block.cols, &block.depth, shape.n, shape.k);
+		let mut pa = padded(&a, depth, &block.rows, &block.depth, shape.m, shape.k);
+		let mut pbt = padded(&bt, depth, &block.cols, &block.depth, shape.n, shape.k);
+		let mut random = self.salt.stream();
+		salt(&mut pa, &mut pbt, shape.k, &mut random);
 		Some(Piece { at: PieceAt { job: id, block, shape }, a: pa, bt: pbt })
 	}
 
@@ -341,7 +386,7 @@ mod tests {
 
 	/// What a lane computes for a piece, directly.
 	fn piece_product(piece: &Piece) -> Vec<i32> {
-		let PuzzleShape { m, n, k } = piece.at.shape;
+		let PuzzleShape { m, n, k, .. } = piece.at.shape;
 		(0..m * n)
 			.map(|e| (0..k).map(|z| piece.a[e / n * k + z] as i32 * piece.bt[e % n * k + z] as i32).sum())
 			.collect()
@@ -395,6 +440,22 @@ mod tests {
 			jobs.complete(&p.at, &piece_product(&p), 0);
 		}
 		assert_eq!(jobs.product(id).unwrap().2, want);
+	}
+
+	/// Every piece is salted afresh: the same data never makes the same
+	/// matrices (so its Merkle hashes cannot be matched or guessed), and
+	/// without the salt columns the two are the same.
+	#[test]
+	fn pieces_of_the_same_data_are_salted_differently() {
+		let jobs = Jobs::new(1 << 20);
+		jobs.submit(matrices(16, 62, 16), None).unwrap();
+		jobs.submit(matrices(16, 62, 16), None).unwrap();
+		let (one, two) = (jobs.take(&P).unwrap(), jobs.take(&P).unwrap());
+		assert_ne!((one.at.job, &one.a, &one.bt), (two.at.job, &two.a, &two.bt));
+		let data = |m: &[i8]| m.chunks(64).flat_map(|row| row[..62].to_vec()).collect::<Vec<_>>();
+		assert_eq!((data(&one.a), data(&one.bt)), (data(&two.a), data(&two.bt)));
+		assert_ne!(one.a, two.a);
+		assert_ne!(one.bt, two.bt);
 	}
 
 	#[test]
