@@ -105,8 +105,19 @@ pub type TxExtension = (
 pub type UncheckedExtrinsic = generic::UncheckedExtrinsic<Address, RuntimeCall, Signature, TxExtension>;
 pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
 pub type Block = generic::Block<Header, UncheckedExtrinsic>;
-pub type Executive =
-	frame_executive::Executive<Runtime, Block, frame_system::ChainContext<Runtime>, Runtime, AllPalletsWithSystem>;
+/// The runtime's storage migrations, run once at the next runtime upgrade,
+/// beside those the pallets declare: none yet (every pallet's storage is at
+/// its first layout; `pallet_mlpow::migrations` says how one is added).
+type Migrations = ();
+
+pub type Executive = frame_executive::Executive<
+	Runtime,
+	Block,
+	frame_system::ChainContext<Runtime>,
+	Runtime,
+	AllPalletsWithSystem,
+	Migrations,
+>;
 
 #[frame_support::runtime]
 mod runtime {

@@ -31,6 +31,7 @@ extern crate alloc;
 
 pub mod asert;
 mod difficulty;
+pub mod migrations;
 pub mod weights;
 
 #[cfg(feature = "runtime-benchmarks")]
@@ -48,6 +49,9 @@ pub use weights::WeightInfo;
 use mlpow_primitives::{ChallengeParams, Hash32, U256};
 
 pub use mlpow_runtime_api::Challenge;
+
+/// The layout version of this pallet's storage (see [`migrations`]).
+pub const STORAGE_VERSION: frame_support::traits::StorageVersion = frame_support::traits::StorageVersion::new(1);
 
 /// Wired as `pallet_timestamp`'s `OnTimestampSet`: a block whose timestamp
 /// breaks [`Pallet::check_timestamp`] panics in its timestamp inherent, as
@@ -78,6 +82,7 @@ pub mod pallet {
 	pub type BalanceOf<T> = <<T as Config>::Currency as Inspect<<T as frame_system::Config>::AccountId>>::Balance;
 
 	#[pallet::pallet]
+	#[pallet::storage_version(STORAGE_VERSION)]
 	pub struct Pallet<T>(_);
 
 	#[pallet::config]

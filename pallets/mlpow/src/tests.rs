@@ -14,6 +14,17 @@ fn root() -> RuntimeOrigin {
 	RuntimeOrigin::root()
 }
 
+/// Genesis writes the storage version the code declares, so a later layout
+/// change (and its migration) starts from a known version.
+#[test]
+fn genesis_writes_the_current_storage_version() {
+	use frame_support::traits::{GetStorageVersion, StorageVersion};
+	new_test_ext().execute_with(|| {
+		assert_eq!(MlPow::on_chain_storage_version(), crate::STORAGE_VERSION);
+		assert_eq!(MlPow::in_code_storage_version(), StorageVersion::new(1));
+	});
+}
+
 #[test]
 fn genesis_sets_the_challenge_of_block_one() {
 	new_test_ext().execute_with(|| {
