@@ -3,7 +3,7 @@
 //!
 //! | method | params | result |
 //! |---|---|---|
-//! | `jobs_info` | none | [`Info`]: the chain's puzzle shape, queue and memory |
+//! | `jobs_info` | none | [`Info`]: the chain's challenge parameters, queue and memory |
 //! | `jobs_submit` | a job: `{"a": M, "b": M, "label"?: text}` | [`Status`] |
 //! | `jobs_status` | job id | [`Status`] |
 //! | `jobs_list` | none | [`Status`] of every held job, oldest first |
@@ -40,6 +40,7 @@ use jsonrpsee::{
 	types::{ErrorObjectOwned, Params},
 	RpcModule,
 };
+use mlpow_primitives::ChallengeParams;
 use serde::{Deserialize, Serialize};
 use std::{
 	future::Future,
@@ -74,9 +75,9 @@ impl Api {
 /// `jobs_info`'s answer.
 #[derive(Clone, Debug, Serialize)]
 pub struct Info {
-	/// The puzzle shape and version of the work being mined, or `null`
-	/// without a node. Jobs run while it is v2.
-	pub chain: Option<ChainShape>,
+	/// The challenge parameters of the work being mined (version and
+	/// shape), or `null` without a node. Jobs run while it is v2.
+	pub chain: Option<ChallengeParams>,
 	/// Jobs with pieces still to mine.
 	pub jobs_waiting: usize,
 	pub memory_budget_bytes: u64,
@@ -84,17 +85,6 @@ pub struct Info {
 	/// The smallest and largest input value.
 	pub value_range: [i64; 2],
 	pub max_depth: usize,
-}
-
-/// The part of the challenge parameters a job's client cares about.
-#[derive(Clone, Debug, Serialize)]
-pub struct ChainShape {
-	pub version: u32,
-	pub m: u32,
-	pub k: u32,
-	pub n: u32,
-	pub t: u32,
-	pub r: u32,
 }
 
 /// `jobs_result`'s optional second argument.
@@ -159,7 +149,7 @@ pub fn module(api: Api) -> RpcModule<Api> {
 			let jobs = &api.jobs;
 			let (budget, held) = jobs.memory();
 			Ok(Info {
-				chain: jobs.chain().map(|p| ChainShape { version: p.version, m: p.m, k: p.k, n: p.n, t: p.t, r: p.r }),
+				chain: jobs.chain(),
 				jobs_waiting: jobs.waiting(),
 				memory_budget_bytes: budget,
 				memory_held_bytes: held,
