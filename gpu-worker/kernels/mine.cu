@@ -11,6 +11,9 @@
 // The worker hands NVRTC this file with the #include below replaced by
 // blake3.cuh itself (NVRTC cannot read files).
 
+#ifndef MLPOW_MINE_CU
+#define MLPOW_MINE_CU
+
 #include "blake3.cuh"
 
 // Eight 32-bit words passed by value: a key, a seed, a target.
@@ -104,3 +107,5 @@ extern "C" __global__ void mlpow_hash_tiles(const i32 *c, u64 total_tiles, u32 m
 			digests);
 }
 #endif
+
+#endif  // MLPOW_MINE_CU

@@ -9,17 +9,28 @@ use mlpow_primitives::{stream, ticket, Hash32, U256};
 pub const BLAKE3_CUH: &str = include_str!("../kernels/blake3.cuh");
 /// Matrix generation and tile hashing.
 pub const MINE_CU: &str = include_str!("../kernels/mine.cu");
-/// The `extern "C"` kernels of [`MINE_CU`].
-pub const KERNELS: [&str; 2] = ["mlpow_generate", "mlpow_hash_tiles"];
+/// Puzzle v2: noisy operands, the transcript kernel, the correction.
+pub const V2_CU: &str = include_str!("../kernels/v2.cu");
+/// The `extern "C"` kernels of [`MINE_CU`] and [`V2_CU`].
+pub const KERNELS: [&str; 6] = [
+	"mlpow_generate",
+	"mlpow_hash_tiles",
+	"mlpow2_noisy",
+	"mlpow2_column_sums",
+	"mlpow2_correction",
+	"mlpow2_transcript",
+];
 
 /// The oldest GPUs mined on: compute capability 7.5 (Turing) is the first
 /// with int8 tensor cores that cuBLASLt's IMMA kernels use.
 pub const MIN_COMPUTE_CAPABILITY: (i32, i32) = (7, 5);
 
-/// [`MINE_CU`] with `blake3.cuh` pasted in place of its `#include`: NVRTC
-/// compiles one string and cannot open files.
-pub fn mine_source() -> String {
-	MINE_CU.replacen("#include \"blake3.cuh\"", BLAKE3_CUH, 1)
+/// Every kernel as one source: [`V2_CU`] with `mine.cu` pasted in place of
+/// its `#include`, and `blake3.cuh` in place of mine.cu's. NVRTC compiles
+/// one string and cannot open files.
+pub fn source() -> String {
+	let mine = MINE_CU.replacen("#include \"blake3.cuh\"", BLAKE3_CUH, 1);
+	V2_CU.replacen("#include \"mine.cu\"", &mine, 1)
 }
 
 /// NVRTC options for a device of compute capability `cc`: PTX for its
@@ -87,7 +98,7 @@ mod tests {
 
 	#[test]
 	fn the_bundled_source_has_no_includes_left_and_every_kernel() {
-		let src = mine_source();
+		let src = source();
 		assert!(!src.contains("#include \""), "NVRTC cannot open the files of quoted includes");
 		for k in KERNELS {
 			assert!(src.contains(&format!("__global__ void {k}(")), "{k}");

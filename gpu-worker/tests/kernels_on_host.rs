@@ -5,6 +5,8 @@
 //! vectors'. This catches any BLAKE3, stream or tiling mistake in the device
 //! code without a GPU; `tests/cuda_device.rs` runs the same checks on one.
 
+#[path = "support/host_cxx.rs"]
+mod host_cxx;
 #[path = "../../consensus/primitives/tests/support/vectors_format.rs"]
 mod vectors_format;
 
@@ -19,27 +21,9 @@ use vectors_format::VectorFile;
 
 const GOLDEN: &str = include_str!("../../consensus/vectors/golden.json");
 
-/// Builds the harness once per test, named after it: nextest runs tests in
-/// parallel processes, and a shared binary could be rewritten while another
-/// one executes it.
 fn harness() -> &'static PathBuf {
 	static BIN: OnceLock<PathBuf> = OnceLock::new();
-	BIN.get_or_init(|| {
-		let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-			.join(format!("host_kernels-{}", std::thread::current().name().unwrap_or("main")));
-		let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/host_kernels.cpp");
-		let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
-		let status = Command::new(&cxx)
-			.args(["-O2", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-o"])
-			.arg(&out)
-			.arg(src)
-			.status()
-			.unwrap_or_else(|e| {
-				panic!("cannot run the C++ compiler `{cxx}` ({e}); install g++ (scripts/setup-system.sh does)")
-			});
-		assert!(status.success(), "{cxx} failed to compile the kernels for the host");
-		out
-	})
+	BIN.get_or_init(|| host_cxx::compile("host_kernels.cpp"))
 }
 
 fn hex32(w: &Words8) -> String {

@@ -107,22 +107,24 @@ pub(super) fn libraries_loadable() -> anyhow::Result<()> {
 	Ok(())
 }
 
-/// Compiles `kernels/mine.cu` for compute capability `cc` with NVRTC.
+/// Compiles the kernels (`kernels/v2.cu` with `mine.cu`) for compute capability `cc` with NVRTC.
 /// Returns the PTX, or NVRTC's log as the error.
 pub fn compile_kernels(cc: (i32, i32)) -> anyhow::Result<nvrtc::Ptx> {
 	// SAFETY: only tries to dlopen the library's candidate names.
 	if !unsafe { nvrtc::sys::is_culib_present() } {
 		bail!("NVRTC (libnvrtc.so.13 or .12) cannot be loaded; put its lib directory on LD_LIBRARY_PATH");
 	}
-	let opts = nvrtc::CompileOptions {
-		options: kernels::nvrtc_options(cc),
-		name: Some("mine.cu".into()),
-		..Default::default()
-	};
-	nvrtc::compile_ptx_with_opts(kernels::mine_source(), opts).map_err(|e| match e {
+	let opts =
+		nvrtc::CompileOptions { options: kernels::nvrtc_options(cc), name: Some("v2.cu".into()), ..Default::default() };
+	nvrtc::compile_ptx_with_opts(kernels::source(), opts).map_err(|e| match e {
 		nvrtc::CompileError::CompileError { log, .. } => {
-			anyhow!("NVRTC rejected kernels/mine.cu for compute_{}{}:\n{}", cc.0, cc.1, log.to_string_lossy())
+			anyhow!(
+				"NVRTC rejected the kernels (kernels/v2.cu, mine.cu) for compute_{}{}:\n{}",
+				cc.0,
+				cc.1,
+				log.to_string_lossy()
+			)
 		}
-		other => anyhow!("NVRTC failed on kernels/mine.cu: {other:?}"),
+		other => anyhow!("NVRTC failed on the kernels: {other:?}"),
 	})
 }

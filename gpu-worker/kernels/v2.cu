@@ -1,0 +1,433 @@
+// Puzzle v2 on the GPU (consensus/SPEC-v2.md): the noisy operands, the
+// product with every tile's transcript folded into its accumulators, the
+// tickets, and (for useful jobs) the noise taken back out.
+//
+// Per nonce, on one stream:
+// 1. `mlpow_generate` (mine.cu) writes the raw stream bytes of `E_L` and
+//    `G_L` from the noise seed; the host computes the selections (a
+//    sequential shuffle) and uploads them;
+// 2. `mlpow2_noisy` writes `A' = A + E_L*S` and `Bt' = Bt + G_L*S'`
+//    (memory-bound, 16 bytes a thread);
+// 3. `mlpow2_transcript` multiplies them with int8 tensor cores (mma.sync),
+//    XORs every accumulator into its fold register every `r` of `k`,
+//    reduces each t x t tile's folds to its 16-word state in shared memory,
+//    hashes the state into the ticket and appends winners. The raw product
+//    never reaches memory; for a useful job it writes `C' - D`, where
+//    4. `mlpow2_column_sums` and `mlpow2_correction` wrote the rank-2r
+//    correction `D = (A*S'^T)*G_L^T + E_L*(S*Bt'^T)` beforehand, so what
+//    lands in memory is the exact product `A * Bt^T`.
+//
+// As in mine.cu, each kernel is a per-thread body plus a `__global__`
+// wrapper. `mlpow2_transcript` is built from per-lane pieces (staging,
+// fragment loads, the fold, the epilogue) that tests/host_kernels_v2.cpp
+// runs on the CPU, with the tensor-core instruction emulated from the PTX
+// ISA's fragment tables; a GPU test then runs the real kernel.
+
+#ifndef MLPOW_V2_CU
+#define MLPOW_V2_CU
+
+#include "mine.cu"
+
+// Block tile 128 x 128, staged 32 columns of k at a time; 8 warps, each
+// 64 rows x 32 columns: 4 x 4 fragments of 16 x 8, 64 accumulators and 64
+// fold registers a thread.
+#define V2_BM 128
+#define V2_BN 128
+#define V2_BK 32
+// Bytes per staged row: 32 plus 16 of padding, which puts the 8 rows a
+// fragment load touches on distinct shared-memory banks.
+#define V2_ROW 48
+#define V2_STAGES 3
+#define V2_THREADS 256
+#define V2_MF 4
+#define V2_NF 4
+#define V2_STAGE_BYTES (V2_BM * V2_ROW)
+
+typedef unsigned char u8;
+
+#ifdef __CUDACC__
+#define V2_UNROLL _Pragma("unroll")
+#else
+#include <string.h>
+#define V2_UNROLL
+#endif
+
+MLPOW_FN i8 v2_seven(i8 raw) {
+	return (i8)(raw >> 1);
+}
+
+MLPOW_FN u32 v2_rotl(u32 x, u32 n) {
+	return n == 0 ? x : (x << n) | (x >> (32 - n));
+}
+
+MLPOW_FN u32 v2_ld32(const u8 *p) {
+#ifdef __CUDACC__
+	return *(const u32 *)p;
+#else
+	u32 v;
+	memcpy(&v, p, 4);
+	return v;
+#endif
+}
+
+// 16 consecutive bytes of a noisy operand, group `idx` of a `rows x k`
+// matrix (k a multiple of 16): `dst = src + seven(left[row][sel[z]])`.
+// `src` holds values, or raw stream bytes when `raw` (seeded matrices,
+// mapped by `seven` here). `left` holds raw stream bytes of `E_L` or `G_L`
+// (`rows x r`). Sums wrap like the reference's `wrapping_add`.
+MLPOW_FN void mlpow2_noisy_one(u64 idx, i8 *dst, const i8 *src, int raw, const i8 *left, const u8 *sel, u32 k,
+	u32 r) {
+	u64 first = idx * 16;
+	u64 row = first / k;
+	u32 z0 = (u32)(first % k);
+	const i8 *l = left + row * r;
+	u8 in[16], out[16];
+#ifdef __CUDACC__
+	*(uint4 *)in = *(const uint4 *)(src + first);
+#else
+	memcpy(in, src + first, 16);
+#endif
+	V2_UNROLL
+	for (int b = 0; b < 16; b++) {
+		i8 v = (i8)in[b];
+		if (raw) v = v2_seven(v);
+		i8 noise = v2_seven(l[sel[z0 + b] & (r - 1)]);
+		out[b] = (u8)(v + noise);
+	}
+#ifdef __CUDACC__
+	*(uint4 *)(dst + first) = *(const uint4 *)out;
+#else
+	memcpy(dst + first, out, 16);
+#endif
+}
+
+// Entry `idx` of a `rows x r` matrix of column sums: `out[row][q]` is the
+// sum over chunks c of `src[row][c*r + inv[c*r + q]]`, where `inv` inverts
+// each chunk's selection (so the column of chunk c selected as q). With
+// `src = A` and `inv` from `s'` this is `A * S'^T`; with `src = Bt'` and
+// `inv` from `s`, `(S * Bt'^T)^T`.
+MLPOW_FN void mlpow2_column_sums_one(u64 idx, i32 *out, const i8 *src, const u8 *inv, u32 k, u32 r) {
+	u64 row = idx / r;
+	u32 q = (u32)(idx % r);
+	const i8 *s = src + row * k;
+	i32 sum = 0;
+	for (u32 c = 0; c < k / r; c++) sum += s[c * r + (inv[c * r + q] & (r - 1))];
+	out[idx] = sum;
+}
+
+// Element `idx` of the correction `D` (`m x n`):
+// `sum_q U[x][q]*G_L[y][q] + E_L[x][q]*V[y][q]`, with `U = A*S'^T`,
+// `V = (S*Bt'^T)^T` (column sums above) and `E_L`, `G_L` as raw bytes.
+MLPOW_FN void mlpow2_correction_one(u64 idx, i32 *d, const i32 *u, const i32 *v, const i8 *el, const i8 *gl, u32 n,
+	u32 r) {
+	u64 x = idx / n, y = idx % n;
+	i32 sum = 0;
+	for (u32 q = 0; q < r; q++)
+		sum += u[x * r + q] * (i32)v2_seven(gl[y * r + q]) + (i32)v2_seven(el[x * r + q]) * v[y * r + q];
+	d[idx] = sum;
+}
+
+// The ticket: keyed_hash(key, i u32 LE || j u32 LE || W[0..16] u32 LE), 72
+// bytes, two compressions.
+MLPOW_FN void v2_ticket(const u32 key[8], u32 i, u32 j, const u32 w[16], u32 digest[8]) {
+	u32 m[16], out[16], cv[8];
+	m[0] = i;
+	m[1] = j;
+	for (int q = 0; q < 14; q++) m[2 + q] = w[q];
+	b3_compress(key, m, 0, 64, B3_KEYED_HASH | B3_CHUNK_START, out);
+	for (int q = 0; q < 8; q++) cv[q] = out[q];
+	for (int q = 0; q < 16; q++) m[q] = 0;
+	m[0] = w[14];
+	m[1] = w[15];
+	b3_compress(cv, m, 0, 8, B3_KEYED_HASH | B3_CHUNK_END | B3_ROOT, out);
+	for (int q = 0; q < 8; q++) digest[q] = out[q];
+}
+
+// --- The transcript kernel, in per-lane pieces. ---
+//
+// Warp `w` of the block covers rows (w / 4) * 64 .. +64 and columns
+// (w % 4) * 32 .. +32 of the block tile. Lane `l` is in group g = l / 4,
+// position p = l % 4 within it. Fragments follow the PTX ISA's tables for
+// mma.m16n8k32 with .s8 operands ("Matrix Fragments for mma.m16n8k32"):
+//   A (16 x 32, row-major): register 0 holds row g, columns 4p..4p+3;
+//     register 1 row g+8, same columns; registers 2 and 3 the same rows at
+//     columns 16+4p..;
+//   B (32 x 8, column-major, so a row of Bt): register 0 holds column g,
+//     rows 4p..4p+3 of k; register 1 rows 16+4p..;
+//   C (16 x 8): registers 0 and 1 row g, columns 2p and 2p+1; registers 2
+//     and 3 row g+8.
+
+struct V2Lane {
+	i32 acc[V2_MF][V2_NF][4];
+	u32 fold[V2_MF][V2_NF][4];
+};
+
+MLPOW_FN void v2_lane_clear(V2Lane *s) {
+	V2_UNROLL
+	for (int a = 0; a < V2_MF; a++)
+		V2_UNROLL
+		for (int b = 0; b < V2_NF; b++)
+			V2_UNROLL
+			for (int e = 0; e < 4; e++) {
+				s->acc[a][b][e] = 0;
+				s->fold[a][b][e] = 0;
+			}
+}
+
+// Accumulator (mf, nf, e) of lane `lane` in warp `warp`: its row and column
+// within the block tile.
+MLPOW_FN u32 v2_acc_row(u32 warp, u32 lane, int mf, int e) {
+	return (warp >> 2) * 64 + mf * 16 + (lane >> 2) + (e >= 2 ? 8 : 0);
+}
+
+MLPOW_FN u32 v2_acc_col(u32 warp, u32 lane, int nf, int e) {
+	return (warp & 3) * 32 + nf * 8 + (lane & 3) * 2 + (e & 1);
+}
+
+// Fragment registers from a staged tile (rows of V2_ROW bytes, k along
+// the row).
+MLPOW_FN void v2_load_a(const u8 *as, u32 warp, u32 lane, int mf, u32 a[4]) {
+	const u8 *p = as + ((warp >> 2) * 64 + mf * 16 + (lane >> 2)) * V2_ROW + (lane & 3) * 4;
+	a[0] = v2_ld32(p);
+	a[1] = v2_ld32(p + 8 * V2_ROW);
+	a[2] = v2_ld32(p + 16);
+	a[3] = v2_ld32(p + 8 * V2_ROW + 16);
+}
+
+MLPOW_FN void v2_load_b(const u8 *bs, u32 warp, u32 lane, int nf, u32 b[2]) {
+	const u8 *p = bs + ((warp & 3) * 32 + nf * 8 + (lane >> 2)) * V2_ROW + (lane & 3) * 4;
+	b[0] = v2_ld32(p);
+	b[1] = v2_ld32(p + 16);
+}
+
+// After chunk c's last k-step: every accumulator (the running sum P_c)
+// XORed into its fold.
+MLPOW_FN void v2_lane_fold(V2Lane *s) {
+	V2_UNROLL
+	for (int a = 0; a < V2_MF; a++)
+		V2_UNROLL
+		for (int b = 0; b < V2_NF; b++)
+			V2_UNROLL
+			for (int e = 0; e < 4; e++) s->fold[a][b][e] ^= (u32)s->acc[a][b][e];
+}
+
+// Thread `tid`'s share of staging k-step `kt`: one 16-byte piece of A's
+// 128 x 32 tile and one of Bt's. Returns where it goes in the stage and
+// where it comes from.
+MLPOW_FN u32 v2_stage_offset(u32 tid) {
+	return (tid >> 1) * V2_ROW + (tid & 1) * 16;
+}
+
+MLPOW_FN u64 v2_global_offset(u32 tid, u32 block_first_row, u32 kt, u32 k) {
+	return (u64)(block_first_row + (tid >> 1)) * k + (u64)kt * V2_BK + (tid & 1) * 16;
+}
+
+// The block's tiles: t divides 128, so each t x t tile lies in one block,
+// `per = 128 / t` to a side.
+MLPOW_FN u32 v2_local_tile(u32 row, u32 col, u32 t) {
+	return (row / t) * (V2_BM / t) + col / t;
+}
+
+// Lane's contribution to the tile states `sw` (16 words per local tile):
+// W[y mod 16] ^= rotl(fold[x][y], x mod 32) for each of its folds.
+MLPOW_FN void v2_lane_reduce(const V2Lane *s, u32 warp, u32 lane, u32 t, u32 *sw) {
+	V2_UNROLL
+	for (int a = 0; a < V2_MF; a++)
+		V2_UNROLL
+		for (int b = 0; b < V2_NF; b++)
+			V2_UNROLL
+			for (int e = 0; e < 4; e++) {
+				u32 row = v2_acc_row(warp, lane, a, e), col = v2_acc_col(warp, lane, b, e);
+				u32 x = row % t, y = col % t;
+				u32 word = v2_rotl(s->fold[a][b][e], x & 31);
+				u32 *dst = &sw[v2_local_tile(row, col, t) * 16 + (y & 15)];
+#ifdef __CUDACC__
+				atomicXor(dst, word);
+#else
+				*dst ^= word;
+#endif
+			}
+}
+
+// For a useful job: `out[X][Y] = acc - out[X][Y]` (out held the
+// correction D) for the lane's elements inside the `m x n` product.
+MLPOW_FN void v2_lane_denoise(const V2Lane *s, u32 warp, u32 lane, u32 block_row, u32 block_col, u32 m, u32 n,
+	i32 *out) {
+	V2_UNROLL
+	for (int a = 0; a < V2_MF; a++)
+		V2_UNROLL
+		for (int b = 0; b < V2_NF; b++)
+			V2_UNROLL
+			for (int e = 0; e < 4; e++) {
+				u32 row = block_row + v2_acc_row(warp, lane, a, e), col = block_col + v2_acc_col(warp, lane, b, e);
+				if (row < m && col < n) {
+					u64 at = (u64)row * n + col;
+					out[at] = s->acc[a][b][e] - out[at];
+				}
+			}
+}
+
+// Local tile `lt` of the block: its ticket, a winner appended to `winners`
+// as (nonce index, i, j), and with `states` non-null its state written
+// there (16 words per tile, tiles in row-major order).
+MLPOW_FN void v2_tile_ticket(u32 lt, const u32 *sw, u32 block_row, u32 block_col, u32 m, u32 n, u32 t,
+	Words8 ticket_key, Words8 target_be, u32 nonce_index, u32 *winners, u32 capacity, u32 *states) {
+	u32 per = V2_BM / t;
+	u32 i = block_row / t + lt / per, j = block_col / t + lt % per;
+	if (i >= m / t || j >= n / t) return;
+	const u32 *w = sw + lt * 16;
+	if (states) {
+		u64 at = ((u64)i * (n / t) + j) * 16;
+		for (int q = 0; q < 16; q++) states[at + q] = w[q];
+	}
+	u32 digest[8];
+	v2_ticket(ticket_key.w, i, j, w, digest);
+	if (b3_meets_target(digest, target_be.w)) {
+#ifdef __CUDACC__
+		u32 slot = atomicAdd(winners, 1u);
+#else
+		u32 slot = winners[0]++;
+#endif
+		if (slot < capacity) {
+			winners[1 + 3 * slot] = nonce_index;
+			winners[2 + 3 * slot] = i;
+			winners[3 + 3 * slot] = j;
+		}
+	}
+}
+
+#ifdef __CUDACC__
+
+// One m16n8k32 int8 MMA: c += a * b. Ampere and later have the instruction;
+// Turing has m8n8k16, and four of those over the same registers make one
+// (register i of A is row block i & 1, k half i >> 1; of C, row block
+// i >> 1).
+__device__ __forceinline__ void v2_mma(i32 c[4], const u32 a[4], const u32 b[2]) {
+#if __CUDA_ARCH__ >= 800
+	asm("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+		: "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+		: "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+	asm("mma.sync.aligned.m8n8k16.row.col.s32.s8.s8.s32 {%0,%1}, {%2}, {%3}, {%0,%1};\n"
+		: "+r"(c[0]), "+r"(c[1])
+		: "r"(a[0]), "r"(b[0]));
+	asm("mma.sync.aligned.m8n8k16.row.col.s32.s8.s8.s32 {%0,%1}, {%2}, {%3}, {%0,%1};\n"
+		: "+r"(c[2]), "+r"(c[3])
+		: "r"(a[1]), "r"(b[0]));
+	asm("mma.sync.aligned.m8n8k16.row.col.s32.s8.s8.s32 {%0,%1}, {%2}, {%3}, {%0,%1};\n"
+		: "+r"(c[0]), "+r"(c[1])
+		: "r"(a[2]), "r"(b[1]));
+	asm("mma.sync.aligned.m8n8k16.row.col.s32.s8.s8.s32 {%0,%1}, {%2}, {%3}, {%0,%1};\n"
+		: "+r"(c[2]), "+r"(c[3])
+		: "r"(a[3]), "r"(b[1]));
+#endif
+}
+
+// 16 bytes global -> shared: asynchronous on Ampere and later (cp.async),
+// through registers on Turing.
+__device__ __forceinline__ void v2_copy16(u8 *dst, const i8 *src) {
+#if __CUDA_ARCH__ >= 800
+	u32 at = (u32)__cvta_generic_to_shared(dst);
+	asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(at), "l"(src));
+#else
+	*(uint4 *)dst = *(const uint4 *)src;
+#endif
+}
+
+__device__ __forceinline__ void v2_copy_commit() {
+#if __CUDA_ARCH__ >= 800
+	asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+
+// Waits until at most `V2_STAGES - 2` staged copies are in flight.
+__device__ __forceinline__ void v2_copy_wait() {
+#if __CUDA_ARCH__ >= 800
+	asm volatile("cp.async.wait_group %0;\n" ::"n"(V2_STAGES - 2));
+#endif
+}
+
+extern "C" __global__ void mlpow2_noisy(i8 *dst, const i8 *src, int raw, const i8 *left, const u8 *sel, u64 groups,
+	u32 k, u32 r) {
+	u64 idx = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+	if (idx < groups) mlpow2_noisy_one(idx, dst, src, raw, left, sel, k, r);
+}
+
+extern "C" __global__ void mlpow2_column_sums(i32 *out, const i8 *src, const u8 *inv, u64 total, u32 k, u32 r) {
+	u64 idx = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+	if (idx < total) mlpow2_column_sums_one(idx, out, src, inv, k, r);
+}
+
+extern "C" __global__ void mlpow2_correction(i32 *d, const i32 *u, const i32 *v, const i8 *el, const i8 *gl,
+	u64 total, u32 n, u32 r) {
+	u64 idx = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+	if (idx < total) mlpow2_correction_one(idx, d, u, v, el, gl, n, r);
+}
+
+// Grid (n_pad / 128, m_pad / 128), 256 threads. `a` and `bt` are the noisy
+// operands padded with zero rows to whole blocks; `k` and `r` multiples of
+// 32; `t` divides 128. Tiles outside `m x n` are not hashed.
+extern "C" __global__ void __launch_bounds__(V2_THREADS, 1)
+	mlpow2_transcript(const i8 *a, const i8 *bt, u32 m, u32 n, u32 k, u32 r, u32 t, Words8 ticket_key,
+		Words8 target_be, u32 nonce_index, u32 *winners, u32 capacity, u32 *states, i32 *denoised) {
+	__shared__ __align__(16) u8 smem[2 * V2_STAGES * V2_STAGE_BYTES];
+	const u32 tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+	const u32 block_row = blockIdx.y * V2_BM, block_col = blockIdx.x * V2_BN;
+	const u32 steps = k / V2_BK, steps_per_chunk = r / V2_BK;
+	const u32 so = v2_stage_offset(tid);
+	V2Lane s;
+	v2_lane_clear(&s);
+
+	for (u32 st = 0; st < V2_STAGES - 1; st++) {
+		if (st < steps) {
+			u8 *stage = smem + 2 * st * V2_STAGE_BYTES;
+			v2_copy16(stage + so, a + v2_global_offset(tid, block_row, st, k));
+			v2_copy16(stage + V2_STAGE_BYTES + so, bt + v2_global_offset(tid, block_col, st, k));
+		}
+		v2_copy_commit();
+	}
+	for (u32 kt = 0; kt < steps; kt++) {
+		v2_copy_wait();
+		__syncthreads();
+		// The stage consumed in the previous step is free for step
+		// kt + STAGES - 1 (every thread is past it: the barrier above).
+		u32 next = kt + V2_STAGES - 1;
+		if (next < steps) {
+			u8 *stage = smem + 2 * (next % V2_STAGES) * V2_STAGE_BYTES;
+			v2_copy16(stage + so, a + v2_global_offset(tid, block_row, next, k));
+			v2_copy16(stage + V2_STAGE_BYTES + so, bt + v2_global_offset(tid, block_col, next, k));
+		}
+		v2_copy_commit();
+
+		const u8 *as = smem + 2 * (kt % V2_STAGES) * V2_STAGE_BYTES, *bs = as + V2_STAGE_BYTES;
+		u32 fa[V2_MF][4], fb[V2_NF][2];
+		V2_UNROLL
+		for (int i = 0; i < V2_MF; i++) v2_load_a(as, warp, lane, i, fa[i]);
+		V2_UNROLL
+		for (int j = 0; j < V2_NF; j++) v2_load_b(bs, warp, lane, j, fb[j]);
+		V2_UNROLL
+		for (int i = 0; i < V2_MF; i++)
+			V2_UNROLL
+			for (int j = 0; j < V2_NF; j++) v2_mma(s.acc[i][j], fa[i], fb[j]);
+		if ((kt + 1) % steps_per_chunk == 0) v2_lane_fold(&s);
+	}
+
+	// Epilogue: the stages become the tile states.
+#if __CUDA_ARCH__ >= 800
+	asm volatile("cp.async.wait_all;\n" ::);
+#endif
+	__syncthreads();
+	u32 *sw = (u32 *)smem;
+	const u32 tiles = (V2_BM / t) * (V2_BN / t);
+	for (u32 q = tid; q < tiles * 16; q += V2_THREADS) sw[q] = 0;
+	__syncthreads();
+	v2_lane_reduce(&s, warp, lane, t, sw);
+	if (denoised) v2_lane_denoise(&s, warp, lane, block_row, block_col, m, n, denoised);
+	__syncthreads();
+	for (u32 lt = tid; lt < tiles; lt += V2_THREADS)
+		v2_tile_ticket(lt, sw, block_row, block_col, m, n, t, ticket_key, target_be, nonce_index, winners, capacity,
+			states);
+}
+
+#endif  // __CUDACC__
+#endif  // MLPOW_V2_CU

@@ -1,0 +1,237 @@
+// Runs the puzzle v2 kernels of kernels/v2.cu on the CPU, so that
+// tests/kernels_on_host.rs can compare them with the Rust reference miner
+// and the v2 golden vectors on machines without a GPU.
+//
+// The transcript kernel is run block by block as the GPU runs it: the same
+// staging offsets, the same fragment loads, fold and epilogue functions,
+// lane by lane. Only the tensor-core instruction differs: `mma_emulated`
+// below computes it from the PTX ISA's fragment tables for mma.m16n8k32
+// (.s8), written out element by element, independently of the kernel's
+// register-level loads.
+//
+// usage: host_kernels_v2 FILE, FILE holding whitespace-separated tokens:
+//   m k n t r denoise nonce_index
+//   target_be ticket_key ctx_noise_a ctx_noise_bt noise_seed (32-byte hex)
+//   sel_a sel_bt (k bytes each, hex)
+//   seeded ctx_a job_seed ctx_bt weights_seed     or     chosen A Bt (hex)
+// Prints, one per line:
+//   state <i> <j> <hex of 16 words LE>
+//   ticket <i> <j> <hex>
+//   winner <b> <i> <j>
+//   winners <count>
+//   noisy <hex of the m x n i32 noisy product, LE>
+//   product <hex of the denoised product>          (denoise = 1 only)
+
+#include "../kernels/v2.cu"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+static std::vector<unsigned char> unhex(const std::string &hex) {
+	std::vector<unsigned char> out(hex.size() / 2);
+	for (size_t i = 0; i < out.size(); i++) out[i] = (unsigned char)strtoul(hex.substr(2 * i, 2).c_str(), 0, 16);
+	return out;
+}
+
+static Words8 words(const std::string &hex) {
+	if (hex.size() != 64) {
+		fprintf(stderr, "expected 64 hex digits: %s\n", hex.c_str());
+		exit(2);
+	}
+	std::vector<unsigned char> b = unhex(hex);
+	Words8 out;
+	for (int w = 0; w < 8; w++)
+		out.w[w] = b[4 * w] | b[4 * w + 1] << 8 | b[4 * w + 2] << 16 | (u32)b[4 * w + 3] << 24;
+	return out;
+}
+
+static void print_hex(const void *p, size_t len) {
+	const unsigned char *b = (const unsigned char *)p;
+	for (size_t i = 0; i < len; i++) printf("%02x", b[i]);
+}
+
+// `rows x len` bytes of the stream xof(context, seed), as mlpow_generate
+// writes them on the device.
+static std::vector<i8> stream(Words8 ctx, Words8 seed, size_t len) {
+	std::vector<i8> out(len);
+	for (u64 idx = 0; idx < len / 64; idx++) mlpow_generate_one(idx, out.data(), len / 64, ctx, seed, 0, 0);
+	return out;
+}
+
+// One warp's mma.m16n8k32.row.col.s32.s8.s8.s32, c += a * b, from the
+// PTX ISA's tables: with g = lane / 4 and p = lane % 4,
+//   a_i (i = 0..15, byte i % 4 of register i / 4): row g for i < 4 or
+//     8 <= i < 12, else g + 8; column p*4 + (i & 3), plus 16 for i >= 8;
+//   b_i (i = 0..7): row (of k) p*4 + (i & 3), plus 16 for i >= 4; column g;
+//   c_i (i = 0..3): row g, plus 8 for i >= 2; column p*2 + (i & 1).
+static void mma_emulated(i32 *c[32], const u32 a[32][4], const u32 b[32][2]) {
+	int am[16][32], bm[32][8];
+	for (int lane = 0; lane < 32; lane++) {
+		int g = lane / 4, p = lane % 4;
+		for (int i = 0; i < 16; i++) {
+			int row = (i < 4 || (i >= 8 && i < 12)) ? g : g + 8;
+			int col = p * 4 + (i & 3) + (i >= 8 ? 16 : 0);
+			am[row][col] = (i8)(a[lane][i / 4] >> (8 * (i % 4)));
+		}
+		for (int i = 0; i < 8; i++) {
+			int row = p * 4 + (i & 3) + (i >= 4 ? 16 : 0);
+			bm[row][g] = (i8)(b[lane][i / 4] >> (8 * (i % 4)));
+		}
+	}
+	for (int lane = 0; lane < 32; lane++) {
+		int g = lane / 4, p = lane % 4;
+		for (int i = 0; i < 4; i++) {
+			int row = g + (i >= 2 ? 8 : 0), col = p * 2 + (i & 1);
+			i32 sum = 0;
+			for (int z = 0; z < 32; z++) sum += am[row][z] * bm[z][col];
+			c[lane][i] += sum;
+		}
+	}
+}
+
+int main(int argc, char **argv) {
+	if (argc != 2) {
+		fprintf(stderr, "usage: see the comment at the top of host_kernels_v2.cpp\n");
+		return 2;
+	}
+	std::ifstream in(argv[1]);
+	u32 m, k, n, t, r, denoise, nonce_index;
+	std::string target_hex, key_hex, ctx_ea, ctx_gb, seed_hex, sel_a_hex, sel_bt_hex, mode;
+	in >> m >> k >> n >> t >> r >> denoise >> nonce_index >> target_hex >> key_hex >> ctx_ea >> ctx_gb >> seed_hex >>
+		sel_a_hex >> sel_bt_hex >> mode;
+	// The target is big-endian: word i is bytes 4i..4i+4 read big-endian.
+	Words8 target_le = words(target_hex), target_be, key = words(key_hex);
+	for (int w = 0; w < 8; w++) target_be.w[w] = b3_bswap(target_le.w[w]);
+	std::vector<unsigned char> sel_a = unhex(sel_a_hex), sel_bt = unhex(sel_bt_hex);
+
+	std::vector<i8> a, bt;
+	int raw;
+	if (mode == "seeded") {
+		std::string ca, ja, cb, wb;
+		in >> ca >> ja >> cb >> wb;
+		a = stream(words(ca), words(ja), (size_t)m * k);
+		bt = stream(words(cb), words(wb), (size_t)n * k);
+		raw = 1;
+	} else {
+		std::string ah, bh;
+		in >> ah >> bh;
+		std::vector<unsigned char> ab = unhex(ah), bb = unhex(bh);
+		a.assign(ab.begin(), ab.end());
+		bt.assign(bb.begin(), bb.end());
+		raw = 0;
+	}
+	if (a.size() != (size_t)m * k || bt.size() != (size_t)n * k || sel_a.size() != k || sel_bt.size() != k) {
+		fprintf(stderr, "input sizes do not match the shape\n");
+		return 2;
+	}
+	Words8 seed = words(seed_hex);
+	std::vector<i8> el = stream(words(ctx_ea), seed, (size_t)m * r), gl = stream(words(ctx_gb), seed, (size_t)n * r);
+
+	// The noisy operands, padded with zero rows to whole blocks.
+	u32 m_pad = (m + V2_BM - 1) / V2_BM * V2_BM, n_pad = (n + V2_BN - 1) / V2_BN * V2_BN;
+	std::vector<i8> an((size_t)m_pad * k, 0), btn((size_t)n_pad * k, 0);
+	for (u64 g = 0; g < (u64)m * k / 16; g++) mlpow2_noisy_one(g, an.data(), a.data(), raw, el.data(), sel_a.data(), k, r);
+	for (u64 g = 0; g < (u64)n * k / 16; g++)
+		mlpow2_noisy_one(g, btn.data(), bt.data(), raw, gl.data(), sel_bt.data(), k, r);
+
+	// The correction for a useful job: U = A*S'^T, V = (S*Bt'^T)^T, D.
+	std::vector<i32> out((size_t)m * n, 0);
+	if (denoise) {
+		std::vector<unsigned char> inv_a(k), inv_bt(k);
+		for (u32 z = 0; z < k; z++) {
+			inv_a[z / r * r + sel_a[z]] = (unsigned char)(z % r);
+			inv_bt[z / r * r + sel_bt[z]] = (unsigned char)(z % r);
+		}
+		std::vector<i8> clean_a(a);
+		if (raw)
+			for (auto &v : clean_a) v = v2_seven(v);
+		std::vector<i32> u((size_t)m * r), v((size_t)n * r);
+		for (u64 idx = 0; idx < u.size(); idx++) mlpow2_column_sums_one(idx, u.data(), clean_a.data(), inv_bt.data(), k, r);
+		for (u64 idx = 0; idx < v.size(); idx++) mlpow2_column_sums_one(idx, v.data(), btn.data(), inv_a.data(), k, r);
+		for (u64 idx = 0; idx < out.size(); idx++)
+			mlpow2_correction_one(idx, out.data(), u.data(), v.data(), el.data(), gl.data(), n, r);
+	}
+
+	const u32 capacity = 64;
+	std::vector<u32> winners(1 + 3 * capacity, 0);
+	std::vector<u32> states((size_t)(m / t) * (n / t) * 16, 0);
+	std::vector<i32> noisy((size_t)m * n, 0);
+	std::vector<u8> smem(2 * V2_STAGES * V2_STAGE_BYTES);
+	std::vector<V2Lane> lanes(V2_THREADS);
+	const u32 steps = k / V2_BK, steps_per_chunk = r / V2_BK;
+	for (u32 by = 0; by < m_pad / V2_BM; by++)
+		for (u32 bx = 0; bx < n_pad / V2_BN; bx++) {
+			u32 block_row = by * V2_BM, block_col = bx * V2_BN;
+			for (auto &s : lanes) v2_lane_clear(&s);
+			for (u32 kt = 0; kt < steps; kt++) {
+				u8 *as = smem.data() + 2 * (kt % V2_STAGES) * V2_STAGE_BYTES, *bs = as + V2_STAGE_BYTES;
+				for (u32 tid = 0; tid < V2_THREADS; tid++) {
+					memcpy(as + v2_stage_offset(tid), an.data() + v2_global_offset(tid, block_row, kt, k), 16);
+					memcpy(bs + v2_stage_offset(tid), btn.data() + v2_global_offset(tid, block_col, kt, k), 16);
+				}
+				for (u32 warp = 0; warp < V2_THREADS / 32; warp++) {
+					u32 fa[V2_MF][32][4], fb[V2_NF][32][2];
+					for (u32 lane = 0; lane < 32; lane++) {
+						for (int i = 0; i < V2_MF; i++) v2_load_a(as, warp, lane, i, fa[i][lane]);
+						for (int j = 0; j < V2_NF; j++) v2_load_b(bs, warp, lane, j, fb[j][lane]);
+					}
+					for (int i = 0; i < V2_MF; i++)
+						for (int j = 0; j < V2_NF; j++) {
+							i32 *c[32];
+							for (u32 lane = 0; lane < 32; lane++) c[lane] = lanes[warp * 32 + lane].acc[i][j];
+							mma_emulated(c, fa[i], fb[j]);
+						}
+				}
+				if ((kt + 1) % steps_per_chunk == 0)
+					for (auto &s : lanes) v2_lane_fold(&s);
+			}
+			// The epilogue, as the kernel runs it.
+			u32 *sw = (u32 *)smem.data();
+			const u32 tiles = (V2_BM / t) * (V2_BN / t);
+			memset(sw, 0, tiles * 16 * 4);
+			for (u32 tid = 0; tid < V2_THREADS; tid++) {
+				const V2Lane &s = lanes[tid];
+				v2_lane_reduce(&s, tid >> 5, tid & 31, t, sw);
+				if (denoise) v2_lane_denoise(&s, tid >> 5, tid & 31, block_row, block_col, m, n, out.data());
+				// The noisy product, for the test only (the kernel never writes it).
+				for (int i = 0; i < V2_MF; i++)
+					for (int j = 0; j < V2_NF; j++)
+						for (int e = 0; e < 4; e++) {
+							u32 row = block_row + v2_acc_row(tid >> 5, tid & 31, i, e);
+							u32 col = block_col + v2_acc_col(tid >> 5, tid & 31, j, e);
+							if (row < m && col < n) noisy[(size_t)row * n + col] = s.acc[i][j][e];
+						}
+			}
+			for (u32 lt = 0; lt < tiles; lt++)
+				v2_tile_ticket(lt, sw, block_row, block_col, m, n, t, key, target_be, nonce_index, winners.data(),
+					capacity, states.data());
+		}
+
+	for (u32 i = 0; i < m / t; i++)
+		for (u32 j = 0; j < n / t; j++) {
+			const u32 *w = &states[((size_t)i * (n / t) + j) * 16];
+			printf("state %u %u ", i, j);
+			print_hex(w, 64);
+			u32 digest[8];
+			v2_ticket(key.w, i, j, w, digest);
+			printf("\nticket %u %u ", i, j);
+			print_hex(digest, 32);
+			printf("\n");
+		}
+	for (u32 w = 0; w < winners[0] && w < capacity; w++)
+		printf("winner %u %u %u\n", winners[1 + 3 * w], winners[2 + 3 * w], winners[3 + 3 * w]);
+	printf("winners %u\n", winners[0]);
+	printf("noisy ");
+	print_hex(noisy.data(), noisy.size() * 4);
+	printf("\n");
+	if (denoise) {
+		printf("product ");
+		print_hex(out.data(), out.size() * 4);
+		printf("\n");
+	}
+	return 0;
+}

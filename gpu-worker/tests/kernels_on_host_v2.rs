@@ -1,0 +1,231 @@
+//! The puzzle v2 CUDA kernels' arithmetic, run on the CPU:
+//! `tests/host_kernels_v2.cpp` compiles `kernels/v2.cu` with the host C++
+//! compiler and runs the transcript kernel block by block, lane by lane,
+//! with the tensor-core instruction emulated from the PTX ISA's fragment
+//! tables. Its states, tickets, winners, noisy and denoised products must
+//! equal the v2 golden vectors and the Rust reference miner's.
+
+#[path = "support/host_cxx.rs"]
+mod host_cxx;
+
+use mlpow_primitives::{
+	v2::{
+		noise::{self, Selections},
+		transcript::{ticket_key, State},
+		Job, Miner,
+	},
+	ChallengeParams, Hash32, Seal, U256,
+};
+use mlpow_worker::kernels::Words8;
+use serde_json::Value;
+use std::{fmt::Write as _, path::PathBuf, process::Command, sync::OnceLock};
+
+fn harness() -> &'static PathBuf {
+	static BIN: OnceLock<PathBuf> = OnceLock::new();
+	BIN.get_or_init(|| host_cxx::compile("host_kernels_v2.cpp"))
+}
+
+fn ctx(context: &str) -> String {
+	let w = Words8::context_key(context);
+	hex::encode(w.0.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())
+}
+
+fn i8_hex(v: &[i8]) -> String {
+	hex::encode(v.iter().map(|&x| x as u8).collect::<Vec<u8>>())
+}
+
+fn i32s(hex_text: &str) -> Vec<i32> {
+	hex::decode(hex_text).unwrap().chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().unwrap())).collect()
+}
+
+/// Where the matrices come from.
+enum Source<'a> {
+	Seeded { job_seed: Hash32, weights_seed: Hash32 },
+	Chosen { a: &'a [i8], bt: &'a [i8] },
+}
+
+/// One nonce through the kernels.
+struct Input<'a> {
+	params: ChallengeParams,
+	noise_seed: Hash32,
+	difficulty: U256,
+	nonce_index: u32,
+	source: Source<'a>,
+}
+
+#[derive(Default, Debug)]
+struct HostRun {
+	/// Row-major over the tiles.
+	states: Vec<State>,
+	tickets: Vec<Hash32>,
+	/// (b, i, j) as found.
+	winners: Vec<(u32, u32, u32)>,
+	noisy: Vec<i32>,
+	product: Vec<i32>,
+}
+
+fn run(input: &Input) -> HostRun {
+	let p = input.params;
+	let sel = Selections::generate(&input.noise_seed, p.k, p.r);
+	let target = mlpow_primitives::ticket::target(input.difficulty).expect("non-zero difficulty").to_big_endian();
+	let mut text = format!("{} {} {} {} {} 1 {}\n", p.m, p.k, p.n, p.t, p.r, input.nonce_index);
+	let key = ticket_key(&input.noise_seed);
+	for v in [
+		hex::encode(target),
+		hex::encode(key),
+		ctx(noise::CTX_NOISE_A),
+		ctx(noise::CTX_NOISE_BT),
+		hex::encode(input.noise_seed),
+		hex::encode(&sel.a),
+		hex::encode(&sel.bt),
+	] {
+		writeln!(text, "{v}").unwrap();
+	}
+	match &input.source {
+		Source::Seeded { job_seed, weights_seed } => writeln!(
+			text,
+			"seeded {} {} {} {}",
+			ctx(noise::CTX_A),
+			hex::encode(job_seed),
+			ctx(noise::CTX_BT),
+			hex::encode(weights_seed)
+		),
+		Source::Chosen { a, bt } => writeln!(text, "chosen {} {}", i8_hex(a), i8_hex(bt)),
+	}
+	.unwrap();
+	let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+		.join(format!("host_kernels_v2-{}.in", std::thread::current().name().unwrap_or("main").replace("::", "-")));
+	std::fs::write(&file, text).unwrap();
+	let out = Command::new(harness()).arg(&file).output().expect("running the harness");
+	assert!(out.status.success(), "harness: {}", String::from_utf8_lossy(&out.stderr));
+	let mut got = HostRun::default();
+	let mut reported = None;
+	for line in String::from_utf8(out.stdout).unwrap().lines() {
+		let f: Vec<&str> = line.split(' ').collect();
+		let num = |i: usize| f[i].parse::<u32>().unwrap();
+		match f[0] {
+			"state" => {
+				let b = hex::decode(f[3]).unwrap();
+				got.states.push(core::array::from_fn(|w| u32::from_le_bytes(b[4 * w..4 * w + 4].try_into().unwrap())));
+			}
+			"ticket" => got.tickets.push(hex::decode(f[3]).unwrap().try_into().unwrap()),
+			"winner" => got.winners.push((num(1), num(2), num(3))),
+			"winners" => reported = Some(num(1) as usize),
+			"noisy" => got.noisy = i32s(f[1]),
+			"product" => got.product = i32s(f[1]),
+			other => panic!("unexpected harness line {other}"),
+		}
+	}
+	assert_eq!(reported, Some(got.winners.len()), "every winner kept below capacity");
+	got
+}
+
+fn blake3_i32(v: &[i32]) -> String {
+	hex::encode(blake3::hash(&v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()).as_bytes())
+}
+
+fn h32(v: &Value) -> Hash32 {
+	hex::decode(v.as_str().unwrap()).unwrap().try_into().unwrap()
+}
+
+#[test]
+fn v2_golden_vectors_reproduce_through_the_kernel_code() {
+	let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../consensus/vectors/v2.json");
+	let file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+	let cases = file["cases"].as_array().unwrap();
+	for c in cases {
+		let name = c["name"].as_str().unwrap();
+		let f = |n: &str| c["params"][n].as_u64().unwrap() as u32;
+		let params = ChallengeParams {
+			version: f("version"),
+			m: f("m"),
+			k: f("k"),
+			n: f("n"),
+			t: f("t"),
+			r: f("r"),
+			epoch_length: f("epoch_length"),
+		};
+		let bytes =
+			|k: &str| -> Vec<i8> { hex::decode(c[k].as_str().unwrap()).unwrap().iter().map(|&b| b as i8).collect() };
+		let (a, bt) = if c["mode"].as_u64() == Some(1) { (bytes("a"), bytes("bt")) } else { (vec![], vec![]) };
+		let source = if c["mode"].as_u64() == Some(1) {
+			Source::Chosen { a: &a, bt: &bt }
+		} else {
+			Source::Seeded { job_seed: h32(&c["commit_a"]), weights_seed: h32(&c["weights_seed"]) }
+		};
+		let got =
+			run(&Input { params, noise_seed: h32(&c["noise_seed"]), difficulty: U256::one(), nonce_index: 0, source });
+		let states: Vec<String> = got
+			.states
+			.iter()
+			.map(|s| hex::encode(s.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>()))
+			.collect();
+		let want_states: Vec<&str> = c["states"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+		assert_eq!(states, want_states, "{name}: states");
+		let tickets: Vec<String> = got.tickets.iter().map(hex::encode).collect();
+		let want_tickets: Vec<&str> = c["tickets"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+		assert_eq!(tickets, want_tickets, "{name}: tickets");
+		assert_eq!(got.winners.len(), want_tickets.len(), "{name}: every ticket wins at difficulty 1");
+		assert_eq!(blake3_i32(&got.noisy), c["noisy_product_blake3"].as_str().unwrap(), "{name}: noisy product");
+		assert_eq!(blake3_i32(&got.product), c["product_blake3"].as_str().unwrap(), "{name}: denoised product");
+	}
+	assert_eq!(cases.len(), 8);
+}
+
+/// A deterministic 7-bit matrix.
+fn matrix(len: usize, label: &str) -> Vec<i8> {
+	let mut out = vec![0i8; len];
+	noise::stream_rows("mlpow worker v2 kernel tests", blake3::hash(label.as_bytes()).as_bytes(), 1, 0, &mut out);
+	out
+}
+
+/// The kernels against the reference miner on shapes that span several
+/// blocks, do not divide into them, and use every tile size and rank.
+#[test]
+fn the_kernel_code_mines_like_the_reference_miner() {
+	let pre = [9u8; 32];
+	let ws = [4u8; 32];
+	let mut winners = 0;
+	// (m, k, n, t, r): edges off the 128-block grid, every t dividing 128,
+	// every rank, several chunks.
+	for (m, k, n, t, r) in
+		[(144, 256, 272, 16, 64), (256, 128, 160, 32, 32), (128, 256, 192, 64, 128), (256, 64, 128, 128, 32)]
+	{
+		let p = ChallengeParams { version: 2, m, k, n, t, r, epoch_length: 10 };
+		p.validate().unwrap();
+		for chosen in [false, true] {
+			let job = if chosen {
+				Job::chosen(&p, matrix((m * k) as usize, "A"), matrix((n * k) as usize, "Bt")).unwrap()
+			} else {
+				Job::seeded(&p, &pre, &ws).unwrap()
+			};
+			let difficulty = U256::from(3);
+			let mut miner = Miner::new(&job, &pre, difficulty).unwrap();
+			let nonce = 77;
+			let wins = miner.try_nonce(nonce);
+			let c = job.commitments();
+			let noise_seed = noise::noise_seed(&pre, &p, job.mode(), &c, nonce);
+			let source = if chosen {
+				Source::Chosen { a: job.a(), bt: job.bt() }
+			} else {
+				Source::Seeded { job_seed: c.a, weights_seed: c.bt }
+			};
+			let got = run(&Input { params: p, noise_seed, difficulty, nonce_index: 5, source });
+			let what = format!("{p:?} {:?}", job.mode());
+			assert_eq!(got.states, miner.states(), "{what}: states");
+			assert_eq!(got.noisy, miner.noisy_product(), "{what}: noisy product");
+			assert_eq!(got.product, miner.denoised().unwrap(), "{what}: denoised product");
+			let mut seals: Vec<Seal> = got
+				.winners
+				.iter()
+				.map(|&(b, i, j)| Seal { nonce: nonce - 5 + b as u64, tile_i: i, tile_j: j })
+				.collect();
+			seals.sort_by_key(|s| (s.tile_i, s.tile_j));
+			let want: Vec<Seal> = wins.iter().map(|w| w.verified.seal).collect();
+			assert_eq!(seals, want, "{what}: winners");
+			winners += want.len();
+		}
+	}
+	// A third of the tickets win at difficulty 3: the winner path is exercised.
+	assert!(winners > 20, "{winners} winners");
+}
