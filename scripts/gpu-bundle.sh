@@ -2,11 +2,13 @@
 # Builds what a GPU machine without Rust needs to test and benchmark the CUDA
 # backend, into gpu-bundle/ (ignored by git; small enough to carry over):
 #   mlpow-worker      the release worker
-#   cuda_device       the GPU test binary (tests/cuda_device.rs), release
+#   cuda_device       the GPU test binaries (tests/cuda_device.rs and
+#   cuda_device_v2    tests/cuda_device_v2.rs), release
 #   run.sh            finds the CUDA libraries, lists the devices, runs the
-#                     GPU tests, then the benchmark at the GPU preset
-# On the GPU machine: `bash gpu-bundle/run.sh` (extra arguments go to the
-# benchmark, e.g. --bench-secs 20 --devices 0).
+#                     GPU tests, then the benchmarks at the GPU preset: v1,
+#                     v2, and useful mode (about 5 minutes in all)
+# On the GPU machine: `bash gpu-bundle/run.sh` (extra arguments go to every
+# benchmark, e.g. --devices 0).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$MLPOW_ROOT"
@@ -14,14 +16,16 @@ out=gpu-bundle
 rm -rf "$out" && mkdir -p "$out"
 cargo build --release -p mlpow-worker --bin mlpow-worker
 cp "$CARGO_TARGET_DIR/release/mlpow-worker" "$out/"
-test_bin=$(cargo test --release -p mlpow-worker --test cuda_device --no-run --message-format=json 2>/dev/null |
-	python3 -c 'import json,sys
+for test in cuda_device cuda_device_v2; do
+	test_bin=$(cargo test --release -p mlpow-worker --test "$test" --no-run --message-format=json 2>/dev/null |
+		python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "cuda_device":
-        print(m["executable"])')
-cp "$test_bin" "$out/cuda_device"
-strip "$out/mlpow-worker" "$out/cuda_device" 2>/dev/null || true
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == sys.argv[1]:
+        print(m["executable"])' "$test")
+	cp "$test_bin" "$out/$test"
+done
+strip "$out/mlpow-worker" "$out/cuda_device" "$out/cuda_device_v2" 2>/dev/null || true
 cat > "$out/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs on the GPU machine; see scripts/gpu-bundle.sh.
@@ -41,13 +45,20 @@ done
 echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,power.limit --format=csv 2>/dev/null || true
 "$here/mlpow-worker" --list-devices
-echo "== GPU tests"
-"$here/cuda_device" --nocapture --test-threads 1
-tests=$?
-echo "== benchmark"
-"$here/mlpow-worker" --backend cuda --benchmark "$@"
-bench=$?
-exit $((tests || bench))
+status=0
+echo "== GPU tests, puzzle v1"
+timeout 300 "$here/cuda_device" --nocapture --test-threads 1 || status=1
+echo "== GPU tests, puzzle v2"
+timeout 300 "$here/cuda_device_v2" --nocapture --test-threads 1 || status=1
+echo "== benchmark, puzzle v1 (GPU preset)"
+timeout 120 "$here/mlpow-worker" --backend cuda --benchmark --bench-secs 5 "$@" || status=1
+echo "== benchmark, puzzle v2 (GPU preset, r = 64)"
+timeout 120 "$here/mlpow-worker" --backend cuda --benchmark --bench-secs 5 --bench-params 8192,4096,8192,16,64 "$@" ||
+	status=1
+echo "== benchmark, useful mode (jobs of the preset's shape)"
+timeout 120 "$here/mlpow-worker" --backend cuda --benchmark --bench-secs 5 --bench-params 8192,4096,8192,16,64 \
+	--bench-job 8192,4096,8192 "$@" || status=1
+exit $status
 RUN
 chmod +x "$out/run.sh"
 ls -la "$out"

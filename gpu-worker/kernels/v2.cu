@@ -37,7 +37,7 @@
 // Bytes per staged row: 32 plus 16 of padding, which puts the 8 rows a
 // fragment load touches on distinct shared-memory banks.
 #define V2_ROW 48
-#define V2_STAGES 3
+#define V2_STAGES 4
 #define V2_THREADS 256
 #define V2_MF 4
 #define V2_NF 4
@@ -328,7 +328,7 @@ __device__ __forceinline__ void v2_mma(i32 c[4], const u32 a[4], const u32 b[2])
 __device__ __forceinline__ void v2_copy16(u8 *dst, const i8 *src) {
 #if __CUDA_ARCH__ >= 800
 	u32 at = (u32)__cvta_generic_to_shared(dst);
-	asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(at), "l"(src));
+	asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(at), "l"(src) : "memory");
 #else
 	*(uint4 *)dst = *(const uint4 *)src;
 #endif
@@ -336,14 +336,14 @@ __device__ __forceinline__ void v2_copy16(u8 *dst, const i8 *src) {
 
 __device__ __forceinline__ void v2_copy_commit() {
 #if __CUDA_ARCH__ >= 800
-	asm volatile("cp.async.commit_group;\n" ::);
+	asm volatile("cp.async.commit_group;\n" ::: "memory");
 #endif
 }
 
 // Waits until at most `V2_STAGES - 2` staged copies are in flight.
 __device__ __forceinline__ void v2_copy_wait() {
 #if __CUDA_ARCH__ >= 800
-	asm volatile("cp.async.wait_group %0;\n" ::"n"(V2_STAGES - 2));
+	asm volatile("cp.async.wait_group %0;\n" ::"n"(V2_STAGES - 2) : "memory");
 #endif
 }
 
@@ -367,9 +367,9 @@ extern "C" __global__ void mlpow2_correction(i32 *d, const i32 *u, const i32 *v,
 // Grid (n_pad / 128, m_pad / 128), 256 threads. `a` and `bt` are the noisy
 // operands padded with zero rows to whole blocks; `k` and `r` multiples of
 // 32; `t` divides 128. Tiles outside `m x n` are not hashed.
-extern "C" __global__ void __launch_bounds__(V2_THREADS, 1)
-	mlpow2_transcript(const i8 *a, const i8 *bt, u32 m, u32 n, u32 k, u32 r, u32 t, Words8 ticket_key,
-		Words8 target_be, u32 nonce_index, u32 *winners, u32 capacity, u32 *states, i32 *denoised) {
+extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript(const i8 *a, const i8 *bt, u32 m,
+	u32 n, u32 k, u32 r, u32 t, Words8 ticket_key, Words8 target_be, u32 nonce_index, u32 *winners, u32 capacity,
+	u32 *states, i32 *denoised) {
 	__shared__ __align__(16) u8 smem[2 * V2_STAGES * V2_STAGE_BYTES];
 	const u32 tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 	const u32 block_row = blockIdx.y * V2_BM, block_col = blockIdx.x * V2_BN;
@@ -414,7 +414,7 @@ extern "C" __global__ void __launch_bounds__(V2_THREADS, 1)
 
 	// Epilogue: the stages become the tile states.
 #if __CUDA_ARCH__ >= 800
-	asm volatile("cp.async.wait_all;\n" ::);
+	asm volatile("cp.async.wait_all;\n" ::: "memory");
 #endif
 	__syncthreads();
 	u32 *sw = (u32 *)smem;

@@ -3,6 +3,7 @@
 //!
 //! - [`backend`]: what a backend provides ([`backend::Lane`]);
 //! - [`cpu`], [`cuda`]: the two backends; [`kernels`]: the CUDA sources;
+//!   [`freivalds`]: the host's check of a product computed on a device;
 //! - [`miner`]: one thread per lane, the job slot and the counters;
 //! - [`jobs`]: useful mode, the job API whose int8 products are mined on;
 //! - [`node`]: work from the node over JSON-RPC, seals back;
@@ -14,6 +15,7 @@ pub mod bench;
 pub mod bench_useful;
 pub mod cpu;
 pub mod cuda;
+pub mod freivalds;
 pub mod jobs;
 pub mod kernels;
 pub mod miner;

@@ -270,8 +270,7 @@ fn parse_node_url(url: &str) -> Result<String, String> {
 fn mine(args: &Args, lanes: Vec<Box<dyn Lane>>) -> anyhow::Result<()> {
 	if args.jobs_api.is_some() && !lanes.iter().any(|l| l.can_multiply()) {
 		anyhow::bail!(
-			"--jobs-api: {} does not run useful jobs yet; use --backend cpu (the CUDA backend joins with its fused v2 \
-			 kernel)",
+			"--jobs-api: {} does not run useful jobs",
 			lanes.first().map_or("this backend".into(), |l| l.name())
 		);
 	}

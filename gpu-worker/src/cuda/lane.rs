@@ -5,15 +5,15 @@ use super::{
 	device::{compile_kernels, devices, libraries_loadable, DeviceInfo},
 	gemm::Gemm,
 	launch::{alloc, launch_config, HashTiles},
-	WINNER_CAPACITY,
+	v2, WINNER_CAPACITY,
 };
 use crate::{
-	backend::{Job, Lane, SearchReport, Winner},
+	backend::{Job, Lane, Multiplied, SearchReport, Winner},
 	kernels::{ContextKeys, Words8},
 };
 use anyhow::{anyhow, bail, Context as _};
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtrMut, PushKernelArg};
-use mlpow_primitives::{stream::job_seed, verify, ChallengeParams, Hash32, Seal};
+use mlpow_primitives::{stream::job_seed, verify, ChallengeParams, Hash32, Seal, PUZZLE_V2};
 use std::{ops::Range, sync::Arc};
 
 /// One lane per selected GPU. `ordinals`: the `--devices` list, or `None`
@@ -84,6 +84,7 @@ pub struct CudaLane {
 	keys: ContextKeys,
 	epoch: Option<Epoch>,
 	batches: Option<Batches>,
+	v2: v2::Pipeline,
 }
 
 impl CudaLane {
@@ -96,6 +97,7 @@ impl CudaLane {
 		Ok(Self {
 			generate: function("mlpow_generate")?,
 			hash_tiles: function("mlpow_hash_tiles")?,
+			v2: v2::Pipeline::new(&ctx, &module, info.to_string())?,
 			info,
 			ctx,
 			keys: ContextKeys::new(),
@@ -307,9 +309,6 @@ impl CudaLane {
 
 	fn prepare(&mut self, job: &Job) -> anyhow::Result<()> {
 		job.params.validate().map_err(|e| anyhow!("challenge parameters: {e}"))?;
-		if job.params.version != mlpow_primitives::PUZZLE_V1 {
-			anyhow::bail!("puzzle version {} is not mined by this worker yet (it mines v1)", job.params.version);
-		}
 		self.ctx.bind_to_thread().map_err(|e| anyhow!("binding the context: {e:?}"))?;
 		self.ensure_epoch(&job.params, &job.weights_seed)?;
 		self.ensure_batches(&job.params)
@@ -325,10 +324,18 @@ impl Lane for CudaLane {
 		// Eight batches per call: the pipeline drains once per call, and new
 		// work is noticed within one batch (cancellation is checked between
 		// batches).
+		if params.version == PUZZLE_V2 {
+			return 8 * v2::nonces_per_batch(params) as u64;
+		}
 		8 * self.nonces_per_batch(params) as u64
 	}
 
 	fn search(&mut self, job: &Job, nonces: Range<u64>, cancelled: &dyn Fn() -> bool) -> anyhow::Result<SearchReport> {
+		if job.params.version == PUZZLE_V2 {
+			job.params.validate().map_err(|e| anyhow!("challenge parameters: {e}"))?;
+			self.ctx.bind_to_thread().map_err(|e| anyhow!("binding the context: {e:?}"))?;
+			return self.v2.search(job, nonces, cancelled);
+		}
 		self.prepare(job)?;
 		let js = job_seed(&job.pre_hash, &job.weights_seed);
 		let target = Words8::target_be(job.difficulty).ok_or_else(|| anyhow!("difficulty 0 has no target"))?;
@@ -364,6 +371,19 @@ impl Lane for CudaLane {
 		absorb(self, s ^ 1, &mut report)?;
 		report.winners.sort_by_key(|w| (w.id.nonce, w.id.tile_i, w.id.tile_j));
 		Ok(report)
+	}
+
+	fn can_multiply(&self) -> bool {
+		true
+	}
+
+	fn multiply(&mut self, work: &Job, a: Vec<i8>, bt: Vec<i8>, nonce: u64) -> anyhow::Result<Multiplied> {
+		if work.params.version != PUZZLE_V2 {
+			bail!("useful jobs are mined under puzzle v2, not version {}", work.params.version);
+		}
+		work.params.validate().map_err(|e| anyhow!("challenge parameters: {e}"))?;
+		self.ctx.bind_to_thread().map_err(|e| anyhow!("binding the context: {e:?}"))?;
+		self.v2.multiply(work, a, bt, nonce)
 	}
 
 	/// The same cuBLASLt call mining makes, at the same batch shape, alone.

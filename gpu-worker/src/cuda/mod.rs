@@ -21,14 +21,20 @@
 //! (`libcublasLt.so.13` or `.12`). Each is probed before first use, because
 //! cudarc panics on a missing library; a missing one is a clear error here.
 //!
+//! Puzzle v2 has its own pipeline, [`v2`]: noise, noisy operands and one
+//! transcript kernel (kernels/v2.cu) that multiplies, folds and hashes, with
+//! the tensor cores driven by `mma.sync`; cuBLASLt stays as the benchmark's
+//! yardstick.
+//!
 //! The files: [`device`] finds GPUs and compiles the kernels; [`lane`] is a
-//! GPU's mining pipeline; [`launch`] holds the kernel-launch helpers; [`gemm`]
-//! wraps cuBLASLt.
+//! GPU's mining pipeline; [`v2`] its puzzle v2 pipeline; [`launch`] holds the
+//! kernel-launch helpers; [`gemm`] wraps cuBLASLt.
 
 mod device;
 mod gemm;
 mod lane;
 mod launch;
+mod v2;
 
 pub use device::{compile_kernels, devices, DeviceInfo};
 pub use lane::{lanes, CudaLane};

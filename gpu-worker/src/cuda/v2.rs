@@ -1,0 +1,446 @@
+//! Puzzle v2 on a GPU (consensus/SPEC-v2.md, kernels/v2.cu).
+//!
+//! Per nonce, on one of two streams: the host draws the noise seed, the
+//! selections (a sequential shuffle, microseconds) and the ticket key, and
+//! uploads the selections; the device generates `E_L` and `G_L`, writes the
+//! noisy operands, and runs the transcript kernel, which leaves nothing in
+//! memory but the winners. Seeded matrices are generated on the device and
+//! stay resident: `Bt` for the epoch, `A` for the header. A useful job's
+//! matrices are uploaded, and the correction `D` is computed first so that
+//! the transcript kernel writes the exact product.
+//!
+//! Every winner is re-verified on the host with `mlpow-primitives`, and a
+//! useful job's product is checked on the host with Freivalds' test before
+//! it is returned: a device that computes wrongly stops with an error, and
+//! never submits a bad seal or hands back a wrong product.
+
+use super::{launch::alloc, WINNER_CAPACITY};
+use crate::{
+	backend::{Job, Multiplied, SearchReport, Winner},
+	kernels::Words8,
+};
+use anyhow::{anyhow, bail};
+use cudarc::driver::{
+	sys as drv_sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtrMut, LaunchConfig,
+	PushKernelArg,
+};
+use mlpow_primitives::{
+	stream::job_seed,
+	v2::{
+		self,
+		noise::{self, Commitments, Mode, Selections},
+		transcript::ticket_key,
+	},
+	verify, ChallengeParams, Hash32, Seal,
+};
+use std::sync::Arc;
+
+/// The transcript kernel's block tile (`V2_BM`, `V2_BN` in kernels/v2.cu).
+const BLOCK: u32 = 128;
+/// Its threads per block (`V2_THREADS`).
+const BLOCK_THREADS: u32 = 256;
+/// Threads per block of the element-wise kernels.
+const THREADS: u32 = 256;
+
+/// Why these parameters cannot run on the transcript kernel, if they
+/// cannot: its tiles of `t` must divide its 128 x 128 blocks.
+pub fn unsupported(p: &ChallengeParams) -> Option<String> {
+	(!BLOCK.is_multiple_of(p.t)).then(|| format!("the CUDA v2 kernel needs a tile edge dividing 128 (t = {})", p.t))
+}
+
+fn grid(items: u64) -> anyhow::Result<LaunchConfig> {
+	let blocks =
+		u32::try_from(items.div_ceil(THREADS as u64)).map_err(|_| anyhow!("{items} threads do not fit one launch"))?;
+	Ok(LaunchConfig { grid_dim: (blocks.max(1), 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 })
+}
+
+fn padded(x: u32) -> u32 {
+	x.div_ceil(BLOCK) * BLOCK
+}
+
+struct Kernels {
+	generate: CudaFunction,
+	noisy: CudaFunction,
+	column_sums: CudaFunction,
+	correction: CudaFunction,
+	transcript: CudaFunction,
+	ctx_a: Words8,
+	ctx_bt: Words8,
+	ctx_noise_a: Words8,
+	ctx_noise_bt: Words8,
+}
+
+impl Kernels {
+	fn load(module: &Arc<CudaModule>) -> anyhow::Result<Self> {
+		let function = |name: &str| module.load_function(name).map_err(|e| anyhow!("kernel {name}: {e:?}"));
+		Ok(Self {
+			generate: function("mlpow_generate")?,
+			noisy: function("mlpow2_noisy")?,
+			column_sums: function("mlpow2_column_sums")?,
+			correction: function("mlpow2_correction")?,
+			transcript: function("mlpow2_transcript")?,
+			ctx_a: Words8::context_key(noise::CTX_A),
+			ctx_bt: Words8::context_key(noise::CTX_BT),
+			ctx_noise_a: Words8::context_key(noise::CTX_NOISE_A),
+			ctx_noise_bt: Words8::context_key(noise::CTX_NOISE_BT),
+		})
+	}
+
+	/// `len` bytes of the stream xof(context, seed) into `out`.
+	fn stream(
+		&self,
+		stream: &Arc<CudaStream>,
+		out: &mut CudaSlice<i8>,
+		len: usize,
+		context: &Words8,
+		seed: &Words8,
+	) -> anyhow::Result<()> {
+		let blocks = (len / 64) as u64;
+		let mut launch = stream.launch_builder(&self.generate);
+		launch.arg(out).arg(&blocks).arg(&blocks).arg(context).arg(seed).arg(&0i32).arg(&0u64);
+		// SAFETY: matches `mlpow_generate`; `out` holds at least `len`
+		// bytes, a whole number of 64-byte blocks (every v2 length is a
+		// multiple of 16 * 32).
+		unsafe { launch.launch(grid(blocks)?) }.map_err(|e| anyhow!("generating a stream: {e:?}"))?;
+		Ok(())
+	}
+}
+
+/// One stream's buffers for one nonce at a time.
+struct Slot {
+	stream: Arc<CudaStream>,
+	el: CudaSlice<i8>,
+	gl: CudaSlice<i8>,
+	sel_a: CudaSlice<u8>,
+	sel_bt: CudaSlice<u8>,
+	/// `A'` and `Bt'`, zero rows up to whole blocks.
+	a_noisy: CudaSlice<i8>,
+	bt_noisy: CudaSlice<i8>,
+	winners: CudaSlice<u32>,
+	/// Nonces enqueued and not yet collected: (first, count).
+	pending: Option<(u64, u32)>,
+}
+
+impl Slot {
+	fn new(ctx: &Arc<CudaContext>, p: &ChallengeParams) -> anyhow::Result<Self> {
+		let stream = ctx.new_stream().map_err(|e| anyhow!("creating a stream: {e:?}"))?;
+		let (m, n, k, r) = (p.m as usize, p.n as usize, p.k as usize, p.r as usize);
+		Ok(Self {
+			el: alloc(ctx, &stream, m * r, "the noise of A")?,
+			gl: alloc(ctx, &stream, n * r, "the noise of Bt")?,
+			sel_a: alloc(ctx, &stream, k, "the selections")?,
+			sel_bt: alloc(ctx, &stream, k, "the selections")?,
+			a_noisy: alloc(ctx, &stream, padded(p.m) as usize * k, "the noisy A")?,
+			bt_noisy: alloc(ctx, &stream, padded(p.n) as usize * k, "the noisy Bt")?,
+			winners: alloc(ctx, &stream, 1 + 3 * WINNER_CAPACITY as usize, "the winners")?,
+			pending: None,
+			stream,
+		})
+	}
+}
+
+/// A matrix on the device and what it was made from.
+struct Resident {
+	params: ChallengeParams,
+	seed: Hash32,
+	data: CudaSlice<i8>,
+}
+
+/// What one nonce needs besides the matrices.
+struct NonceInputs {
+	seed: Words8,
+	sel: Selections,
+	key: Words8,
+}
+
+impl NonceInputs {
+	fn new(pre_hash: &Hash32, p: &ChallengeParams, mode: Mode, c: &Commitments, nonce: u64) -> Self {
+		let seed = noise::noise_seed(pre_hash, p, mode, c, nonce);
+		Self {
+			seed: Words8::le(&seed),
+			sel: Selections::generate(&seed, p.k, p.r),
+			key: Words8::le(&ticket_key(&seed)),
+		}
+	}
+}
+
+/// A lane's v2 pipeline: its kernels, resident seeded matrices and both
+/// slots.
+pub(super) struct Pipeline {
+	ctx: Arc<CudaContext>,
+	k: Kernels,
+	/// For messages: the GPU.
+	device: String,
+	weights: Option<Resident>,
+	activations: Option<Resident>,
+	slots: Option<(ChallengeParams, [Slot; 2])>,
+}
+
+/// Where the clean matrices come from for one nonce.
+struct Operands<'a> {
+	a: &'a CudaSlice<i8>,
+	bt: &'a CudaSlice<i8>,
+	/// Raw stream bytes (seeded) rather than values (chosen).
+	raw: bool,
+}
+
+/// Nonces per slot per round: about 2^31 multiply-accumulates.
+pub(super) fn nonces_per_batch(p: &ChallengeParams) -> u32 {
+	(1u64 << 31).div_ceil(p.macs_per_nonce().max(1)).clamp(1, 256) as u32
+}
+
+impl Pipeline {
+	pub(super) fn new(ctx: &Arc<CudaContext>, module: &Arc<CudaModule>, device: String) -> anyhow::Result<Self> {
+		Ok(Self { ctx: ctx.clone(), k: Kernels::load(module)?, device, weights: None, activations: None, slots: None })
+	}
+
+	/// Makes the buffers for `job`'s parameters and its seeded matrices
+	/// resident, each only when what it depends on changed.
+	fn ensure(&mut self, job: &Job) -> anyhow::Result<()> {
+		let (ctx, k) = (&self.ctx, &self.k);
+		let p = job.params;
+		if let Some(why) = unsupported(&p) {
+			bail!("{why}");
+		}
+		if !self.slots.as_ref().is_some_and(|(sp, _)| *sp == p) {
+			self.slots = None;
+			self.slots = Some((p, [Slot::new(ctx, &p)?, Slot::new(ctx, &p)?]));
+		}
+		let stream = ctx.default_stream();
+		let fresh = |r: &Option<Resident>, seed: &Hash32| r.as_ref().is_some_and(|r| r.params == p && r.seed == *seed);
+		if !fresh(&self.weights, &job.weights_seed) {
+			self.weights = None;
+			let len = p.n as usize * p.k as usize;
+			let mut data = alloc(ctx, &stream, len, "the v2 weights")?;
+			k.stream(&stream, &mut data, len, &k.ctx_bt, &Words8::le(&job.weights_seed))?;
+			self.weights = Some(Resident { params: p, seed: job.weights_seed, data });
+		}
+		let js = job_seed(&job.pre_hash, &job.weights_seed);
+		if !fresh(&self.activations, &js) {
+			self.activations = None;
+			let len = p.m as usize * p.k as usize;
+			let mut data = alloc(ctx, &stream, len, "the v2 activations")?;
+			k.stream(&stream, &mut data, len, &k.ctx_a, &Words8::le(&js))?;
+			self.activations = Some(Resident { params: p, seed: js, data });
+		}
+		stream.synchronize().map_err(|e| anyhow!("generating the seeded matrices: {e:?}"))
+	}
+}
+
+/// Enqueues one nonce's noise on `slot`: the selections uploaded, `E_L` and
+/// `G_L` generated, the noisy operands written.
+fn enqueue_noise(
+	k: &Kernels,
+	slot: &mut Slot,
+	p: &ChallengeParams,
+	ops: &Operands,
+	inputs: &NonceInputs,
+) -> anyhow::Result<()> {
+	let (m, n, kk, r) = (p.m as usize, p.n as usize, p.k as usize, p.r as usize);
+	let stream = slot.stream.clone();
+	let up = |e| anyhow!("uploading the selections: {e:?}");
+	stream.memcpy_htod(&inputs.sel.a, &mut slot.sel_a).map_err(up)?;
+	stream.memcpy_htod(&inputs.sel.bt, &mut slot.sel_bt).map_err(up)?;
+	k.stream(&stream, &mut slot.el, m * r, &k.ctx_noise_a, &inputs.seed)?;
+	k.stream(&stream, &mut slot.gl, n * r, &k.ctx_noise_bt, &inputs.seed)?;
+	let raw = ops.raw as i32;
+	for (dst, src, left, sel, rows) in
+		[(&mut slot.a_noisy, ops.a, &slot.el, &slot.sel_a, m), (&mut slot.bt_noisy, ops.bt, &slot.gl, &slot.sel_bt, n)]
+	{
+		let groups = (rows * kk / 16) as u64;
+		let mut launch = stream.launch_builder(&k.noisy);
+		launch.arg(dst).arg(src).arg(&raw).arg(left).arg(sel).arg(&groups).arg(&p.k).arg(&p.r);
+		// SAFETY: matches `mlpow2_noisy`: `src` holds `rows x k`, `dst` at
+		// least that, `left` `rows x r`, `sel` `k` bytes.
+		unsafe { launch.launch(grid(groups)?) }.map_err(|e| anyhow!("adding the noise: {e:?}"))?;
+	}
+	Ok(())
+}
+
+/// One launch of the transcript kernel on a slot's noisy operands.
+struct Transcript<'a> {
+	inputs: &'a NonceInputs,
+	target: &'a Words8,
+	/// The nonce's index in its batch, as winners report it.
+	nonce_index: u32,
+	/// Device pointer for every tile's state (16 words a tile), or 0.
+	states: drv_sys::CUdeviceptr,
+	/// Device pointer to `m x n` words holding the correction `D`, to be
+	/// replaced by the exact product; or 0.
+	denoised: drv_sys::CUdeviceptr,
+}
+
+/// Enqueues the transcript kernel on `slot`'s noisy operands.
+fn enqueue_transcript(k: &Kernels, slot: &mut Slot, p: &ChallengeParams, t: &Transcript) -> anyhow::Result<()> {
+	let Transcript { inputs, target, nonce_index, states, denoised } = *t;
+	let cfg = LaunchConfig {
+		grid_dim: (padded(p.n) / BLOCK, padded(p.m) / BLOCK, 1),
+		block_dim: (BLOCK_THREADS, 1, 1),
+		shared_mem_bytes: 0,
+	};
+	let stream = slot.stream.clone();
+	let mut launch = stream.launch_builder(&k.transcript);
+	launch
+		.arg(&slot.a_noisy)
+		.arg(&slot.bt_noisy)
+		.arg(&p.m)
+		.arg(&p.n)
+		.arg(&p.k)
+		.arg(&p.r)
+		.arg(&p.t)
+		.arg(&inputs.key)
+		.arg(target)
+		.arg(&nonce_index)
+		.arg(&mut slot.winners)
+		.arg(&WINNER_CAPACITY)
+		.arg(&states)
+		.arg(&denoised);
+	// SAFETY: matches `mlpow2_transcript`; the noisy operands are padded to
+	// the grid's blocks; `t` divides 128 (checked in `ensure`); the caller
+	// vouches for `states` (16 words a tile) and `denoised` (m x n).
+	unsafe { launch.launch(cfg) }.map_err(|e| anyhow!("the transcript kernel: {e:?}"))?;
+	Ok(())
+}
+
+/// Reads slot's winners back: (nonce index, i, j).
+fn collect_winners(slot: &mut Slot, device: &str) -> anyhow::Result<Vec<(u32, u32, u32)>> {
+	let words = slot.stream.clone_dtoh(&slot.winners).map_err(|e| anyhow!("reading the winners: {e:?}"))?;
+	slot.stream.synchronize().map_err(|e| anyhow!("mining v2 nonces: {e:?}"))?;
+	let found = words[0];
+	if found > WINNER_CAPACITY {
+		log::warn!("{device}: {found} winners in one batch, {WINNER_CAPACITY} kept: the difficulty is far too low");
+	}
+	Ok(words[1..].chunks_exact(3).take(found.min(WINNER_CAPACITY) as usize).map(|w| (w[0], w[1], w[2])).collect())
+}
+
+impl Pipeline {
+	/// Seeded v2 mining of `nonces` for `job`.
+	pub(super) fn search(
+		&mut self,
+		job: &Job,
+		nonces: std::ops::Range<u64>,
+		cancelled: &dyn Fn() -> bool,
+	) -> anyhow::Result<SearchReport> {
+		self.ensure(job)?;
+		let (k, device) = (&self.k, self.device.as_str());
+		let p = job.params;
+		let target = Words8::target_be(job.difficulty).ok_or_else(|| anyhow!("difficulty 0 has no target"))?;
+		let js = job_seed(&job.pre_hash, &job.weights_seed);
+		let commitments = Commitments { a: js, bt: job.weights_seed };
+		let batch = nonces_per_batch(&p) as u64;
+		let (Some(a), Some(bt), Some((_, slots))) = (&self.activations, &self.weights, &mut self.slots) else {
+			bail!("the seeded matrices are not resident");
+		};
+		let ops = Operands { a: &a.data, bt: &bt.data, raw: true };
+		let mut report = SearchReport::default();
+		let absorb = |slot: &mut Slot, report: &mut SearchReport| -> anyhow::Result<()> {
+			let Some((first, count)) = slot.pending.take() else { return Ok(()) };
+			for (b, i, j) in collect_winners(slot, device)? {
+				let id = Seal { nonce: first + b as u64, tile_i: i, tile_j: j };
+				let seal = v2::seal::encode_seeded(&id);
+				// Consensus is the primitives crate: a device result that
+				// disagrees with it must never reach the node.
+				verify::verify(&p, &job.weights_seed, &job.pre_hash, job.difficulty, &seal)
+					.map_err(|e| anyhow!("{device}: the device found {id:?}, which does not verify ({e:?})"))?;
+				report.winners.push(Winner { id, seal });
+			}
+			report.nonces_done += count as u64;
+			Ok(())
+		};
+		let mut first = nonces.start;
+		let mut s = 0;
+		while first < nonces.end && !cancelled() {
+			let count = batch.min(nonces.end - first) as u32;
+			absorb(&mut slots[s], &mut report)?;
+			let slot = &mut slots[s];
+			slot.stream.memset_zeros(&mut slot.winners).map_err(|e| anyhow!("clearing the winners: {e:?}"))?;
+			for b in 0..count {
+				let inputs = NonceInputs::new(&job.pre_hash, &p, Mode::Seeded, &commitments, first + b as u64);
+				enqueue_noise(k, slot, &p, &ops, &inputs)?;
+				let launch = Transcript { inputs: &inputs, target: &target, nonce_index: b, states: 0, denoised: 0 };
+				enqueue_transcript(k, slot, &p, &launch)?;
+			}
+			slot.pending = Some((first, count));
+			first += count as u64;
+			s ^= 1;
+		}
+		absorb(&mut slots[s], &mut report)?;
+		absorb(&mut slots[s ^ 1], &mut report)?;
+		report.winners.sort_by_key(|w| (w.id.nonce, w.id.tile_i, w.id.tile_j));
+		Ok(report)
+	}
+
+	/// One useful-job nonce: the exact product of the chosen `a` and `bt`
+	/// and the winning seals with their openings.
+	pub(super) fn multiply(&mut self, work: &Job, a: Vec<i8>, bt: Vec<i8>, nonce: u64) -> anyhow::Result<Multiplied> {
+		let p = work.params;
+		self.ensure(work)?;
+		let (ctx, k, device) = (&self.ctx, &self.k, self.device.as_str());
+		let target = Words8::target_be(work.difficulty).ok_or_else(|| anyhow!("difficulty 0 has no target"))?;
+		// The host job: range checks and the Merkle commitments, and later
+		// the openings of winning seals.
+		let job = v2::Job::chosen(&p, a, bt).map_err(|e| anyhow!("useful job: {e}"))?;
+		let (m, n, r) = (p.m as usize, p.n as usize, p.r as usize);
+		let Some((_, slots)) = &mut self.slots else { bail!("no v2 buffers") };
+		let slot = &mut slots[0];
+		let stream = slot.stream.clone();
+		let up = |e| anyhow!("uploading a useful job: {e:?}");
+		let dev_a = stream.clone_htod(job.a()).map_err(up)?;
+		let dev_bt = stream.clone_htod(job.bt()).map_err(up)?;
+		let inputs = NonceInputs::new(&work.pre_hash, &p, Mode::Chosen, &job.commitments(), nonce);
+
+		// The correction D, written where the product will be.
+		let mut out = alloc::<i32>(ctx, &stream, m * n, "the product")?;
+		let mut u = alloc::<i32>(ctx, &stream, m * r, "the column sums of A")?;
+		let mut v = alloc::<i32>(ctx, &stream, n * r, "the column sums of Bt'")?;
+		let invert = |sel: &[u8]| {
+			let mut inv = vec![0u8; sel.len()];
+			for (z, &q) in sel.iter().enumerate() {
+				inv[z / r * r + q as usize] = (z % r) as u8;
+			}
+			inv
+		};
+		let inv_a = stream.clone_htod(&invert(&inputs.sel.a)).map_err(up)?;
+		let inv_bt = stream.clone_htod(&invert(&inputs.sel.bt)).map_err(up)?;
+		slot.stream.memset_zeros(&mut slot.winners).map_err(|e| anyhow!("clearing the winners: {e:?}"))?;
+		let ops = Operands { a: &dev_a, bt: &dev_bt, raw: false };
+		// Noise and noisy operands first (Bt' feeds the correction); the
+		// transcript kernel after the correction, on the same stream.
+		let (out_ptr, out_sync) = out.device_ptr_mut(&stream);
+		{
+			enqueue_noise(k, slot, &p, &ops, &inputs)?;
+			for (dst, src, inv, rows) in [(&mut u, &dev_a, &inv_bt, m), (&mut v, &slot.bt_noisy, &inv_a, n)] {
+				let total = (rows * r) as u64;
+				let mut launch = stream.launch_builder(&k.column_sums);
+				launch.arg(dst).arg(src).arg(inv).arg(&total).arg(&p.k).arg(&p.r);
+				// SAFETY: matches `mlpow2_column_sums`: `src` has `rows x k`
+				// values, `inv` `k` bytes, `dst` `rows x r` words.
+				unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("column sums: {e:?}"))?;
+			}
+			let total = (m * n) as u64;
+			let mut launch = stream.launch_builder(&k.correction);
+			launch.arg(&out_ptr).arg(&u).arg(&v).arg(&slot.el).arg(&slot.gl).arg(&total).arg(&p.n).arg(&p.r);
+			// SAFETY: matches `mlpow2_correction`; `out` holds `m x n` words.
+			unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("the correction: {e:?}"))?;
+			let launch = Transcript { inputs: &inputs, target: &target, nonce_index: 0, states: 0, denoised: out_ptr };
+			enqueue_transcript(k, slot, &p, &launch)?;
+		}
+		drop(out_sync);
+		let wins = collect_winners(slot, device)?;
+		let product = stream.clone_dtoh(&out).map_err(|e| anyhow!("reading the product: {e:?}"))?;
+		stream.synchronize().map_err(|e| anyhow!("a useful job: {e:?}"))?;
+		if !crate::freivalds::holds(job.a(), job.bt(), &product, m, n, p.k as usize) {
+			bail!("{device}: the product of a useful job fails the host's check; the device computes wrongly");
+		}
+		let mut winners = Vec::new();
+		for (_, i, j) in wins {
+			let id = Seal { nonce, tile_i: i, tile_j: j };
+			let seal = job.seal(&id);
+			verify::verify(&p, &work.weights_seed, &work.pre_hash, work.difficulty, &seal)
+				.map_err(|e| anyhow!("{device}: the device found {id:?}, which does not verify ({e:?})"))?;
+			winners.push(Winner { id, seal });
+		}
+		winners.sort_by_key(|w| (w.id.tile_i, w.id.tile_j));
+		Ok(Multiplied { product, winners })
+	}
+}

@@ -1,0 +1,87 @@
+//! Freivalds' check of a matrix product, so that a product computed on a
+//! device is never handed to a user unchecked: `C == A * Bt^T` is tested as
+//! `C x == A (Bt^T x)` for a random vector `x`, in `O(mk + nk + mn)`
+//! instead of the product's `O(mnk)`.
+//!
+//! The arithmetic is modulo 2^64 with `x` uniform. A wrong entry differs by
+//! less than 2^32 in magnitude (|C| < 2^31 by the parameter rules), so it
+//! has at most 32 factors of two, and its row's sum is then zero modulo 2^64
+//! with probability at most 2^-32.
+
+use std::hash::{BuildHasher, Hasher};
+
+/// A random 64-bit seed from the standard library's per-process keys.
+fn random_seed() -> u64 {
+	let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+	h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
+	h.finish()
+}
+
+/// SplitMix64: a fast stream of uniform 64-bit values from a seed.
+fn splitmix(state: &mut u64) -> u64 {
+	*state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+	let mut z = *state;
+	z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+	z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+	z ^ (z >> 31)
+}
+
+/// Whether `c` (`m x n`) is `a * bt^T` (`a` is `m x k`, `bt` is `n x k`, all
+/// row-major), up to a false "yes" with probability at most 2^-32.
+/// Mismatched lengths are a "no".
+pub fn holds(a: &[i8], bt: &[i8], c: &[i32], m: usize, n: usize, k: usize) -> bool {
+	holds_with(a, bt, c, m, n, k, random_seed())
+}
+
+fn holds_with(a: &[i8], bt: &[i8], c: &[i32], m: usize, n: usize, k: usize, seed: u64) -> bool {
+	if a.len() != m * k || bt.len() != n * k || c.len() != m * n {
+		return false;
+	}
+	let mut state = seed;
+	let x: Vec<u64> = (0..n).map(|_| splitmix(&mut state)).collect();
+	// y = Bt^T x (k values).
+	let mut y = vec![0u64; k];
+	for (row, &xv) in bt.chunks_exact(k.max(1)).zip(&x) {
+		for (acc, &v) in y.iter_mut().zip(row) {
+			*acc = acc.wrapping_add((v as i64 as u64).wrapping_mul(xv));
+		}
+	}
+	a.chunks_exact(k.max(1)).zip(c.chunks_exact(n.max(1))).all(|(arow, crow)| {
+		let left = crow.iter().zip(&x).fold(0u64, |s, (&v, &xv)| s.wrapping_add((v as i64 as u64).wrapping_mul(xv)));
+		let right = arow.iter().zip(&y).fold(0u64, |s, (&v, &yv)| s.wrapping_add((v as i64 as u64).wrapping_mul(yv)));
+		left == right
+	})
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn product(a: &[i8], bt: &[i8], m: usize, n: usize, k: usize) -> Vec<i32> {
+		let mut c = vec![0; m * n];
+		mlpow_primitives::kernel::gemm_naive(a, bt, m, n, k, &mut c);
+		c
+	}
+
+	#[test]
+	fn accepts_the_product_and_refuses_any_single_wrong_entry() {
+		let (m, n, k) = (7, 5, 33);
+		let a: Vec<i8> = (0..m * k).map(|v| (v * 37 % 255) as i8).collect();
+		let bt: Vec<i8> = (0..n * k).map(|v| (v * 91 % 253) as i8).collect();
+		let c = product(&a, &bt, m, n, k);
+		assert!(holds(&a, &bt, &c, m, n, k));
+		for at in 0..m * n {
+			for delta in [1, -1, 1 << 20, i32::MIN] {
+				let mut bad = c.clone();
+				bad[at] = bad[at].wrapping_add(delta);
+				assert!(!holds_with(&a, &bt, &bad, m, n, k, at as u64), "entry {at} off by {delta}");
+			}
+		}
+	}
+
+	#[test]
+	fn wrong_sizes_are_refused() {
+		assert!(!holds(&[1; 4], &[1; 4], &[4; 1], 1, 1, 3));
+		assert!(holds(&[], &[], &[], 0, 0, 0));
+	}
+}

@@ -1,0 +1,161 @@
+//! Puzzle v2 on a real GPU, through the lane's public interface, against
+//! the v2 golden vectors and the CPU reference miner. Without a usable GPU
+//! every test prints why and returns (tests/kernels_on_host_v2.rs runs the
+//! kernels' arithmetic on the CPU in CI).
+//!
+//! On a GPU machine: `cargo nextest run -p mlpow-worker --test
+//! cuda_device_v2 --no-capture`, or the test binary from
+//! `scripts/gpu-bundle.sh`.
+
+use mlpow_primitives::{
+	kernel,
+	v2::{noise, Job as V2Job, Miner},
+	ChallengeParams, Hash32, Seal, U256,
+};
+use mlpow_worker::{
+	backend::{Job, Lane},
+	cuda::{self, CudaLane},
+};
+use serde_json::Value;
+
+fn gpu(test: &str) -> Option<CudaLane> {
+	let reason = match cuda::devices() {
+		Ok(devices) => match devices.into_iter().find(|d| d.unsupported_reason().is_none()) {
+			Some(d) => match CudaLane::open(d) {
+				Ok(lane) => return Some(lane),
+				Err(e) => format!("{e:#}"),
+			},
+			None => "no device of compute capability 7.5 or newer".into(),
+		},
+		Err(e) => format!("{e:#}"),
+	};
+	eprintln!("SKIPPED {test}: no usable GPU: {reason}");
+	None
+}
+
+fn h32(v: &Value) -> Hash32 {
+	hex::decode(v.as_str().unwrap()).unwrap().try_into().unwrap()
+}
+
+fn blake3_i32(v: &[i32]) -> String {
+	hex::encode(blake3::hash(&v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()).as_bytes())
+}
+
+fn work(params: ChallengeParams, weights_seed: Hash32, pre_hash: Hash32, difficulty: U256) -> Job {
+	Job { version: 1, pre_hash, number: 1, difficulty, params, weights_seed }
+}
+
+/// The difficulty whose target is the median of `tickets`: about half the
+/// tickets win, so a wrong ticket lands on the wrong side half the time.
+fn median_difficulty(tickets: &[Hash32]) -> U256 {
+	let mut values: Vec<U256> = tickets.iter().map(|t| U256::from_big_endian(t)).collect();
+	values.sort();
+	let median = values[values.len() / 2].max(U256::one());
+	U256::MAX / median
+}
+
+#[test]
+fn v2_golden_vectors_reproduce_on_the_device() {
+	let Some(mut lane) = gpu("v2_golden_vectors_reproduce_on_the_device") else { return };
+	eprintln!("on {}", lane.info());
+	let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../consensus/vectors/v2.json");
+	let file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+	for c in file["cases"].as_array().unwrap() {
+		let name = c["name"].as_str().unwrap();
+		let f = |n: &str| c["params"][n].as_u64().unwrap() as u32;
+		let p = ChallengeParams {
+			version: f("version"),
+			m: f("m"),
+			k: f("k"),
+			n: f("n"),
+			t: f("t"),
+			r: f("r"),
+			epoch_length: f("epoch_length"),
+		};
+		let nonce: u64 = c["nonce"].as_str().unwrap().parse().unwrap();
+		let tickets: Vec<Hash32> = c["tickets"].as_array().unwrap().iter().map(h32).collect();
+		let d = median_difficulty(&tickets);
+		let target = mlpow_primitives::ticket::target(d).unwrap();
+		let want: Vec<(u32, u32)> = tickets
+			.iter()
+			.enumerate()
+			.filter(|(_, t)| U256::from_big_endian(*t) <= target)
+			.map(|(idx, _)| (idx as u32 / p.tiles_n(), idx as u32 % p.tiles_n()))
+			.collect();
+		let w = work(p, h32(&c["weights_seed"]), h32(&c["pre_hash"]), d);
+		let got: Vec<(u32, u32)> = if c["mode"].as_u64() == Some(1) {
+			let bytes = |k: &str| -> Vec<i8> {
+				hex::decode(c[k].as_str().unwrap()).unwrap().iter().map(|&b| b as i8).collect()
+			};
+			let out = lane.multiply(&w, bytes("a"), bytes("bt"), nonce).unwrap();
+			assert_eq!(blake3_i32(&out.product), c["product_blake3"].as_str().unwrap(), "{name}: product");
+			out.winners.iter().map(|w| (w.id.tile_i, w.id.tile_j)).collect()
+		} else if nonce == u64::MAX {
+			// A search range cannot hold nonce 2^64 - 1 (mining never
+			// reaches it); tests/kernels_on_host_v2.rs covers the case.
+			continue;
+		} else {
+			let report = lane.search(&w, nonce..nonce + 1, &|| false).unwrap();
+			report.winners.iter().map(|w| (w.id.tile_i, w.id.tile_j)).collect()
+		};
+		assert_eq!(got, want, "{name}: winners at the median ticket");
+	}
+}
+
+fn matrix(len: usize, label: &str) -> Vec<i8> {
+	let mut out = vec![0i8; len];
+	noise::stream_rows("mlpow worker v2 device tests", blake3::hash(label.as_bytes()).as_bytes(), 1, 0, &mut out);
+	out
+}
+
+#[test]
+fn v2_mining_equals_the_cpu_reference() {
+	let Some(mut lane) = gpu("v2_mining_equals_the_cpu_reference") else { return };
+	let (pre, ws) = ([3u8; 32], [8u8; 32]);
+	for (m, k, n, t, r) in [(256, 256, 384, 16, 64), (144, 512, 272, 32, 128), (1024, 4096, 1024, 16, 64)] {
+		let p = ChallengeParams { version: 2, m, k, n, t, r, epoch_length: 10 };
+		p.validate().unwrap();
+		let d = U256::from(p.tickets_per_nonce() / 2);
+		// Seeded: every winner of four nonces, as the reference finds them.
+		let job = V2Job::seeded(&p, &pre, &ws).unwrap();
+		let mut miner = Miner::new(&job, &pre, d).unwrap();
+		let want: Vec<Seal> = (10..14).flat_map(|nonce| miner.try_nonce(nonce)).map(|w| w.verified.seal).collect();
+		let report = lane.search(&work(p, ws, pre, d), 10..14, &|| false).unwrap();
+		assert_eq!(report.nonces_done, 4);
+		let got: Vec<Seal> = report.winners.iter().map(|w| w.id).collect();
+		assert_eq!(got, want, "{p:?}: seeded winners");
+		// Chosen: the exact product and the winners with their openings.
+		let (a, bt) = (matrix((m * k) as usize, "A"), matrix((n * k) as usize, "Bt"));
+		let chosen = V2Job::chosen(&p, a.clone(), bt.clone()).unwrap();
+		let mut miner = Miner::new(&chosen, &pre, d).unwrap();
+		let want = miner.try_nonce(99);
+		let out = lane.multiply(&work(p, ws, pre, d), a.clone(), bt.clone(), 99).unwrap();
+		let mut product = vec![0; (m * n) as usize];
+		kernel::gemm(&a, &bt, m as usize, n as usize, k as usize, &mut product);
+		assert!(out.product == product, "{p:?}: the useful product");
+		assert_eq!(
+			out.winners.iter().map(|w| w.seal.clone()).collect::<Vec<_>>(),
+			want.iter().map(|w| w.seal.clone()).collect::<Vec<_>>(),
+			"{p:?}: chosen winners and their openings"
+		);
+	}
+}
+
+/// The GPU preset: too large for the CPU reference, so every winner is
+/// checked by the lane's own host re-verification, and the useful product
+/// by its Freivalds check.
+#[test]
+fn v2_gpu_preset_mines_and_multiplies() {
+	let Some(mut lane) = gpu("v2_gpu_preset_mines_and_multiplies") else { return };
+	let p = ChallengeParams { version: 2, m: 8192, k: 4096, n: 8192, t: 16, r: 64, epoch_length: 1000 };
+	p.validate().unwrap();
+	// About four winners per nonce.
+	let d = U256::from(p.tickets_per_nonce() / 4);
+	let report = lane.search(&work(p, [1; 32], [2; 32], d), 0..3, &|| false).unwrap();
+	assert_eq!(report.nonces_done, 3);
+	assert!(!report.winners.is_empty(), "about 12 winners expected");
+	let (a, bt) = (matrix((p.m * p.k) as usize, "big A"), matrix((p.n * p.k) as usize, "big Bt"));
+	let out = lane.multiply(&work(p, [1; 32], [2; 32], d), a, bt, 5).unwrap();
+	assert_eq!(out.product.len(), (p.m * p.n) as usize);
+	eprintln!("{} winners over 3 nonces, {} in the useful nonce", report.winners.len(), out.winners.len());
+}
