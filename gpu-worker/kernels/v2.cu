@@ -60,16 +60,6 @@ MLPOW_FN u32 v2_rotl(u32 x, u32 n) {
 	return n == 0 ? x : (x << n) | (x >> (32 - n));
 }
 
-MLPOW_FN u32 v2_ld32(const u8 *p) {
-#ifdef __CUDACC__
-	return *(const u32 *)p;
-#else
-	u32 v;
-	memcpy(&v, p, 4);
-	return v;
-#endif
-}
-
 // 16 consecutive bytes of a noisy operand, group `idx` of a `rows x k`
 // matrix (k a multiple of 16): `dst = src + seven(left[row][sel[z]])`.
 // `src` holds values, or raw stream bytes when `raw` (seeded matrices,
@@ -184,20 +174,22 @@ MLPOW_FN u32 v2_acc_col(u32 warp, u32 lane, int nf, int e) {
 	return (warp & 3) * 32 + nf * 8 + (lane & 3) * 2 + (e & 1);
 }
 
-// Fragment registers from a staged tile (rows of V2_ROW bytes, k along
-// the row).
-MLPOW_FN void v2_load_a(const u8 *as, u32 warp, u32 lane, int mf, u32 a[4]) {
-	const u8 *p = as + ((warp >> 2) * 64 + mf * 16 + (lane >> 2)) * V2_ROW + (lane & 3) * 4;
-	a[0] = v2_ld32(p);
-	a[1] = v2_ld32(p + 8 * V2_ROW);
-	a[2] = v2_ld32(p + 16);
-	a[3] = v2_ld32(p + 8 * V2_ROW + 16);
+// Fragments come from a staged tile (rows of V2_ROW bytes, k along the
+// row) with ldmatrix.x4: lane l gives the address of row l % 8 of 8 x 16-byte
+// matrix l / 8, and register q of lane l receives bytes 4 (l % 4) .. + 4 of
+// row l / 4 of matrix q, exactly an int8 fragment register. For A's
+// fragment `mf`, matrix q is register q: rows +8 when q is odd, k +16 when
+// q >= 2.
+MLPOW_FN u32 v2_ldsm_a_offset(u32 warp, u32 lane, int mf) {
+	u32 q = lane >> 3;
+	return ((warp >> 2) * 64 + mf * 16 + (q & 1) * 8 + (lane & 7)) * V2_ROW + (q >> 1) * 16;
 }
 
-MLPOW_FN void v2_load_b(const u8 *bs, u32 warp, u32 lane, int nf, u32 b[2]) {
-	const u8 *p = bs + ((warp & 3) * 32 + nf * 8 + (lane >> 2)) * V2_ROW + (lane & 3) * 4;
-	b[0] = v2_ld32(p);
-	b[1] = v2_ld32(p + 16);
+// For B's fragments `2h` and `2h + 1` at once: matrix q is register q & 1
+// (k +16) of fragment 2h + q / 2.
+MLPOW_FN u32 v2_ldsm_b_offset(u32 warp, u32 lane, int h) {
+	u32 q = lane >> 3;
+	return ((warp & 3) * 32 + (2 * h + (q >> 1)) * 8 + (lane & 7)) * V2_ROW + (q & 1) * 16;
 }
 
 // After chunk c's last k-step: every accumulator (the running sum P_c)
@@ -323,6 +315,14 @@ __device__ __forceinline__ void v2_mma(i32 c[4], const u32 a[4], const u32 b[2])
 #endif
 }
 
+// Four 8 x 16-byte matrices from shared memory (see v2_ldsm_a_offset).
+__device__ __forceinline__ void v2_ldsm_x4(const u8 *p, u32 r[4]) {
+	u32 at = (u32)__cvta_generic_to_shared(p);
+	asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+		: "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+		: "r"(at));
+}
+
 // 16 bytes global -> shared: asynchronous on Ampere and later (cp.async),
 // through registers on Turing.
 __device__ __forceinline__ void v2_copy16(u8 *dst, const i8 *src) {
@@ -402,9 +402,16 @@ extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript(co
 		const u8 *as = smem + 2 * (kt % V2_STAGES) * V2_STAGE_BYTES, *bs = as + V2_STAGE_BYTES;
 		u32 fa[V2_MF][4], fb[V2_NF][2];
 		V2_UNROLL
-		for (int i = 0; i < V2_MF; i++) v2_load_a(as, warp, lane, i, fa[i]);
+		for (int i = 0; i < V2_MF; i++) v2_ldsm_x4(as + v2_ldsm_a_offset(warp, lane, i), fa[i]);
 		V2_UNROLL
-		for (int j = 0; j < V2_NF; j++) v2_load_b(bs, warp, lane, j, fb[j]);
+		for (int h = 0; h < V2_NF / 2; h++) {
+			u32 x[4];
+			v2_ldsm_x4(bs + v2_ldsm_b_offset(warp, lane, h), x);
+			fb[2 * h][0] = x[0];
+			fb[2 * h][1] = x[1];
+			fb[2 * h + 1][0] = x[2];
+			fb[2 * h + 1][1] = x[3];
+		}
 		V2_UNROLL
 		for (int i = 0; i < V2_MF; i++)
 			V2_UNROLL

@@ -3,11 +3,11 @@
 // and the v2 golden vectors on machines without a GPU.
 //
 // The transcript kernel is run block by block as the GPU runs it: the same
-// staging offsets, the same fragment loads, fold and epilogue functions,
-// lane by lane. Only the tensor-core instruction differs: `mma_emulated`
-// below computes it from the PTX ISA's fragment tables for mma.m16n8k32
-// (.s8), written out element by element, independently of the kernel's
-// register-level loads.
+// staging offsets, the same fragment addresses, fold and epilogue
+// functions, lane by lane. Only the two warp-wide instructions are
+// emulated, each from its table in the PTX ISA, written out here element
+// by element: `ldmatrix_emulated` (ldmatrix.m8n8.x4.b16) and `mma_emulated`
+// (mma.m16n8k32 with .s8 operands).
 //
 // usage: host_kernels_v2 FILE, FILE holding whitespace-separated tokens:
 //   m k n t r denoise nonce_index
@@ -60,6 +60,20 @@ static std::vector<i8> stream(Words8 ctx, Words8 seed, size_t len) {
 	std::vector<i8> out(len);
 	for (u64 idx = 0; idx < len / 64; idx++) mlpow_generate_one(idx, out.data(), len / 64, ctx, seed, 0, 0);
 	return out;
+}
+
+// One warp's ldmatrix.sync.aligned.m8n8.x4.shared.b16: lanes 8q .. 8q + 7
+// give the addresses of the 8 rows (16 bytes each) of matrix q; lane l
+// receives in register q the b16 elements 2 (l % 4) and 2 (l % 4) + 1 of
+// row l / 4 of matrix q.
+static void ldmatrix_emulated(const u8 *base, const u32 offsets[32], u32 out[32][4]) {
+	for (int lane = 0; lane < 32; lane++)
+		for (int q = 0; q < 4; q++) {
+			const u8 *row = base + offsets[8 * q + lane / 4];
+			u32 v = 0;
+			for (int b = 0; b < 4; b++) v |= (u32)row[2 * 2 * (lane % 4) + b] << (8 * b);
+			out[lane][q] = v;
+		}
 }
 
 // One warp's mma.m16n8k32.row.col.s32.s8.s8.s32, c += a * b, from the
@@ -174,10 +188,20 @@ int main(int argc, char **argv) {
 					memcpy(bs + v2_stage_offset(tid), btn.data() + v2_global_offset(tid, block_col, kt, k), 16);
 				}
 				for (u32 warp = 0; warp < V2_THREADS / 32; warp++) {
-					u32 fa[V2_MF][32][4], fb[V2_NF][32][2];
-					for (u32 lane = 0; lane < 32; lane++) {
-						for (int i = 0; i < V2_MF; i++) v2_load_a(as, warp, lane, i, fa[i][lane]);
-						for (int j = 0; j < V2_NF; j++) v2_load_b(bs, warp, lane, j, fb[j][lane]);
+					u32 fa[V2_MF][32][4], fb[V2_NF][32][2], offsets[32], x[32][4];
+					for (int i = 0; i < V2_MF; i++) {
+						for (u32 lane = 0; lane < 32; lane++) offsets[lane] = v2_ldsm_a_offset(warp, lane, i);
+						ldmatrix_emulated(as, offsets, fa[i]);
+					}
+					for (int h = 0; h < V2_NF / 2; h++) {
+						for (u32 lane = 0; lane < 32; lane++) offsets[lane] = v2_ldsm_b_offset(warp, lane, h);
+						ldmatrix_emulated(bs, offsets, x);
+						for (u32 lane = 0; lane < 32; lane++) {
+							fb[2 * h][lane][0] = x[lane][0];
+							fb[2 * h][lane][1] = x[lane][1];
+							fb[2 * h + 1][lane][0] = x[lane][2];
+							fb[2 * h + 1][lane][1] = x[lane][3];
+						}
 					}
 					for (int i = 0; i < V2_MF; i++)
 						for (int j = 0; j < V2_NF; j++) {

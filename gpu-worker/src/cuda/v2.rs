@@ -39,8 +39,11 @@ use std::sync::Arc;
 const BLOCK: u32 = 128;
 /// Its threads per block (`V2_THREADS`).
 const BLOCK_THREADS: u32 = 256;
-/// Threads per block of the element-wise kernels.
-const THREADS: u32 = 256;
+/// Threads per block of the element-wise kernels: 128, so that one of their
+/// blocks fits on a multiprocessor beside a transcript block (which holds
+/// most of its registers), and the next nonce's memory-bound noise runs in
+/// the gaps of this nonce's compute-bound product (the slots' streams).
+const THREADS: u32 = 128;
 
 /// Why these parameters cannot run on the transcript kernel, if they
 /// cannot: its tiles of `t` must divide its 128 x 128 blocks.
