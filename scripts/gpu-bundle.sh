@@ -17,7 +17,8 @@ rm -rf "$out" && mkdir -p "$out"
 cargo build --release -p mlpow-worker --bin mlpow-worker
 cp "$CARGO_TARGET_DIR/release/mlpow-worker" "$out/"
 for test in cuda_device cuda_device_v2; do
-	test_bin=$(cargo test --release -p mlpow-worker --test "$test" --no-run --message-format=json 2>/dev/null |
+	test_bin=$(cargo test --release -p mlpow-worker --features test-hooks --test "$test" --no-run \
+		--message-format=json 2>/dev/null |
 		python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)

@@ -16,18 +16,23 @@ echo "NVRTC: ${LD_LIBRARY_PATH%%:*}"
 step "Formatting (cargo fmt --check)"
 cargo fmt --all --check
 
+# The worker's test-only CUDA entry points (feature `test-hooks`) are on
+# for every step, so that the GPU tests are built and linted too, and the
+# steps share one build.
+features=(--features mlpow-worker/test-hooks)
+
 step "Lints (cargo clippy --workspace --all-targets -- -D warnings)"
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets "${features[@]}" -- -D warnings
 
 step "Build every crate and binary (the end-to-end tests run the binaries)"
-cargo build --workspace --all-targets
+cargo build --workspace --all-targets "${features[@]}"
 
 step "Unit, property, golden-vector and end-to-end tests"
 if cargo nextest --version >/dev/null 2>&1; then
 	# (No doctests yet: nextest does not run them; add `cargo test --doc` when some exist.)
-	cargo nextest run --workspace --no-fail-fast
+	cargo nextest run --workspace --no-fail-fast "${features[@]}"
 else
-	cargo test --workspace
+	cargo test --workspace "${features[@]}"
 fi
 
 step "Client end-to-end tests (e2e/: @polkadot/api on the dev and local chains, polkadot-api past block 200)"

@@ -7,20 +7,17 @@
 //! --no-capture`, or, with no Rust there, the test binary built here
 //! (README, "Testing the CUDA backend").
 
-#[path = "../../consensus/primitives/tests/support/vectors_format.rs"]
-mod vectors_format;
-
 use mlpow_primitives::{
 	mine::{EpochWeights, Search},
 	verify, ChallengeParams, Hash32, Seal, U256,
 };
+use mlpow_vectors::VectorFile;
 use mlpow_worker::{
 	backend::{Job, Lane},
 	cuda::{self, CudaLane},
 };
-use vectors_format::VectorFile;
 
-const GOLDEN: &str = include_str!("../../consensus/vectors/golden.json");
+const GOLDEN: &str = mlpow_vectors::GOLDEN;
 
 /// The first usable GPU's lane, or `None` after printing why there is none.
 fn gpu(test: &str) -> Option<CudaLane> {

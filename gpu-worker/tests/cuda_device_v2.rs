@@ -58,8 +58,7 @@ fn median_difficulty(tickets: &[Hash32]) -> U256 {
 fn v2_golden_vectors_reproduce_on_the_device() {
 	let Some(mut lane) = gpu("v2_golden_vectors_reproduce_on_the_device") else { return };
 	eprintln!("on {}", lane.info());
-	let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../consensus/vectors/v2.json");
-	let file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+	let file: Value = mlpow_vectors::v2();
 	for c in file["cases"].as_array().unwrap() {
 		let name = c["name"].as_str().unwrap();
 		let f = |n: &str| c["params"][n].as_u64().unwrap() as u32;

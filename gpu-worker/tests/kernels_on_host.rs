@@ -7,19 +7,17 @@
 
 #[path = "support/host_cxx.rs"]
 mod host_cxx;
-#[path = "../../consensus/primitives/tests/support/vectors_format.rs"]
-mod vectors_format;
 
 use mlpow_primitives::{
 	mine::{EpochWeights, Search},
 	stream::{job_seed, MatrixStream},
 	ChallengeParams, Hash32, Seal, U256,
 };
+use mlpow_vectors::VectorFile;
 use mlpow_worker::kernels::{ContextKeys, Words8};
 use std::{path::PathBuf, process::Command, sync::OnceLock};
-use vectors_format::VectorFile;
 
-const GOLDEN: &str = include_str!("../../consensus/vectors/golden.json");
+const GOLDEN: &str = mlpow_vectors::GOLDEN;
 
 fn harness() -> &'static PathBuf {
 	static BIN: OnceLock<PathBuf> = OnceLock::new();

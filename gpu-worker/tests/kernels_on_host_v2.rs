@@ -130,8 +130,7 @@ fn h32(v: &Value) -> Hash32 {
 
 #[test]
 fn v2_golden_vectors_reproduce_through_the_kernel_code() {
-	let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../consensus/vectors/v2.json");
-	let file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+	let file: Value = mlpow_vectors::v2();
 	let cases = file["cases"].as_array().unwrap();
 	for c in cases {
 		let name = c["name"].as_str().unwrap();

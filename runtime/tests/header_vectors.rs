@@ -16,7 +16,7 @@ use sp_core::{H256, U256};
 use sp_keyring::Sr25519Keyring;
 use sp_runtime::{generic::DigestItem, traits::Header as _, Digest};
 
-const GOLDEN: &str = include_str!("../../consensus/vectors/golden.json");
+const GOLDEN: &str = mlpow_vectors::GOLDEN;
 
 fn golden() -> Value {
 	serde_json::from_str(GOLDEN).expect("golden.json parses")

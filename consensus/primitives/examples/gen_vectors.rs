@@ -6,12 +6,8 @@
 //! independently and fails on any difference. The fields are described in
 //! `consensus/vectors/README.md`.
 
-#[path = "../tests/support/vectors_format.rs"]
-mod format;
-
 use blake2::{digest::consts::U32, Blake2b, Digest};
 use codec::Encode;
-use format::*;
 use mlpow_primitives::{
 	mine::{EpochWeights, Search},
 	stream::{job_seed, weights_seed, MatrixStream},
@@ -19,6 +15,7 @@ use mlpow_primitives::{
 	verify::compute_tile,
 	ChallengeParams, Hash32, ParamsError, Seal, VerifyError, U256,
 };
+use mlpow_vectors::format::*;
 
 /// The dev chain's genesis difficulty (`runtime/src/genesis.rs`): the
 /// challenge of block 1 on a fresh dev chain, used by the header vectors.

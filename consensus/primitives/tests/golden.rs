@@ -9,16 +9,14 @@
 //! runtime API encodings with the real `sp_runtime` and runtime types).
 //! The file's fields: `consensus/vectors/README.md`.
 
-#[path = "support/vectors_format.rs"]
-mod vectors_format;
+use mlpow_vectors::format::*;
 
 use mlpow_primitives::{
 	mine::{EpochWeights, Search},
 	stream, verify, ChallengeParams, Seal, VerifyError, U256,
 };
-use vectors_format::*;
 
-const GOLDEN: &str = include_str!("../../vectors/golden.json");
+const GOLDEN: &str = mlpow_vectors::GOLDEN;
 
 fn load() -> VectorFile {
 	serde_json::from_str(GOLDEN).expect("golden.json parses")

@@ -9,8 +9,7 @@ use mlpow_primitives::{
 use serde_json::Value;
 
 fn load() -> Value {
-	let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors/v2.json");
-	serde_json::from_str(&std::fs::read_to_string(path).expect("v2.json")).expect("valid JSON")
+	mlpow_vectors::v2()
 }
 
 fn h32(v: &Value) -> Hash32 {

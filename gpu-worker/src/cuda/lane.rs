@@ -12,7 +12,7 @@ use crate::{
 	kernels::{ContextKeys, Words8},
 };
 use anyhow::{anyhow, bail, Context as _};
-use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtrMut, PushKernelArg};
+use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, PushKernelArg};
 use mlpow_primitives::{stream::job_seed, verify, ChallengeParams, Hash32, Seal, PUZZLE_V2};
 use std::{ops::Range, sync::Arc};
 
@@ -254,6 +254,7 @@ impl CudaLane {
 	}
 
 	/// Product of the last batch on slot 0 (tests: compare with the CPU).
+	#[cfg(feature = "test-hooks")]
 	pub fn debug_product(&mut self, job: &Job, nonce: u64) -> anyhow::Result<Vec<i32>> {
 		self.prepare(job)?;
 		let js = job_seed(&job.pre_hash, &job.weights_seed);
@@ -267,7 +268,9 @@ impl CudaLane {
 
 	/// Every tile digest of `nonce` as the device computes it, in tile order
 	/// (tests and golden vectors: the mining path never copies digests).
+	#[cfg(feature = "test-hooks")]
 	pub fn debug_digests(&mut self, job: &Job, nonce: u64) -> anyhow::Result<Vec<Hash32>> {
+		use cudarc::driver::DevicePtrMut;
 		self.prepare(job)?;
 		let p = job.params;
 		let js = job_seed(&job.pre_hash, &job.weights_seed);

@@ -12,7 +12,9 @@ use pallet_mlpow::asert::{next_difficulty, Anchor};
 use serde::{Deserialize, Serialize};
 use sp_core::{U256, U512};
 
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../consensus/vectors/asert.json");
+fn path() -> std::path::PathBuf {
+	mlpow_vectors::path("asert.json")
+}
 
 /// The dev and local presets' launch time (ms since the Unix epoch).
 const LAUNCH: u64 = 1_795_737_600_000;
@@ -328,7 +330,7 @@ fn generate() -> AsertFile {
 }
 
 fn load() -> AsertFile {
-	let text = std::fs::read_to_string(PATH).expect("consensus/vectors/asert.json exists");
+	let text = std::fs::read_to_string(path()).expect("consensus/vectors/asert.json exists");
 	serde_json::from_str(&text).expect("asert.json parses")
 }
 
@@ -337,11 +339,11 @@ fn the_file_is_what_the_cases_generate() {
 	let text = serde_json::to_string_pretty(&generate()).unwrap() + "\n";
 	if std::env::var_os("MLPOW_WRITE_ASERT_VECTORS").is_some() {
 		// Renamed into place whole: the other tests read the file meanwhile.
-		let tmp = format!("{PATH}.tmp");
+		let tmp = path().with_extension("json.tmp");
 		std::fs::write(&tmp, &text).unwrap();
-		std::fs::rename(&tmp, PATH).unwrap();
+		std::fs::rename(&tmp, path()).unwrap();
 	}
-	let on_disk = std::fs::read_to_string(PATH).expect("consensus/vectors/asert.json exists");
+	let on_disk = std::fs::read_to_string(path()).expect("consensus/vectors/asert.json exists");
 	assert!(on_disk == text, "asert.json is stale: regenerate it (see this file's doc comment)");
 }
 
@@ -369,7 +371,7 @@ fn the_spec_reproduces_every_vector_and_its_steps() {
 /// (below 2^18) are numbers; everything wider is a decimal string.
 #[test]
 fn wide_integers_are_decimal_strings() {
-	let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(PATH).unwrap()).unwrap();
+	let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path()).unwrap()).unwrap();
 	for v in file["vectors"].as_array().unwrap() {
 		for (field, value) in v.as_object().unwrap() {
 			let number = matches!(field.as_str(), "frac" | "pow2_frac");

@@ -1,14 +1,14 @@
-//! The golden-vector file format (`consensus/vectors/golden.json`), shared by
-//! the generator (`examples/gen_vectors.rs`) and the tests that check it
-//! (this crate's, and the worker's CPU and CUDA tests). Every field is
-//! described in `consensus/vectors/README.md`.
+//! The format of `golden.json`, shared by its generator
+//! (`mlpow-primitives`' `examples/gen_vectors.rs`) and the tests that check
+//! it (the primitives', the runtime's, and the worker's CPU and CUDA tests).
+//! Every field is described in `consensus/vectors/README.md`.
 //!
 //! Encodings: byte strings are lowercase hex without `0x`; `u64` and U256
 //! values are decimal strings (JavaScript's JSON numbers are doubles, which
 //! would round a nonce such as 2^64 - 1); `u32` and `i32` values are JSON
 //! numbers.
 
-#![allow(dead_code)]
+#![allow(missing_docs)] // each field is documented in consensus/vectors/README.md
 
 use serde::{Deserialize, Serialize};
 
