@@ -35,6 +35,7 @@ fn main() {
 		ChallengeParams { m: 256, n: 256, k: 4096, r: 64, ..ChallengeParams::DEV_V2 },
 		ChallengeParams { m: 512, n: 512, k: 4096, r: 64, ..ChallengeParams::DEV_V2 },
 		ChallengeParams { m: 1024, n: 1024, k: 4096, r: 64, ..ChallengeParams::DEV_V2 },
+		ChallengeParams { m: 2048, n: 2048, k: 4096, r: 64, ..ChallengeParams::DEV_V2 },
 	];
 	for p in sets {
 		let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
