@@ -62,6 +62,17 @@ step "Multi-node network under zombienet (zombienet/: 3 nodes, 2 miners, a kill 
 	fi
 )
 
+step "The runtime-benchmarks and try-runtime features (clippy on the runtime; the pallet's benchmarks as tests)"
+# Native only (SKIP_WASM_BUILD): the features change what the runtime
+# compiles, and this keeps them compiling; the Wasm build with them is
+# what `benchmark pallet` and try-runtime-cli would make.
+SKIP_WASM_BUILD=1 cargo clippy -p mlpow-runtime --features runtime-benchmarks,try-runtime -- -D warnings
+if cargo nextest --version >/dev/null 2>&1; then
+	cargo nextest run -p pallet-mlpow --features runtime-benchmarks,try-runtime --no-fail-fast
+else
+	cargo test -p pallet-mlpow --features runtime-benchmarks,try-runtime
+fi
+
 step "Consensus primitives build no_std for wasm32"
 "${WASM_CARGO[@]}" build -p mlpow-primitives --no-default-features --target wasm32-unknown-unknown --release
 

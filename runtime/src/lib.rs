@@ -9,7 +9,8 @@
 //!
 //! Laid out as the polkadot-sdk solochain template: this file holds the
 //! types and the pallet list, [`configs`] each pallet's configuration,
-//! [`apis`] the runtime APIs, [`genesis_config_presets`] the genesis presets.
+//! [`apis`] the runtime APIs, [`genesis_config_presets`] the genesis presets,
+//! and `benchmarks` (feature `runtime-benchmarks`) the pallets benchmarked.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 // `construct_runtime`-style macros expand deeply.
@@ -19,6 +20,9 @@ extern crate alloc;
 
 #[cfg(feature = "std")]
 include!(concat!(env!("OUT_DIR"), "/wasm_binary.rs"));
+
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarks;
 
 pub mod apis;
 pub mod configs;
