@@ -44,6 +44,21 @@ MLPOW_FN void mlpow_generate_one(u64 idx, i8 *out, u64 blocks_per_item, Words8 c
 	for (int w = 0; w < 16; w++) dst[w] = block[w];
 }
 
+// Appends winner (b, i, j) to `winners` (winners[0] counts them; at most
+// `capacity` are kept, three words each).
+MLPOW_FN void mlpow_append_winner(u32 *winners, u32 capacity, u32 b, u32 i, u32 j) {
+#ifdef __CUDACC__
+	u32 slot = atomicAdd(winners, 1u);
+#else
+	u32 slot = winners[0]++;
+#endif
+	if (slot < capacity) {
+		winners[1 + 3 * slot] = b;
+		winners[2 + 3 * slot] = i;
+		winners[3 + 3 * slot] = j;
+	}
+}
+
 // Tile `idx` of a batch of products (consensus/SPEC.md, "The product and
 // its tiles"): `c` holds `batch` products of `m x n` i32, row-major, one
 // after another; tile `idx` is tile (i, j) of product `b`, counting tiles
@@ -77,18 +92,7 @@ MLPOW_FN void mlpow_hash_tile_one(u64 idx, const i32 *c, u32 m, u32 n, u32 t, Wo
 	if (digests) {
 		for (int w = 0; w < 8; w++) digests[idx * 8 + w] = digest[w];
 	}
-	if (b3_meets_target(digest, target_be.w)) {
-#ifdef __CUDACC__
-		u32 slot = atomicAdd(winners, 1u);
-#else
-		u32 slot = winners[0]++;
-#endif
-		if (slot < capacity) {
-			winners[1 + 3 * slot] = b;
-			winners[2 + 3 * slot] = i;
-			winners[3 + 3 * slot] = j;
-		}
-	}
+	if (b3_meets_target(digest, target_be.w)) mlpow_append_winner(winners, capacity, b, i, j);
 }
 
 #ifdef __CUDACC__

@@ -274,18 +274,7 @@ MLPOW_FN void v2_tile_ticket(u32 lt, const u32 *sw, u32 block_row, u32 block_col
 	}
 	u32 digest[8];
 	v2_ticket(ticket_key.w, i, j, w, digest);
-	if (b3_meets_target(digest, target_be.w)) {
-#ifdef __CUDACC__
-		u32 slot = atomicAdd(winners, 1u);
-#else
-		u32 slot = winners[0]++;
-#endif
-		if (slot < capacity) {
-			winners[1 + 3 * slot] = nonce_index;
-			winners[2 + 3 * slot] = i;
-			winners[3 + 3 * slot] = j;
-		}
-	}
+	if (b3_meets_target(digest, target_be.w)) mlpow_append_winner(winners, capacity, nonce_index, i, j);
 }
 
 #ifdef __CUDACC__

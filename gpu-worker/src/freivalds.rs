@@ -39,18 +39,36 @@ fn holds_with(a: &[i8], bt: &[i8], c: &[i32], m: usize, n: usize, k: usize, seed
 	}
 	let mut state = seed;
 	let x: Vec<u64> = (0..n).map(|_| splitmix(&mut state)).collect();
-	// y = Bt^T x (k values).
-	let mut y = vec![0u64; k];
-	for (row, &xv) in bt.chunks_exact(k.max(1)).zip(&x) {
-		for (acc, &v) in y.iter_mut().zip(row) {
-			*acc = acc.wrapping_add((v as i64 as u64).wrapping_mul(xv));
+	// Rows are independent: blocks of them on every core.
+	const ROWS: usize = 64;
+	// y = Bt^T x (k values): a partial sum per block of Bt's rows, added up.
+	let partial = |rows: core::ops::Range<usize>| {
+		let mut y = vec![0u64; k];
+		for row in rows {
+			let xv = x[row];
+			for (acc, &v) in y.iter_mut().zip(&bt[row * k..][..k]) {
+				*acc = acc.wrapping_add((v as i64 as u64).wrapping_mul(xv));
+			}
 		}
-	}
-	a.chunks_exact(k.max(1)).zip(c.chunks_exact(n.max(1))).all(|(arow, crow)| {
-		let left = crow.iter().zip(&x).fold(0u64, |s, (&v, &xv)| s.wrapping_add((v as i64 as u64).wrapping_mul(xv)));
-		let right = arow.iter().zip(&y).fold(0u64, |s, (&v, &yv)| s.wrapping_add((v as i64 as u64).wrapping_mul(yv)));
-		left == right
-	})
+		y
+	};
+	let y = crate::host_parallel::map(n.div_ceil(ROWS), |b| partial(b * ROWS..((b + 1) * ROWS).min(n)))
+		.into_iter()
+		.fold(vec![0u64; k], |mut sum, part| {
+			sum.iter_mut().zip(part).for_each(|(s, p)| *s = s.wrapping_add(p));
+			sum
+		});
+	let check = |rows: core::ops::Range<usize>| {
+		rows.into_iter().all(|row| {
+			let (arow, crow) = (&a[row * k..][..k], &c[row * n..][..n]);
+			let left =
+				crow.iter().zip(&x).fold(0u64, |s, (&v, &xv)| s.wrapping_add((v as i64 as u64).wrapping_mul(xv)));
+			let right =
+				arow.iter().zip(&y).fold(0u64, |s, (&v, &yv)| s.wrapping_add((v as i64 as u64).wrapping_mul(yv)));
+			left == right
+		})
+	};
+	crate::host_parallel::map(m.div_ceil(ROWS), |b| check(b * ROWS..((b + 1) * ROWS).min(m))).into_iter().all(|ok| ok)
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //! - [`backend`]: what a backend provides ([`backend::Lane`]);
 //! - [`cpu`], [`cuda`]: the two backends; [`kernels`]: the CUDA sources;
 //!   [`freivalds`]: the host's check of a product computed on a device;
+//!   [`host_parallel`]: host work of a GPU lane spread over the cores;
+//!   [`chosen`]: a useful job's piece as a GPU lane holds it on the host;
 //! - [`miner`]: one thread per lane, the job slot and the counters;
 //! - [`jobs`]: useful mode, the job API whose int8 products are mined on;
 //! - [`node`]: work from the node over JSON-RPC, seals back;
@@ -13,9 +15,11 @@
 pub mod backend;
 pub mod bench;
 pub mod bench_useful;
+pub mod chosen;
 pub mod cpu;
 pub mod cuda;
 pub mod freivalds;
+pub mod host_parallel;
 pub mod jobs;
 pub mod kernels;
 pub mod miner;

@@ -3,37 +3,22 @@
 //! returns: they need the device, and CI has none (tests/kernels_on_host.rs
 //! covers the kernels' arithmetic there).
 //!
-//! On a GPU machine: `cargo nextest run -p mlpow-worker --test cuda_device
-//! --no-capture`, or, with no Rust there, the test binary built here
+//! On a GPU machine: `cargo nextest run -p mlpow-worker --features test-hooks
+//! --test cuda_device --no-capture`, or, with no Rust there, the test binary built here
 //! (README, "Testing the CUDA backend").
+
+#[path = "support/gpu.rs"]
+mod support_gpu;
 
 use mlpow_primitives::{
 	mine::{EpochWeights, Search},
 	verify, ChallengeParams, Hash32, Seal, U256,
 };
 use mlpow_vectors::VectorFile;
-use mlpow_worker::{
-	backend::{Job, Lane},
-	cuda::{self, CudaLane},
-};
+use mlpow_worker::backend::{Job, Lane};
+use support_gpu::gpu;
 
 const GOLDEN: &str = mlpow_vectors::GOLDEN;
-
-/// The first usable GPU's lane, or `None` after printing why there is none.
-fn gpu(test: &str) -> Option<CudaLane> {
-	let reason = match cuda::devices() {
-		Ok(devices) => match devices.into_iter().find(|d| d.unsupported_reason().is_none()) {
-			Some(d) => match CudaLane::open(d) {
-				Ok(lane) => return Some(lane),
-				Err(e) => format!("{e:#}"),
-			},
-			None => "no device of compute capability 7.5 or newer".into(),
-		},
-		Err(e) => format!("{e:#}"),
-	};
-	eprintln!("SKIPPED {test}: no usable GPU: {reason}");
-	None
-}
 
 fn h32(s: &str) -> Hash32 {
 	hex::decode(s).unwrap().try_into().unwrap()

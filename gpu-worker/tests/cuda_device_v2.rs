@@ -7,31 +7,17 @@
 //! cuda_device_v2 --no-capture`, or the test binary from
 //! `scripts/gpu-bundle.sh`.
 
+#[path = "support/gpu.rs"]
+mod support_gpu;
+
 use mlpow_primitives::{
 	kernel,
 	v2::{noise, Job as V2Job, Miner},
 	ChallengeParams, Hash32, Seal, U256,
 };
-use mlpow_worker::{
-	backend::{Job, Lane},
-	cuda::{self, CudaLane},
-};
+use mlpow_worker::backend::{Job, Lane};
 use serde_json::Value;
-
-fn gpu(test: &str) -> Option<CudaLane> {
-	let reason = match cuda::devices() {
-		Ok(devices) => match devices.into_iter().find(|d| d.unsupported_reason().is_none()) {
-			Some(d) => match CudaLane::open(d) {
-				Ok(lane) => return Some(lane),
-				Err(e) => format!("{e:#}"),
-			},
-			None => "no device of compute capability 7.5 or newer".into(),
-		},
-		Err(e) => format!("{e:#}"),
-	};
-	eprintln!("SKIPPED {test}: no usable GPU: {reason}");
-	None
-}
+use support_gpu::gpu;
 
 fn h32(v: &Value) -> Hash32 {
 	hex::decode(v.as_str().unwrap()).unwrap().try_into().unwrap()
@@ -61,16 +47,7 @@ fn v2_golden_vectors_reproduce_on_the_device() {
 	let file: Value = mlpow_vectors::v2();
 	for c in file["cases"].as_array().unwrap() {
 		let name = c["name"].as_str().unwrap();
-		let f = |n: &str| c["params"][n].as_u64().unwrap() as u32;
-		let p = ChallengeParams {
-			version: f("version"),
-			m: f("m"),
-			k: f("k"),
-			n: f("n"),
-			t: f("t"),
-			r: f("r"),
-			epoch_length: f("epoch_length"),
-		};
+		let p = mlpow_vectors::params(&c["params"]);
 		let nonce: u64 = c["nonce"].as_str().unwrap().parse().unwrap();
 		let tickets: Vec<Hash32> = c["tickets"].as_array().unwrap().iter().map(h32).collect();
 		let d = median_difficulty(&tickets);

@@ -134,16 +134,7 @@ fn v2_golden_vectors_reproduce_through_the_kernel_code() {
 	let cases = file["cases"].as_array().unwrap();
 	for c in cases {
 		let name = c["name"].as_str().unwrap();
-		let f = |n: &str| c["params"][n].as_u64().unwrap() as u32;
-		let params = ChallengeParams {
-			version: f("version"),
-			m: f("m"),
-			k: f("k"),
-			n: f("n"),
-			t: f("t"),
-			r: f("r"),
-			epoch_length: f("epoch_length"),
-		};
+		let params = mlpow_vectors::params(&c["params"]);
 		let bytes =
 			|k: &str| -> Vec<i8> { hex::decode(c[k].as_str().unwrap()).unwrap().iter().map(|&b| b as i8).collect() };
 		let (a, bt) = if c["mode"].as_u64() == Some(1) { (bytes("a"), bytes("bt")) } else { (vec![], vec![]) };

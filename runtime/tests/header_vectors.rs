@@ -44,18 +44,7 @@ fn u64_dec(s: &Value) -> u64 {
 	s.as_str().expect("u64 values are decimal strings").parse().expect("a u64")
 }
 
-fn params(v: &Value) -> ChallengeParams {
-	let f = |name: &str| v[name].as_u64().expect("a u32 field") as u32;
-	ChallengeParams {
-		version: f("version"),
-		m: f("m"),
-		k: f("k"),
-		n: f("n"),
-		t: f("t"),
-		r: f("r"),
-		epoch_length: f("epoch_length"),
-	}
-}
+use mlpow_vectors::params;
 
 /// Runs a runtime API as a node's `state_call` does, on a state whose
 /// mlpow pallet holds this challenge and difficulty.

@@ -20,18 +20,7 @@ fn bytes(v: &Value) -> Vec<u8> {
 	hex::decode(v.as_str().unwrap()).unwrap()
 }
 
-fn params(v: &Value) -> ChallengeParams {
-	let f = |n: &str| v[n].as_u64().unwrap() as u32;
-	ChallengeParams {
-		version: f("version"),
-		m: f("m"),
-		k: f("k"),
-		n: f("n"),
-		t: f("t"),
-		r: f("r"),
-		epoch_length: f("epoch_length"),
-	}
-}
+use mlpow_vectors::params;
 
 fn states(v: &Value) -> Vec<[u32; 16]> {
 	v.as_array()

@@ -33,6 +33,24 @@ pub fn golden() -> VectorFile {
 	serde_json::from_str(GOLDEN).expect("consensus/vectors/golden.json parses")
 }
 
+/// Challenge parameters from a JSON object with the fields `version`, `m`,
+/// `k`, `n`, `t`, `r`, `epoch_length` (how every vector file writes them).
+///
+/// # Panics
+/// If a field is missing or not a number (a broken vector file).
+pub fn params(v: &serde_json::Value) -> mlpow_primitives::ChallengeParams {
+	let f = |name: &str| v[name].as_u64().unwrap_or_else(|| panic!("parameter field {name}")) as u32;
+	mlpow_primitives::ChallengeParams {
+		version: f("version"),
+		m: f("m"),
+		k: f("k"),
+		n: f("n"),
+		t: f("t"),
+		r: f("r"),
+		epoch_length: f("epoch_length"),
+	}
+}
+
 /// `v2.json` as JSON (its cases are read field by field).
 ///
 /// # Panics

@@ -17,6 +17,7 @@
 use super::{launch::alloc, WINNER_CAPACITY};
 use crate::{
 	backend::{Job, Multiplied, SearchReport, Winner},
+	chosen::ChosenPiece,
 	kernels::Words8,
 };
 use anyhow::{anyhow, bail};
@@ -109,13 +110,16 @@ impl Kernels {
 	}
 }
 
-/// One stream's buffers for one nonce at a time.
+/// One stream's buffers: the noise and noisy operands of one nonce at a
+/// time, the selections of a whole batch.
 struct Slot {
 	stream: Arc<CudaStream>,
 	el: CudaSlice<i8>,
 	gl: CudaSlice<i8>,
-	sel_a: CudaSlice<u8>,
-	sel_bt: CudaSlice<u8>,
+	/// Per nonce of the batch, `s` then `s'` (`2k` bytes): uploaded in one
+	/// copy per batch, since a copy from pageable host memory waits for the
+	/// stream's work before it starts.
+	sel: CudaSlice<u8>,
 	/// `A'` and `Bt'`, zero rows up to whole blocks.
 	a_noisy: CudaSlice<i8>,
 	bt_noisy: CudaSlice<i8>,
@@ -125,14 +129,13 @@ struct Slot {
 }
 
 impl Slot {
-	fn new(ctx: &Arc<CudaContext>, p: &ChallengeParams) -> anyhow::Result<Self> {
+	fn new(ctx: &Arc<CudaContext>, p: &ChallengeParams, batch: u32) -> anyhow::Result<Self> {
 		let stream = ctx.new_stream().map_err(|e| anyhow!("creating a stream: {e:?}"))?;
 		let (m, n, k, r) = (p.m as usize, p.n as usize, p.k as usize, p.r as usize);
 		Ok(Self {
 			el: alloc(ctx, &stream, m * r, "the noise of A")?,
 			gl: alloc(ctx, &stream, n * r, "the noise of Bt")?,
-			sel_a: alloc(ctx, &stream, k, "the selections")?,
-			sel_bt: alloc(ctx, &stream, k, "the selections")?,
+			sel: alloc(ctx, &stream, 2 * k * batch as usize, "the selections")?,
 			a_noisy: alloc(ctx, &stream, padded(p.m) as usize * k, "the noisy A")?,
 			bt_noisy: alloc(ctx, &stream, padded(p.n) as usize * k, "the noisy Bt")?,
 			winners: alloc(ctx, &stream, 1 + 3 * WINNER_CAPACITY as usize, "the winners")?,
@@ -207,7 +210,8 @@ impl Pipeline {
 		}
 		if !self.slots.as_ref().is_some_and(|(sp, _)| *sp == p) {
 			self.slots = None;
-			self.slots = Some((p, [Slot::new(ctx, &p)?, Slot::new(ctx, &p)?]));
+			self.slots =
+				Some((p, [Slot::new(ctx, &p, nonces_per_batch(&p))?, Slot::new(ctx, &p, nonces_per_batch(&p))?]));
 		}
 		let stream = ctx.default_stream();
 		let fresh = |r: &Option<Resident>, seed: &Hash32| r.as_ref().is_some_and(|r| r.params == p && r.seed == *seed);
@@ -230,25 +234,34 @@ impl Pipeline {
 	}
 }
 
-/// Enqueues one nonce's noise on `slot`: the selections uploaded, `E_L` and
-/// `G_L` generated, the noisy operands written.
+/// Uploads the selections of a batch's nonces to `slot`, in one copy.
+fn upload_selections(slot: &mut Slot, batch: &[NonceInputs]) -> anyhow::Result<()> {
+	let bytes: Vec<u8> = batch.iter().flat_map(|i| i.sel.a.iter().chain(&i.sel.bt).copied()).collect();
+	let stream = slot.stream.clone();
+	let mut dst = slot.sel.slice_mut(..bytes.len());
+	stream.memcpy_htod(&bytes, &mut dst).map_err(|e| anyhow!("uploading the selections: {e:?}"))
+}
+
+/// Enqueues the noise of nonce `index` of the batch on `slot`: `E_L` and
+/// `G_L` generated, the noisy operands written (its selections uploaded
+/// beforehand by [`upload_selections`]).
 fn enqueue_noise(
 	k: &Kernels,
 	slot: &mut Slot,
 	p: &ChallengeParams,
 	ops: &Operands,
 	inputs: &NonceInputs,
+	index: usize,
 ) -> anyhow::Result<()> {
 	let (m, n, kk, r) = (p.m as usize, p.n as usize, p.k as usize, p.r as usize);
 	let stream = slot.stream.clone();
-	let up = |e| anyhow!("uploading the selections: {e:?}");
-	stream.memcpy_htod(&inputs.sel.a, &mut slot.sel_a).map_err(up)?;
-	stream.memcpy_htod(&inputs.sel.bt, &mut slot.sel_bt).map_err(up)?;
 	k.stream(&stream, &mut slot.el, m * r, &k.ctx_noise_a, &inputs.seed)?;
 	k.stream(&stream, &mut slot.gl, n * r, &k.ctx_noise_bt, &inputs.seed)?;
 	let raw = ops.raw as i32;
+	let sel_a = slot.sel.slice(2 * kk * index..2 * kk * index + kk);
+	let sel_bt = slot.sel.slice(2 * kk * index + kk..2 * kk * (index + 1));
 	for (dst, src, left, sel, rows) in
-		[(&mut slot.a_noisy, ops.a, &slot.el, &slot.sel_a, m), (&mut slot.bt_noisy, ops.bt, &slot.gl, &slot.sel_bt, n)]
+		[(&mut slot.a_noisy, ops.a, &slot.el, &sel_a, m), (&mut slot.bt_noisy, ops.bt, &slot.gl, &sel_bt, n)]
 	{
 		let groups = (rows * kk / 16) as u64;
 		let mut launch = stream.launch_builder(&k.noisy);
@@ -357,10 +370,13 @@ impl Pipeline {
 			absorb(&mut slots[s], &mut report)?;
 			let slot = &mut slots[s];
 			slot.stream.memset_zeros(&mut slot.winners).map_err(|e| anyhow!("clearing the winners: {e:?}"))?;
-			for b in 0..count {
-				let inputs = NonceInputs::new(&job.pre_hash, &p, Mode::Seeded, &commitments, first + b as u64);
-				enqueue_noise(k, slot, &p, &ops, &inputs)?;
-				let launch = Transcript { inputs: &inputs, target: &target, nonce_index: b, states: 0, denoised: 0 };
+			let inputs: Vec<NonceInputs> = (0..count as u64)
+				.map(|b| NonceInputs::new(&job.pre_hash, &p, Mode::Seeded, &commitments, first + b))
+				.collect();
+			upload_selections(slot, &inputs)?;
+			for (b, inputs) in (0..count).zip(&inputs) {
+				enqueue_noise(k, slot, &p, &ops, inputs, b as usize)?;
+				let launch = Transcript { inputs, target: &target, nonce_index: b, states: 0, denoised: 0 };
 				enqueue_transcript(k, slot, &p, &launch)?;
 			}
 			slot.pending = Some((first, count));
@@ -380,9 +396,9 @@ impl Pipeline {
 		self.ensure(work)?;
 		let (ctx, k, device) = (&self.ctx, &self.k, self.device.as_str());
 		let target = Words8::target_be(work.difficulty).ok_or_else(|| anyhow!("difficulty 0 has no target"))?;
-		// The host job: range checks and the Merkle commitments, and later
+		// The host side: range checks and the Merkle commitments, and later
 		// the openings of winning seals.
-		let job = v2::Job::chosen(&p, a, bt).map_err(|e| anyhow!("useful job: {e}"))?;
+		let job = ChosenPiece::new(&p, a, bt).map_err(|e| anyhow!("useful job: {e:#}"))?;
 		let (m, n, r) = (p.m as usize, p.n as usize, p.r as usize);
 		let Some((_, slots)) = &mut self.slots else { bail!("no v2 buffers") };
 		let slot = &mut slots[0];
@@ -411,7 +427,8 @@ impl Pipeline {
 		// transcript kernel after the correction, on the same stream.
 		let (out_ptr, out_sync) = out.device_ptr_mut(&stream);
 		{
-			enqueue_noise(k, slot, &p, &ops, &inputs)?;
+			upload_selections(slot, core::slice::from_ref(&inputs))?;
+			enqueue_noise(k, slot, &p, &ops, &inputs, 0)?;
 			for (dst, src, inv, rows) in [(&mut u, &dev_a, &inv_bt, m), (&mut v, &slot.bt_noisy, &inv_a, n)] {
 				let total = (rows * r) as u64;
 				let mut launch = stream.launch_builder(&k.column_sums);
