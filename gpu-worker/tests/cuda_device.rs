@@ -4,8 +4,8 @@
 //! covers the kernels' arithmetic there).
 //!
 //! On a GPU machine: `cargo nextest run -p mlpow-worker --features test-hooks
-//! --test cuda_device --no-capture`, or, with no Rust there, the test binary built here
-//! (README, "Testing the CUDA backend").
+//! --test cuda_device --no-capture`, or, with no Rust there, the test
+//! binary from `scripts/gpu-bundle.sh` (gpu-worker/README.md, "Tests").
 
 #[path = "support/gpu.rs"]
 mod support_gpu;

@@ -5,7 +5,7 @@
 //!
 //! On a GPU machine: `cargo nextest run -p mlpow-worker --test
 //! cuda_device_v2 --no-capture`, or the test binary from
-//! `scripts/gpu-bundle.sh`.
+//! `scripts/gpu-bundle.sh` (gpu-worker/README.md, "Tests").
 
 #[path = "support/gpu.rs"]
 mod support_gpu;
