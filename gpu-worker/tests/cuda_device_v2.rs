@@ -88,7 +88,7 @@ fn matrix(len: usize, label: &str) -> Vec<i8> {
 fn v2_mining_equals_the_cpu_reference() {
 	let Some(mut lane) = gpu("v2_mining_equals_the_cpu_reference") else { return };
 	let (pre, ws) = ([3u8; 32], [8u8; 32]);
-	for (m, k, n, t, r) in [(256, 256, 384, 16, 64), (144, 512, 272, 32, 128), (1024, 4096, 1024, 16, 64)] {
+	for (m, k, n, t, r) in [(256, 256, 384, 16, 64), (160, 512, 288, 32, 128), (1024, 4096, 1024, 16, 64)] {
 		let p = ChallengeParams { version: 2, m, k, n, t, r, epoch_length: 10 };
 		p.validate().unwrap();
 		let d = U256::from(p.tickets_per_nonce() / 2);

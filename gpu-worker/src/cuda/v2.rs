@@ -200,19 +200,37 @@ impl Pipeline {
 		Ok(Self { ctx: ctx.clone(), k: Kernels::load(module)?, device, weights: None, activations: None, slots: None })
 	}
 
-	/// Makes the buffers for `job`'s parameters and its seeded matrices
-	/// resident, each only when what it depends on changed.
-	fn ensure(&mut self, job: &Job) -> anyhow::Result<()> {
-		let (ctx, k) = (&self.ctx, &self.k);
-		let p = job.params;
-		if let Some(why) = unsupported(&p) {
+	/// Makes both slots' buffers ready for `p`: allocated when the
+	/// parameters changed, and idle. A slot left with work in flight (a
+	/// call that failed half-way) is waited for and its winners dropped, so
+	/// they are never read as the next call's, and nothing it still reads
+	/// is freed under it.
+	fn ensure_slots(&mut self, p: &ChallengeParams) -> anyhow::Result<()> {
+		if let Some(why) = unsupported(p) {
 			bail!("{why}");
 		}
-		if !self.slots.as_ref().is_some_and(|(sp, _)| *sp == p) {
-			self.slots = None;
-			self.slots =
-				Some((p, [Slot::new(ctx, &p, nonces_per_batch(&p))?, Slot::new(ctx, &p, nonces_per_batch(&p))?]));
+		if let Some((_, slots)) = &mut self.slots {
+			for slot in slots.iter_mut() {
+				if slot.pending.take().is_some() {
+					slot.stream.synchronize().map_err(|e| anyhow!("finishing a failed batch: {e:?}"))?;
+				}
+			}
 		}
+		if !self.slots.as_ref().is_some_and(|(sp, _)| sp == p) {
+			self.slots = None;
+			let ctx = &self.ctx;
+			let batch = nonces_per_batch(p);
+			self.slots = Some((*p, [Slot::new(ctx, p, batch)?, Slot::new(ctx, p, batch)?]));
+		}
+		Ok(())
+	}
+
+	/// [`Self::ensure_slots`], and the header's seeded matrices resident,
+	/// each made only when what it depends on changed.
+	fn ensure(&mut self, job: &Job) -> anyhow::Result<()> {
+		let p = job.params;
+		self.ensure_slots(&p)?;
+		let (ctx, k) = (&self.ctx, &self.k);
 		let stream = ctx.default_stream();
 		let fresh = |r: &Option<Resident>, seed: &Hash32| r.as_ref().is_some_and(|r| r.params == p && r.seed == *seed);
 		if !fresh(&self.weights, &job.weights_seed) {
@@ -393,7 +411,8 @@ impl Pipeline {
 	/// and the winning seals with their openings.
 	pub(super) fn multiply(&mut self, work: &Job, a: Vec<i8>, bt: Vec<i8>, nonce: u64) -> anyhow::Result<Multiplied> {
 		let p = work.params;
-		self.ensure(work)?;
+		// A useful job brings its own matrices: the seeded ones are not made.
+		self.ensure_slots(&p)?;
 		let (ctx, k, device) = (&self.ctx, &self.k, self.device.as_str());
 		let target = Words8::target_be(work.difficulty).ok_or_else(|| anyhow!("difficulty 0 has no target"))?;
 		// The host side: range checks and the Merkle commitments, and later
@@ -404,8 +423,10 @@ impl Pipeline {
 		let slot = &mut slots[0];
 		let stream = slot.stream.clone();
 		let up = |e| anyhow!("uploading a useful job: {e:?}");
-		let dev_a = stream.clone_htod(job.a()).map_err(up)?;
-		let dev_bt = stream.clone_htod(job.bt()).map_err(up)?;
+		let mut dev_a = alloc::<i8>(ctx, &stream, job.a().len(), "a useful job's A")?;
+		let mut dev_bt = alloc::<i8>(ctx, &stream, job.bt().len(), "a useful job's Bt")?;
+		stream.memcpy_htod(job.a(), &mut dev_a).map_err(up)?;
+		stream.memcpy_htod(job.bt(), &mut dev_bt).map_err(up)?;
 		let inputs = NonceInputs::new(&work.pre_hash, &p, Mode::Chosen, &job.commitments(), nonce);
 
 		// The correction D, written where the product will be.
@@ -422,6 +443,9 @@ impl Pipeline {
 		let inv_a = stream.clone_htod(&invert(&inputs.sel.a)).map_err(up)?;
 		let inv_bt = stream.clone_htod(&invert(&inputs.sel.bt)).map_err(up)?;
 		slot.stream.memset_zeros(&mut slot.winners).map_err(|e| anyhow!("clearing the winners: {e:?}"))?;
+		// In flight until the winners are read: a failure before then leaves
+		// the slot for `ensure_slots` to wait for.
+		slot.pending = Some((nonce, 1));
 		let ops = Operands { a: &dev_a, bt: &dev_bt, raw: false };
 		// Noise and noisy operands first (Bt' feeds the correction); the
 		// transcript kernel after the correction, on the same stream.
@@ -447,6 +471,7 @@ impl Pipeline {
 		}
 		drop(out_sync);
 		let wins = collect_winners(slot, device)?;
+		slot.pending = None;
 		let product = stream.clone_dtoh(&out).map_err(|e| anyhow!("reading the product: {e:?}"))?;
 		stream.synchronize().map_err(|e| anyhow!("a useful job: {e:?}"))?;
 		if !crate::freivalds::holds(job.a(), job.bt(), &product, m, n, p.k as usize) {
