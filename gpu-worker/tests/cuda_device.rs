@@ -132,3 +132,57 @@ fn oversized_parameters_are_a_clear_error() {
 	let small = job(ChallengeParams::DEV, [0; 32], [0; 32], U256::from(100));
 	assert_eq!(lane.search(&small, 0..10, &|| false).unwrap().nonces_done, 10);
 }
+
+/// Puzzle v2, stage by stage: the device's noisy operands, then its tile
+/// states, against the CPU reference, naming the first difference, so a
+/// failure on a GPU says whether the noise or the transcript kernel is at
+/// fault (tests/cuda_device_v2.rs checks the end results).
+#[test]
+fn v2_noisy_operands_and_tile_states_equal_the_cpu_reference() {
+	use mlpow_primitives::v2::{noise, Job as V2Job, Miner, Mode};
+	let Some(mut lane) = gpu("v2_noisy_operands_and_tile_states_equal_the_cpu_reference") else { return };
+	let (pre, ws, nonce) = ([5u8; 32], [6u8; 32], 3);
+	for (m, k, n, t, r) in [(64, 64, 64, 16, 32), (256, 256, 384, 16, 64), (128, 128, 256, 64, 128)] {
+		let p = ChallengeParams { version: 2, m, k, n, t, r, epoch_length: 10 };
+		p.validate().unwrap();
+		let got = lane.debug_v2(&job(p, ws, pre, U256::one()), nonce).unwrap();
+		let reference = V2Job::seeded(&p, &pre, &ws).unwrap();
+		let seed = noise::noise_seed(&pre, &p, Mode::Seeded, &reference.commitments(), nonce);
+		let sel = noise::Selections::generate(&seed, k, r);
+		let (m, n, k, r) = (m as usize, n as usize, k as usize, r as usize);
+		let (mut e_l, mut g_l) = (vec![0i8; m * r], vec![0i8; n * r]);
+		noise::noise_a_rows(&seed, r as u32, 0, &mut e_l);
+		noise::noise_bt_rows(&seed, r as u32, 0, &mut g_l);
+		let (mut a_noisy, mut bt_noisy) = (vec![0i8; m * k], vec![0i8; n * k]);
+		noise::noisy_copy(&mut a_noisy, reference.a(), &e_l, &sel.a, r);
+		noise::noisy_copy(&mut bt_noisy, reference.bt(), &g_l, &sel.bt, r);
+		for (name, device, cpu) in [("A'", &got.a_noisy, &a_noisy), ("Bt'", &got.bt_noisy, &bt_noisy)] {
+			if let Some(i) = device.iter().zip(cpu.iter()).position(|(x, y)| x != y) {
+				panic!(
+					"{p:?}: {name} differs first at row {}, column {}: device {}, CPU {}",
+					i / k,
+					i % k,
+					device[i],
+					cpu[i]
+				);
+			}
+		}
+		let mut miner = Miner::new(&reference, &pre, U256::one()).unwrap();
+		miner.try_nonce(nonce);
+		let want = miner.states();
+		assert_eq!(got.states.len(), want.len(), "{p:?}: tiles");
+		let bad: Vec<usize> = (0..want.len()).filter(|&i| got.states[i] != want[i]).collect();
+		if let Some(&first) = bad.first() {
+			let tiles_n = p.tiles_n() as usize;
+			panic!(
+				"{p:?}: {} of {} tile states differ; first tile ({}, {}): device {:08x?}, CPU {:08x?}",
+				bad.len(),
+				want.len(),
+				first / tiles_n,
+				first % tiles_n,
+				got.states[first],
+				want[first]
+			);
+		}
+	}
+}

@@ -266,6 +266,15 @@ impl CudaLane {
 		Ok(c)
 	}
 
+	/// One seeded puzzle-v2 nonce's noisy operands and tile states as the
+	/// device computes them (tests: which stage differs from the CPU).
+	#[cfg(feature = "test-hooks")]
+	pub fn debug_v2(&mut self, job: &Job, nonce: u64) -> anyhow::Result<v2::V2Debug> {
+		job.params.validate().map_err(|e| anyhow!("challenge parameters: {e}"))?;
+		self.ctx.bind_to_thread().map_err(|e| anyhow!("binding the context: {e:?}"))?;
+		self.v2.debug_seeded(job, nonce)
+	}
+
 	/// Every tile digest of `nonce` as the device computes it, in tile order
 	/// (tests and golden vectors: the mining path never copies digests).
 	#[cfg(feature = "test-hooks")]

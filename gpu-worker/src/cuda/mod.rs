@@ -38,6 +38,8 @@ mod v2;
 
 pub use device::{compile_kernels, devices, DeviceInfo};
 pub use lane::{lanes, CudaLane};
+#[cfg(feature = "test-hooks")]
+pub use v2::V2Debug;
 
 /// Winners kept per batch. At any sane difficulty a batch has none or one;
 /// more than this means the difficulty is far below the batch's ticket

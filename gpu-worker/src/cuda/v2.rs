@@ -36,6 +36,11 @@ use mlpow_primitives::{
 };
 use std::sync::Arc;
 
+#[cfg(feature = "test-hooks")]
+mod debug;
+#[cfg(feature = "test-hooks")]
+pub use debug::V2Debug;
+
 /// The transcript kernel's block tile (`V2_BM`, `V2_BN` in kernels/v2.cu).
 const BLOCK: u32 = 128;
 /// Its threads per block (`V2_THREADS`).
