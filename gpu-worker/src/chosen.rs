@@ -6,11 +6,7 @@
 
 use crate::host_parallel::merkle_tree;
 use mlpow_primitives::{
-	v2::{
-		commit::MerkleTree,
-		noise::{in_range, Commitments},
-		seal::encode_chosen,
-	},
+	v2::{commit::MerkleTree, mine::check_chosen, noise::Commitments, seal::encode_chosen},
 	ChallengeParams, Seal,
 };
 
@@ -24,18 +20,11 @@ pub struct ChosenPiece {
 }
 
 impl ChosenPiece {
-	/// Checks `a` (`m x k`) and `bt` (`n x k`) against valid v2 parameters
-	/// `p` (sizes, every value in `-64..=63`), and commits to them.
+	/// Checks `a` (`m x k`) and `bt` (`n x k`) against v2 parameters `p`
+	/// (the primitives' rule for chosen matrices), and commits to them.
 	pub fn new(p: &ChallengeParams, a: Vec<i8>, bt: Vec<i8>) -> anyhow::Result<Self> {
-		let (m, n, k, t) = (p.m as usize, p.n as usize, p.k as usize, p.t as usize);
-		for (name, matrix, rows) in [("A", &a, m), ("Bt", &bt, n)] {
-			if matrix.len() != rows * k {
-				anyhow::bail!("{name} has {} elements, expected {}", matrix.len(), rows * k);
-			}
-			if let Some(i) = matrix.iter().position(|&v| !in_range(v)) {
-				anyhow::bail!("{name}[{i}] = {} is outside -64..=63", matrix[i]);
-			}
-		}
+		check_chosen(p, &a, &bt).map_err(|e| anyhow::anyhow!("{e}"))?;
+		let (k, t) = (p.k as usize, p.t as usize);
 		let (tree_a, tree_bt) = (merkle_tree(&a, t, k), merkle_tree(&bt, t, k));
 		Ok(Self { t, k, a, bt, tree_a, tree_bt })
 	}

@@ -92,16 +92,8 @@ impl Job {
 
 	/// The miner's own matrices, committed by Merkle roots over `t`-row blocks.
 	pub fn chosen(params: &ChallengeParams, a: Vec<i8>, bt: Vec<i8>) -> Result<Self, JobError> {
-		check_params(params)?;
-		let (m, n, k, t) = (params.m as usize, params.n as usize, params.k as usize, params.t as usize);
-		for (name, matrix, rows) in [("A", &a, m), ("Bt", &bt, n)] {
-			if matrix.len() != rows * k {
-				return Err(JobError::WrongSize(name, rows * k, matrix.len()));
-			}
-			if let Some(i) = matrix.iter().position(|&v| !in_range(v)) {
-				return Err(JobError::OutOfRange(name, i, matrix[i]));
-			}
-		}
+		check_chosen(params, &a, &bt)?;
+		let (k, t) = (params.k as usize, params.t as usize);
 		let source = Source::Chosen { a: MerkleTree::build(&a, t, k), bt: MerkleTree::build(&bt, t, k) };
 		Ok(Self::with_transposes(params, a, bt, source))
 	}
@@ -160,6 +152,23 @@ impl Job {
 			}
 		}
 	}
+}
+
+/// What a chosen-matrix job must satisfy: v2 parameters, `a` of `m x k` and
+/// `bt` of `n x k`, every value in `-64..=63`. Shared by every miner that
+/// takes matrices (this crate's [`Job::chosen`], the worker's GPU lanes).
+pub fn check_chosen(params: &ChallengeParams, a: &[i8], bt: &[i8]) -> Result<(), JobError> {
+	check_params(params)?;
+	let (m, n, k) = (params.m as usize, params.n as usize, params.k as usize);
+	for (name, matrix, rows) in [("A", a, m), ("Bt", bt, n)] {
+		if matrix.len() != rows * k {
+			return Err(JobError::WrongSize(name, rows * k, matrix.len()));
+		}
+		if let Some(i) = matrix.iter().position(|&v| !in_range(v)) {
+			return Err(JobError::OutOfRange(name, i, matrix[i]));
+		}
+	}
+	Ok(())
 }
 
 fn check_params(params: &ChallengeParams) -> Result<(), JobError> {
