@@ -27,10 +27,11 @@ impl<T: Config> Pallet<T> {
 		Self::min_difficulty_for(&Params::<T>::get())
 	}
 
-	/// ASERT: the difficulty of the block after `n`.
+	/// ASERT on a capped schedule clock: the difficulty of the block after `n`.
 	pub(crate) fn retarget(n: BlockNumberFor<T>) {
 		let height: u64 = n.saturated_into();
 		let now = T::Time::now();
+		let parent_time = LastTimestamp::<T>::mutate(|last| last.replace(now));
 		let new_target = PendingTargetBlockTime::<T>::take();
 		let restart = |difficulty: U256| {
 			if let Some(ms) = new_target {
@@ -43,13 +44,27 @@ impl<T: Config> Pallet<T> {
 			restart(difficulty);
 			return;
 		}
-		let Some(anchor) = RetargetAnchor::<T>::get() else {
+		let Some(mut anchor) = RetargetAnchor::<T>::get() else {
 			// The first block: genesis has no timestamp to count from.
 			restart(Difficulty::<T>::get());
 			return;
 		};
 		// This block was mined under the target in force until now.
 		let target = TargetBlockTime::<T>::get();
+		// Its solve time counts toward the schedule up to
+		// `MaxSolveTimeBlocks` targets; the rest moves the schedule's start.
+		// Without the cap one timestamp far after its parent's (block 1
+		// stamped at the launch time and mined days later, or a fork from
+		// genesis made at any later date) put the chain "behind schedule"
+		// by the whole gap and floored the difficulty in one block.
+		if let Some(parent_time) = parent_time {
+			let cap = target.saturating_mul(T::MaxSolveTimeBlocks::get() as u64);
+			let excess = now.saturating_sub(parent_time).saturating_sub(cap);
+			if excess > 0 {
+				anchor.timestamp = anchor.timestamp.saturating_add(excess);
+				RetargetAnchor::<T>::put(anchor);
+			}
+		}
 		let half_life = target.saturating_mul(T::HalfLifeBlocks::get() as u64);
 		let next = asert::next_difficulty(
 			&anchor,

@@ -96,6 +96,12 @@ pub mod pallet {
 		/// ASERT half-life, in target block times.
 		#[pallet::constant]
 		type HalfLifeBlocks: Get<u32>;
+		/// The longest solve time a block counts toward ASERT's schedule, in
+		/// target block times: a block stamped later than this after its
+		/// parent counts as this late. It bounds how much one timestamp can
+		/// lower the difficulty (SPEC.md, "Retarget").
+		#[pallet::constant]
+		type MaxSolveTimeBlocks: Get<u32>;
 		/// Largest factor by which one governance change may raise or lower the
 		/// difficulty (2: from half to twice the difficulty in force).
 		#[pallet::constant]
@@ -158,6 +164,11 @@ pub mod pallet {
 	/// governance change of difficulty or block time.
 	#[pallet::storage]
 	pub type RetargetAnchor<T> = StorageValue<_, Anchor, OptionQuery>;
+
+	/// The timestamp of the last block the retarget ran on: the next block's
+	/// solve time is measured from it. `None` before block 1.
+	#[pallet::storage]
+	pub type LastTimestamp<T> = StorageValue<_, u64, OptionQuery>;
 
 	/// A difficulty that governance set during this block; it becomes the new
 	/// anchor when the block is finalised.
@@ -333,7 +344,7 @@ pub mod pallet {
 		/// ticket cost): the difficulty's floor would jump past the 2x
 		/// step governance is allowed.
 		FloorTooHigh,
-		/// `r` is not 0 under v1, or under v2 not a power of two in 32..=128 dividing `k`.
+		/// `r` is not 0 under v1, or under v2 not a power of two in 32..=128 dividing `k`, or `k > r*r`.
 		BadRank,
 		/// v2 openings (`2 * t * k` bytes) above 512 KiB.
 		OpeningTooLarge,

@@ -53,6 +53,7 @@ impl pallet_mlpow::Config for Test {
 	type Time = MockTime;
 	type GovernanceOrigin = EnsureRoot<AccountId>;
 	type HalfLifeBlocks = frame_support::traits::ConstU32<16>;
+	type MaxSolveTimeBlocks = frame_support::traits::ConstU32<6>;
 	type MaxDifficultyStep = frame_support::traits::ConstU32<2>;
 	type MinDifficulty = MinDifficulty;
 	type MaxDifficulty = MaxDifficulty;

@@ -265,11 +265,12 @@ fn parameters_cannot_raise_the_floor_past_twice_the_difficulty() {
 		// 16384 x 64 x 16384, t = 16: 2^20 tickets a nonce, against 100,000.
 		let huge = ChallengeParams { m: 16_384, n: 16_384, ..PARAMS };
 		assert_noop!(MlPow::schedule_params(root(), huge), Error::<Test>::FloorTooHigh);
-		// 2048 x 64 x 2048: 16,384 tickets a nonce, within reach now...
-		let wide = ChallengeParams { m: 2_048, n: 2_048, ..PARAMS };
+		// 4096 x 64 x 8192: 131,072 tickets a nonce, within reach now...
+		let wide = ChallengeParams { m: 4_096, n: 8_192, ..PARAMS };
 		assert_ok!(MlPow::schedule_params(root(), wide));
-		// ...but hour-long blocks drive the difficulty to the floor before
-		// the boundary, and the set is dropped there.
+		// ...but the four hour-long blocks before the boundary lower the
+		// difficulty (each by the most one block may, 2^(-5/16)) to about
+		// 42,000, below half the set's floor, and the set is dropped there.
 		let boundary = crate::EpochEnd::<Test>::get();
 		while System::block_number() < boundary {
 			run_block(None, 3_600_000);

@@ -99,14 +99,14 @@ impl<D: Get<RuntimeDbWeight>> WeightInfo for Priced<D> {
 	}
 	// Reads: Author, BlockReward, the author's account, total issuance,
 	// Reanchor, PendingTargetBlockTime, RetargetAnchor, TargetBlockTime,
-	// Difficulty, timestamp, EpochEnd, Params, PendingParams, EpochIndex,
-	// ParentHash.
+	// Difficulty, timestamp, LastTimestamp, EpochEnd, Params, PendingParams,
+	// EpochIndex, ParentHash.
 	// Writes: Author, the author's account, total issuance, Difficulty,
-	// TargetBlockTime, RetargetAnchor, Params, PendingParams, EpochIndex,
+	// TargetBlockTime, RetargetAnchor, LastTimestamp, Params, PendingParams, EpochIndex,
 	// WeightsSeed, EpochEnd, events. (Counted from the code after the
 	// hardening changes; the compute figure is the earlier measurement.)
 	fn on_finalize_new_epoch() -> Weight {
-		compute(50).saturating_add(D::get().reads_writes(15, 12))
+		compute(50).saturating_add(D::get().reads_writes(16, 13))
 	}
 }
 

@@ -162,6 +162,7 @@ impl pallet_mlpow::Config for Runtime {
 	/// within 10% of target in 90 blocks (step up) or 55 (step down), as the
 	/// pallet's `retarget_converges_and_holds_the_block_time` test prints.
 	type HalfLifeBlocks = ConstU32<16>;
+	type MaxSolveTimeBlocks = ConstU32<6>;
 	type MaxDifficultyStep = ConstU32<2>;
 	type MinDifficulty = MinDifficulty;
 	type MaxDifficulty = MaxDifficulty;
