@@ -106,7 +106,7 @@ pub enum ParamsError {
 	/// `epoch_length` is zero or exceeds [`MAX_EPOCH_LENGTH`].
 	BadEpochLength,
 	/// v1 with `r != 0`, or v2 with `r` not a power of two in
-	/// `MIN_R..=MAX_R` dividing `k`.
+	/// `MIN_R..=MAX_R` dividing `k`, or with `k > r * r`.
 	BadRank,
 	/// v2 with `2 * t * k` above [`MAX_OPENED_BYTES`].
 	OpeningTooLarge,
@@ -141,7 +141,7 @@ impl core::fmt::Display for ParamsError {
 			Self::TileDoesNotDivide => "t must divide both m and n",
 			Self::VerificationTooExpensive => "t*t*k exceeds the verification bound 2^24",
 			Self::BadEpochLength => "epoch length must be in 1..=1000000",
-			Self::BadRank => "r must be 0 in v1, and in v2 a power of two in 32..=128 that divides k",
+			Self::BadRank => "r must be 0 in v1, and in v2 a power of two in 32..=128 that divides k, with k <= r*r",
 			Self::OpeningTooLarge => "v2 openings 2*t*k exceed 2^19 bytes",
 		};
 		f.write_str(s)
@@ -200,7 +200,15 @@ impl ChallengeParams {
 			}
 			return Ok(());
 		}
-		if !self.r.is_power_of_two() || !(MIN_R..=MAX_R).contains(&self.r) || !self.k.is_multiple_of(self.r) {
+		// `k <= r*r`: a ticket's transcript has `k / r` chunks of `r` steps.
+		// With more chunks than steps a chunk, a miner may feed zero inputs
+		// and trade the chunks' MACs for the additions that carry the state
+		// (SECURITY.md, "Puzzle v2"), so `k` is bounded by `r` squared.
+		if !self.r.is_power_of_two()
+			|| !(MIN_R..=MAX_R).contains(&self.r)
+			|| !self.k.is_multiple_of(self.r)
+			|| self.k > self.r * self.r
+		{
 			return Err(ParamsError::BadRank);
 		}
 		if self.opened_bytes() > MAX_OPENED_BYTES {
@@ -288,7 +296,9 @@ mod tests {
 			(with(|p| *p = ChallengeParams { r: 48, ..ChallengeParams::DEV_V2 }), BadRank),
 			(with(|p| *p = ChallengeParams { r: 256, k: 256, ..ChallengeParams::DEV_V2 }), BadRank),
 			(with(|p| *p = ChallengeParams { r: 64, k: 96, ..ChallengeParams::DEV_V2 }), BadRank),
-			(with(|p| *p = ChallengeParams { t: 32, k: 16384, ..ChallengeParams::DEV_V2 }), OpeningTooLarge),
+			// k above r*r: 33 chunks of 32 steps.
+			(with(|p| *p = ChallengeParams { r: 32, k: 1056, ..ChallengeParams::DEV_V2 }), BadRank),
+			(with(|p| *p = ChallengeParams { t: 32, k: 16384, r: 128, ..ChallengeParams::DEV_V2 }), OpeningTooLarge),
 			(with(|p| p.m = 0), ZeroDimension),
 			(with(|p| p.k = 0), ZeroDimension),
 			(with(|p| p.n = 0), ZeroDimension),
@@ -354,7 +364,9 @@ mod tests {
 		let v2 = ChallengeParams::DEV_V2;
 		assert_eq!(ChallengeParams { k: 128, r: 128, ..v2 }.validate(), Ok(()));
 		assert_eq!(ChallengeParams { r: 32, ..v2 }.validate(), Ok(()));
-		assert_eq!(ChallengeParams { k: 16384, r: 64, ..v2 }.validate(), Ok(()));
-		assert_eq!(ChallengeParams { k: 16384, r: 64, ..v2 }.opened_bytes(), MAX_OPENED_BYTES);
+		assert_eq!(ChallengeParams { k: 16384, r: 128, ..v2 }.validate(), Ok(()));
+		assert_eq!(ChallengeParams { k: 16384, r: 128, ..v2 }.opened_bytes(), MAX_OPENED_BYTES);
+		// k = r*r exactly.
+		assert_eq!(ChallengeParams { k: 1024, r: 32, ..v2 }.validate(), Ok(()));
 	}
 }

@@ -65,14 +65,12 @@ fn winners_at_a_real_difficulty_verify_and_losers_do_not() {
 
 #[test]
 fn the_miner_keeps_the_exact_product_whatever_the_nonce() {
-	// The last two sets hold the most negative values throughout, at 256
-	// chunks (the most where removing the noise keeps its column sums in 16
-	// bits) and at 257 (where it splits them in two).
+	// The last set holds the most negative values throughout, at the most
+	// chunks the rules allow (`k <= r*r`: 128 chunks of 128).
 	let sets = [
 		(ChallengeParams::DEV_V2, false),
 		(ChallengeParams { m: 32, n: 96, k: 256, r: 64, ..ChallengeParams::DEV_V2 }, false),
-		(ChallengeParams { m: 16, n: 32, k: 256 * 32, r: 32, ..ChallengeParams::DEV_V2 }, true),
-		(ChallengeParams { m: 16, n: 32, k: 257 * 32, r: 32, ..ChallengeParams::DEV_V2 }, true),
+		(ChallengeParams { m: 16, n: 32, k: 128 * 128, r: 128, ..ChallengeParams::DEV_V2 }, true),
 	];
 	for (p, extreme) in sets {
 		let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
