@@ -5,6 +5,7 @@
 #![allow(clippy::result_large_err)]
 
 mod chain_spec;
+mod chain_work_rpc;
 mod cli;
 mod command;
 mod mining_rpc;

@@ -1,7 +1,9 @@
 //! The node's RPC: Substrate's standard methods (added by sc-service), the
-//! account-nonce and fee methods Polkadot.js relies on, and the mining RPC.
+//! account-nonce and fee methods Polkadot.js relies on, the mining RPC, and
+//! `mlpow_chainWork`.
 
 use crate::{
+	chain_work_rpc::{ChainWorkApiServer, ChainWorkRpc},
 	mining_rpc::{MiningApiServer, MiningRpc},
 	service::FullClient,
 };
@@ -24,7 +26,8 @@ where
 
 	let mut module = RpcModule::new(());
 	module.merge(System::new(client.clone(), pool).into_rpc())?;
-	module.merge(TransactionPayment::new(client).into_rpc())?;
+	module.merge(TransactionPayment::new(client.clone()).into_rpc())?;
+	module.merge(ChainWorkRpc::new(client).into_rpc())?;
 	module.merge(MiningRpc::new(mining).into_rpc())?;
 	Ok(module)
 }

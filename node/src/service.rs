@@ -5,6 +5,7 @@
 use codec::Encode;
 use mlpow_consensus::{MatmulPow, MiningBridge, SealVerifier};
 use mlpow_runtime::{opaque::Block, RuntimeApi};
+use sc_client_api::HeaderBackend;
 use sc_consensus::{BoxBlockImport, DefaultImportQueue};
 use sc_service::{error::Error as ServiceError, Configuration, PartialComponents, TaskManager};
 use sc_telemetry::{Telemetry, TelemetryWorker};
@@ -72,7 +73,7 @@ fn mining_inherent_data_providers(
 }
 
 /// `Timestamp::Now` in the state of `block`, or `None` for genesis, which
-/// has no timestamp.
+/// has no timestamp (or when that state is gone).
 fn parent_timestamp(client: &FullClient, block: <Block as sp_runtime::traits::Block>::Hash) -> Option<u64> {
 	use codec::Decode;
 	use sc_client_api::StorageProvider;
@@ -137,7 +138,7 @@ pub fn new_partial(config: &Configuration) -> Result<Partial, ServiceError> {
 	// The queue checks each seal in its verifier, before `pow_import`
 	// executes anything (see `mlpow_consensus::verifier`).
 	let import_queue = sc_consensus::BasicQueue::new(
-		SealVerifier::new(algorithm.clone()),
+		SealVerifier::new(client.clone(), algorithm.clone()),
 		Box::new(pow_import.clone()),
 		None,
 		&task_manager.spawn_essential_handle(),
@@ -161,6 +162,17 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 	author: Option<AccountId32>,
 	finality: mlpow_consensus::FinalityRules,
 ) -> Result<TaskManager, ServiceError> {
+	// The hostile test switch (debug builds only) never runs on a chain
+	// that is not a development chain, whatever the environment says.
+	if mlpow_consensus::hostile::accepts_any_seal()
+		&& config.chain_spec.chain_type() != sc_service::ChainType::Development
+	{
+		return Err(ServiceError::Other(
+			"MLPOW_TEST_ACCEPT_ANY_SEAL=1 makes a node accept every seal; it is refused on a chain that is not a \
+			 development chain"
+				.into(),
+		));
+	}
 	let PartialComponents {
 		client,
 		backend,
@@ -195,6 +207,22 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 			gap_sync_body_policy: None,
 		})?;
 
+	// No finality on a chain lighter than `depth` blocks at the genesis
+	// difficulty, whatever the spec's minimum says (see `FinalityRules`).
+	let genesis_work = algorithm
+		.rules(client.info().genesis_hash)
+		.map_err(|e| ServiceError::Other(format!("reading the genesis difficulty: {e}")))?
+		.work();
+	let finality = finality.with_launch_floor(genesis_work);
+
+	// Mining and finality pause for sync only on verified progress, never on
+	// what peers claim (see `mlpow_consensus::sync`).
+	let (sync_oracle, sync_tracker) = mlpow_consensus::VerifiedSync::new(sync_service.clone(), client.clone(), {
+		let client = client.clone();
+		move |hash| parent_timestamp(&client, hash)
+	});
+	task_manager.spawn_essential_handle().spawn("mlpow-sync-tracker", None, sync_tracker);
+
 	// Every node, mining or not, keeps to the same maximum reorg depth, once
 	// in sync on a chain with the spec's minimum work.
 	log::info!(
@@ -205,7 +233,7 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 	task_manager.spawn_essential_handle().spawn(
 		"mlpow-finality",
 		None,
-		mlpow_consensus::finalize_below_depth(client.clone(), sync_service.clone(), finality),
+		mlpow_consensus::finalize_below_depth(client.clone(), sync_oracle.clone(), finality),
 	);
 
 	// The block builder runs only on block-producing nodes; the mining RPC
@@ -228,7 +256,7 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 			select_chain,
 			algorithm.clone(),
 			proposer,
-			sync_service.clone(),
+			sync_oracle,
 			sync_service.clone(),
 			author.map(|a| a.encode()),
 			mining_inherent_data_providers(client.clone()),

@@ -31,6 +31,20 @@ impl ParentRules {
 	pub fn work(&self) -> U256 {
 		self.difficulty.saturating_mul(U256::from(self.challenge.params.macs_per_ticket()))
 	}
+
+	/// The lengths a seal may have under these parameters: 16 bytes under
+	/// v1; under v2 from 17 (seeded) to the chosen mode's exact length.
+	/// (`verify` checks the exact length of each mode; this bound lets a
+	/// node refuse an oversized seal before it hashes or copies it.)
+	pub fn seal_len_range(&self) -> std::ops::RangeInclusive<usize> {
+		let params = &self.challenge.params;
+		if params.version == mlpow_primitives::PUZZLE_V2 {
+			use mlpow_primitives::v2::{seal, Mode};
+			seal::HEAD_LEN..=seal::encoded_len(params, Mode::Chosen)
+		} else {
+			mlpow_primitives::SEAL_LEN..=mlpow_primitives::SEAL_LEN
+		}
+	}
 }
 
 /// MatMul proof of work for `sc-consensus-pow`.
@@ -164,18 +178,27 @@ where
 			BlockId::Hash(hash) => *hash,
 			BlockId::Number(_) => return Err(Error::Other("MatMul PoW verifies against a parent hash".into())),
 		};
-		let key = (*pre_hash, difficulty, <BlakeTwo256 as HashT>::hash(seal).0);
-		if self.verified.lock().get(&key).is_some() {
-			return Ok(true);
-		}
+		// The cheap checks before the seal is hashed: the parent's rules
+		// (cached), the work they require, the seal's length under them.
 		let rules = self.rules(parent)?;
-		let pre_hash = hash32(pre_hash).ok_or_else(|| Error::Other("block hashes must be 32 bytes".into()))?;
-		let challenge = rules.challenge;
 		// `difficulty` is work (see `difficulty` above); the seal must beat
 		// the ticket difficulty it was made from.
 		if difficulty != rules.work() {
 			return Err(Error::Other(format!("work {difficulty} is not what {parent:?} requires ({})", rules.work())));
 		}
+		if !rules.seal_len_range().contains(&seal.len()) {
+			return Err(Error::Other(format!(
+				"invalid MatMul seal: {} bytes where the parameters allow {:?}",
+				seal.len(),
+				rules.seal_len_range()
+			)));
+		}
+		let key = (*pre_hash, difficulty, <BlakeTwo256 as HashT>::hash(seal).0);
+		if self.verified.lock().get(&key).is_some() {
+			return Ok(true);
+		}
+		let pre_hash = hash32(pre_hash).ok_or_else(|| Error::Other("block hashes must be 32 bytes".into()))?;
+		let challenge = rules.challenge;
 		let tickets = rules.difficulty;
 		let verdict = mlpow_primitives::verify(&challenge.params, &challenge.weights_seed, &pre_hash, tickets, seal);
 		if let Some(metrics) = &self.metrics {

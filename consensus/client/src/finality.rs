@@ -13,14 +13,16 @@
 //! (an attacker's, cheap to make at low difficulty) and, finalizing it as it
 //! goes, would then refuse the heavier honest chain forever. So a node
 //! finalizes only when both hold:
-//! - it is not major-syncing (it is within a few blocks of the best block
-//!   its peers announce), and
-//! - its best chain carries at least the chain spec's minimum chain work
-//!   (`minimumChainWork`, in MACs: the sum of each block's difficulty times
-//!   `t*t*k`, which `sc-consensus-pow` stores as the total difficulty; as
-//!   Bitcoin's `nMinimumChainWork`), which a spec sets to the total work of a
-//!   recent honest block, so a lighter chain is never finalized however long
-//!   it is.
+//! - it is not catching up ([`crate::sync::VerifiedSync`]: old blocks from
+//!   the network keep becoming its best block while peers claim more; what
+//!   peers merely claim does not hold finality), and
+//! - its best chain carries at least the minimum chain work: the larger of
+//!   the chain spec's `minimumChainWork` (in MACs: the sum of each block's
+//!   difficulty times `t*t*k`, which `sc-consensus-pow` stores as the total
+//!   difficulty; as Bitcoin's `nMinimumChainWork`), which a spec past its
+//!   launch sets to the total work of a recent honest block
+//!   (`mlpow_chainWork`), and `depth` blocks at the genesis difficulty
+//!   ([`FinalityRules::with_launch_floor`]), which holds on a new chain too.
 
 use futures::StreamExt;
 use mlpow_primitives::U256;
@@ -56,6 +58,22 @@ pub struct FinalityRules {
 	pub depth: u32,
 	/// Nothing is finalized on a best chain whose total work (MACs) is lower.
 	pub minimum_chain_work: U256,
+}
+
+impl FinalityRules {
+	/// Raises the minimum chain work to at least `depth` blocks of
+	/// `genesis_work` (the work a child of genesis needs), so that no chain
+	/// is finalized before it carries the work of `depth` blocks at the
+	/// chain's launch difficulty, whatever the spec's `minimumChainWork`
+	/// (absent on a new chain). It only ever delays a chain's *first*
+	/// finalization: total work only grows. A light chain (one whose
+	/// difficulty an attacker drove to the floor, which costs about five
+	/// blocks' work at the launch difficulty, SPEC.md "Retarget") must still
+	/// carry that much work before any node finalizes it.
+	pub fn with_launch_floor(self, genesis_work: U256) -> Self {
+		let floor = genesis_work.saturating_mul(U256::from(self.depth));
+		Self { minimum_chain_work: self.minimum_chain_work.max(floor), ..self }
+	}
 }
 
 /// Why a node did not finalize on a new best block, for the log.
@@ -95,10 +113,12 @@ where
 		};
 		if hold != held {
 			match hold {
-				Some(Held::Syncing) => log::info!(target: LOG_TARGET, "⛓  Not finalizing while major-syncing"),
+				Some(Held::Syncing) => {
+					log::info!(target: LOG_TARGET, "⛓  Not finalizing while catching up with old blocks")
+				}
 				Some(Held::LightChain) => log::info!(
 					target: LOG_TARGET,
-					"⛓  Not finalizing: the best chain's work is below the chain spec's minimumChainWork ({})",
+					"⛓  Not finalizing: the best chain's work is below the minimum chain work ({})",
 					rules.minimum_chain_work
 				),
 				None if held.is_some() => log::info!(target: LOG_TARGET, "⛓  Finalizing {} blocks deep", rules.depth),
@@ -131,5 +151,23 @@ where
 			}
 			Err(e) => log::warn!(target: LOG_TARGET, "finality: could not finalize #{target} ({hash:?}): {e}"),
 		}
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	/// The launch floor raises a missing or low minimum to `depth` blocks of
+	/// the genesis work, and leaves a higher one alone.
+	#[test]
+	fn the_launch_floor_is_depth_blocks_of_genesis_work() {
+		let genesis_work = U256::from(200_000u64 * 16 * 16 * 64);
+		let none = FinalityRules { depth: 32, minimum_chain_work: U256::zero() };
+		assert_eq!(none.with_launch_floor(genesis_work).minimum_chain_work, genesis_work * U256::from(32));
+		let high = FinalityRules { depth: 32, minimum_chain_work: genesis_work * U256::from(1_000) };
+		assert_eq!(high.with_launch_floor(genesis_work), high);
+		// No overflow at the extremes.
+		assert_eq!(none.with_launch_floor(U256::MAX).minimum_chain_work, U256::MAX);
 	}
 }

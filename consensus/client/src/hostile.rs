@@ -7,7 +7,10 @@
 //! `MLPOW_TEST_ACCEPT_ANY_SEAL=1` accepts every seal, its own included (its
 //! mining RPC then imports a junk seal and announces the block), and logs
 //! loudly that it does. Release builds compile this to `false`: the
-//! variable does nothing there, so no deployed node can be switched into it.
+//! variable does nothing there, so no deployed node can be switched into it;
+//! and a debug node refuses to start with it on any chain that is not a
+//! development chain (`node/src/service.rs`), so a debug node run on a real
+//! network's spec cannot be switched into it either.
 
 /// Whether this node accepts every seal (debug builds, with the variable set).
 #[cfg(debug_assertions)]

@@ -11,6 +11,8 @@
 //!   into numbered work items for external workers and imports their seals;
 //! - [`finality::finalize_below_depth`], the maximum reorg depth, applied
 //!   only in sync and on a chain with the spec's minimum work;
+//! - [`sync::VerifiedSync`], the sync oracle that mining and finality ask:
+//!   behind only on verified progress, never on peers' claims alone;
 //! - [`metrics::Metrics`], seal checks counted for Prometheus.
 //!
 //! The mining RPC in the node is a thin JSON layer over the bridge.
@@ -20,10 +22,12 @@ pub mod finality;
 pub mod hostile;
 pub mod metrics;
 pub mod mining;
+pub mod sync;
 pub mod verifier;
 
 pub use algorithm::{MatmulPow, ParentRules};
 pub use finality::{finalize_below_depth, FinalityRules, DEFAULT_MAX_REORG_DEPTH};
 pub use metrics::Metrics;
 pub use mining::{MiningBridge, SubmitOutcome, Work};
+pub use sync::VerifiedSync;
 pub use verifier::SealVerifier;

@@ -24,16 +24,19 @@ use mlpow_runtime_api::MlpowApi;
 use sc_consensus::{BlockImportParams, Verifier};
 use sc_consensus_pow::{PowAlgorithm, PowVerifier};
 use sp_api::ProvideRuntimeApi;
+use sp_blockchain::HeaderBackend;
 use sp_consensus_pow::{DifficultyApi, POW_ENGINE_ID};
 use sp_runtime::{
 	generic::BlockId,
-	traits::{Block as BlockT, Header as _},
+	traits::{Block as BlockT, Header as _, One},
 	DigestItem,
 };
+use std::sync::Arc;
 
 /// Checks a block's seal before import (see the module docs), then hands the
 /// block to `sc-consensus-pow`'s verifier.
 pub struct SealVerifier<B: BlockT, C> {
+	client: Arc<C>,
 	algorithm: MatmulPow<B, C>,
 	inner: PowVerifier<B, MatmulPow<B, C>>,
 }
@@ -41,39 +44,80 @@ pub struct SealVerifier<B: BlockT, C> {
 impl<B, C> SealVerifier<B, C>
 where
 	B: BlockT,
-	C: ProvideRuntimeApi<B> + Send + Sync,
+	C: ProvideRuntimeApi<B> + HeaderBackend<B> + Send + Sync,
 	C::Api: DifficultyApi<B, U256> + MlpowApi<B>,
 {
-	pub fn new(algorithm: MatmulPow<B, C>) -> Self {
-		Self { inner: PowVerifier::new(algorithm.clone()), algorithm }
+	pub fn new(client: Arc<C>, algorithm: MatmulPow<B, C>) -> Self {
+		Self { inner: PowVerifier::new(algorithm.clone()), algorithm, client }
 	}
 
-	/// The seal check alone: `Ok` for a block whose seal wins its parent's
-	/// challenge, else the reason. When this node cannot read the parent's
-	/// rules (a runtime API error: its own problem, not the peer's), the
-	/// block passes here and `PowBlockImport` fails it later as a plain import
-	/// error, which does not cost an honest peer its reputation.
+	/// The checks before import, cheapest first: `Ok` for a block whose
+	/// seal wins its parent's challenge on this node's finalized chain,
+	/// else the reason, which makes it a verification failure (the peer
+	/// that sent it pays). Every path that cannot check the seal refuses
+	/// the block: a node that cannot read the parent's rules (its state
+	/// pruned, a runtime error) never passes a block on unchecked.
 	pub fn check_seal(&self, header: &B::Header) -> Result<(), String> {
-		let mut unsealed = header.clone();
-		let seal = match unsealed.digest_mut().pop() {
-			Some(DigestItem::Seal(id, seal)) if id == POW_ENGINE_ID => seal,
+		// The seal's size first, before the header is copied or anything hashed.
+		let seal_len = match header.digest().logs().last() {
+			Some(DigestItem::Seal(id, seal)) if *id == POW_ENGINE_ID => seal.len(),
 			Some(DigestItem::Seal(id, _)) => return Err(format!("seal of another engine ({id:?})")),
 			_ => return Err("the header has no seal (its last digest item must be the PoW seal)".into()),
 		};
+		if seal_len > mlpow_primitives::MAX_SEAL_LEN {
+			return Err(format!(
+				"a seal of {seal_len} bytes, more than any puzzle's ({})",
+				mlpow_primitives::MAX_SEAL_LEN
+			));
+		}
+		self.check_above_finality(header)?;
 		let parent = *header.parent_hash();
-		let pre_hash = unsealed.hash();
-		let work = match self.algorithm.rules(parent) {
-			Ok(rules) => rules.work(),
-			Err(e) => {
-				log::warn!(target: "mlpow", "not checking the seal of {:?} before import: {e}", header.hash());
-				return Ok(());
-			}
+		let rules = self
+			.algorithm
+			.rules(parent)
+			.map_err(|e| format!("cannot read the rules at the parent {parent:?}, so the seal is unchecked: {e}"))?;
+		let expected = rules.seal_len_range();
+		if !expected.contains(&seal_len) {
+			return Err(format!("a seal of {seal_len} bytes where the parent's parameters allow {expected:?}"));
+		}
+		let mut unsealed = header.clone();
+		let Some(DigestItem::Seal(_, seal)) = unsealed.digest_mut().pop() else {
+			return Err("the header has no seal".into());
 		};
-		match self.algorithm.verify(&BlockId::Hash(parent), &pre_hash, None, &seal, work) {
+		let pre_hash = unsealed.hash();
+		match self.algorithm.verify(&BlockId::Hash(parent), &pre_hash, None, &seal, rules.work()) {
 			Ok(true) => Ok(()),
 			Ok(false) => Err("invalid MatMul seal".into()),
 			Err(e) => Err(e.to_string()),
 		}
+	}
+
+	/// A block at or below the finalized height, or whose parent is below
+	/// it and off the finalized chain, can never be imported: refusing it
+	/// here makes that a verification failure that costs its sender, instead
+	/// of a plain import error after which sync asks the same peer again. (A
+	/// peer advertising such a fork once held honest nodes in "major sync".)
+	fn check_above_finality(&self, header: &B::Header) -> Result<(), String> {
+		let info = self.client.info();
+		let number = *header.number();
+		if number <= info.finalized_number {
+			return Err(format!(
+				"block #{number} is at or below this node's finalized block #{}: it forks below finality",
+				info.finalized_number
+			));
+		}
+		let parent_number = number - One::one();
+		if parent_number < info.finalized_number {
+			// Below finality only the finalized chain is kept.
+			let canonical =
+				self.client.hash(parent_number).map_err(|e| format!("reading block #{parent_number}: {e}"))?;
+			if canonical != Some(*header.parent_hash()) {
+				return Err(format!("its parent #{parent_number} is off this node's finalized chain"));
+			}
+		} else if parent_number == info.finalized_number && *header.parent_hash() != info.finalized_hash {
+			return Err(format!("its parent #{parent_number} is not this node's finalized block"));
+		}
+		Ok(())
 	}
 }
 
@@ -81,7 +125,7 @@ where
 impl<B, C> Verifier<B> for SealVerifier<B, C>
 where
 	B: BlockT,
-	C: ProvideRuntimeApi<B> + Send + Sync,
+	C: ProvideRuntimeApi<B> + HeaderBackend<B> + Send + Sync,
 	C::Api: DifficultyApi<B, U256> + MlpowApi<B>,
 {
 	async fn verify(&self, block: BlockImportParams<B>) -> Result<BlockImportParams<B>, String> {
