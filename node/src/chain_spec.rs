@@ -76,6 +76,59 @@ pub fn local_testnet() -> Result<ChainSpec, String> {
 	Ok(spec)
 }
 
+/// Whether `id` names a built-in spec (rather than a file).
+pub fn is_built_in(id: &str) -> bool {
+	matches!(id, "dev" | "" | "dev-v2" | "local")
+}
+
+/// `spec` with its genesis as raw storage, from a cache in `dir`.
+///
+/// A built-in spec names a genesis preset, and turning that into storage
+/// runs the runtime's genesis builder, which compiles the runtime's Wasm
+/// twice more (sc-chain-spec's own executor, without wasmtime's cache): most
+/// of a debug node's start-up, and more than a minute on a busy machine. The
+/// raw form of the same spec has the same genesis (and block hash), so it is
+/// written once per spec and runtime and read on every later start. The key
+/// covers all a built-in spec is made of: the runtime's Wasm (which holds the
+/// genesis presets) and the spec's own fields. (Not the plain spec's JSON:
+/// writing that runs the genesis builder too.)
+pub fn with_cached_genesis(
+	spec: Box<dyn sc_service::ChainSpec>,
+	dir: &std::path::Path,
+) -> Result<Box<dyn sc_service::ChainSpec>, String> {
+	let fields = serde_json::json!({
+		"id": spec.id(),
+		"name": spec.name(),
+		"chainType": spec.chain_type(),
+		"properties": spec.properties(),
+		"bootNodes": spec.boot_nodes(),
+		"protocolId": spec.protocol_id(),
+		"forkId": spec.fork_id(),
+	});
+	let mut material = wasm()?.to_vec();
+	material.extend_from_slice(fields.to_string().as_bytes());
+	let key = <sp_runtime::traits::BlakeTwo256 as sp_runtime::traits::Hash>::hash(&material).0;
+	let path = dir.join(format!("chain-spec-{}-{}.json", spec.id(), hex::encode(&key[..8])));
+	if let Ok(raw) = std::fs::read(&path) {
+		if let Ok(cached) = ChainSpec::from_json_bytes(raw) {
+			return Ok(Box::new(cached));
+		}
+	}
+	let raw = spec.as_json(true)?;
+	// Written whole, then renamed: nodes starting at once never read half a file.
+	let write = || -> std::io::Result<()> {
+		std::fs::create_dir_all(dir)?;
+		let tmp =
+			dir.join(format!(".{}.{}", path.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+		std::fs::write(&tmp, raw.as_bytes())?;
+		std::fs::rename(&tmp, &path)
+	};
+	if let Err(e) = write() {
+		log::warn!("could not cache the raw chain spec at {}: {e}", path.display());
+	}
+	Ok(Box::new(ChainSpec::from_json_bytes(raw.into_bytes())?))
+}
+
 /// `dev`, `dev-v2`, `local`, or a path to a JSON chain spec.
 pub fn load(id: &str) -> Result<Box<dyn sc_service::ChainSpec>, String> {
 	Ok(match id {

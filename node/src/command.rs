@@ -39,7 +39,16 @@ impl SubstrateCli for Cli {
 	}
 
 	fn load_spec(&self, id: &str) -> Result<Box<dyn ChainSpec>, String> {
-		chain_spec::load(id)
+		let spec = chain_spec::load(id)?;
+		// Running a node of a built-in spec: its genesis from the cache of
+		// raw specs, when the scripts set one (subcommands such as
+		// `build-spec` must see the spec as it is written).
+		match std::env::var_os(service::WASM_CACHE_ENV).filter(|d| !d.is_empty()) {
+			Some(dir) if self.subcommand.is_none() && chain_spec::is_built_in(id) => {
+				chain_spec::with_cached_genesis(spec, std::path::Path::new(&dir))
+			}
+			_ => Ok(spec),
+		}
 	}
 }
 

@@ -82,6 +82,38 @@ fn parent_timestamp(client: &FullClient, block: <Block as sp_runtime::traits::Bl
 	u64::decode(&mut &value.0[..]).ok().filter(|t| *t > 0)
 }
 
+/// The environment variable naming a directory where compiled runtimes are
+/// kept across node processes (see [`wasm_executor`]).
+pub const WASM_CACHE_ENV: &str = "MLPOW_WASM_CACHE";
+
+/// `sc-service`'s executor, with wasmtime's compilation cache on: a node
+/// otherwise compiles the runtime's Wasm with cranelift at every start, the
+/// bulk of a debug node's start-up (seconds on an idle machine, more than a
+/// minute on a busy one). The cache is `$MLPOW_WASM_CACHE` when set (the
+/// scripts and tests share one across every node they start), else
+/// `wasm-cache` in the node's base path, so a restarted node skips the
+/// compilation. Entries are keyed by the Wasm and the compiler's settings,
+/// written atomically, and safe to share between processes.
+fn wasm_executor(config: &Configuration) -> sc_executor::WasmExecutor<sp_io::SubstrateHostFunctions> {
+	let default_heap = sc_executor::DEFAULT_HEAP_ALLOC_STRATEGY;
+	let heap = config
+		.executor
+		.default_heap_pages
+		.map_or(default_heap, |p| sc_executor::HeapAllocStrategy::Static { extra_pages: p as _ });
+	let cache = std::env::var_os(WASM_CACHE_ENV)
+		.filter(|dir| !dir.is_empty())
+		.map(std::path::PathBuf::from)
+		.unwrap_or_else(|| config.base_path.path().join("wasm-cache"));
+	sc_executor::WasmExecutor::builder()
+		.with_execution_method(config.executor.wasm_method)
+		.with_onchain_heap_alloc_strategy(heap)
+		.with_offchain_heap_alloc_strategy(heap)
+		.with_max_runtime_instances(config.executor.max_runtime_instances)
+		.with_runtime_cache_size(config.executor.runtime_cache_size)
+		.with_cache_path(cache)
+		.build()
+}
+
 pub fn new_partial(config: &Configuration) -> Result<Partial, ServiceError> {
 	let telemetry = config
 		.telemetry_endpoints
@@ -94,7 +126,7 @@ pub fn new_partial(config: &Configuration) -> Result<Partial, ServiceError> {
 		})
 		.transpose()?;
 
-	let executor = sc_service::new_wasm_executor::<sp_io::SubstrateHostFunctions>(&config.executor);
+	let executor = wasm_executor(config);
 	let (client, backend, keystore_container, task_manager) = sc_service::new_full_parts::<Block, RuntimeApi, _>(
 		config,
 		telemetry.as_ref().map(|(_, telemetry)| telemetry.handle()),

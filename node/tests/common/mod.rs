@@ -33,6 +33,11 @@ pub fn worker_bin() -> PathBuf {
 	path
 }
 
+/// Where test nodes keep the compiled runtime between runs, beside the binaries.
+pub fn wasm_cache() -> PathBuf {
+	node_bin().with_file_name("wasm-cache")
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
 	TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -167,7 +172,14 @@ impl Node {
 		}
 		all.extend(args.iter().map(|s| s.to_string()));
 		let log = base.with_extension(format!("node-{rpc_port}-{p2p_port}.log"));
-		let proc = Proc::spawn_with_env("mlpow-node", &node_bin(), &all, env, log);
+		// Every node shares one cache of the compiled runtime, so only the
+		// first compiles it (scripts/test.sh sets the same directory).
+		let cache = wasm_cache();
+		let mut env = env.to_vec();
+		if std::env::var_os("MLPOW_WASM_CACHE").is_none() {
+			env.push(("MLPOW_WASM_CACHE", cache.to_str().unwrap()));
+		}
+		let proc = Proc::spawn_with_env("mlpow-node", &node_bin(), &all, &env, log);
 		Self { proc, rpc_port, p2p_port, base: base.to_path_buf() }
 	}
 
