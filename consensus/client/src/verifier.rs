@@ -66,7 +66,7 @@ where
 		};
 		if seal_len > mlpow_primitives::MAX_SEAL_LEN {
 			return Err(format!(
-				"a seal of {seal_len} bytes, more than any puzzle's ({})",
+				"invalid MatMul seal: {seal_len} bytes, more than any puzzle's ({})",
 				mlpow_primitives::MAX_SEAL_LEN
 			));
 		}
@@ -78,7 +78,9 @@ where
 			.map_err(|e| format!("cannot read the rules at the parent {parent:?}, so the seal is unchecked: {e}"))?;
 		let expected = rules.seal_len_range();
 		if !expected.contains(&seal_len) {
-			return Err(format!("a seal of {seal_len} bytes where the parent's parameters allow {expected:?}"));
+			return Err(format!(
+				"invalid MatMul seal: {seal_len} bytes where the parent's parameters allow {expected:?}"
+			));
 		}
 		let mut unsealed = header.clone();
 		let Some(DigestItem::Seal(_, seal)) = unsealed.digest_mut().pop() else {
