@@ -67,20 +67,13 @@ impl SharedSeededJob {
 	}
 }
 
-/// Refuses parameters whose buffers (the shared weights plus every
-/// thread's `A` and `C`) exceed the memory available now: allocating them
-/// anyway would abort the process or wake the OOM killer instead of saying
-/// why. The parameters are validated first, so the sizes cannot overflow.
+/// Refuses parameters whose buffers (what the lanes share plus every
+/// thread's own) exceed the memory available now: allocating them anyway
+/// would abort the process or wake the OOM killer instead of saying why.
+/// The parameters are validated first, so the sizes cannot overflow.
 fn check_memory(p: &ChallengeParams, threads: usize) -> anyhow::Result<()> {
 	p.validate().map_err(|e| anyhow::anyhow!("challenge parameters: {e}"))?;
-	let (m, k, n) = (p.m as u64, p.k as u64, p.n as u64);
-	// v1: shared Bt, per thread A and C. v2: shared A and Bt, per thread the
-	// noisy A' and Bt', C, and 64 bytes of state per tile.
-	let need = if p.version == PUZZLE_V2 {
-		(m + n) * k + threads as u64 * ((m + n) * k + m * n * 4 + p.tickets_per_nonce() * 64)
-	} else {
-		n * k + threads as u64 * (m * k + m * n * 4)
-	};
+	let need = working_set(p, threads);
 	match available_memory() {
 		Some(free) if need > free => anyhow::bail!(
 			"parameters {}x{}x{} need {} MiB for {threads} CPU thread(s), {} MiB are available",
@@ -92,6 +85,35 @@ fn check_memory(p: &ChallengeParams, threads: usize) -> anyhow::Result<()> {
 		),
 		_ => Ok(()),
 	}
+}
+
+/// What `threads` lanes hold at once at valid parameters `p`, in bytes.
+///
+/// v1: the shared `Bt`, each thread's `A` and `C`.
+///
+/// v2 (`mlpow_primitives::v2`): shared, the header's seeded job (`A`, `Bt`
+/// and their transposes). Each thread, at its largest, runs a useful
+/// piece: the piece's own job (its `A` and `Bt`, moved in, their
+/// transposes, two small Merkle trees), a miner (noisy `A'` and `Bt'`,
+/// `C`, a state per tile, the fused kernel's scratch: `A'` and `Bt'` as
+/// 16-bit pairs (twice their bytes), a panel of `Bt'`, a tile column's
+/// folds; the nonce's noise factors and selections), and the denoising's
+/// temporaries (column sums and their transposes, 32-bit, `4r` per row of
+/// either side; the two 16-bit factor matrices of inner dimension up to
+/// `4r`; the product, `4mn`). Seeded mining needs less.
+fn working_set(p: &ChallengeParams, threads: usize) -> u64 {
+	let (m, k, n) = (p.m as u64, p.k as u64, p.n as u64);
+	let threads = threads as u64;
+	if p.version != PUZZLE_V2 {
+		return n * k + threads * (m * k + m * n * 4);
+	}
+	let (r, t, sides) = (p.r as u64, p.t as u64, m + n);
+	let job = 2 * sides * k;
+	let merkle = 2 * 32 * sides.div_ceil(t);
+	let scratch = 2 * sides * k + 4 * 16 * k + 4 * m * t;
+	let miner = sides * k + m * n * 4 + p.tickets_per_nonce() * 64 + scratch + sides * r + 2 * k;
+	let denoise = 2 * (4 * r * sides) + n * r + 2 * (2 * sides * 4 * r) + m * n * 4;
+	job + threads * (job + merkle + miner + denoise)
 }
 
 /// `MemAvailable` from /proc/meminfo (Linux), in bytes.
@@ -236,8 +258,26 @@ impl Lane for CpuLane {
 
 #[cfg(test)]
 mod tests {
-	use super::check_memory;
+	use super::{check_memory, working_set};
 	use mlpow_primitives::ChallengeParams;
+
+	/// v2 counts more than its matrices: the seeded job's transposes, a
+	/// useful piece's own job and transposes, the kernel's 16-bit scratch,
+	/// the denoised product. At the GPU set's shape that is more than
+	/// twice what the check used to count (the matrices, `C`, the states).
+	#[test]
+	fn the_v2_memory_check_counts_scratch_transposes_and_a_pieces_copies() {
+		let p = ChallengeParams::GPU_V2;
+		assert!(p.validate().is_ok());
+		let (m, k, n) = (p.m as u64, p.k as u64, p.n as u64);
+		let old = (m + n) * k + ((m + n) * k + m * n * 4 + p.tickets_per_nonce() * 64);
+		let one = working_set(&p, 1);
+		assert!(one >= 2 * (m + n) * k + 2 * (m + n) * k + 3 * (m + n) * k + 2 * m * n * 4, "{one}");
+		assert!(one > 2 * old, "{one} against {old}");
+		// The shared job counts once, the rest per thread.
+		assert_eq!(working_set(&p, 3) - working_set(&p, 2), working_set(&p, 2) - working_set(&p, 1));
+		assert_eq!(working_set(&p, 1) - (working_set(&p, 2) - working_set(&p, 1)), 2 * (m + n) * k);
+	}
 
 	/// Parameters are validated before their sizes are multiplied out (which
 	/// would overflow, and panic in a debug build, for these).

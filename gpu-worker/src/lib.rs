@@ -25,6 +25,40 @@ pub mod kernels;
 pub mod miner;
 pub mod node;
 
+/// Keeps freed large blocks in the process (glibc). Useful mode allocates
+/// and frees a piece's matrices (megabytes) many times a second; glibc's
+/// defaults hand such blocks back to the kernel at once, so every piece
+/// paid for fresh, zeroed pages: 13% of the CPU time in system calls and
+/// page faults at 512 x 4096 x 512 on two threads (BENCHMARKS.md). The
+/// worker calls it first thing; the job API's memory test too, so that it
+/// measures the allocator as the worker runs it.
+pub fn keep_freed_memory() {
+	#[cfg(all(target_os = "linux", target_env = "gnu"))]
+	// SAFETY: mallopt only sets allocator tunables; called before any
+	// thread is started, as glibc asks.
+	unsafe {
+		libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+		libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+	}
+}
+
+/// One malloc arena for the whole process (glibc), with the job API on.
+/// glibc gives threads their own arenas (up to 8 per core), and with
+/// [`keep_freed_memory`] each keeps what it freed; a request's buffers are
+/// allocated on whichever thread serves it, so over time every arena could
+/// hold a budget's worth: 32 concurrent submissions and 12 result reads
+/// under a 32 MiB budget (`tests/job_api_memory.rs`) peaked at +106 MiB of
+/// RSS with the default arenas, +32 MiB with one. The lanes allocate a few
+/// buffers per nonce, so sharing the arena's lock costs them nothing.
+pub fn one_malloc_arena() {
+	#[cfg(all(target_os = "linux", target_env = "gnu"))]
+	// SAFETY: mallopt only sets an allocator tunable; threads that already
+	// have an arena keep it, later ones share the existing ones.
+	unsafe {
+		libc::mallopt(libc::M_ARENA_MAX, 1);
+	}
+}
+
 /// 1234567 -> "1.23 M".
 pub fn si(x: f64) -> String {
 	let (v, unit) = match x {

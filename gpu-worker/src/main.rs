@@ -78,7 +78,8 @@ struct Args {
 	#[arg(long, value_name = "DIR", requires = "jobs_api")]
 	jobs_files_dir: Option<std::path::PathBuf>,
 
-	/// Memory the job API's jobs may hold at once (inputs and products), MiB.
+	/// Memory the job API's jobs (inputs and products) and the requests in
+	/// progress (bodies, decoded copies, answers) may hold at once, MiB.
 	#[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
 	jobs_memory_mib: u64,
 
@@ -125,27 +126,17 @@ fn parse_shape(s: &str) -> Result<[usize; 3], String> {
 	}
 }
 
-/// Keeps freed large blocks in the process (glibc). Useful mode allocates
-/// and frees a piece's matrices (megabytes) many times a second; glibc's
-/// defaults hand such blocks back to the kernel at once, so every piece
-/// paid for fresh, zeroed pages: 13% of the CPU time in system calls and
-/// page faults at 512 x 4096 x 512 on two threads (BENCHMARKS.md).
-fn keep_freed_memory() {
-	#[cfg(all(target_os = "linux", target_env = "gnu"))]
-	// SAFETY: mallopt only sets allocator tunables; called before any
-	// thread is started, as glibc asks.
-	unsafe {
-		libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
-		libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-	}
-}
-
 fn main() -> std::process::ExitCode {
-	keep_freed_memory();
+	mlpow_worker::keep_freed_memory();
 	env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,jsonrpsee_server=warn"))
 		.format_target(false)
 		.init();
-	match run(Args::parse()) {
+	let args = Args::parse();
+	if args.jobs_api.is_some() {
+		// Before any thread is started (see the function).
+		mlpow_worker::one_malloc_arena();
+	}
+	match run(args) {
 		Ok(()) => std::process::ExitCode::SUCCESS,
 		Err(e) => {
 			// The whole cause chain on one line, without a backtrace: these
@@ -284,10 +275,6 @@ fn mine(args: &Args, lanes: Vec<Box<dyn Lane>>) -> anyhow::Result<()> {
 	let served = runtime.block_on(async {
 		let _api = match args.jobs_api {
 			Some(addr) => {
-				// A request carries a job's inputs in base64 (4/3 of their
-				// bytes), a response its int32 product: both bounded by the
-				// job memory, plus room for the JSON around them.
-				let max_body = (budget / 3 * 4 + (1 << 20)).min(u32::MAX as u64) as u32;
 				let files_dir = match &args.jobs_files_dir {
 					Some(dir) => Some(
 						dir.canonicalize().map_err(|e| anyhow::anyhow!("--jobs-files-dir {}: {e}", dir.display()))?,
@@ -295,8 +282,8 @@ fn mine(args: &Args, lanes: Vec<Box<dyn Lane>>) -> anyhow::Result<()> {
 					None => None,
 				};
 				let api = jobs::api::Api::new(jobs.clone(), files_dir);
-				let (local, handle) = jobs::api::serve(addr, api, max_body).await?;
-				log::info!("job API on http://{local} (and ws://{local}); {} MiB for jobs", args.jobs_memory_mib);
+				let (local, handle) = jobs::api::serve(addr, api).await?;
+				log::info!("job API on http://{local}; {} MiB for jobs and requests", args.jobs_memory_mib);
 				Some(handle)
 			}
 			None => None,

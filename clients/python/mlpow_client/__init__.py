@@ -16,6 +16,7 @@ The API's methods and errors are listed in gpu-worker/README.md
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import time
@@ -25,10 +26,18 @@ from typing import Any, Optional
 
 import numpy as np
 
-__all__ = ["JobClient", "JobError", "MIN_VALUE", "MAX_VALUE", "split7", "matmul_int8_reference"]
+__all__ = ["JobClient", "JobError", "MIN_VALUE", "MAX_VALUE", "BUSY", "TOO_LARGE", "split7", "matmul_int8_reference"]
 
 #: The range of values puzzle v2 multiplies (7-bit signed integers).
 MIN_VALUE, MAX_VALUE = -64, 63
+
+#: The job API's error codes (gpu-worker/README.md): too large for the
+#: worker's job memory; busy (other requests hold the memory now: retry).
+TOO_LARGE, BUSY = 2001, 2005
+
+#: The most product bytes one ``jobs_result`` call brings back; larger
+#: products come in row ranges, so an answer never needs much job memory.
+RESULT_CHUNK = 8 << 20
 
 
 class JobError(Exception):
@@ -62,9 +71,27 @@ class JobClient:
         self.url = url
         self.timeout = timeout
         self._next_id = 0
+        self._max_request: Optional[int] = None  # from jobs_info, on the first inline submission
 
     def call(self, method: str, *params: Any) -> Any:
-        """One JSON-RPC call; raises JobError with the worker's reason on failure."""
+        """One JSON-RPC call; raises JobError with the worker's reason on failure.
+
+        While the worker is busy (its job memory taken by other requests in
+        progress: error 2005, HTTP 503, or a connection it closed before
+        reading the request) the call is retried until ``timeout``.
+        """
+        deadline = time.monotonic() + self.timeout
+        pause = 0.01
+        while True:
+            try:
+                return self._call_once(method, params)
+            except JobError as e:
+                if e.code != BUSY or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+    def _call_once(self, method: str, params: tuple) -> Any:
         self._next_id += 1
         body = json.dumps({"jsonrpc": "2.0", "id": self._next_id, "method": method, "params": list(params)})
         request = urllib.request.Request(
@@ -74,10 +101,36 @@ class JobClient:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 reply = json.loads(response.read())
         except urllib.error.HTTPError as e:
-            raise JobError(e.code, f"HTTP {e.code} from {self.url}: {e.read()[:200]!r}") from None
+            text = e.read()
+            try:
+                reply = json.loads(text)  # the job API's refusals carry a JSON-RPC error
+            except ValueError:
+                raise JobError(e.code, f"HTTP {e.code} from {self.url}: {text[:200]!r}") from None
+            if not isinstance(reply, dict) or "error" not in reply:
+                raise JobError(e.code, f"HTTP {e.code} from {self.url}: {text[:200]!r}") from None
+        except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected) as e:
+            # Refused before its body was read (the worker answers 503 and
+            # closes; a large body still being sent turns that into a reset).
+            raise JobError(BUSY, f"the worker closed the connection before reading the request ({e})") from None
+        except urllib.error.URLError as e:
+            if isinstance(e.reason, (ConnectionResetError, BrokenPipeError)):
+                raise JobError(BUSY, f"the worker closed the connection before reading the request ({e})") from None
+            raise
         if "error" in reply:
             raise JobError(reply["error"]["code"], reply["error"]["message"])
         return reply["result"]
+
+    def _check_size(self, job: dict) -> None:
+        """Refuses here a job the worker would refuse unread (too long a request for its job memory)."""
+        if self._max_request is None:
+            self._max_request = self.info().get("max_request_bytes", 0)
+        size = sum(len(job[m].get("data", "")) for m in ("a", "b")) + 6 * len(job.get("label") or "") + 512
+        if self._max_request and size > self._max_request:
+            raise JobError(
+                TOO_LARGE,
+                f"the job's request is {size >> 20} MiB and the worker reads at most {self._max_request >> 20} MiB "
+                "(a third of --jobs-memory-mib); send .npy files (submit_npy) or start it with more job memory",
+            )
 
     def info(self) -> dict:
         """The chain's puzzle shape, the queue and the worker's job memory."""
@@ -88,6 +141,7 @@ class JobClient:
         job = {"a": _matrix(a, "a"), "b": _matrix(b, "b")}
         if label is not None:
             job["label"] = label
+        self._check_size(job)
         return self.call("jobs_submit", job)
 
     def submit_npy(self, a_path: str, b_path: str, label: Optional[str] = None) -> dict:
@@ -123,13 +177,24 @@ class JobClient:
             time.sleep(poll)
 
     def result(self, job_id: int, npy_path: Optional[str] = None) -> np.ndarray:
-        """The product of a done job, int32; through a file when ``npy_path`` is given."""
+        """The product of a done job, int32; through a file when ``npy_path`` is given.
+
+        Inline, it comes in row ranges of at most ``RESULT_CHUNK`` bytes, so
+        that no answer needs more than that (and its base64) of the
+        worker's job memory.
+        """
         if npy_path is not None:
             reply = self.call("jobs_result", job_id, {"npy": os.path.abspath(npy_path)})
             return np.load(reply["npy"])
-        reply = self.call("jobs_result", job_id)
-        raw = base64.b64decode(reply["data"])
-        return np.frombuffer(raw, dtype="<i4").reshape(reply["shape"]).copy()
+        rows, _, cols = self.status(job_id)["shape"]
+        out = np.empty((rows, cols), dtype=np.int32)
+        step = max(1, RESULT_CHUNK // (4 * cols))
+        for start in range(0, rows, step):
+            end = min(rows, start + step)
+            reply = self.call("jobs_result", job_id, {"rows": [start, end]})
+            raw = base64.b64decode(reply["data"])
+            out[start:end] = np.frombuffer(raw, dtype="<i4").reshape(reply["shape"])
+        return out
 
     def matmul(self, a: np.ndarray, b: np.ndarray, label: Optional[str] = None, timeout: float = 600.0) -> np.ndarray:
         """``a @ b`` computed by the worker (values in -64..63), exact, int32."""

@@ -4,7 +4,7 @@
 use super::{npy, JobError};
 use base64::Engine;
 use serde::Deserialize;
-use std::path::PathBuf;
+use std::{borrow::Cow, path::PathBuf};
 
 /// The smallest and largest value puzzle v2 takes (7-bit signed integers).
 pub const MIN_VALUE: i64 = -64;
@@ -15,16 +15,22 @@ pub const MAX_VALUE: i64 = 63;
 /// `depth < 2^19`.
 pub const MAX_DEPTH: usize = 1 << 18;
 
+/// Base64 text, borrowed from the request when it has no JSON escapes (a
+/// large job's data is then never copied before it is decoded).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Text<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
 /// One matrix of a job: `shape` and `data` inline, or `npy` alone.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MatrixSpec {
+pub struct MatrixSpec<'a> {
 	/// `[rows, cols]` of the inline `data`.
 	#[serde(default)]
 	pub shape: Option<[usize; 2]>,
 	/// The row-major `int8` bytes, base64 (RFC 4648, with padding).
-	#[serde(default)]
-	pub data: Option<String>,
+	#[serde(default, borrow)]
+	pub data: Option<Text<'a>>,
 	/// The absolute path of a 2-D, C-ordered, signed-integer `.npy` file
 	/// that the worker can read.
 	#[serde(default)]
@@ -34,11 +40,13 @@ pub struct MatrixSpec {
 /// `jobs_submit`'s argument: `C = A * B`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct JobSpec {
+pub struct JobSpec<'a> {
 	/// `rows x depth`.
-	pub a: MatrixSpec,
+	#[serde(borrow)]
+	pub a: MatrixSpec<'a>,
 	/// `depth x cols` (as in `A @ B`).
-	pub b: MatrixSpec,
+	#[serde(borrow)]
+	pub b: MatrixSpec<'a>,
 	/// Free text, echoed in the status.
 	#[serde(default)]
 	pub label: Option<String>,
@@ -117,10 +125,11 @@ enum Source<'a> {
 }
 
 impl<'a> Source<'a> {
-	fn of(name: &str, spec: &'a MatrixSpec, limits: &Limits) -> Result<Self, JobError> {
+	fn of(name: &str, spec: &'a MatrixSpec<'_>, limits: &Limits) -> Result<Self, JobError> {
 		let bad = |why: String| JobError::Invalid(format!("{name}: {why}"));
 		let source = match spec {
 			MatrixSpec { shape: Some([rows, cols]), data: Some(data), npy: None } => {
+				let data = &data.0;
 				let elements = (*rows as u64).saturating_mul(*cols as u64);
 				// base64 of n bytes is 4 * ceil(n / 3) characters.
 				let chars = elements.div_ceil(3).saturating_mul(4);
@@ -196,10 +205,30 @@ impl<'a> Source<'a> {
 	}
 }
 
-impl JobSpec {
+impl JobSpec<'_> {
 	/// Checks both matrices' shapes against each other and the budget
 	/// first, then reads them (one allocation each, of the checked size).
 	pub fn load(&self, limits: &Limits) -> Result<Matrices, JobError> {
+		let max = limits.max_bytes;
+		self.load_with(limits, |bytes, _| {
+			if bytes > max {
+				return Err(too_large(bytes, max));
+			}
+			Ok(())
+		})
+		.map(|(m, ())| m)
+	}
+
+	/// As [`JobSpec::load`], but the memory is asked of `reserve(job,
+	/// peak)` once the shapes are checked, before anything is allocated:
+	/// `job` is what the job will hold (its matrices and product), `peak`
+	/// that plus what reading takes for a while (`B` before it is
+	/// transposed, a file's read buffer).
+	pub fn load_with<R>(
+		&self,
+		limits: &Limits,
+		reserve: impl FnOnce(u64, u64) -> Result<R, JobError>,
+	) -> Result<(Matrices, R), JobError> {
 		if self.label.as_ref().is_some_and(|l| l.len() > MAX_LABEL) {
 			return Err(JobError::Invalid(format!("the label is longer than {MAX_LABEL} bytes")));
 		}
@@ -219,13 +248,13 @@ impl JobSpec {
 			)));
 		}
 		let bytes = Matrices::bytes(rows, depth, cols);
-		if bytes > limits.max_bytes {
-			return Err(JobError::TooLarge(format!(
-				"a {rows} x {depth} by {depth} x {cols} job needs {} MiB, more than the {} MiB of job memory free",
-				bytes.div_ceil(1 << 20),
-				limits.max_bytes >> 20
-			)));
-		}
+		let peak = bytes.saturating_add((depth as u64).saturating_mul(cols as u64)).saturating_add(READ_BUFFERS);
+		let reserved = reserve(bytes, peak).map_err(|e| match e {
+			JobError::TooLarge(why) => {
+				JobError::TooLarge(format!("a {rows} x {depth} by {depth} x {cols} job needs {why}"))
+			}
+			e => e,
+		})?;
 		let a_values = a.values("a")?;
 		let b_values = b.values("b")?;
 		// B (depth x cols) to Bt (cols x depth).
@@ -235,24 +264,32 @@ impl JobSpec {
 				bt[y * depth + z] = v;
 			}
 		}
-		Ok(Matrices { rows, depth, cols, a: a_values, bt })
+		Ok((Matrices { rows, depth, cols, a: a_values, bt }, reserved))
 	}
+}
+
+/// What reading `.npy` files takes besides the matrices: a 64 KiB buffer.
+const READ_BUFFERS: u64 = 1 << 16;
+
+/// The end of a "job needs ..." message: `bytes` against `free`.
+pub fn too_large(bytes: u64, free: u64) -> JobError {
+	JobError::TooLarge(format!("{} MiB, more than the {} MiB of job memory free", bytes.div_ceil(1 << 20), free >> 20))
 }
 
 #[cfg(test)]
 mod tests {
 	use super::*;
 
-	fn inline(rows: usize, cols: usize, values: &[i8]) -> MatrixSpec {
+	fn inline(rows: usize, cols: usize, values: &[i8]) -> MatrixSpec<'static> {
 		let bytes: Vec<u8> = values.iter().map(|&v| v as u8).collect();
 		MatrixSpec {
 			shape: Some([rows, cols]),
-			data: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+			data: Some(Text(base64::engine::general_purpose::STANDARD.encode(bytes).into())),
 			npy: None,
 		}
 	}
 
-	fn npy(path: &str) -> MatrixSpec {
+	fn npy(path: &str) -> MatrixSpec<'static> {
 		MatrixSpec { npy: Some(path.into()), ..Default::default() }
 	}
 
@@ -260,7 +297,7 @@ mod tests {
 		Limits { max_bytes, files_dir: None }
 	}
 
-	fn job(a: MatrixSpec, b: MatrixSpec) -> JobSpec {
+	fn job(a: MatrixSpec<'static>, b: MatrixSpec<'static>) -> JobSpec<'static> {
 		JobSpec { a, b, label: None }
 	}
 
@@ -274,7 +311,11 @@ mod tests {
 	#[test]
 	fn bad_jobs_say_why() {
 		let ok = || inline(2, 2, &[0; 4]);
-		let raw = |shape: [usize; 2], data: &str| MatrixSpec { shape: Some(shape), data: Some(data.into()), npy: None };
+		let raw = |shape: [usize; 2], data: &'static str| MatrixSpec {
+			shape: Some(shape),
+			data: Some(Text(data.into())),
+			npy: None,
+		};
 		let cases: Vec<(JobSpec, &str)> = vec![
 			(job(inline(2, 2, &[0, 0, 64, 0]), ok()), "a: element [1, 0] = 64 is outside -64..=63"),
 			(job(ok(), inline(2, 2, &[0, -65, 0, 0])), "b: element [0, 1] = -65"),

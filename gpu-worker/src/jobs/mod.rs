@@ -15,13 +15,16 @@
 //! restarts and reconnects (the lanes pause without work and resume), but
 //! not a restart of the worker.
 
+mod admit;
 pub mod api;
 pub mod input;
 pub mod npy;
 pub mod plan;
 pub mod queue;
+mod reserve;
 
 pub use queue::{Jobs, Piece, PieceAt, State, Status};
+pub use reserve::{Refused, Reservation};
 
 /// JSON-RPC error codes of the job API.
 pub mod codes {
@@ -35,6 +38,8 @@ pub mod codes {
 	pub const NOT_DONE: i32 = 2003;
 	/// The result could not be written where asked.
 	pub const WRITE_FAILED: i32 = 2004;
+	/// The job memory is taken by other requests in progress: retry.
+	pub const BUSY: i32 = 2005;
 }
 
 /// Why the job API refused a request.
@@ -45,6 +50,7 @@ pub enum JobError {
 	Unknown(u64),
 	NotDone(u64, State),
 	WriteFailed(String),
+	Busy(String),
 }
 
 impl JobError {
@@ -56,6 +62,7 @@ impl JobError {
 			Self::Unknown(_) => codes::UNKNOWN_JOB,
 			Self::NotDone(..) => codes::NOT_DONE,
 			Self::WriteFailed(_) => codes::WRITE_FAILED,
+			Self::Busy(_) => codes::BUSY,
 		}
 	}
 }
@@ -69,6 +76,7 @@ impl std::fmt::Display for JobError {
 			Self::NotDone(id, State::Cancelled) => write!(f, "job {id} was cancelled and has no product"),
 			Self::NotDone(id, state) => write!(f, "job {id} is {state:?}, not done yet"),
 			Self::WriteFailed(why) => write!(f, "could not write the result: {why}"),
+			Self::Busy(why) => write!(f, "busy: the job API's memory budget is in use, retry: {why}"),
 		}
 	}
 }

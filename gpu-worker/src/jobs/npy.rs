@@ -164,35 +164,40 @@ fn parse_header(header: &str) -> Result<(Int, usize, usize), String> {
 	}
 }
 
+/// The write buffer of [`write_i32`].
+pub const WRITE_BUFFER: u64 = 1 << 16;
+
 /// Writes `values` (`rows x cols`, row-major) as an `int32` `.npy` file
 /// (format 1.0), through a temporary file renamed into place so that a
-/// reader never sees half a file.
+/// reader never sees half a file. Memory: a [`WRITE_BUFFER`].
 pub fn write_i32(path: &Path, rows: usize, cols: usize, values: &[i32]) -> Result<(), String> {
+	use std::io::Write;
 	assert_eq!(values.len(), rows * cols, "the caller passes a whole matrix");
 	let mut header = format!("{{'descr': '<i4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
 	// Magic (6) + version (2) + length (2) + header + '\n', a multiple of 64.
 	let unpadded = 10 + header.len() + 1;
 	header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
 	header.push('\n');
-	let mut bytes = Vec::with_capacity(10 + header.len() + values.len() * 4);
-	bytes.extend_from_slice(b"\x93NUMPY\x01\x00");
-	bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-	bytes.extend_from_slice(header.as_bytes());
-	for v in values {
-		bytes.extend_from_slice(&v.to_le_bytes());
-	}
 	// A fresh, unpredictable temporary name next to the target, created
 	// exclusively: never a file (or a planted symlink) that already exists.
 	let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
 	let tmp = path.with_extension(format!("npy.{}.{nonce:x}.partial", std::process::id()));
-	let mut file = std::fs::OpenOptions::new()
+	let file = std::fs::OpenOptions::new()
 		.write(true)
 		.create_new(true)
 		.open(&tmp)
 		.map_err(|e| format!("{}: {e}", tmp.display()))?;
-	std::io::Write::write_all(&mut file, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
-	drop(file);
-	std::fs::rename(&tmp, path).map_err(|e| {
+	let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER as usize, file);
+	let written = (|| -> std::io::Result<()> {
+		out.write_all(b"\x93NUMPY\x01\x00")?;
+		out.write_all(&(header.len() as u16).to_le_bytes())?;
+		out.write_all(header.as_bytes())?;
+		for v in values {
+			out.write_all(&v.to_le_bytes())?;
+		}
+		out.into_inner().map(drop).map_err(|e| e.into_error())
+	})();
+	written.and_then(|()| std::fs::rename(&tmp, path)).map_err(|e| {
 		let _ = std::fs::remove_file(&tmp);
 		format!("{}: {e}", path.display())
 	})

@@ -9,7 +9,7 @@
 use super::{
 	input::Matrices,
 	plan::{accumulate, padded, salt, Block, PuzzleShape},
-	JobError,
+	JobError, Reservation,
 };
 use mlpow_primitives::{ChallengeParams, Hash32};
 use serde::Serialize;
@@ -88,10 +88,14 @@ pub struct Piece {
 	pub bt: Vec<i8>,
 }
 
-struct Inner {
+pub(super) struct Inner {
 	next_id: u64,
 	jobs: BTreeMap<u64, Entry>,
-	held_bytes: u64,
+	pub(super) held_bytes: u64,
+	/// Reserved by requests in progress ([`Reservation`]): their bodies,
+	/// decoded copies and responses. Held plus reserved stays within the
+	/// budget.
+	pub(super) reserved_bytes: u64,
 	/// The parameters of the work being mined now (for `jobs_info`).
 	chain: Option<ChallengeParams>,
 }
@@ -104,8 +108,9 @@ pub struct Jobs {
 	work_waiting: AtomicBool,
 	/// Where the pieces' salt comes from.
 	salt: SaltSource,
-	/// Most bytes the jobs' matrices and products may hold at once.
-	budget: u64,
+	/// Most bytes the jobs' matrices and products, and the requests in
+	/// progress, may hold at once.
+	pub(super) budget: u64,
 }
 
 /// Unpredictable 7-bit values for the pieces' salt: BLAKE3's XOF keyed by 32
@@ -163,14 +168,20 @@ impl Jobs {
 	/// An empty queue whose jobs may hold `budget` bytes in all.
 	pub fn new(budget: u64) -> Self {
 		Self {
-			inner: Mutex::new(Inner { next_id: 1, jobs: BTreeMap::new(), held_bytes: 0, chain: None }),
+			inner: Mutex::new(Inner {
+				next_id: 1,
+				jobs: BTreeMap::new(),
+				held_bytes: 0,
+				reserved_bytes: 0,
+				chain: None,
+			}),
 			work_waiting: AtomicBool::new(false),
 			salt: SaltSource::new(),
 			budget,
 		}
 	}
 
-	fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+	pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
 		self.inner.lock().unwrap_or_else(|p| p.into_inner())
 	}
 
@@ -179,15 +190,42 @@ impl Jobs {
 		(self.budget, self.lock().held_bytes)
 	}
 
-	/// Queues a job; refused when it would take the held memory past the
+	/// What a job of these matrices and label holds: its matrices and
+	/// product, its bookkeeping.
+	pub fn job_bytes(rows: usize, depth: usize, cols: usize, label: Option<&str>) -> u64 {
+		Matrices::bytes(rows, depth, cols)
+			.saturating_add(JOB_OVERHEAD)
+			.saturating_add(label.map_or(0, |l| l.len() as u64))
+	}
+
+	/// Queues a job; refused when it would take the memory in use past the
 	/// budget, or the number of held jobs past [`MAX_JOBS`].
 	pub fn submit(&self, matrices: Matrices, label: Option<String>) -> Result<Status, JobError> {
+		self.queue(matrices, label, None)
+	}
+
+	/// Queues a job whose memory `reservation` set aside: that much of it
+	/// becomes the job's, without a moment where neither counts it.
+	pub fn submit_reserved(
+		&self,
+		matrices: Matrices,
+		label: Option<String>,
+		reservation: &mut Reservation,
+	) -> Result<Status, JobError> {
+		debug_assert!(std::ptr::eq(self, &*reservation.jobs), "a reservation of this queue");
+		self.queue(matrices, label, Some(reservation))
+	}
+
+	fn queue(
+		&self,
+		matrices: Matrices,
+		label: Option<String>,
+		reservation: Option<&mut Reservation>,
+	) -> Result<Status, JobError> {
 		let Matrices { rows, depth, cols, a, bt } = matrices;
-		let bytes = Matrices::bytes(rows, depth, cols)
-			.saturating_add(JOB_OVERHEAD)
-			.saturating_add(label.as_ref().map_or(0, |l| l.len() as u64));
-		// The product, allocated before the lock (and before anything is
-		// counted): its size passed the budget check when the job was read.
+		let bytes = Self::job_bytes(rows, depth, cols, label.as_deref());
+		// The product, allocated before the lock: the reservation (or the
+		// size check when the job was read) already counts it.
 		let c = vec![0; rows * cols];
 		let mut inner = self.lock();
 		if inner.jobs.len() >= MAX_JOBS {
@@ -195,14 +233,21 @@ impl Jobs {
 				"the worker holds {MAX_JOBS} jobs; fetch and remove finished ones (jobs_remove)"
 			)));
 		}
-		if inner.held_bytes.saturating_add(bytes) > self.budget {
+		// What the reservation covers moves to the job; the rest must be free.
+		let covered = reservation.as_ref().map_or(0, |r| r.bytes.min(bytes));
+		let used = inner.held_bytes.saturating_add(inner.reserved_bytes) - covered;
+		if used.saturating_add(bytes) > self.budget {
 			return Err(JobError::TooLarge(format!(
 				"the job needs {} MiB and {} MiB of the worker's {} MiB job memory are in use; fetch and remove \
 				 finished jobs (jobs_remove) or start the worker with a larger --jobs-memory-mib",
 				bytes.div_ceil(1 << 20),
-				inner.held_bytes.div_ceil(1 << 20),
+				used.div_ceil(1 << 20),
 				self.budget >> 20
 			)));
+		}
+		if let Some(r) = reservation {
+			r.bytes -= covered;
+			inner.reserved_bytes -= covered;
 		}
 		let id = inner.next_id;
 		inner.next_id += 1;
@@ -260,12 +305,57 @@ impl Jobs {
 
 	/// A done job's product, `rows x cols` row-major.
 	pub fn product(&self, id: u64) -> Result<(usize, usize, Vec<i32>), JobError> {
+		let (rows, cols) = self.product_shape(id)?;
+		self.product_rows(id, 0..rows, |c| Ok((rows, cols, c.to_vec())))
+	}
+
+	/// The shape of a done job's product.
+	pub fn product_shape(&self, id: u64) -> Result<(usize, usize), JobError> {
 		let inner = self.lock();
 		let entry = inner.jobs.get(&id).ok_or(JobError::Unknown(id))?;
 		match entry.status.state {
-			State::Done => Ok((entry.status.shape[0], entry.status.shape[2], entry.c.clone())),
+			State::Done => Ok((entry.status.shape[0], entry.status.shape[2])),
 			state => Err(JobError::NotDone(id, state)),
 		}
+	}
+
+	/// Runs `read` on rows `rows` of a done job's product, under the lock
+	/// (so that the job cannot be removed, and its memory counted free,
+	/// while they are read): keep it to a copy.
+	pub fn product_rows<T>(
+		&self,
+		id: u64,
+		rows: std::ops::Range<usize>,
+		read: impl FnOnce(&[i32]) -> Result<T, JobError>,
+	) -> Result<T, JobError> {
+		let inner = self.lock();
+		let entry = inner.jobs.get(&id).ok_or(JobError::Unknown(id))?;
+		if entry.status.state != State::Done {
+			return Err(JobError::NotDone(id, entry.status.state));
+		}
+		let [total, _, cols] = entry.status.shape;
+		if rows.start >= rows.end || rows.end > total {
+			return Err(JobError::Invalid(format!(
+				"rows {}..{} are not within the product's {total} rows",
+				rows.start, rows.end
+			)));
+		}
+		read(&entry.c[rows.start * cols..rows.end * cols])
+	}
+
+	/// A size to reserve for `jobs_list`'s answer: the statuses copied,
+	/// then written as JSON (a label's bytes may become `\u00XX`, six each).
+	pub fn list_bytes(&self) -> u64 {
+		let inner = self.lock();
+		inner
+			.jobs
+			.values()
+			.map(|e| {
+				let s = &e.status;
+				let label = s.label.as_ref().map_or(0, |l| l.len() as u64);
+				2 * (512 + 7 * label + 80 * s.blocks.len() as u64)
+			})
+			.sum()
 	}
 
 	/// Stops a job: pieces not yet taken are dropped, its partial product
@@ -493,5 +583,26 @@ mod tests {
 		let p = jobs.take(&P).unwrap();
 		jobs.remove(p.at.job).unwrap();
 		jobs.complete(&p.at, &piece_product(&p), 0);
+	}
+
+	/// Requests' reservations and held jobs share the budget; a job takes
+	/// over what its request reserved, and a dropped reservation frees the
+	/// rest.
+	#[test]
+	fn reservations_and_jobs_share_the_budget() {
+		let bytes = Jobs::job_bytes(8, 8, 8, None);
+		let jobs = Arc::new(Jobs::new(2 * bytes));
+		let mut reserved = jobs.reserve(bytes + 100).unwrap();
+		assert_eq!(jobs.usage(), (0, bytes + 100));
+		let refused = jobs.reserve(bytes).unwrap_err();
+		assert_eq!((refused.held, refused.reserved, refused.asked), (0, bytes + 100, bytes));
+		jobs.submit_reserved(matrices(8, 8, 8), None, &mut reserved).unwrap();
+		assert_eq!((jobs.usage(), reserved.bytes()), ((bytes, 100), 100));
+		assert!(matches!(jobs.submit(matrices(8, 8, 8), None), Err(JobError::TooLarge(_))), "100 bytes short");
+		drop(reserved);
+		assert_eq!(jobs.usage(), (bytes, 0));
+		let id = jobs.submit(matrices(8, 8, 8), None).unwrap().id;
+		jobs.remove(id).unwrap();
+		assert_eq!(jobs.usage(), (bytes, 0));
 	}
 }

@@ -1,0 +1,68 @@
+//! Reservations: bytes of the job memory budget set aside for requests in
+//! progress, in one account with the held jobs ([`Jobs`]), so that held
+//! plus reserved never passes the budget.
+
+use super::Jobs;
+use std::sync::Arc;
+
+/// Bytes of the budget set aside for a request in progress, given back when
+/// dropped (or moved into a job by [`Jobs::submit_reserved`]).
+#[must_use]
+pub struct Reservation {
+	pub(super) jobs: Arc<Jobs>,
+	pub(super) bytes: u64,
+}
+
+impl Reservation {
+	pub fn bytes(&self) -> u64 {
+		self.bytes
+	}
+}
+
+impl Drop for Reservation {
+	fn drop(&mut self) {
+		let mut inner = self.jobs.lock();
+		inner.reserved_bytes = inner.reserved_bytes.saturating_sub(self.bytes);
+	}
+}
+
+impl std::fmt::Debug for Reservation {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		write!(f, "Reservation({} bytes)", self.bytes)
+	}
+}
+
+/// Why a reservation was refused: what it asked for and what was in use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused {
+	pub asked: u64,
+	pub budget: u64,
+	pub held: u64,
+	pub reserved: u64,
+}
+
+impl Jobs {
+	/// What held jobs use and what requests in progress have reserved, in
+	/// bytes, read together.
+	pub fn usage(&self) -> (u64, u64) {
+		let inner = self.lock();
+		(inner.held_bytes, inner.reserved_bytes)
+	}
+
+	/// Sets `bytes` of the budget aside, if held jobs and other requests
+	/// leave that much free.
+	pub fn reserve(self: &Arc<Self>, bytes: u64) -> Result<Reservation, Refused> {
+		let mut inner = self.lock();
+		let used = inner.held_bytes.saturating_add(inner.reserved_bytes);
+		if used.saturating_add(bytes) > self.budget {
+			return Err(Refused {
+				asked: bytes,
+				budget: self.budget,
+				held: inner.held_bytes,
+				reserved: inner.reserved_bytes,
+			});
+		}
+		inner.reserved_bytes += bytes;
+		Ok(Reservation { jobs: self.clone(), bytes })
+	}
+}
