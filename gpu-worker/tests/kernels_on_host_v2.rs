@@ -159,7 +159,60 @@ fn v2_golden_vectors_reproduce_through_the_kernel_code() {
 		assert_eq!(blake3_i32(&got.noisy), c["noisy_product_blake3"].as_str().unwrap(), "{name}: noisy product");
 		assert_eq!(blake3_i32(&got.product), c["product_blake3"].as_str().unwrap(), "{name}: denoised product");
 	}
-	assert_eq!(cases.len(), 8);
+	assert_eq!(cases.len(), 12);
+}
+
+/// The v2 header vectors' seals, found by the kernels: for each header
+/// whose matrices are in the file (seeded, or a case's chosen ones), the
+/// kernels mine the seal's nonce at the header's difficulty, and the first
+/// winning tile in row-major order is the seal's, with the same ticket.
+/// (The GPU-sized set, `gpu` in the file, is too large for the emulation.)
+#[test]
+fn v2_header_seals_are_the_kernels_first_winners() {
+	let file: Value = mlpow_vectors::v2();
+	let mut checked = 0;
+	for hd in file["headers"].as_array().unwrap() {
+		let name = hd["name"].as_str().unwrap();
+		let params = mlpow_vectors::params(&hd["params"]);
+		let (pre, ws) = (h32(&hd["pre_hash"]), h32(&hd["weights_seed"]));
+		let difficulty = U256::from_dec_str(hd["difficulty"].as_str().unwrap()).unwrap();
+		let s = &hd["seal"];
+		let nonce: u64 = s["nonce"].as_str().unwrap().parse().unwrap();
+		let (i, j) = (s["tile_i"].as_u64().unwrap() as u32, s["tile_j"].as_u64().unwrap() as u32);
+		let case = hd["matrices_of_case"]
+			.as_str()
+			.map(|case| file["cases"].as_array().unwrap().iter().find(|c| c["name"] == case).unwrap());
+		let matrix = |c: &Value, k: &str| -> Vec<i8> {
+			hex::decode(c[k].as_str().unwrap()).unwrap().iter().map(|&b| b as i8).collect()
+		};
+		let (a, bt) = match case {
+			Some(c) => (matrix(c, "a"), matrix(c, "bt")),
+			None => (vec![], vec![]),
+		};
+		let (mode, commits, source) = match (hd["mode"].as_u64().unwrap(), case) {
+			(0, _) => {
+				let job_seed = mlpow_primitives::stream::job_seed(&pre, &ws);
+				(noise::Mode::Seeded, (job_seed, ws), Source::Seeded { job_seed, weights_seed: ws })
+			}
+			(1, Some(c)) => {
+				// The commitments the seal carries, which are the case's.
+				let seal = hex::decode(s["bytes"].as_str().unwrap()).unwrap();
+				let commits: (Hash32, Hash32) = (seal[17..49].try_into().unwrap(), seal[49..81].try_into().unwrap());
+				assert_eq!(commits, (h32(&c["commit_a"]), h32(&c["commit_bt"])), "{name}");
+				(noise::Mode::Chosen, commits, Source::Chosen { a: &a, bt: &bt })
+			}
+			_ => continue,
+		};
+		let commitments = noise::Commitments { a: commits.0, bt: commits.1 };
+		let noise_seed = noise::noise_seed(&pre, &params, mode, &commitments, nonce);
+		let got = run(&Input { params, noise_seed, difficulty, nonce_index: 0, source });
+		let first = got.winners.iter().map(|&(_, i, j)| (i, j)).min();
+		assert_eq!(first, Some((i, j)), "{name}: the first winning tile");
+		let idx = (i * params.tiles_n() + j) as usize;
+		assert_eq!(hex::encode(got.tickets[idx]), s["ticket"].as_str().unwrap(), "{name}: ticket");
+		checked += 1;
+	}
+	assert_eq!(checked, 2, "the seeded header and the one on a case's matrices");
 }
 
 /// A deterministic 7-bit matrix.

@@ -1,10 +1,12 @@
-//! The header and runtime-API vectors of `consensus/vectors/golden.json`,
-//! checked with the chain's own types and code: `mlpow_runtime::Header`
-//! (`sp_runtime::generic::Header<u32, BlakeTwo256>`) with sp-runtime's
-//! `DigestItem`, and the runtime's API dispatch (`MlpowApi_challenge`,
-//! `MlpowApi_verify_seal`, `DifficultyApi_difficulty`: the names and bytes a
-//! node's `state_call` uses). `consensus/primitives/tests/golden.rs` checks
-//! the same vectors with a hand-written SCALE encoder and another BLAKE2.
+//! The header and runtime-API vectors of `consensus/vectors/golden.json`
+//! and, for puzzle v2, of `consensus/vectors/v2.json` (its `headers` and
+//! `verify_cases`), checked with the chain's own types and code:
+//! `mlpow_runtime::Header` (`sp_runtime::generic::Header<u32, BlakeTwo256>`)
+//! with sp-runtime's `DigestItem`, and the runtime's API dispatch
+//! (`MlpowApi_challenge`, `MlpowApi_verify_seal`, `DifficultyApi_difficulty`:
+//! the names and bytes a node's `state_call` uses).
+//! `consensus/primitives/tests/golden.rs` and `v2_vectors.rs` check the same
+//! vectors with a hand-written SCALE encoder and another BLAKE2.
 
 use codec::{Decode, Encode};
 use mlpow_primitives::{ChallengeParams, VerifyError};
@@ -168,4 +170,82 @@ fn verify_seal_returns_the_recorded_bytes() {
 			Err(e) => assert_eq!(format!("{e:?}"), c["outcome"].as_str().unwrap(), "{name}"),
 		}
 	}
+}
+
+#[test]
+fn v2_headers_encode_and_hash_as_the_runtime_header_type() {
+	let file = mlpow_vectors::v2();
+	let headers = file["headers"].as_array().unwrap();
+	assert_eq!(headers.len(), 3, "seal lengths with one-, two- and four-byte Compact prefixes");
+	for h in headers {
+		let name = h["name"].as_str().unwrap();
+		let logs: Vec<DigestItem> = h["digest"]
+			.as_array()
+			.unwrap()
+			.iter()
+			.map(|log| {
+				let item = match log["kind"].as_str().unwrap() {
+					"PreRuntime" => DigestItem::PreRuntime(POW_ENGINE_ID, unhex(&log["data"])),
+					"RuntimeEnvironmentUpdated" => DigestItem::RuntimeEnvironmentUpdated,
+					other => panic!("{name}: unexpected digest item {other}"),
+				};
+				assert_eq!(item.encode(), unhex(&log["scale"]), "{name}");
+				item
+			})
+			.collect();
+		let mut header = Header {
+			parent_hash: h256(&h["parent_hash"]),
+			number: h["number"].as_u64().unwrap() as u32,
+			state_root: h256(&h["state_root"]),
+			extrinsics_root: h256(&h["extrinsics_root"]),
+			digest: Digest { logs },
+		};
+		assert_eq!(header.encode(), unhex(&h["unsealed_scale"]), "{name}");
+		assert_eq!(header.hash(), h256(&h["pre_hash"]), "{name}");
+
+		let seal = unhex(&h["seal"]["bytes"]);
+		let seal_item = DigestItem::Seal(POW_ENGINE_ID, seal.clone());
+		let item = seal_item.encode();
+		assert_eq!(item[..item.len() - seal.len()], unhex(&h["seal_item_head"])[..], "{name}");
+		assert_eq!(item[item.len() - seal.len()..], seal[..], "{name}");
+		header.digest.push(seal_item);
+		assert_eq!(header.encode(), unhex(&h["sealed_scale"]), "{name}");
+		assert_eq!(header.hash(), h256(&h["block_hash"]), "{name}");
+
+		// An importing node: decode, pop the seal, hash the rest.
+		let mut imported = Header::decode(&mut &unhex(&h["sealed_scale"])[..]).unwrap();
+		assert_eq!(imported.digest_mut().pop(), Some(DigestItem::Seal(POW_ENGINE_ID, seal.clone())));
+		assert_eq!(imported.hash(), h256(&h["pre_hash"]), "{name}");
+
+		// The runtime accepts the seal for it, and returns its v2 ticket.
+		let challenge =
+			Challenge { params: params(&h["params"]), weights_seed: hash32(&h["weights_seed"]), epoch_index: 0 };
+		let args = (hash32(&h["pre_hash"]), seal).encode();
+		let result = call("MlpowApi_verify_seal", &args, challenge, u256(&h["difficulty"]));
+		let want: Result<SealCheck, VerifyError> = Ok(SealCheck { digest: hash32(&h["seal"]["ticket"]) });
+		assert_eq!(result, want.encode(), "{name}");
+	}
+}
+
+#[test]
+fn v2_verify_seal_returns_the_recorded_bytes() {
+	let file = mlpow_vectors::v2();
+	let cases = file["verify_cases"].as_array().unwrap();
+	for c in cases {
+		let name = c["name"].as_str().unwrap();
+		let seal = unhex(&c["seal"]);
+		let args = (hash32(&c["pre_hash"]), seal.clone()).encode();
+		assert_eq!(args, [unhex(&c["args_scale_head"]), seal].concat(), "{name}");
+		let challenge =
+			Challenge { params: params(&c["params"]), weights_seed: hash32(&c["weights_seed"]), epoch_index: 0 };
+		let result = call("MlpowApi_verify_seal", &args, challenge, u256(&c["difficulty"]));
+		assert_eq!(result, unhex(&c["result_scale"]), "{name}");
+		match Result::<SealCheck, VerifyError>::decode(&mut &result[..]).unwrap() {
+			Ok(check) => {
+				assert_eq!((check.digest, c["outcome"].as_str()), (hash32(&c["digest"]), Some("Ok")), "{name}")
+			}
+			Err(e) => assert_eq!(format!("{e:?}"), c["outcome"].as_str().unwrap(), "{name}"),
+		}
+	}
+	assert!(cases.iter().any(|c| params(&c["params"]) == ChallengeParams::GPU_V2), "GPU-sized seals");
 }

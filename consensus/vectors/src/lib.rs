@@ -14,7 +14,8 @@ pub use format::VectorFile;
 /// verification outcomes.
 pub const GOLDEN: &str = include_str!("../golden.json");
 /// Puzzle v2: seeded, chosen and adversarial matrices, with their states,
-/// tickets, products and seals, and verification outcomes.
+/// tickets, products and seals; verification outcomes (in the order of the
+/// checks) with `verify_seal`'s bytes; GPU-sized tiles; sealed headers.
 pub const V2: &str = include_str!("../v2.json");
 /// The ASERT retarget.
 pub const ASERT: &str = include_str!("../asert.json");
