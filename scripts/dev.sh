@@ -38,6 +38,7 @@ step "Build mlpow-node and mlpow-worker (debug; the first build takes a while)"
 # The same build as scripts/test.sh (whole workspace, all targets): a subset
 # would unify dependency features differently and rebuild half the tree
 # every time one switches between the two commands.
+lint_while_building # the same build as scripts/test.sh, so each reuses the other's
 cargo build --workspace --all-targets --features mlpow-worker/test-hooks
 bin="$CARGO_TARGET_DIR/debug"
 step ""

@@ -8,6 +8,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mlpow/target}"
 MLPOW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export MLPOW_ROOT
 
+# Every node the scripts and tests start keeps its compiled runtime here
+# (wasmtime's cache), so only the first start after a runtime change pays
+# for cranelift; the rest start in a second or two, also on a busy machine.
+export MLPOW_WASM_CACHE="${MLPOW_WASM_CACHE:-$CARGO_TARGET_DIR/debug/wasm-cache}"
+
 # step NAME: prints a heading and remembers when the step began.
 step() {
 	if [ -n "${_step_name:-}" ]; then
@@ -17,6 +22,26 @@ step() {
 	_step_start=$SECONDS
 	[ -n "$1" ] && printf '\n==> %s\n' "$1"
 	return 0
+}
+
+# lint_while_building: every cargo build that follows also runs clippy on
+# the workspace's own crates, with warnings as errors: clippy-driver becomes
+# cargo's RUSTC_WORKSPACE_WRAPPER (dependencies are built by plain rustc),
+# and CLIPPY_ARGS holds what `cargo clippy -- -D warnings` would pass it.
+# So lint and build share one compilation of every dependency, where a
+# separate `cargo clippy` first compiled all of them a second time, in
+# check mode (12.5 minutes of a cold run). scripts/test.sh and
+# scripts/dev.sh both call it, so they share one build: cargo fingerprints
+# the wrapper and CLIPPY_ARGS, and a build without them would recompile
+# the workspace's crates.
+lint_while_building() {
+	local driver
+	driver="$(rustc --print sysroot)/bin/clippy-driver"
+	if [ ! -x "$driver" ]; then
+		rustup component add clippy >&2
+	fi
+	export RUSTC_WORKSPACE_WRAPPER="$driver"
+	export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 }
 
 # wasm_toolchain: makes wasm32-unknown-unknown buildable (see

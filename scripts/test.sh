@@ -21,10 +21,10 @@ cargo fmt --all --check
 # steps share one build.
 features=(--features mlpow-worker/test-hooks)
 
-step "Lints (cargo clippy --workspace --all-targets -- -D warnings)"
-cargo clippy --workspace --all-targets "${features[@]}" -- -D warnings
-
-step "Build every crate and binary (the end-to-end tests run the binaries)"
+step "Build every crate and binary, linted as they compile (clippy on the workspace's crates, -D warnings)"
+# One compilation for lint and build (see lint_while_building in env.sh);
+# the steps after it keep the same settings, so nothing is rebuilt.
+lint_while_building
 cargo build --workspace --all-targets "${features[@]}"
 
 step "Unit, property, golden-vector and end-to-end tests"
