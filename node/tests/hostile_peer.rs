@@ -30,15 +30,6 @@ async fn peers(client: &WsClient) -> Vec<String> {
 	peers.iter().filter_map(|p| p["peerId"].as_str().map(str::to_string)).collect()
 }
 
-/// Has the hostile node import one block under a seal of zeros.
-async fn junk_block(hostile: &WsClient) -> String {
-	let work: Value = hostile.request("mlpow_getWork", rpc_params![]).await.unwrap();
-	let version = work["version"].as_u64().unwrap();
-	let accepted: Value =
-		hostile.request("mlpow_submitSeal", rpc_params![version, format!("0x{}", "00".repeat(16))]).await.unwrap();
-	accepted["block_hash"].as_str().unwrap().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_serving_junk_seals_is_refused_and_penalised() {
 	let tmp = tempfile::tempdir().unwrap();
@@ -69,14 +60,14 @@ async fn a_peer_serving_junk_seals_is_refused_and_penalised() {
 	}
 
 	// A junk block: the hostile node imports it and announces it.
-	let first = junk_block(&hostile_rpc).await;
+	let first = junk_block(&hostile_rpc, TIMEOUT).await;
 	hostile.proc.wait_for_log("accepts EVERY seal", TIMEOUT).await;
 	let report = format!("Report {hostile_id}: {VERIFICATION_FAIL:+}");
 	honest.proc.wait_for_log(&report, TIMEOUT).await;
 	honest.proc.wait_for_log(&format!("{hostile_id} disconnected"), TIMEOUT).await;
 	// More junk while the peer is back: none of it gets in either.
 	for _ in 0..3 {
-		junk_block(&hostile_rpc).await;
+		junk_block(&hostile_rpc, TIMEOUT).await;
 		tokio::time::sleep(Duration::from_secs(1)).await;
 	}
 	tokio::time::sleep(Duration::from_secs(3)).await;

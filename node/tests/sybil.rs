@@ -18,7 +18,6 @@ mod common;
 
 use common::*;
 use jsonrpsee::{core::client::ClientT, rpc_params, ws_client::WsClient};
-use serde_json::Value;
 use sp_core::H256;
 use std::time::{Duration, Instant};
 
@@ -27,25 +26,6 @@ const TIMEOUT: Duration = Duration::from_secs(180);
 async fn finalized_number(client: &WsClient) -> u32 {
 	let hash: H256 = client.request("chain_getFinalizedHead", rpc_params![]).await.unwrap();
 	header_at(client, Some(hash)).await.number
-}
-
-/// Has a node started with `MLPOW_TEST_ACCEPT_ANY_SEAL=1` import one block
-/// under a seal of zeros (retrying while its block builder has no work yet,
-/// or the work went stale).
-async fn junk_block(hostile: &WsClient) {
-	let deadline = Instant::now() + TIMEOUT;
-	loop {
-		assert!(Instant::now() < deadline, "the attacker could not make a junk block");
-		let Ok(work) = hostile.request::<Value, _>("mlpow_getWork", rpc_params![]).await else {
-			tokio::time::sleep(Duration::from_millis(50)).await;
-			continue;
-		};
-		let version = work["version"].as_u64().unwrap();
-		let seal = format!("0x{}", "00".repeat(16));
-		if hostile.request::<Value, _>("mlpow_submitSeal", rpc_params![version, seal]).await.is_ok() {
-			return;
-		}
-	}
 }
 
 /// Waits until `check` holds of the node's (best, finalized) numbers.
@@ -101,7 +81,7 @@ async fn a_peer_advertising_a_fork_below_finality_stops_neither_mining_nor_final
 
 	let (best, _) = wait_for(&ch, &mut honest, "the honest miner finalizes", |_, f| f >= 2).await;
 	while best_number(&ca).await < best + 100 {
-		junk_block(&ca).await;
+		junk_block(&ca, TIMEOUT).await;
 	}
 	let claimed = best_number(&ca).await;
 	assert_ne!(block_hash(&ca, 1).await, block_hash(&ch, 1).await, "the attacker's fork forks at #1");

@@ -11,6 +11,13 @@ to ``mlpow-worker --jobs-api``) and brings the products back as numpy arrays::
 
 The API's methods and errors are listed in gpu-worker/README.md
 ("Useful mode"). Only numpy and the standard library are needed.
+
+What becomes public: when a piece of a job wins a block, its seal puts
+``t`` rows of that piece of ``a`` and ``t`` rows of ``b``'s columns (the
+puzzle's tile size, 16 at the shipped parameters, times the inner dimension)
+into the block header, for every node to check and keep. Everything else
+stays on the worker's machine. Do not send data whose rows must stay
+private (gpu-worker/README.md, "What becomes public").
 """
 
 from __future__ import annotations

@@ -353,3 +353,22 @@ pub fn export_blocks(chain: &[&str], base: &Path, from: u32, to: u32) -> Vec<Val
 		.collect::<Result<_, _>>()
 		.unwrap()
 }
+
+/// Has a node started with `MLPOW_TEST_ACCEPT_ANY_SEAL=1` import one block
+/// under a seal of zeros, and returns its hash (retrying while the node's
+/// block builder has no work yet, or the work went stale).
+pub async fn junk_block(hostile: &WsClient, timeout: Duration) -> String {
+	let deadline = Instant::now() + timeout;
+	loop {
+		assert!(Instant::now() < deadline, "the hostile node made no junk block in {timeout:?}");
+		let Ok(work) = hostile.request::<Value, _>("mlpow_getWork", rpc_params![]).await else {
+			tokio::time::sleep(Duration::from_millis(50)).await;
+			continue;
+		};
+		let version = work["version"].as_u64().unwrap();
+		let seal = format!("0x{}", "00".repeat(16));
+		if let Ok(accepted) = hostile.request::<Value, _>("mlpow_submitSeal", rpc_params![version, seal]).await {
+			return accepted["block_hash"].as_str().unwrap().to_string();
+		}
+	}
+}
