@@ -34,13 +34,14 @@ step() {
 # scripts/dev.sh both call it, so they share one build: cargo fingerprints
 # the wrapper and CLIPPY_ARGS, and a build without them would recompile
 # the workspace's crates.
+# Wasm builds skip the lints (scripts/lint-wrapper.sh says why).
 lint_while_building() {
-	local driver
-	driver="$(rustc --print sysroot)/bin/clippy-driver"
-	if [ ! -x "$driver" ]; then
+	MLPOW_CLIPPY_DRIVER="$(rustc --print sysroot)/bin/clippy-driver"
+	if [ ! -x "$MLPOW_CLIPPY_DRIVER" ]; then
 		rustup component add clippy >&2
 	fi
-	export RUSTC_WORKSPACE_WRAPPER="$driver"
+	export MLPOW_CLIPPY_DRIVER
+	export RUSTC_WORKSPACE_WRAPPER="$MLPOW_ROOT/scripts/lint-wrapper.sh"
 	export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 }
 
