@@ -584,25 +584,4 @@ mod tests {
 		jobs.remove(p.at.job).unwrap();
 		jobs.complete(&p.at, &piece_product(&p), 0);
 	}
-
-	/// Requests' reservations and held jobs share the budget; a job takes
-	/// over what its request reserved, and a dropped reservation frees the
-	/// rest.
-	#[test]
-	fn reservations_and_jobs_share_the_budget() {
-		let bytes = Jobs::job_bytes(8, 8, 8, None);
-		let jobs = Arc::new(Jobs::new(2 * bytes));
-		let mut reserved = jobs.reserve(bytes + 100).unwrap();
-		assert_eq!(jobs.usage(), (0, bytes + 100));
-		let refused = jobs.reserve(bytes).unwrap_err();
-		assert_eq!((refused.held, refused.reserved, refused.asked), (0, bytes + 100, bytes));
-		jobs.submit_reserved(matrices(8, 8, 8), None, &mut reserved).unwrap();
-		assert_eq!((jobs.usage(), reserved.bytes()), ((bytes, 100), 100));
-		assert!(matches!(jobs.submit(matrices(8, 8, 8), None), Err(JobError::TooLarge(_))), "100 bytes short");
-		drop(reserved);
-		assert_eq!(jobs.usage(), (bytes, 0));
-		let id = jobs.submit(matrices(8, 8, 8), None).unwrap().id;
-		jobs.remove(id).unwrap();
-		assert_eq!(jobs.usage(), (bytes, 0));
-	}
 }
