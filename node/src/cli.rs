@@ -1,5 +1,5 @@
 //! Command line: Substrate's standard node flags and subcommands, plus
-//! `--author` and `--max-reorg-depth`.
+//! `--author`, `--max-reorg-depth` and `--finality-settle-secs`.
 
 #[derive(Debug, clap::Parser)]
 #[command(propagate_version = true, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -28,6 +28,15 @@ pub struct NodeArgs {
 	#[arg(long, value_name = "BLOCKS", default_value_t = mlpow_consensus::DEFAULT_MAX_REORG_DEPTH,
 		value_parser = clap::value_parser!(u32).range(1..))]
 	pub max_reorg_depth: u32,
+
+	/// Seconds this node must have had a block before it finalizes it: what
+	/// it has just synced in bulk waits until its other peers' chains have
+	/// been fetched and weighed (SECURITY.md, "Round 2"). On a live chain
+	/// the block `--max-reorg-depth` deep arrived long before, so this only
+	/// delays finality after a sync. 0 turns it off (tests that need
+	/// finality at once).
+	#[arg(long, value_name = "SECONDS", default_value_t = mlpow_consensus::DEFAULT_FINALITY_SETTLE.as_secs())]
+	pub finality_settle_secs: u64,
 }
 
 #[derive(Debug, clap::Subcommand)]

@@ -118,6 +118,7 @@ pub fn run() -> sc_cli::Result<()> {
 			let finality = mlpow_consensus::FinalityRules {
 				depth: cli.run.max_reorg_depth,
 				minimum_chain_work: chain_spec::minimum_chain_work(runner.config().chain_spec.as_ref())?,
+				settle: std::time::Duration::from_secs(cli.run.finality_settle_secs),
 			};
 			runner.run_node_until_exit(|config| async move {
 				match config.network.network_backend {

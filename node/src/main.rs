@@ -8,6 +8,7 @@ mod chain_spec;
 mod chain_work_rpc;
 mod cli;
 mod command;
+mod fork_fetch;
 mod mining_rpc;
 mod rpc;
 mod service;

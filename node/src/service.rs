@@ -65,8 +65,13 @@ fn mining_inherent_data_providers(
 			// The runtime's `MinimumPeriod`: a timestamp at least this far after the parent's.
 			let period =
 				<<mlpow_runtime::Runtime as pallet_timestamp::Config>::MinimumPeriod as sp_core::Get<u64>>::get();
-			let earliest = parent_timestamp(&client, parent).map_or(0, |t| t.saturating_add(period));
-			let stamp = clock.as_millis().max(earliest);
+			let parent_stamp = parent_timestamp(&client, parent);
+			let earliest = parent_stamp.map_or(0, |t| t.saturating_add(period));
+			let stamp = match mlpow_consensus::hostile::stamp_spacing_ms() {
+				// A debug node's test clock (development chains only).
+				Some(spacing) => parent_stamp.map_or_else(|| launch_time(&client, parent), |t| t + spacing.max(period)),
+				None => clock.as_millis().max(earliest),
+			};
 			Ok::<_, Box<dyn std::error::Error + Send + Sync>>(sp_timestamp::InherentDataProvider::new(stamp.into()))
 		}
 	}
@@ -80,6 +85,15 @@ fn parent_timestamp(client: &FullClient, block: <Block as sp_runtime::traits::Bl
 	let key = pallet_timestamp::Now::<mlpow_runtime::Runtime>::hashed_key().to_vec();
 	let value = client.storage(block, &sp_core::storage::StorageKey(key)).ok()??;
 	u64::decode(&mut &value.0[..]).ok().filter(|t| *t > 0)
+}
+
+/// The chain's launch time (`MlPow::LaunchTime`) in the state of `block`.
+fn launch_time(client: &FullClient, block: <Block as sp_runtime::traits::Block>::Hash) -> u64 {
+	use codec::Decode;
+	use sc_client_api::StorageProvider;
+	let key = [sp_io::hashing::twox_128(b"MlPow"), sp_io::hashing::twox_128(b"LaunchTime")].concat();
+	let value = client.storage(block, &sp_core::storage::StorageKey(key)).ok().flatten();
+	value.and_then(|v| u64::decode(&mut &v.0[..]).ok()).unwrap_or(0)
 }
 
 /// The environment variable naming a directory where compiled runtimes are
@@ -205,6 +219,14 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 				.into(),
 		));
 	}
+	if mlpow_consensus::hostile::stamp_spacing_ms().is_some()
+		&& config.chain_spec.chain_type() != sc_service::ChainType::Development
+	{
+		return Err(ServiceError::Other(format!(
+			"{} gives a node a test clock; it is refused on a chain that is not a development chain",
+			mlpow_consensus::hostile::STAMP_SPACING_FILE_ENV
+		)));
+	}
 	let PartialComponents {
 		client,
 		backend,
@@ -222,6 +244,8 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 			config.prometheus_registry().cloned(),
 		);
 	let metrics = N::register_notification_metrics(config.prometheus_registry());
+	// The fork fetcher imports through the same queue as sync.
+	let fork_imports = sc_consensus::ImportQueue::service(&import_queue);
 
 	let (network, system_rpc_tx, tx_handler_controller, sync_service, _bitswap) =
 		sc_service::build_network(sc_service::BuildNetworkParams {
@@ -262,10 +286,22 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 		finality.depth,
 		finality.minimum_chain_work
 	);
+	// Chains peers claim that sync leaves alone (shorter than ours) are
+	// fetched and weighed; finality waits for them (see `fork_fetch`).
+	let forks = Arc::new(crate::fork_fetch::Forks::default());
+	let fetcher = crate::fork_fetch::ForkFetcher::new(
+		client.clone(),
+		network.clone(),
+		sync_service.clone(),
+		fork_imports,
+		forks.clone(),
+		config.chain_spec.fork_id(),
+	);
+	task_manager.spawn_handle().spawn("mlpow-fork-fetch", Some("networking"), fetcher.run());
 	task_manager.spawn_essential_handle().spawn(
 		"mlpow-finality",
 		None,
-		mlpow_consensus::finalize_below_depth(client.clone(), sync_oracle.clone(), finality),
+		mlpow_consensus::finalize_below_depth(client.clone(), sync_oracle.clone(), finality, forks),
 	);
 
 	// The block builder runs only on block-producing nodes; the mining RPC

@@ -22,19 +22,27 @@
 //!   difficulty; as Bitcoin's `nMinimumChainWork`), which a spec past its
 //!   launch sets to the total work of a recent honest block
 //!   (`mlpow_chainWork`), and `depth` blocks at the genesis difficulty
-//!   ([`FinalityRules::with_launch_floor`]), which holds on a new chain too.
+//!   ([`FinalityRules::with_launch_floor`]), which holds on a new chain too;
+//! - and no fork a peer claims is still being fetched to be weighed
+//!   ([`crate::forks`]): sync leaves alone chains shorter than the node's,
+//!   and a shorter chain may be the heavier one;
+//! - and the node has had the block for at least [`FinalityRules::settle`]: what it just
+//!   downloaded in bulk, perhaps from an attacker who reached it first,
+//!   waits until its other peers' chains have been weighed.
 
+use crate::forks::{HoldClock, PendingForks};
 use futures::StreamExt;
 use mlpow_primitives::U256;
 use sc_client_api::{AuxStore, Backend, BlockchainEvents, Finalizer};
 use sc_consensus_pow::PowAux;
+use schnellru::{ByLength, LruMap};
 use sp_blockchain::HeaderBackend;
 use sp_consensus::SyncOracle;
 use sp_runtime::{
-	traits::{Block as BlockT, Header as _, NumberFor},
+	traits::{Block as BlockT, NumberFor},
 	SaturatedConversion,
 };
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
 /// The default maximum reorg depth, in blocks.
 ///
@@ -58,6 +66,9 @@ pub struct FinalityRules {
 	pub depth: u32,
 	/// Nothing is finalized on a best chain whose total work (MACs) is lower.
 	pub minimum_chain_work: U256,
+	/// Nothing is finalized that this node has had for less than this
+	/// ([`DEFAULT_FINALITY_SETTLE`] says why).
+	pub settle: std::time::Duration,
 }
 
 impl FinalityRules {
@@ -76,42 +87,99 @@ impl FinalityRules {
 	}
 }
 
-/// Why a node did not finalize on a new best block, for the log.
+/// Why a node did not finalize, for the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Held {
 	Syncing,
 	LightChain,
+	WeighingForks,
+	Settling,
 }
 
+/// The default of [`FinalityRules::settle`]: a block is finalized only once
+/// this node has had it for this long. On a
+/// live chain the block `depth` below the best one arrived `depth` block
+/// times ago (96 s on the dev chain), so this delays nothing there; it
+/// holds back what the node has just downloaded in bulk, so that a node that
+/// synced an attacker's chain first still hears from its other peers, and
+/// fetches and weighs their chains, before it makes any of it final.
+pub const DEFAULT_FINALITY_SETTLE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How many recent imports' arrival times are remembered for the settle time.
+const ARRIVALS: u32 = 65_536;
+
+/// How far below the depth finality looks for a block that has settled
+/// (blocks that come faster than the settle time are finalized a little
+/// deeper than `depth`; a bulk sync settles all at once).
+const SETTLE_WALK: u32 = 1_024;
+
+/// When this node got `hash`, as far as finality knows: its import
+/// notification, or else the first time finality looked at it. Blocks
+/// imported during a major sync send no notification, and a node restarted
+/// on its database has no record of its old blocks; both wait out the
+/// settle time from the first look, which costs a restarted node at most
+/// that long before it finalizes again.
+fn arrived<H: std::hash::Hash + PartialEq>(arrivals: &mut LruMap<H, Instant>, hash: H) -> Instant {
+	arrivals.get_or_insert(hash, Instant::now).map_or_else(Instant::now, |at| *at)
+}
+
+/// How often finality looks again without a new block (a fetched fork may
+/// have been weighed since).
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Follows the best block and finalizes the block `rules.depth` below it on
-/// the best chain, while the node is in sync and its chain carries the
-/// minimum work. Runs until the import stream ends (node shutdown).
-pub async fn finalize_below_depth<B, BE, C, SO>(client: Arc<C>, sync: SO, rules: FinalityRules)
-where
+/// the best chain, while the node is in sync, its chain carries the minimum
+/// work, and no fork a peer claims is still being fetched and weighed
+/// (`forks`, bounded as [`crate::forks`] says). Runs until the import
+/// stream ends (node shutdown).
+pub async fn finalize_below_depth<B, BE, C, SO, P>(
+	client: Arc<C>,
+	sync: SO,
+	rules: FinalityRules,
+	forks: Arc<PendingForks<P, B::Hash>>,
+) where
 	B: BlockT,
 	BE: Backend<B>,
 	C: BlockchainEvents<B> + HeaderBackend<B> + Finalizer<B, BE> + AuxStore,
 	SO: SyncOracle,
+	P: std::hash::Hash + Eq + Clone,
 {
 	let mut imports = client.import_notification_stream();
+	let mut recheck = tokio::time::interval(RECHECK);
+	recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 	let mut held: Option<Held> = None;
-	while let Some(imported) = imports.next().await {
-		if !imported.is_new_best {
+	let mut clock = HoldClock::default();
+	let mut arrivals = LruMap::<B::Hash, Instant>::new(ByLength::new(ARRIVALS));
+	loop {
+		tokio::select! {
+			imported = imports.next() => match imported {
+				Some(imported) => { arrivals.insert(imported.hash, Instant::now()); }
+				None => return,
+			},
+			_ = recheck.tick() => {}
+		}
+		let info = client.info();
+		let (best_hash, best) = (info.best_hash, (info.best_number).saturated_into::<u64>());
+		let Some(target_n) = best.checked_sub(rules.depth.into()) else { continue };
+		let target: NumberFor<B> = target_n.saturated_into();
+		if target <= info.finalized_number {
 			continue;
 		}
 		let hold = if sync.is_major_syncing() {
 			Some(Held::Syncing)
 		} else {
-			match PowAux::<U256>::read::<_, B>(client.as_ref(), &imported.hash) {
-				Ok(aux) if aux.total_difficulty >= rules.minimum_chain_work => None,
-				Ok(_) => Some(Held::LightChain),
+			match PowAux::<U256>::read::<_, B>(client.as_ref(), &best_hash) {
+				Ok(aux) if aux.total_difficulty < rules.minimum_chain_work => Some(Held::LightChain),
+				Ok(_) if clock.holds(forks.holding(Instant::now()), Instant::now()) => Some(Held::WeighingForks),
+				Ok(_) => None,
 				Err(e) => {
-					log::warn!(target: LOG_TARGET, "finality: no total work for {:?}: {e}", imported.hash);
+					log::warn!(target: LOG_TARGET, "finality: no total work for {best_hash:?}: {e}");
 					continue;
 				}
 			}
 		};
-		if hold != held {
+		// (Settling is decided below, once nothing else holds.)
+		if hold != held && !(hold.is_none() && held == Some(Held::Settling)) {
 			match hold {
 				Some(Held::Syncing) => {
 					log::info!(target: LOG_TARGET, "⛓  Not finalizing while catching up with old blocks")
@@ -121,6 +189,11 @@ where
 					"⛓  Not finalizing: the best chain's work is below the minimum chain work ({})",
 					rules.minimum_chain_work
 				),
+				Some(Held::WeighingForks) => log::info!(
+					target: LOG_TARGET,
+					"⛓  Not finalizing while fetching a fork a peer claims, to weigh it against the best chain"
+				),
+				Some(Held::Settling) => {} // logged where it is decided, below
 				None if held.is_some() => log::info!(target: LOG_TARGET, "⛓  Finalizing {} blocks deep", rules.depth),
 				None => {}
 			}
@@ -129,27 +202,50 @@ where
 		if hold.is_some() {
 			continue;
 		}
-		let best: u64 = (*imported.header.number()).saturated_into();
-		let Some(target) = best.checked_sub(rules.depth.into()) else { continue };
-		let target: NumberFor<B> = target.saturated_into();
-		if target <= client.info().finalized_number {
-			continue;
-		}
-		// The best chain's block at that height (the best block just moved,
-		// so this is the chain the node follows now).
-		let hash = match client.hash(target) {
-			Ok(Some(hash)) => hash,
-			Ok(None) => continue, // reorged away under us: the next import retries
-			Err(e) => {
-				log::warn!(target: LOG_TARGET, "finality: no hash at #{target}: {e}");
-				continue;
+		// The highest block at least `depth` deep on the best chain (read
+		// after the best block, so on the chain the node follows now) that
+		// this node has had for the settle time.
+		let finalized: u64 = info.finalized_number.saturated_into();
+		let lowest = target_n.saturating_sub(SETTLE_WALK.into()).max(finalized + 1);
+		let mut n = target_n;
+		let settled = loop {
+			let number: NumberFor<B> = n.saturated_into();
+			let hash = match client.hash(number) {
+				Ok(Some(hash)) => hash,
+				Ok(None) => break None, // reorged away under us: the next look retries
+				Err(e) => {
+					log::warn!(target: LOG_TARGET, "finality: no hash at #{number}: {e}");
+					break None;
+				}
+			};
+			if arrived(&mut arrivals, hash).elapsed() >= rules.settle {
+				break Some((number, hash));
 			}
+			if n <= lowest {
+				break None;
+			}
+			n -= 1;
+		};
+		let Some((number, hash)) = settled else {
+			if held.is_none() {
+				log::info!(
+					target: LOG_TARGET,
+					"⛓  Not finalizing blocks this node has had for less than {:?} (just synced)",
+					rules.settle
+				);
+				held = Some(Held::Settling);
+			}
+			continue;
 		};
 		match client.finalize_block(hash, None, true) {
 			Ok(()) => {
-				log::debug!(target: LOG_TARGET, "finalized #{target} ({hash:?}), {} below the best block", rules.depth)
+				clock.finalized();
+				if held.take().is_some() {
+					log::info!(target: LOG_TARGET, "⛓  Finalizing {} blocks deep", rules.depth);
+				}
+				log::debug!(target: LOG_TARGET, "finalized #{number} ({hash:?}), {} or more below the best block", rules.depth)
 			}
-			Err(e) => log::warn!(target: LOG_TARGET, "finality: could not finalize #{target} ({hash:?}): {e}"),
+			Err(e) => log::warn!(target: LOG_TARGET, "finality: could not finalize #{number} ({hash:?}): {e}"),
 		}
 	}
 }
@@ -163,9 +259,13 @@ mod tests {
 	#[test]
 	fn the_launch_floor_is_depth_blocks_of_genesis_work() {
 		let genesis_work = U256::from(200_000u64 * 16 * 16 * 64);
-		let none = FinalityRules { depth: 32, minimum_chain_work: U256::zero() };
+		let none = FinalityRules { depth: 32, minimum_chain_work: U256::zero(), settle: DEFAULT_FINALITY_SETTLE };
 		assert_eq!(none.with_launch_floor(genesis_work).minimum_chain_work, genesis_work * U256::from(32));
-		let high = FinalityRules { depth: 32, minimum_chain_work: genesis_work * U256::from(1_000) };
+		let high = FinalityRules {
+			depth: 32,
+			minimum_chain_work: genesis_work * U256::from(1_000),
+			settle: DEFAULT_FINALITY_SETTLE,
+		};
 		assert_eq!(high.with_launch_floor(genesis_work), high);
 		// No overflow at the extremes.
 		assert_eq!(none.with_launch_floor(U256::MAX).minimum_chain_work, U256::MAX);

@@ -34,3 +34,34 @@ pub fn accepts_any_seal() -> bool {
 pub const fn accepts_any_seal() -> bool {
 	false
 }
+
+/// The environment variable naming a file that holds a test clock's block
+/// spacing in milliseconds (see [`stamp_spacing_ms`]).
+pub const STAMP_SPACING_FILE_ENV: &str = "MLPOW_TEST_STAMP_SPACING_FILE";
+
+/// A debug node's test clock for the blocks it builds: with
+/// `MLPOW_TEST_STAMP_SPACING_FILE` naming a file that holds a number of
+/// milliseconds, each block this node builds is stamped that long after its
+/// parent (block 1 at the chain's launch time) instead of with its clock,
+/// read again for every block so that a test can change the spacing as the
+/// chain grows. This is how a test makes the attacker's chain of issue 22
+/// (stamped from the launch time on, on schedule to gather work, then six
+/// target times apart to drive its difficulty to the floor) with a real
+/// node. Like [`accepts_any_seal`], release builds compile it to `None`
+/// and a node refuses it on a chain that is not a development chain.
+#[cfg(debug_assertions)]
+pub fn stamp_spacing_ms() -> Option<u64> {
+	let path = std::env::var_os(STAMP_SPACING_FILE_ENV)?;
+	let text = std::fs::read_to_string(&path).ok()?;
+	let spacing = text.trim().parse().ok();
+	if spacing.is_none() {
+		log::warn!(target: "mlpow", "{STAMP_SPACING_FILE_ENV}: {path:?} holds no number of milliseconds");
+	}
+	spacing
+}
+
+/// A debug node's test clock: never, in a release build.
+#[cfg(not(debug_assertions))]
+pub const fn stamp_spacing_ms() -> Option<u64> {
+	None
+}

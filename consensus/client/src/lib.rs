@@ -10,7 +10,8 @@
 //! - [`mining::MiningBridge`], which turns `sc-consensus-pow`'s mining handle
 //!   into numbered work items for external workers and imports their seals;
 //! - [`finality::finalize_below_depth`], the maximum reorg depth, applied
-//!   only in sync and on a chain with the spec's minimum work;
+//!   only in sync, on a chain with the spec's minimum work, and not while a
+//!   fork a peer claims is being weighed ([`forks::PendingForks`]);
 //! - [`sync::VerifiedSync`], the sync oracle that mining and finality ask:
 //!   behind only on verified progress, never on peers' claims alone;
 //! - [`metrics::Metrics`], seal checks counted for Prometheus.
@@ -19,6 +20,7 @@
 
 pub mod algorithm;
 pub mod finality;
+pub mod forks;
 pub mod hostile;
 pub mod metrics;
 pub mod mining;
@@ -26,7 +28,8 @@ pub mod sync;
 pub mod verifier;
 
 pub use algorithm::{MatmulPow, ParentRules};
-pub use finality::{finalize_below_depth, FinalityRules, DEFAULT_MAX_REORG_DEPTH};
+pub use finality::{finalize_below_depth, FinalityRules, DEFAULT_FINALITY_SETTLE, DEFAULT_MAX_REORG_DEPTH};
+pub use forks::PendingForks;
 pub use metrics::Metrics;
 pub use mining::{MiningBridge, SubmitOutcome, Work};
 pub use sync::VerifiedSync;
