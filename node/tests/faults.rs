@@ -28,7 +28,7 @@ async fn sigkill_during_imports_leaves_an_intact_database() {
 		// it (import, finality, the next proposal) and the worker is
 		// submitting the next one.
 		let start = best_number(&client).await;
-		let deadline = Instant::now() + TIMEOUT;
+		let deadline = Instant::now() + scaled(TIMEOUT);
 		let best = loop {
 			node.proc.assert_running();
 			let best = best_number(&client).await;

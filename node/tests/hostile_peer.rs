@@ -53,7 +53,7 @@ async fn a_peer_serving_junk_seals_is_refused_and_penalised() {
 		&["--chain", "dev", "--bootnodes", boot.as_str(), "-lsync=debug,sub-libp2p::peerstore=trace"],
 	);
 	let honest_rpc = honest.connect(TIMEOUT).await;
-	let deadline = Instant::now() + TIMEOUT;
+	let deadline = Instant::now() + scaled(TIMEOUT);
 	while !peers(&honest_rpc).await.contains(&hostile_id) {
 		assert!(Instant::now() < deadline, "the nodes never connected:\n{}", honest.proc.log_tail());
 		tokio::time::sleep(Duration::from_millis(200)).await;

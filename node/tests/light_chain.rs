@@ -62,7 +62,7 @@ async fn peer_addr(client: &WsClient, node: &Node) -> String {
 /// Mines on `node` until `done` holds of its (best number, work).
 async fn mine_until(node: &mut Node, client: &WsClient, what: &str, done: impl Fn(u32, U256) -> bool) -> (u32, U256) {
 	let mut worker = start_worker(node, 1);
-	let deadline = Instant::now() + TIMEOUT;
+	let deadline = Instant::now() + scaled(TIMEOUT);
 	loop {
 		node.proc.assert_running();
 		let (number, work) = chain_work(client).await;
@@ -158,7 +158,7 @@ async fn a_fresh_node_finalizes_the_heavier_chain_wherever_the_attacker_stands()
 	for (name, client, node) in
 		[("attacker first", &cf, &mut first), ("alongside", &cs, &mut alongside), ("attacker last", &cl, &mut last)]
 	{
-		let deadline = Instant::now() + TIMEOUT;
+		let deadline = Instant::now() + scaled(TIMEOUT);
 		loop {
 			node.proc.assert_running();
 			let (best, (number, hash)) = (best_hash(client).await, finalized(client).await);

@@ -46,7 +46,7 @@ async fn total_work(client: &WsClient, tip: H256) -> U256 {
 
 /// Waits until `nodes` all report the same best block; returns it.
 async fn converge(nodes: &mut [(&WsClient, &mut Node)], timeout: Duration) -> H256 {
-	let deadline = Instant::now() + timeout;
+	let deadline = Instant::now() + scaled(timeout);
 	loop {
 		let mut bests = Vec::new();
 		for (client, node) in nodes.iter_mut() {
@@ -207,7 +207,7 @@ async fn a_fork_below_the_reorg_limit_is_refused() {
 	let td_a = total_work(&ca, tip_a).await;
 	// B mines alone until its chain is heavier than A's.
 	let mut wb = start_worker(&b, 1);
-	let deadline = Instant::now() + TIMEOUT;
+	let deadline = Instant::now() + scaled(TIMEOUT);
 	loop {
 		let tip = best_hash(&cb).await;
 		if total_work(&cb, tip).await > td_a && header_at(&cb, None).await.number >= 6 {
@@ -270,7 +270,7 @@ async fn a_fresh_node_that_syncs_a_light_chain_first_ends_on_the_heavier_one() {
 	let mut heavy = Node::start_dev(&dir(tmp.path(), "heavy"), &depth);
 	let ch = heavy.connect(TIMEOUT).await;
 	let mut wh = start_worker(&heavy, 1);
-	let deadline = Instant::now() + TIMEOUT;
+	let deadline = Instant::now() + scaled(TIMEOUT);
 	let work_heavy = loop {
 		let work = total_work(&ch, best_hash(&ch).await).await;
 		if work > work_light * U256::from(2) {
@@ -315,7 +315,7 @@ async fn a_fresh_node_that_syncs_a_light_chain_first_ends_on_the_heavier_one() {
 	// the fresh node now claims. So compare with the light chain as it was.)
 	assert_ne!(block_hash(&cf, 1).await, light_block_1, "the fresh node left the light chain");
 	// Finality follows the next best-block import, asynchronously.
-	let deadline = Instant::now() + TIMEOUT;
+	let deadline = Instant::now() + scaled(TIMEOUT);
 	let finalized_number = loop {
 		let finalized: H256 = cf.request("chain_getFinalizedHead", rpc_params![]).await.unwrap();
 		let number = header_at(&cf, Some(finalized)).await.number;

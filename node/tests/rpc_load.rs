@@ -110,7 +110,7 @@ async fn a_flood_of_bad_submissions_is_refused_while_mining_goes_on() {
 
 	// Watch the chain and the node's memory while the flood runs.
 	let mut rss_peak = rss_before;
-	let deadline = Instant::now() + TIMEOUT;
+	let deadline = Instant::now() + scaled(TIMEOUT);
 	loop {
 		node.proc.assert_running();
 		rss_peak = rss_peak.max(rss_kib(pid));

@@ -30,7 +30,7 @@ async fn finalized_number(client: &WsClient) -> u32 {
 
 /// Waits until `check` holds of the node's (best, finalized) numbers.
 async fn wait_for(client: &WsClient, node: &mut Node, what: &str, check: impl Fn(u32, u32) -> bool) -> (u32, u32) {
-	let deadline = Instant::now() + TIMEOUT;
+	let deadline = Instant::now() + scaled(TIMEOUT);
 	loop {
 		node.proc.assert_running();
 		let (best, finalized) = (best_number(client).await, finalized_number(client).await);

@@ -42,7 +42,7 @@ fn matrix(len: usize, label: u8) -> Vec<i8> {
 }
 
 async fn get_work(client: &WsClient) -> WorkItem {
-	let deadline = std::time::Instant::now() + TIMEOUT;
+	let deadline = std::time::Instant::now() + scaled(TIMEOUT);
 	loop {
 		let r: Result<WorkItem, _> = client.request("mlpow_getWork", rpc_params![]).await;
 		if error_code(&r) != Some(codes::NO_WORK) {

@@ -38,6 +38,37 @@ pub fn wasm_cache() -> PathBuf {
 	node_bin().with_file_name("wasm-cache")
 }
 
+/// How long `timeout` of waiting on an idle machine is worth now: scaled by
+/// the 1-minute load average per core, from 1x (idle) to 4x. Tests run
+/// beside each other, and beside whatever else the machine does; a node
+/// that is slow because the machine is busy gets the time the load costs
+/// it, and one that is slow on an idle machine still fails on time.
+pub fn scaled(timeout: Duration) -> Duration {
+	timeout.mul_f64((load_average() / cores()).clamp(1.0, 4.0))
+}
+
+fn load_average() -> f64 {
+	let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+	text.split_whitespace().next().and_then(|l| l.parse().ok()).unwrap_or(0.0)
+}
+
+fn cores() -> f64 {
+	std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
+}
+
+/// Why a process may have been slow, for a failure message: the machine's
+/// load and the CPU time the process had.
+pub fn why_slow(pid: u32, waited: Duration) -> String {
+	let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+	// utime and stime are fields 14 and 15, after the parenthesised name.
+	let cpu_ticks: Option<u64> = stat.rsplit_once(')').and_then(|(_, rest)| {
+		let fields: Vec<&str> = rest.split_whitespace().collect();
+		Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+	});
+	let cpu = cpu_ticks.map_or("unknown".into(), |t| format!("{:.1} s", t as f64 / 100.0));
+	format!("waited {waited:?}; load average {:.1} on {} cores; the process had {cpu} of CPU", load_average(), cores())
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
 	TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -94,17 +125,19 @@ impl Proc {
 	}
 
 	/// Waits until the process's output contains `needle`.
+	/// (`timeout` is for an idle machine: see [`scaled`].)
 	pub async fn wait_for_log(&mut self, needle: &str, timeout: Duration) {
-		let deadline = Instant::now() + timeout;
+		let start = Instant::now();
 		loop {
 			if std::fs::read_to_string(&self.log).unwrap_or_default().contains(needle) {
 				return;
 			}
 			self.assert_running();
 			assert!(
-				Instant::now() < deadline,
-				"{} never logged {needle:?} in {timeout:?}:\n{}",
+				start.elapsed() < scaled(timeout),
+				"{} never logged {needle:?} ({}):\n{}",
 				self.name,
+				why_slow(self.child.id(), start.elapsed()),
 				self.log_tail()
 			);
 			tokio::time::sleep(Duration::from_millis(100)).await;
@@ -188,9 +221,10 @@ impl Node {
 	}
 
 	/// Connects once the RPC server answers (the node compiles its runtime
-	/// and opens the database first).
+	/// and opens the database first). `timeout` is for an idle machine: see
+	/// [`scaled`].
 	pub async fn connect(&mut self, timeout: Duration) -> WsClient {
-		let deadline = Instant::now() + timeout;
+		let start = Instant::now();
 		loop {
 			self.proc.assert_running();
 			if let Ok(client) = WsClientBuilder::default().build(self.ws_url()).await {
@@ -198,7 +232,12 @@ impl Node {
 					return client;
 				}
 			}
-			assert!(Instant::now() < deadline, "node RPC not ready after {timeout:?}:\n{}", self.proc.log_tail());
+			assert!(
+				start.elapsed() < scaled(timeout),
+				"node RPC not ready ({}):\n{}",
+				why_slow(self.proc.child.id(), start.elapsed()),
+				self.proc.log_tail()
+			);
 			tokio::time::sleep(Duration::from_millis(200)).await;
 		}
 	}
@@ -230,15 +269,20 @@ pub async fn header_at(client: &WsClient, hash: Option<H256>) -> Header {
 }
 
 /// Waits until the best block is at least `number`.
+/// (`timeout` is for an idle machine: see [`scaled`].)
 pub async fn wait_for_block(client: &WsClient, node: &mut Node, number: u32, timeout: Duration) {
-	let deadline = Instant::now() + timeout;
+	let start = Instant::now();
 	loop {
 		node.proc.assert_running();
 		let best = best_number(client).await;
 		if best >= number {
 			return;
 		}
-		assert!(Instant::now() < deadline, "best block {best} after {timeout:?}, wanted {number}");
+		assert!(
+			start.elapsed() < scaled(timeout),
+			"best block {best}, wanted {number} ({})",
+			why_slow(node.proc.child.id(), start.elapsed())
+		);
 		tokio::time::sleep(Duration::from_millis(250)).await;
 	}
 }
@@ -358,7 +402,7 @@ pub fn export_blocks(chain: &[&str], base: &Path, from: u32, to: u32) -> Vec<Val
 /// under a seal of zeros, and returns its hash (retrying while the node's
 /// block builder has no work yet, or the work went stale).
 pub async fn junk_block(hostile: &WsClient, timeout: Duration) -> String {
-	let deadline = Instant::now() + timeout;
+	let deadline = Instant::now() + scaled(timeout);
 	loop {
 		assert!(Instant::now() < deadline, "the hostile node made no junk block in {timeout:?}");
 		let Ok(work) = hostile.request::<Value, _>("mlpow_getWork", rpc_params![]).await else {
