@@ -2,29 +2,37 @@
 //! choice weighs them by work.
 //!
 //! `sc-network-sync` downloads a peer's chain when the peer claims a higher
-//! best block *number* than this node's, and otherwise only forks that
-//! start less than a request's worth of blocks below its tip. Fork choice
-//! (`sc-consensus-pow`) compares total work, but only between blocks the
-//! node has: a heavier chain that is shorter in blocks, beside a long chain
-//! mined at a low difficulty, is never downloaded, and a fresh node would
-//! follow, then finalize, the light one (issue 22, finding 3).
+//! best block *number* than this node's, and a shorter fork only in one
+//! descending request (at most 128 blocks), whose import fails when the
+//! fork is longer. Fork choice (`sc-consensus-pow`) compares total work, but
+//! only between blocks the node has: a heavier chain that is shorter in
+//! blocks, beside a long chain mined at a low difficulty, is never
+//! downloaded, and a fresh node would follow, then finalize, the light one
+//! (issue 22, finding 3).
 //!
 //! So every second this task reads each peer's claimed best block and, when
 //! the node does not have it and sync will not fetch it (its number is
 //! above the finalized block and not above the node's best), fetches that
-//! chain itself over the block-request protocol sync uses:
-//! 1. headers, descending from the claimed block, until one whose parent
-//!    the node has (the fork point); a fork point at or below the finalized
-//!    block means a chain this node can never switch to, and the fetch ends;
-//! 2. full blocks, from the fork point up, a batch at a time (each asked by
-//!    hash, top down, so the answer is exactly that chain), each batch
-//!    imported through the node's import queue (seal checked first,
-//!    then executed; fork choice by total work) before the next is asked.
+//! peer's chain itself over the block-request protocol sync uses, one fetch
+//! per peer at a time:
+//! 1. the fork point, by binary search on block numbers between the
+//!    finalized block and the claim (a header a request; a peer whose chain
+//!    does not contain this node's finalized block is on a chain this node
+//!    can never switch to, and the fetch ends);
+//! 2. full blocks, ascending from the fork point to the claimed number, a
+//!    batch at a time, each checked to be numbered in sequence and to link
+//!    to the one before, and imported through the node's import queue (seal
+//!    checked first, then executed; fork choice by total work) before the
+//!    next batch is asked. Memory is one batch; every batch that imports is
+//!    verified work.
 //!
-//! While a fetch is under way, finality waits ([`PendingForks`] says how
-//! long at most). A peer whose answers do not match its claim (a header
-//! whose hash is not the one it links to, undecodable data) is banned; one
-//! that serves invalid blocks is dropped by sync on the failed import.
+//! While a fetch is under way, finality may wait ([`PendingForks`] says how
+//! long at most). A peer whose answers contradict themselves or the request
+//! (wrong numbers, broken links, undecodable data) is banned; one that has
+//! nothing to send (it pruned the block, or reorganised) is not; one that
+//! serves invalid blocks is dropped by sync on the failed import. A peer
+//! whose fetch ends without weighing its claim waits [`RETRY_AFTER`] before
+//! the next one.
 
 use crate::service::FullClient;
 use codec::{Decode, Encode};
@@ -45,6 +53,7 @@ use sp_blockchain::BlockStatus;
 use sp_consensus::BlockOrigin;
 use sp_runtime::traits::{Block as BlockT, Header as HeaderT};
 use std::{
+	collections::{HashMap, HashSet},
 	sync::Arc,
 	time::{Duration, Instant},
 };
@@ -58,26 +67,30 @@ pub type Forks = PendingForks<PeerId, Hash>;
 const LOG_TARGET: &str = "mlpow";
 /// How often the peers' claims are read.
 const POLL: Duration = Duration::from_secs(1);
-/// At most this many forks are fetched at once.
-const MAX_CONCURRENT: usize = 4;
 /// Blocks asked for in one request (the server sends at most 128, and fewer
 /// when they pass its 16 MiB response limit).
 const BATCH: u32 = 64;
-/// A fork longer than this (above the finalized block) is not fetched: the
-/// headers alone would take too much memory. A node that far behind a
-/// chain relies on the release's `minimumChainWork` instead.
+/// A fork longer than this (above the fork point) is not fetched.
 const MAX_FORK_LEN: u32 = 100_000;
 /// One request, and one batch's import, must finish within this.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+/// A header larger than this is not a block of this chain (the seal is at
+/// most `MAX_SEAL_LEN`; the rest is a few hundred bytes).
+const MAX_HEADER_LEN: usize = mlpow_primitives::MAX_SEAL_LEN + 4096;
+/// After a fetch that did not weigh its claim, the peer's next claim waits
+/// this long.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// What a fetch ended with.
 #[derive(Debug)]
 enum Outcome {
 	/// The claimed block is now in the node's chain, weighed by fork choice.
 	Weighed,
-	/// The fork starts at or below the finalized block: never importable.
+	/// The peer's chain does not contain this node's finalized block: never
+	/// importable.
 	BelowFinality,
-	/// The peer did not answer in time, or the request failed.
+	/// The peer did not answer in time, the request failed, or it had
+	/// nothing to send.
 	Unanswered(String),
 	/// The peer's answers do not match its claim.
 	Misbehaved(String),
@@ -112,6 +125,12 @@ impl ForkFetcher {
 	pub async fn run(self) {
 		let this = Arc::new(self);
 		let mut fetching = FuturesUnordered::new();
+		// Peers with a fetch under way, and peers waiting out a retry.
+		let mut busy: HashMap<PeerId, Hash> = HashMap::new();
+		let mut resting: HashMap<PeerId, Instant> = HashMap::new();
+		// Claimed blocks on chains without this node's finalized block: never
+		// worth asking again (bounded: forgotten in bulk past the limit).
+		let mut beyond_reach: HashSet<Hash> = HashSet::new();
 		let mut poll = tokio::time::interval(POLL);
 		poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 		loop {
@@ -119,20 +138,20 @@ impl ForkFetcher {
 				_ = poll.tick() => {
 					let Ok(peers) = this.sync.peers_info().await else { return };
 					let info = this.client.info();
+					let now = Instant::now();
+					resting.retain(|_, until| *until > now);
 					for (peer, claim) in peers {
-						if fetching.len() >= MAX_CONCURRENT {
-							break;
-						}
 						let (hash, number) = (claim.best_hash, claim.best_number);
-						if number <= info.finalized_number || number > info.best_number
-							|| number - info.finalized_number > MAX_FORK_LEN
+						if busy.contains_key(&peer) || resting.contains_key(&peer) || beyond_reach.contains(&hash)
+							|| number <= info.finalized_number || number > info.best_number
 							|| !matches!(this.client.status(hash), Ok(BlockStatus::Unknown))
 						{
 							continue;
 						}
-						if !this.forks.begin(&peer, &hash, Instant::now()) {
+						if !this.forks.begin(&peer, &hash, now) {
 							continue;
 						}
+						busy.insert(peer, hash);
 						log::info!(
 							target: LOG_TARGET,
 							"⛓  Peer {peer} claims #{number} ({hash:?}), a chain this node lacks and sync leaves alone: \
@@ -140,14 +159,15 @@ impl ForkFetcher {
 						);
 						let this = this.clone();
 						fetching.push(async move {
-							let outcome = this.fetch(peer, hash).await;
+							let outcome = this.fetch(peer, hash, number).await;
 							(peer, hash, number, outcome)
 						});
 					}
 				}
 				Some((peer, hash, number, outcome)) = fetching.next() => {
 					this.forks.end(&peer, &hash);
-					match outcome {
+					busy.remove(&peer);
+					match &outcome {
 						Outcome::Weighed => log::info!(
 							target: LOG_TARGET,
 							"⛓  Fetched and weighed peer {peer}'s chain to #{number} ({hash:?}); best is now #{}",
@@ -163,114 +183,132 @@ impl ForkFetcher {
 						),
 						other => log::info!(target: LOG_TARGET, "⛓  Fork #{number} ({hash:?}) from peer {peer} not weighed: {other:?}"),
 					}
+					if matches!(outcome, Outcome::BelowFinality) {
+						if beyond_reach.len() >= 4096 {
+							beyond_reach.clear();
+						}
+						beyond_reach.insert(hash);
+					}
+					if !matches!(this.client.status(hash), Ok(BlockStatus::InChain)) {
+						resting.insert(peer, Instant::now() + RETRY_AFTER);
+					}
 				}
 			}
 		}
 	}
 
-	/// Fetches and imports the chain ending at `claimed` from `peer`.
-	async fn fetch(&self, peer: PeerId, claimed: Hash) -> Outcome {
-		let finalized = self.client.info().finalized_number;
-		// 1. Headers down to the fork point, checked to link up to the claim.
-		let mut headers: Vec<Header> = Vec::new();
-		let mut next = claimed;
-		loop {
-			let asked = self.request(peer, next, Direction::Descending, BATCH, BlockAttributes::HEADER).await;
-			let blocks = match asked {
-				Ok(blocks) => blocks,
+	/// Fetches and imports `peer`'s chain up to `claimed` (#`number`).
+	async fn fetch(&self, peer: PeerId, claimed: Hash, number: u32) -> Outcome {
+		let info = self.client.info();
+		// 1. The fork point: the highest height where the peer's chain and
+		// this node's best chain agree, between the finalized block (which
+		// must be on the peer's chain) and the claim.
+		let (mut agree, mut differ) = (info.finalized_number, number.min(info.best_number) + 1);
+		match self.same_block(peer, agree).await {
+			Ok(true) => {}
+			Ok(false) => return Outcome::BelowFinality,
+			Err(outcome) => return outcome,
+		}
+		while differ - agree > 1 {
+			let mid = agree + (differ - agree) / 2;
+			match self.same_block(peer, mid).await {
+				Ok(true) => agree = mid,
+				Ok(false) => differ = mid,
+				Err(outcome) => return outcome,
+			}
+		}
+		if number - agree > MAX_FORK_LEN {
+			return Outcome::Unanswered(format!(
+				"a fork of {} blocks is longer than this node fetches",
+				number - agree
+			));
+		}
+		let Ok(Some(mut parent)) = self.client.hash(agree) else {
+			return Outcome::NotImported; // reorged under us: the next claim retries
+		};
+		// 2. The fork's blocks, ascending, a batch at a time.
+		let mut next = agree + 1;
+		while next <= number {
+			let want = (number - next + 1).min(BATCH);
+			let attrs = BlockAttributes::HEADER | BlockAttributes::BODY;
+			let got = match self
+				.request(peer, FromBlock::Number(Encode::encode(&next)), Direction::Ascending, want, attrs)
+				.await
+			{
+				Ok(got) if got.is_empty() => return Outcome::Unanswered(format!("no blocks from #{next}")),
+				Ok(got) => got,
 				Err(outcome) => return outcome,
 			};
-			if blocks.is_empty() {
-				return Outcome::Misbehaved(format!("no blocks for {next:?}, a block of the chain it claims"));
-			}
-			for data in blocks {
-				let header = match Header::decode(&mut &data.header[..]) {
-					Ok(header) => header,
-					Err(e) => return Outcome::Misbehaved(format!("undecodable header: {e}")),
-				};
-				if header.hash() != next {
-					return Outcome::Misbehaved(format!("sent {:?} for {next:?}", header.hash()));
-				}
-				if *header.number() <= finalized {
-					return Outcome::BelowFinality;
-				}
-				next = *header.parent_hash();
-				let fork_point = !matches!(self.client.status(next), Ok(BlockStatus::Unknown));
-				headers.push(header);
-				if fork_point {
-					return self.import_fork(peer, claimed, headers).await;
-				}
-				if headers.len() > MAX_FORK_LEN as usize {
-					return Outcome::Misbehaved("a fork longer than its claim".into());
-				}
-			}
-		}
-	}
-
-	/// Imports `headers` (descending, the first's parent known) with their
-	/// bodies, a batch at a time, oldest first. The peer's answers must be
-	/// exactly these headers.
-	async fn import_fork(&self, peer: PeerId, claimed: Hash, mut headers: Vec<Header>) -> Outcome {
-		headers.reverse();
-		for batch in headers.chunks(BATCH as usize) {
-			// Asked top down, by hash: the server follows parent links, so
-			// the answer is this chain whatever the peer's best is now; a
-			// large answer may stop short, and the rest is asked again.
-			let mut blocks = Vec::with_capacity(batch.len());
-			let mut missing = batch.len();
-			while missing > 0 {
-				let from = batch[missing - 1].hash();
-				let attrs = BlockAttributes::HEADER | BlockAttributes::BODY;
-				let got = match self.request(peer, from, Direction::Descending, missing as u32, attrs).await {
-					Ok(got) if !got.is_empty() => got,
-					Ok(_) => return Outcome::Misbehaved(format!("no blocks for {from:?}, a block of its chain")),
-					Err(outcome) => return outcome,
-				};
-				for data in got.into_iter().take(missing) {
-					match incoming(peer, &batch[missing - 1], data) {
-						Ok(block) => blocks.push(block),
-						Err(why) => return Outcome::Misbehaved(why),
+			let mut blocks = Vec::with_capacity(got.len());
+			for data in got.into_iter().take(want as usize) {
+				match incoming(peer, next + blocks.len() as u32, parent, data) {
+					Ok(block) => {
+						parent = block.hash;
+						blocks.push(block);
 					}
-					missing -= 1;
+					Err(why) => return Outcome::Misbehaved(why),
 				}
 			}
-			blocks.reverse();
-			self.import.lock().import_blocks(BlockOrigin::NetworkBroadcast, blocks);
-			// Wait for the batch: the queue imports in order, so its last
-			// block in the chain means the whole batch is.
+			let batch: Vec<Hash> = blocks.iter().map(|b| b.hash).collect();
+			next += batch.len() as u32;
+			// Every batch but the last imports as sync's own do, without an
+			// announcement per block; the last announces the new best block.
+			let origin = if next > number { BlockOrigin::NetworkBroadcast } else { BlockOrigin::NetworkInitialSync };
+			self.import.lock().import_blocks(origin, blocks);
 			let deadline = Instant::now() + STEP_TIMEOUT;
 			let mut imported = 0;
-			loop {
+			while imported < batch.len() {
 				let now_imported =
-					batch.iter().filter(|h| matches!(self.client.status(h.hash()), Ok(BlockStatus::InChain))).count();
+					batch.iter().filter(|h| matches!(self.client.status(**h), Ok(BlockStatus::InChain))).count();
 				if now_imported > imported {
 					imported = now_imported;
 					self.forks.progressed(&peer, &claimed, Instant::now());
-				}
-				if imported == batch.len() {
-					break;
-				}
-				if Instant::now() > deadline {
+				} else if Instant::now() > deadline {
 					return Outcome::NotImported;
+				} else {
+					tokio::time::sleep(Duration::from_millis(100)).await;
 				}
-				tokio::time::sleep(Duration::from_millis(100)).await;
 			}
 		}
-		Outcome::Weighed
+		if matches!(self.client.status(claimed), Ok(BlockStatus::InChain)) {
+			Outcome::Weighed
+		} else {
+			// The peer's chain moved on under the claim; its new best is the next claim.
+			Outcome::Unanswered("its chain no longer ends at the claimed block".into())
+		}
+	}
+
+	/// Whether the peer's block at `number` is this node's best-chain block there.
+	async fn same_block(&self, peer: PeerId, number: u32) -> Result<bool, Outcome> {
+		let ours = match self.client.hash(number) {
+			Ok(Some(hash)) => hash,
+			_ => return Err(Outcome::NotImported), // reorged under us: the next claim retries
+		};
+		let got = self
+			.request(peer, FromBlock::Number(Encode::encode(&number)), Direction::Ascending, 1, BlockAttributes::HEADER)
+			.await?;
+		let Some(data) = got.into_iter().next() else {
+			return Err(Outcome::Unanswered(format!("no header at #{number}")));
+		};
+		let header = decode_header(&data.header).map_err(Outcome::Misbehaved)?;
+		if *header.number() != number {
+			return Err(Outcome::Misbehaved(format!("sent #{} for #{number}", header.number())));
+		}
+		Ok(header.hash() == ours)
 	}
 
 	/// One block request to `peer`, decoded.
 	async fn request(
 		&self,
 		peer: PeerId,
-		from: Hash,
+		from: FromBlock,
 		direction: Direction,
 		max_blocks: u32,
 		fields: BlockAttributes,
 	) -> Result<Vec<sc_network_sync::BlockData>, Outcome> {
 		let request = BlockRequest {
 			fields: fields.to_be_u32(),
-			from_block: Some(FromBlock::Hash(from.encode())),
+			from_block: Some(from),
 			direction: direction as i32,
 			max_blocks,
 			support_multiple_justifications: true,
@@ -292,11 +330,30 @@ impl ForkFetcher {
 	}
 }
 
-/// A block from the peer, checked to be `expected` and decoded for import.
-fn incoming(peer: PeerId, expected: &Header, data: sc_network_sync::BlockData) -> Result<IncomingBlock<Block>, String> {
-	let header = Header::decode(&mut &data.header[..]).map_err(|e| format!("undecodable header: {e}"))?;
-	if header != *expected {
-		return Err(format!("sent {:?} where its chain has {:?}", header.hash(), expected.hash()));
+/// A header from the peer, decoded, within the size a header of this
+/// chain can have.
+fn decode_header(bytes: &[u8]) -> Result<Header, String> {
+	if bytes.len() > MAX_HEADER_LEN {
+		return Err(format!("a header of {} bytes", bytes.len()));
+	}
+	Header::decode(&mut &bytes[..]).map_err(|e| format!("undecodable header: {e}"))
+}
+
+/// A block from the peer, checked to be block #`number` and a child of
+/// `parent`, decoded for import.
+fn incoming(
+	peer: PeerId,
+	number: u32,
+	parent: Hash,
+	data: sc_network_sync::BlockData,
+) -> Result<IncomingBlock<Block>, String> {
+	let header = decode_header(&data.header)?;
+	if *header.number() != number || *header.parent_hash() != parent {
+		return Err(format!(
+			"sent #{} (child of {:?}) where #{number} (child of {parent:?}) belongs",
+			header.number(),
+			header.parent_hash()
+		));
 	}
 	let body = data
 		.body

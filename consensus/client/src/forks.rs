@@ -16,15 +16,14 @@
 //! - a fork holds finality only while its blocks keep arriving and
 //!   importing (each valid block carries a valid seal, which costs work),
 //!   or for [`STALL_AFTER`] after it was opened;
-//! - a (peer, block) pair is fetched once: a peer that fails is not
-//!   fetched from again for that claim, and one that served data that does
-//!   not match its claim is banned;
+//! - the fetcher runs one fetch per peer at a time, and a peer whose fetch
+//!   did not weigh its claim waits before the next; one that served data
+//!   that contradicts its claim is banned;
 //! - forks that have imported nothing (claims without work, however many
 //!   peers make them) hold finality for at most [`WORKLESS_BUDGET`] in all
 //!   between two finalizations ([`HoldClock`]).
 
 use parking_lot::Mutex;
-use schnellru::{ByLength, LruMap};
 use std::{
 	collections::HashMap,
 	hash::Hash,
@@ -38,10 +37,6 @@ pub const STALL_AFTER: Duration = Duration::from_secs(30);
 /// Between two finalizations, forks of which no block has been imported
 /// hold finality for at most this long in all.
 pub const WORKLESS_BUDGET: Duration = Duration::from_secs(60);
-
-/// How many finished (peer, block) claims are remembered, so as not to
-/// fetch them again.
-const REMEMBERED: u32 = 4096;
 
 #[derive(Clone, Copy, Debug)]
 struct Open {
@@ -73,22 +68,21 @@ pub struct PendingForks<P, H> {
 
 struct State<P, H> {
 	open: HashMap<(P, H), Open>,
-	done: LruMap<(P, H), ()>,
 }
 
 impl<P: Hash + Eq + Clone, H: Hash + Eq + Clone> Default for PendingForks<P, H> {
 	fn default() -> Self {
-		Self { state: Mutex::new(State { open: HashMap::new(), done: LruMap::new(ByLength::new(REMEMBERED)) }) }
+		Self { state: Mutex::new(State { open: HashMap::new() }) }
 	}
 }
 
 impl<P: Hash + Eq + Clone, H: Hash + Eq + Clone> PendingForks<P, H> {
-	/// Opens the fork `peer` claims ends at `block`, unless it is open or was
-	/// fetched before: `true` when the caller should fetch it now.
+	/// Opens the fork `peer` claims ends at `block`, unless it is open:
+	/// `true` when the caller should fetch it now.
 	pub fn begin(&self, peer: &P, block: &H, now: Instant) -> bool {
 		let mut state = self.state.lock();
 		let key = (peer.clone(), block.clone());
-		if state.open.contains_key(&key) || state.done.get(&key).is_some() {
+		if state.open.contains_key(&key) {
 			return false;
 		}
 		state.open.insert(key, Open { opened: now, progressed: None });
@@ -102,12 +96,9 @@ impl<P: Hash + Eq + Clone, H: Hash + Eq + Clone> PendingForks<P, H> {
 		}
 	}
 
-	/// The fetch is over, whatever its outcome; the claim is not fetched again.
+	/// The fetch is over, whatever its outcome.
 	pub fn end(&self, peer: &P, block: &H) {
-		let mut state = self.state.lock();
-		let key = (peer.clone(), block.clone());
-		state.open.remove(&key);
-		state.done.insert(key, ());
+		self.state.lock().open.remove(&(peer.clone(), block.clone()));
 	}
 
 	/// How many open forks hold finality at `now`.
@@ -161,13 +152,14 @@ mod tests {
 	}
 
 	#[test]
-	fn a_claim_is_fetched_once() {
+	fn a_claim_is_open_once_at_a_time() {
 		let (f, now) = (forks(), Instant::now());
 		assert!(f.begin(&1, &10, now));
 		assert!(!f.begin(&1, &10, now), "already open");
 		assert!(f.begin(&2, &10, now), "another peer's claim of the same block is its own");
 		f.end(&1, &10);
-		assert!(!f.begin(&1, &10, now), "fetched before");
+		assert!(f.holding(now).workless == 1, "only peer 2's is left");
+		assert!(f.begin(&1, &10, now), "ended: the fetcher decides when to retry");
 	}
 
 	#[test]
