@@ -49,8 +49,15 @@ fi
 BENCH_TARGET="$CARGO_TARGET_DIR-benchmarks"
 step "Building the runtime with runtime-benchmarks (into $BENCH_TARGET)"
 CARGO_TARGET_DIR="$BENCH_TARGET" cargo build -p mlpow-runtime --features runtime-benchmarks
-WASM="$BENCH_TARGET/debug/wbuild/mlpow-runtime/mlpow_runtime.compact.compressed.wasm"
-test -f "$WASM" || { echo "weights.sh: no runtime Wasm at $WASM" >&2; exit 1; }
+WBUILD="$BENCH_TARGET/debug/wbuild/mlpow-runtime"
+WASM=""
+for name in mlpow_runtime.compact.compressed.wasm mlpow_runtime.compact.wasm mlpow_runtime.wasm; do
+	if [ -f "$WBUILD/$name" ]; then
+		WASM="$WBUILD/$name"
+		break
+	fi
+done
+test -n "$WASM" || { echo "weights.sh: no runtime Wasm in $WBUILD" >&2; exit 1; }
 
 step "Benchmarking pallet_mlpow (steps $STEPS, repeat $REPEAT)"
 "$OMNI" v1 benchmark pallet \
@@ -63,5 +70,7 @@ step "Benchmarking pallet_mlpow (steps $STEPS, repeat $REPEAT)"
 	--heap-pages 4096 \
 	--template pallets/mlpow/weight-template.hbs \
 	--output pallets/mlpow/src/weights.rs
+# The command as recorded in the file, without this machine's paths.
+sed -i -e "s|$OMNI|frame-omni-bencher|" -e "s|$BENCH_TARGET|\$CARGO_TARGET_DIR-benchmarks|" pallets/mlpow/src/weights.rs
 rustfmt --edition 2021 pallets/mlpow/src/weights.rs
 step "Wrote pallets/mlpow/src/weights.rs; review the diff and commit it"

@@ -320,8 +320,9 @@ fn retarget_converges_and_holds_the_block_time() {
 /// Times every call and hook of the pallet in the mock runtime (in-memory
 /// storage, so the time is the compute part of a weight; storage accesses
 /// are priced separately from `DbWeight`, as frame-benchmarking does) and
-/// prints the median of many runs: the figures `weights.rs` is set from.
-/// A measurement, not a check, so it is ignored by default:
+/// prints the median of many runs: native figures to set beside the Wasm
+/// ones `scripts/weights.sh` writes into `weights.rs` (the chain executes
+/// the Wasm). A measurement, not a check, so it is ignored by default:
 ///
 /// `cargo test --release -p pallet-mlpow -- --ignored --nocapture measure_compute`
 #[test]
