@@ -29,12 +29,12 @@ pub struct NodeArgs {
 		value_parser = clap::value_parser!(u32).range(1..))]
 	pub max_reorg_depth: u32,
 
-	/// Seconds this node must have had a block before it finalizes it: what
-	/// it has just synced in bulk waits until its other peers' chains have
-	/// been fetched and weighed (SECURITY.md, "Round 2"). On a live chain
-	/// the block `--max-reorg-depth` deep arrived long before, so this only
-	/// delays finality after a sync. 0 turns it off (tests that need
-	/// finality at once).
+	/// Seconds this node must have been in sync (after it starts, and after
+	/// each time it caught up) before it finalizes anything: a chain it just
+	/// downloaded waits until its other peers' chains have been fetched and
+	/// weighed (SECURITY.md, "Round 2"). A live node finalizes as before
+	/// after its first minute. 0 turns it off (tests that need finality at
+	/// once).
 	#[arg(long, value_name = "SECONDS", default_value_t = mlpow_consensus::DEFAULT_FINALITY_SETTLE.as_secs())]
 	pub finality_settle_secs: u64,
 }

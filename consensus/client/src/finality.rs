@@ -26,23 +26,26 @@
 //! - and no fork a peer claims is still being fetched to be weighed
 //!   ([`crate::forks`]): sync leaves alone chains shorter than the node's,
 //!   and a shorter chain may be the heavier one;
-//! - and the node has had the block for at least [`FinalityRules::settle`]: what it just
-//!   downloaded in bulk, perhaps from an attacker who reached it first,
-//!   waits until its other peers' chains have been weighed.
+//! - and the node has been in sync for at least [`FinalityRules::settle`]
+//!   (since it started, and since it last caught up): a chain it has just
+//!   downloaded, perhaps from an attacker who reached it first, waits until
+//!   its other peers' chains have been fetched and weighed.
 
 use crate::forks::{HoldClock, PendingForks};
 use futures::StreamExt;
 use mlpow_primitives::U256;
 use sc_client_api::{AuxStore, Backend, BlockchainEvents, Finalizer};
 use sc_consensus_pow::PowAux;
-use schnellru::{ByLength, LruMap};
 use sp_blockchain::HeaderBackend;
 use sp_consensus::SyncOracle;
 use sp_runtime::{
 	traits::{Block as BlockT, NumberFor},
 	SaturatedConversion,
 };
-use std::{sync::Arc, time::Instant};
+use std::{
+	sync::Arc,
+	time::{Duration, Instant},
+};
 
 /// The default maximum reorg depth, in blocks.
 ///
@@ -66,9 +69,9 @@ pub struct FinalityRules {
 	pub depth: u32,
 	/// Nothing is finalized on a best chain whose total work (MACs) is lower.
 	pub minimum_chain_work: U256,
-	/// Nothing is finalized that this node has had for less than this
+	/// Nothing is finalized until the node has been in sync this long
 	/// ([`DEFAULT_FINALITY_SETTLE`] says why).
-	pub settle: std::time::Duration,
+	pub settle: Duration,
 }
 
 impl FinalityRules {
@@ -96,36 +99,18 @@ enum Held {
 	Settling,
 }
 
-/// The default of [`FinalityRules::settle`]: a block is finalized only once
-/// this node has had it for this long. On a
-/// live chain the block `depth` below the best one arrived `depth` block
-/// times ago (96 s on the dev chain), so this delays nothing there; it
-/// holds back what the node has just downloaded in bulk, so that a node that
-/// synced an attacker's chain first still hears from its other peers, and
-/// fetches and weighs their chains, before it makes any of it final.
-pub const DEFAULT_FINALITY_SETTLE: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// How many recent imports' arrival times are remembered for the settle time.
-const ARRIVALS: u32 = 65_536;
-
-/// How far below the depth finality looks for a block that has settled
-/// (blocks that come faster than the settle time are finalized a little
-/// deeper than `depth`; a bulk sync settles all at once).
-const SETTLE_WALK: u32 = 1_024;
-
-/// When this node got `hash`, as far as finality knows: its import
-/// notification, or else the first time finality looked at it. Blocks
-/// imported during a major sync send no notification, and a node restarted
-/// on its database has no record of its old blocks; both wait out the
-/// settle time from the first look, which costs a restarted node at most
-/// that long before it finalizes again.
-fn arrived<H: std::hash::Hash + PartialEq>(arrivals: &mut LruMap<H, Instant>, hash: H) -> Instant {
-	arrivals.get_or_insert(hash, Instant::now).map_or_else(Instant::now, |at| *at)
-}
+/// The default of [`FinalityRules::settle`]: a node finalizes nothing until
+/// it has been in sync this long, after it starts and after each time it
+/// caught up with old blocks. A live node loses nothing by it after its
+/// first minute (blocks `depth` deep are final at once from then on); a
+/// node that just downloaded a chain, perhaps from an attacker who reached
+/// it first, hears from its other peers and weighs their chains before it
+/// makes any of it final.
+pub const DEFAULT_FINALITY_SETTLE: Duration = Duration::from_secs(60);
 
 /// How often finality looks again without a new block (a fetched fork may
 /// have been weighed since).
-const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+const RECHECK: Duration = Duration::from_secs(1);
 
 /// Follows the best block and finalizes the block `rules.depth` below it on
 /// the best chain, while the node is in sync, its chain carries the minimum
@@ -149,24 +134,31 @@ pub async fn finalize_below_depth<B, BE, C, SO, P>(
 	recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 	let mut held: Option<Held> = None;
 	let mut clock = HoldClock::default();
-	let mut arrivals = LruMap::<B::Hash, Instant>::new(ByLength::new(ARRIVALS));
+	// Since when the node has been in sync (not catching up), if it is.
+	let mut in_sync_since: Option<Instant> = None;
 	loop {
 		tokio::select! {
-			imported = imports.next() => match imported {
-				Some(imported) => { arrivals.insert(imported.hash, Instant::now()); }
-				None => return,
-			},
+			imported = imports.next() => if imported.is_none() { return },
 			_ = recheck.tick() => {}
 		}
+		let catching_up = sync.is_major_syncing();
+		let in_sync_for = if catching_up {
+			in_sync_since = None;
+			Duration::ZERO
+		} else {
+			in_sync_since.get_or_insert_with(Instant::now).elapsed()
+		};
 		let info = client.info();
 		let (best_hash, best) = (info.best_hash, (info.best_number).saturated_into::<u64>());
-		let Some(target_n) = best.checked_sub(rules.depth.into()) else { continue };
-		let target: NumberFor<B> = target_n.saturated_into();
+		let Some(target) = best.checked_sub(rules.depth.into()) else { continue };
+		let target: NumberFor<B> = target.saturated_into();
 		if target <= info.finalized_number {
 			continue;
 		}
-		let hold = if sync.is_major_syncing() {
+		let hold = if catching_up {
 			Some(Held::Syncing)
+		} else if in_sync_for < rules.settle {
+			Some(Held::Settling)
 		} else {
 			match PowAux::<U256>::read::<_, B>(client.as_ref(), &best_hash) {
 				Ok(aux) if aux.total_difficulty < rules.minimum_chain_work => Some(Held::LightChain),
@@ -178,8 +170,7 @@ pub async fn finalize_below_depth<B, BE, C, SO, P>(
 				}
 			}
 		};
-		// (Settling is decided below, once nothing else holds.)
-		if hold != held && !(hold.is_none() && held == Some(Held::Settling)) {
+		if hold != held {
 			match hold {
 				Some(Held::Syncing) => {
 					log::info!(target: LOG_TARGET, "⛓  Not finalizing while catching up with old blocks")
@@ -193,7 +184,11 @@ pub async fn finalize_below_depth<B, BE, C, SO, P>(
 					target: LOG_TARGET,
 					"⛓  Not finalizing while fetching a fork a peer claims, to weigh it against the best chain"
 				),
-				Some(Held::Settling) => {} // logged where it is decided, below
+				Some(Held::Settling) => log::info!(
+					target: LOG_TARGET,
+					"⛓  Not finalizing until this node has been in sync for {:?} (it just started or caught up)",
+					rules.settle
+				),
 				None if held.is_some() => log::info!(target: LOG_TARGET, "⛓  Finalizing {} blocks deep", rules.depth),
 				None => {}
 			}
@@ -202,50 +197,22 @@ pub async fn finalize_below_depth<B, BE, C, SO, P>(
 		if hold.is_some() {
 			continue;
 		}
-		// The highest block at least `depth` deep on the best chain (read
-		// after the best block, so on the chain the node follows now) that
-		// this node has had for the settle time.
-		let finalized: u64 = info.finalized_number.saturated_into();
-		let lowest = target_n.saturating_sub(SETTLE_WALK.into()).max(finalized + 1);
-		let mut n = target_n;
-		let settled = loop {
-			let number: NumberFor<B> = n.saturated_into();
-			let hash = match client.hash(number) {
-				Ok(Some(hash)) => hash,
-				Ok(None) => break None, // reorged away under us: the next look retries
-				Err(e) => {
-					log::warn!(target: LOG_TARGET, "finality: no hash at #{number}: {e}");
-					break None;
-				}
-			};
-			if arrived(&mut arrivals, hash).elapsed() >= rules.settle {
-				break Some((number, hash));
+		// The best chain's block at that height (read after the best block,
+		// so on the chain the node follows now).
+		let hash = match client.hash(target) {
+			Ok(Some(hash)) => hash,
+			Ok(None) => continue, // reorged away under us: the next look retries
+			Err(e) => {
+				log::warn!(target: LOG_TARGET, "finality: no hash at #{target}: {e}");
+				continue;
 			}
-			if n <= lowest {
-				break None;
-			}
-			n -= 1;
-		};
-		let Some((number, hash)) = settled else {
-			if held.is_none() {
-				log::info!(
-					target: LOG_TARGET,
-					"⛓  Not finalizing blocks this node has had for less than {:?} (just synced)",
-					rules.settle
-				);
-				held = Some(Held::Settling);
-			}
-			continue;
 		};
 		match client.finalize_block(hash, None, true) {
 			Ok(()) => {
 				clock.finalized();
-				if held.take().is_some() {
-					log::info!(target: LOG_TARGET, "⛓  Finalizing {} blocks deep", rules.depth);
-				}
-				log::debug!(target: LOG_TARGET, "finalized #{number} ({hash:?}), {} or more below the best block", rules.depth)
+				log::debug!(target: LOG_TARGET, "finalized #{target} ({hash:?}), {} below the best block", rules.depth)
 			}
-			Err(e) => log::warn!(target: LOG_TARGET, "finality: could not finalize #{number} ({hash:?}): {e}"),
+			Err(e) => log::warn!(target: LOG_TARGET, "finality: could not finalize #{target} ({hash:?}): {e}"),
 		}
 	}
 }
