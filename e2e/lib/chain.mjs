@@ -145,7 +145,7 @@ async function startNode(chain, base, name, extra, timeoutMs) {
 
 // A node of chain `chain` ('dev' or 'local') with one CPU mining worker,
 // and an ApiPromise connected to it. Call `stop()` when done.
-export async function startChain(chain, { timeoutMs = 120_000 } = {}) {
+export async function startChain(chain, { timeoutMs = 120_000, nodeArgs = [] } = {}) {
   // `chain` is 'dev', 'local' or a spec file's path: only its name in the directory's.
   const base = mkdtempSync(join(tmpdir(), `mlpow-e2e-${basename(chain).replace(/[^\w-]/g, '_')}-`));
   const procs = [];
@@ -155,7 +155,7 @@ export async function startChain(chain, { timeoutMs = 120_000 } = {}) {
     if (!process.env.MLPOW_KEEP_LOGS) rmSync(base, { recursive: true, force: true });
   };
   try {
-    const { node, rpcPort, p2pPort } = await startNode(chain, base, 'node', [], timeoutMs);
+    const { node, rpcPort, p2pPort } = await startNode(chain, base, 'node', nodeArgs, timeoutMs);
     procs.push(node);
     const ws = `ws://127.0.0.1:${rpcPort}`;
     const worker = new Proc('mlpow-worker', WORKER_BIN, ['--node', ws, '--threads', '1'], join(base, 'worker.log'));
