@@ -15,10 +15,12 @@
 //! above the finalized block and not above the node's best), fetches that
 //! peer's chain itself over the block-request protocol sync uses, one fetch
 //! per peer at a time:
-//! 1. the fork point, by binary search on block numbers between the
-//!    finalized block and the claim (a header a request; a peer whose chain
-//!    does not contain this node's finalized block is on a chain this node
-//!    can never switch to, and the fetch ends);
+//! 1. the fork point: the highest block of the peer's chain this node has
+//!    (on its best chain, or a fork an earlier fetch imported), by binary
+//!    search on block numbers between the finalized block and the claim (a
+//!    header a request; a peer whose chain does not contain this node's
+//!    finalized block is on a chain this node can never switch to, and the
+//!    fetch ends);
 //! 2. full blocks, ascending from the fork point to the claimed number, a
 //!    batch at a time, each checked to be numbered in sequence and to link
 //!    to the one before, and imported through the node's import queue (seal
@@ -27,7 +29,8 @@
 //!    verified work.
 //!
 //! While a fetch is under way, finality may wait ([`PendingForks`] says how
-//! long at most). A peer whose answers contradict themselves or the request
+//! long at most: only while the fork's imported blocks bring it closer to
+//! the best chain than any fork came since the last finalization). A peer whose answers contradict themselves or the request
 //! (wrong numbers, broken links, undecodable data) is banned; one that has
 //! nothing to send (it pruned the block, or reorganised) is not; one that
 //! serves invalid blocks is dropped by sync on the failed import. A peer
@@ -38,11 +41,13 @@ use crate::service::FullClient;
 use codec::{Decode, Encode};
 use futures::{stream::FuturesUnordered, StreamExt};
 use mlpow_consensus::PendingForks;
+use mlpow_primitives::U256;
 use mlpow_runtime::opaque::Block;
 use parking_lot::Mutex;
 use prost::Message;
 use sc_client_api::HeaderBackend;
 use sc_consensus::{import_queue::ImportQueueService, IncomingBlock};
+use sc_consensus_pow::PowAux;
 use sc_network::{
 	service::traits::NetworkService, IfDisconnected, NetworkPeers, NetworkRequest, PeerId, ProtocolName,
 	ReputationChange,
@@ -200,22 +205,30 @@ impl ForkFetcher {
 	/// Fetches and imports `peer`'s chain up to `claimed` (#`number`).
 	async fn fetch(&self, peer: PeerId, claimed: Hash, number: u32) -> Outcome {
 		let info = self.client.info();
-		// 1. The fork point: the highest height where the peer's chain and
-		// this node's best chain agree, between the finalized block (which
-		// must be on the peer's chain) and the claim.
-		let (mut agree, mut differ) = (info.finalized_number, number.min(info.best_number) + 1);
-		match self.same_block(peer, agree).await {
-			Ok(true) => {}
-			Ok(false) => return Outcome::BelowFinality,
+		// 1. The fork point: the highest height at which this node has the
+		// peer's block, between the finalized block (which must be on the
+		// peer's chain) and the claim. Having a block means having its
+		// ancestors, so the search is sound; blocks an earlier fetch of
+		// the same fork imported are not asked for again.
+		match self.peer_block(peer, info.finalized_number).await {
+			Ok(hash) if hash == info.finalized_hash => {}
+			Ok(_) => return Outcome::BelowFinality,
 			Err(outcome) => return outcome,
 		}
+		let (mut agree, mut parent) = (info.finalized_number, info.finalized_hash);
+		let mut differ = number + 1;
 		while differ - agree > 1 {
 			let mid = agree + (differ - agree) / 2;
-			match self.same_block(peer, mid).await {
-				Ok(true) => agree = mid,
-				Ok(false) => differ = mid,
+			match self.peer_block(peer, mid).await {
+				Ok(hash) if matches!(self.client.status(hash), Ok(BlockStatus::InChain)) => {
+					(agree, parent) = (mid, hash);
+				}
+				Ok(_) => differ = mid,
 				Err(outcome) => return outcome,
 			}
+		}
+		if agree == number {
+			return Outcome::Weighed; // imported meanwhile (by sync, or another fetch)
 		}
 		if number - agree > MAX_FORK_LEN {
 			return Outcome::Unanswered(format!(
@@ -223,9 +236,6 @@ impl ForkFetcher {
 				number - agree
 			));
 		}
-		let Ok(Some(mut parent)) = self.client.hash(agree) else {
-			return Outcome::NotImported; // reorged under us: the next claim retries
-		};
 		// 2. The fork's blocks, ascending, a batch at a time.
 		let mut next = agree + 1;
 		while next <= number {
@@ -240,21 +250,31 @@ impl ForkFetcher {
 				Err(outcome) => return outcome,
 			};
 			let mut blocks = Vec::with_capacity(got.len());
+			let mut received = 0;
 			for data in got.into_iter().take(want as usize) {
-				match incoming(peer, next + blocks.len() as u32, parent, data) {
+				match incoming(peer, next + received, parent, data) {
 					Ok(block) => {
 						parent = block.hash;
-						blocks.push(block);
+						received += 1;
+						// Blocks this node has (an earlier fetch of the same
+						// fork imported them) are not imported again, and are
+						// no progress: only new work holds finality.
+						if !matches!(self.client.status(block.hash), Ok(BlockStatus::InChain)) {
+							blocks.push(block);
+						}
 					}
 					Err(why) => return Outcome::Misbehaved(why),
 				}
 			}
+			next += received;
 			let batch: Vec<Hash> = blocks.iter().map(|b| b.hash).collect();
-			next += batch.len() as u32;
-			// Every batch but the last imports as sync's own do, without an
-			// announcement per block; the last announces the new best block.
-			let origin = if next > number { BlockOrigin::NetworkBroadcast } else { BlockOrigin::NetworkInitialSync };
-			self.import.lock().import_blocks(origin, blocks);
+			if !blocks.is_empty() {
+				// Every batch but the last imports as sync's own do, without
+				// an announcement per block; the last announces the new best.
+				let origin =
+					if next > number { BlockOrigin::NetworkBroadcast } else { BlockOrigin::NetworkInitialSync };
+				self.import.lock().import_blocks(origin, blocks);
+			}
 			let deadline = Instant::now() + STEP_TIMEOUT;
 			let mut imported = 0;
 			while imported < batch.len() {
@@ -262,7 +282,10 @@ impl ForkFetcher {
 					batch.iter().filter(|h| matches!(self.client.status(**h), Ok(BlockStatus::InChain))).count();
 				if now_imported > imported {
 					imported = now_imported;
-					self.forks.progressed(&peer, &claimed, Instant::now());
+					// Blocks import in order: the last imported is the fork's tip.
+					if let Some((shortfall, step)) = self.shortfall(batch[imported - 1]) {
+						self.forks.progressed(&peer, &claimed, Instant::now(), shortfall, step);
+					}
 				} else if Instant::now() > deadline {
 					return Outcome::NotImported;
 				} else {
@@ -278,12 +301,17 @@ impl ForkFetcher {
 		}
 	}
 
-	/// Whether the peer's block at `number` is this node's best-chain block there.
-	async fn same_block(&self, peer: PeerId, number: u32) -> Result<bool, Outcome> {
-		let ours = match self.client.hash(number) {
-			Ok(Some(hash)) => hash,
-			_ => return Err(Outcome::NotImported), // reorged under us: the next claim retries
-		};
+	/// How much less work the fork ending at `tip` carries than this
+	/// node's best chain (zero once it is the best chain), and the work of
+	/// the best block itself.
+	fn shortfall(&self, tip: Hash) -> Option<(U256, U256)> {
+		let read = |hash: &Hash| PowAux::<U256>::read::<_, Block>(self.client.as_ref(), hash).ok();
+		let (fork, best) = (read(&tip)?, read(&self.client.info().best_hash)?);
+		Some((best.total_difficulty.saturating_sub(fork.total_difficulty), best.difficulty))
+	}
+
+	/// The hash of the peer's block at `number` (its header, asked for).
+	async fn peer_block(&self, peer: PeerId, number: u32) -> Result<Hash, Outcome> {
 		let got = self
 			.request(peer, FromBlock::Number(Encode::encode(&number)), Direction::Ascending, 1, BlockAttributes::HEADER)
 			.await?;
@@ -294,7 +322,7 @@ impl ForkFetcher {
 		if *header.number() != number {
 			return Err(Outcome::Misbehaved(format!("sent #{} for #{number}", header.number())));
 		}
-		Ok(header.hash() == ours)
+		Ok(header.hash())
 	}
 
 	/// One block request to `peer`, decoded.
