@@ -72,10 +72,16 @@ nvrtc_library() {
 	esac
 }
 
-# python_env: installs numpy if needed (scripts/setup-python.sh) and puts it
-# and the job client (clients/python) on PYTHONPATH.
+# python_env: installs numpy if needed (scripts/setup-python.sh) and puts it,
+# the job client (clients/python) and the in-process miner (`mlpow`, as the
+# last `cargo build` made it: gpu-worker/python) on PYTHONPATH. The wheel
+# for other machines is scripts/python-wheel.sh's.
 python_env() {
-	local dir
+	local dir pkg profile="${1:-debug}"
 	dir="$("$MLPOW_ROOT/scripts/setup-python.sh")"
-	export PYTHONPATH="$dir:$MLPOW_ROOT/clients/python${PYTHONPATH:+:$PYTHONPATH}"
+	pkg="$CARGO_TARGET_DIR/python-$profile/mlpow"
+	mkdir -p "$pkg"
+	ln -sf "$MLPOW_ROOT/gpu-worker/python/python/mlpow/__init__.py" "$pkg/__init__.py"
+	ln -sf "$CARGO_TARGET_DIR/$profile/lib_native.so" "$pkg/_native.abi3.so"
+	export PYTHONPATH="$dir:$MLPOW_ROOT/clients/python:${pkg%/mlpow}${PYTHONPATH:+:$PYTHONPATH}"
 }

@@ -47,6 +47,9 @@ python_env
 MLPOW_NODE_BIN="$CARGO_TARGET_DIR/debug/mlpow-node" MLPOW_WORKER_BIN="$CARGO_TARGET_DIR/debug/mlpow-worker" \
 	python3 -m unittest discover -s clients/python/tests -v
 
+step "The miner inside a Python process (gpu-worker/python: the mlpow package, two nodes on dev-v2)"
+MLPOW_NODE_BIN="$CARGO_TARGET_DIR/debug/mlpow-node" python3 -m unittest discover -s gpu-worker/python/tests -v
+
 step "Multi-node network under zombienet (zombienet/: 3 nodes, 2 miners, a kill and restart)"
 (
 	cd zombienet

@@ -9,6 +9,8 @@
 //! - [`miner`]: one thread per lane, the job slot and the counters;
 //! - [`jobs`]: useful mode, the job API whose int8 products are mined on;
 //! - [`node`]: work from the node over JSON-RPC, seals back;
+//! - [`session`]: the miner as a library: a node session in the background,
+//!   and exact products that mine on its work in the caller's process;
 //! - [`bench`]: mining without a node, next to a plain GEMM of the same shape;
 //!   [`bench_useful`]: the same for useful mode's jobs.
 
@@ -24,6 +26,7 @@ pub mod jobs;
 pub mod kernels;
 pub mod miner;
 pub mod node;
+pub mod session;
 
 /// Keeps freed large blocks in the process (glibc). Useful mode allocates
 /// and frees a piece's matrices (megabytes) many times a second; glibc's

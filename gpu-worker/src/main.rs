@@ -7,7 +7,7 @@
 
 use clap::Parser;
 use mlpow_primitives::{ChallengeParams, U256};
-use mlpow_worker::{backend::Lane, bench, bench_useful, cpu, cuda, jobs, miner, node, si};
+use mlpow_worker::{backend::Lane, bench, bench_useful, cpu, cuda, jobs, miner, node, session, si};
 use std::{
 	sync::{atomic::Ordering, Arc},
 	time::{Duration, Instant},
@@ -265,13 +265,10 @@ fn mine(args: &Args, lanes: Vec<Box<dyn Lane>>) -> anyhow::Result<()> {
 			lanes.first().map_or("this backend".into(), |l| l.name())
 		);
 	}
-	let (found_tx, found_rx) = tokio::sync::mpsc::channel(miner::FOUND_QUEUE);
-	let budget = args.jobs_memory_mib << 20;
-	let jobs = Arc::new(jobs::Jobs::new(budget));
-	let miner = Arc::new(miner::Miner::start(lanes, jobs.clone(), found_tx));
-	let outcomes = Arc::new(node::Outcomes::default());
-
 	let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+	let options = session::Options::worker(lanes, args.jobs_memory_mib << 20);
+	let session = session::Session::connect_on(runtime.handle(), &args.node, options);
+	let (miner, outcomes) = (session.miner().clone(), session.outcomes().clone());
 	let served = runtime.block_on(async {
 		let _api = match args.jobs_api {
 			Some(addr) => {
@@ -281,24 +278,20 @@ fn mine(args: &Args, lanes: Vec<Box<dyn Lane>>) -> anyhow::Result<()> {
 					),
 					None => None,
 				};
-				let api = jobs::api::Api::new(jobs.clone(), files_dir);
+				let api = jobs::api::Api::new(miner.jobs().clone(), files_dir);
 				let (local, handle) = jobs::api::serve(addr, api).await?;
 				log::info!("job API on http://{local}; {} MiB for jobs and requests", args.jobs_memory_mib);
 				Some(handle)
 			}
 			None => None,
 		};
-		tokio::spawn(report(miner.clone(), outcomes.clone(), Duration::from_secs(args.report_secs.max(1))));
-		tokio::select! {
-			_ = node::run(args.node.clone(), miner.clone(), found_rx, outcomes) => {},
-			signal = shutdown_signal() => log::info!("{signal}; stopping"),
-		}
+		tokio::spawn(report(miner, outcomes, Duration::from_secs(args.report_secs.max(1))));
+		let signal = shutdown_signal().await;
+		log::info!("{signal}; stopping");
 		anyhow::Ok(())
 	});
 	runtime.shutdown_timeout(Duration::from_secs(1));
-	if let Ok(miner) = Arc::try_unwrap(miner) {
-		miner.stop();
-	}
+	session.stop();
 	served
 }
 /// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill` and

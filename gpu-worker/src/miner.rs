@@ -63,7 +63,7 @@ struct Shared {
 
 pub struct Miner {
 	shared: Arc<Shared>,
-	threads: Vec<JoinHandle<()>>,
+	threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Miner {
@@ -90,7 +90,7 @@ impl Miner {
 					.expect("spawning a mining thread")
 			})
 			.collect();
-		Self { shared, threads }
+		Self { shared, threads: Mutex::new(threads) }
 	}
 
 	/// Replaces the job (or, with `None`, pauses every lane).
@@ -112,6 +112,29 @@ impl Miner {
 		self.shared.slot.lock().unwrap_or_else(|p| p.into_inner()).job.as_ref().map(|j| j.version)
 	}
 
+	/// The work being mined, if any.
+	pub fn current_job(&self) -> Option<Arc<Job>> {
+		self.shared.slot.lock().unwrap_or_else(|p| p.into_inner()).job.clone()
+	}
+
+	/// A nonce of the current work that no lane will search: for a piece
+	/// mined outside the lanes ([`crate::session`]).
+	pub fn take_nonce(&self) -> u64 {
+		self.shared.next_nonce.fetch_add(1, Ordering::SeqCst)
+	}
+
+	/// Counts a winner found outside the lanes and queues it for the node.
+	pub fn found(&self, found: &mpsc::Sender<Found>, who: &str, f: Found) {
+		send(found, who, f, &self.shared.counters);
+	}
+
+	/// Tells every lane to stop, without waiting for them (see [`Self::stop`]).
+	pub fn halt(&self) {
+		self.shared.stop.store(true, Ordering::SeqCst);
+		let _slot = self.shared.slot.lock().unwrap_or_else(|p| p.into_inner());
+		self.shared.wake.notify_all();
+	}
+
 	/// The useful jobs the lanes take pieces from.
 	pub fn jobs(&self) -> &Arc<Jobs> {
 		&self.shared.jobs
@@ -122,11 +145,12 @@ impl Miner {
 	}
 
 	/// Stops every lane and waits for them.
-	pub fn stop(mut self) {
+	pub fn stop(&self) {
 		self.shared.stop.store(true, Ordering::SeqCst);
 		self.set_job(None);
 		self.shared.wake.notify_all();
-		for t in self.threads.drain(..) {
+		let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+		for t in threads {
 			let _ = t.join();
 		}
 	}

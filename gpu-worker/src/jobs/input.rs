@@ -54,7 +54,7 @@ pub struct JobSpec<'a> {
 
 /// A job's checked matrices: `A` as given and `B` transposed (`Bt`,
 /// `cols x depth`), the layout the puzzle multiplies.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Matrices {
 	pub rows: usize,
 	pub depth: usize,

@@ -24,7 +24,11 @@
 //! 7-bit values. Costs `2/k` of each piece (0.05% at `k = 4096`).
 
 use mlpow_primitives::ChallengeParams;
-use std::ops::Range;
+use std::{
+	ops::Range,
+	sync::atomic::Ordering,
+	time::{SystemTime, UNIX_EPOCH},
+};
 
 /// A box of a job's index space: output rows, output columns, and the
 /// stretch of the inner dimension it sums over.
@@ -66,6 +70,52 @@ pub fn salt(a: &mut [i8], bt: &mut [i8], k: usize, random: &mut impl FnMut() -> 
 	}
 	for row in bt.chunks_exact_mut(k) {
 		row[k - 2] = random();
+	}
+}
+
+/// Unpredictable 7-bit values for the pieces' salt: BLAKE3's XOF keyed by 32
+/// bytes from the operating system, one stream per piece. (A salt an
+/// outsider could predict would not hide anything.)
+pub struct Salt {
+	key: [u8; 32],
+	next: std::sync::atomic::AtomicU64,
+}
+
+impl Salt {
+	pub fn new() -> Self {
+		let mut key = [0u8; 32];
+		let from_os = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key));
+		if from_os.is_err() {
+			// No /dev/urandom: std's hasher keys, which are random per process.
+			use std::hash::{BuildHasher, Hasher};
+			for chunk in key.chunks_mut(8) {
+				let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+				h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+				chunk.copy_from_slice(&h.finish().to_le_bytes());
+			}
+		}
+		Self { key, next: std::sync::atomic::AtomicU64::new(0) }
+	}
+
+	/// A fresh stream of values in `-64..=63`.
+	pub fn stream(&self) -> impl FnMut() -> i8 {
+		let n = self.next.fetch_add(1, Ordering::Relaxed);
+		let mut xof = blake3::Hasher::new_keyed(&self.key).update(&n.to_le_bytes()).finalize_xof();
+		let (mut buf, mut used) = ([0u8; 64], 64);
+		move || {
+			if used == buf.len() {
+				xof.fill(&mut buf);
+				used = 0;
+			}
+			used += 1;
+			(buf[used - 1] as i8) >> 1
+		}
+	}
+}
+
+impl Default for Salt {
+	fn default() -> Self {
+		Self::new()
 	}
 }
 

@@ -8,7 +8,7 @@
 
 use super::{
 	input::Matrices,
-	plan::{accumulate, padded, salt, Block, PuzzleShape},
+	plan::{accumulate, padded, salt, Block, PuzzleShape, Salt},
 	JobError, Reservation,
 };
 use mlpow_primitives::{ChallengeParams, Hash32};
@@ -107,50 +107,10 @@ pub struct Jobs {
 	/// it between nonces (no lock) and turn to a job as soon as one comes.
 	work_waiting: AtomicBool,
 	/// Where the pieces' salt comes from.
-	salt: SaltSource,
+	salt: Salt,
 	/// Most bytes the jobs' matrices and products, and the requests in
 	/// progress, may hold at once.
 	pub(super) budget: u64,
-}
-
-/// Unpredictable 7-bit values for the pieces' salt: BLAKE3's XOF keyed by 32
-/// bytes from the operating system, one stream per piece. (A salt an
-/// outsider could predict would not hide anything.)
-struct SaltSource {
-	key: [u8; 32],
-	next: std::sync::atomic::AtomicU64,
-}
-
-impl SaltSource {
-	fn new() -> Self {
-		let mut key = [0u8; 32];
-		let from_os = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key));
-		if from_os.is_err() {
-			// No /dev/urandom: std's hasher keys, which are random per process.
-			use std::hash::{BuildHasher, Hasher};
-			for chunk in key.chunks_mut(8) {
-				let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-				h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
-				chunk.copy_from_slice(&h.finish().to_le_bytes());
-			}
-		}
-		Self { key, next: std::sync::atomic::AtomicU64::new(0) }
-	}
-
-	/// A fresh stream of values in `-64..=63`.
-	fn stream(&self) -> impl FnMut() -> i8 {
-		let n = self.next.fetch_add(1, Ordering::Relaxed);
-		let mut xof = blake3::Hasher::new_keyed(&self.key).update(&n.to_le_bytes()).finalize_xof();
-		let (mut buf, mut used) = ([0u8; 64], 64);
-		move || {
-			if used == buf.len() {
-				xof.fill(&mut buf);
-				used = 0;
-			}
-			used += 1;
-			(buf[used - 1] as i8) >> 1
-		}
-	}
 }
 
 /// What a job costs beyond its matrices (its status, its bookkeeping), for
@@ -176,7 +136,7 @@ impl Jobs {
 				chain: None,
 			}),
 			work_waiting: AtomicBool::new(false),
-			salt: SaltSource::new(),
+			salt: Salt::new(),
 			budget,
 		}
 	}

@@ -1,0 +1,107 @@
+"""mlpow: the mlpow miner inside your process.
+
+A model's int8 matrix products mine on the chain's work where the operands
+already are, and the model keeps the exact product::
+
+    import mlpow
+    miner = mlpow.Miner("ws://127.0.0.1:9944")   # a node on a v2 chain
+    c = miner.matmul(a, b)                       # int8 in -64..=63; exact int32 a @ b
+    print(miner.stats())                         # MACs multiplied and mined, tickets, blocks
+
+``a`` and ``b`` are 2-D int8 numpy arrays or torch CPU tensors, C-contiguous,
+with values in -64..=63 (the puzzle's 7-bit range: quantize to 7 bits).
+The product comes back as int32, of the same kind as the inputs.
+
+The connection to the node runs in the background and comes back by itself
+after the node restarts. A call never waits for the chain: without work
+(no node, a v1 chain) or for a product too small to fill half a puzzle
+piece, it is multiplied plainly, at once, and ``stats()`` says what mined.
+
+What mining publishes: a winning piece's seal opens ``t`` rows of that
+piece's A and of its B (transposed) in the block header, for everyone to
+check. Every piece carries fresh random salt, so nothing else of the
+matrices can be inferred from the hashes, but the opened rows are public.
+"""
+
+import numpy as np
+
+from ._native import Miner as _NativeMiner
+
+__all__ = ["Miner", "LOW", "HIGH"]
+
+#: The puzzle's value range, inclusive.
+LOW, HIGH = -64, 63
+
+
+def _is_torch(x):
+    return type(x).__module__.startswith("torch")
+
+
+def _operand(name, x):
+    """``x`` as a checked int8 numpy array, or a clear exception."""
+    if _is_torch(x):
+        import torch
+
+        if x.device.type != "cpu":
+            raise ValueError(
+                f"{name} is on {x.device}: this build multiplies CPU tensors "
+                f"({name}.cpu() moves it; the CUDA path is not in this build)"
+            )
+        if x.dtype != torch.int8:
+            raise TypeError(f"{name} has dtype {x.dtype}: the puzzle multiplies torch.int8 in {LOW}..={HIGH}")
+        if not x.is_contiguous():
+            raise ValueError(f"{name} is not contiguous ({name}.contiguous() makes it so)")
+        x = x.numpy()
+    elif not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} is a {type(x).__name__}: give a numpy array or a torch tensor")
+    if x.dtype != np.int8:
+        raise TypeError(f"{name} has dtype {x.dtype}: the puzzle multiplies int8 in {LOW}..={HIGH}")
+    if x.ndim != 2:
+        raise ValueError(f"{name} has {x.ndim} dimensions: give a matrix (2 dimensions)")
+    if 0 in x.shape:
+        raise ValueError(f"{name} is empty ({x.shape[0]} x {x.shape[1]})")
+    if not x.flags.c_contiguous:
+        raise ValueError(f"{name} is not C-contiguous (numpy.ascontiguousarray({name}) makes it so)")
+    lo, hi = int(x.min()), int(x.max())
+    if lo < LOW or hi > HIGH:
+        bad = lo if lo < LOW else hi
+        raise ValueError(f"{name} holds {bad}, outside the puzzle's 7-bit range {LOW}..={HIGH}")
+    return x
+
+
+class Miner:
+    """A miner in this process (see the module's docstring).
+
+    ``node``: the node's WebSocket RPC. ``min_fill``: the least share of a
+    puzzle piece a product must fill to be mined (0..1, default 0.5).
+    ``background_threads``: CPU threads that mine seeded nonces between
+    calls (default none: the model keeps its cores).
+    """
+
+    def __init__(self, node="ws://127.0.0.1:9944", *, min_fill=0.5, background_threads=0):
+        self._native = _NativeMiner(node, min_fill=min_fill, background_threads=background_threads)
+
+    def matmul(self, a, b):
+        """The exact int32 product ``a @ b``, mined where it is worth it."""
+        as_torch = _is_torch(a) or _is_torch(b)
+        a_np, b_np = _operand("a", a), _operand("b", b)
+        if a_np.shape[1] != b_np.shape[0]:
+            raise ValueError(
+                f"shapes {a_np.shape[0]} x {a_np.shape[1]} and {b_np.shape[0]} x {b_np.shape[1]} do not "
+                "multiply: a's columns must equal b's rows"
+            )
+        c = self._native.matmul(a_np, b_np)
+        if as_torch:
+            import torch
+
+            return torch.from_numpy(c)
+        return c
+
+    def stats(self):
+        """A dict: calls, macs, macs_mined, macs_plain, nonces, tickets,
+        winners, blocks_accepted, stale, rejected, and whether the node's
+        work is being mined now (``mining``)."""
+        return self._native.stats()
+
+    def __repr__(self):
+        return repr(self._native)

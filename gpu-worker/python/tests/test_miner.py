@@ -1,0 +1,192 @@
+"""The `mlpow` package: the miner inside a Python process.
+
+Without a node, every product is exact and nothing mines; bad input is
+refused with a clear exception and the miner goes on. With real nodes on
+the dev-v2 chain (node A, which this process mines for, and node B, which
+syncs from A and checks every seal), the products this process multiplies
+seal blocks that B imports, every product stays equal to numpy's, and a
+restart of node A neither stops the products nor, once A is back, the
+mining.
+
+Needs the package importable (scripts/env.sh's `python_env` puts the one
+`cargo build` made on the path) and, for the network test,
+``MLPOW_NODE_BIN`` (scripts/test.sh sets it). ``MLPOW_KEEP_LOGS=1`` keeps
+the nodes' logs.
+"""
+
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+import unittest
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "clients", "python", "tests"))
+from processes import Proc, free_port, rpc, seal_of, wait_for  # noqa: E402
+
+import mlpow  # noqa: E402
+
+NODE_BIN = os.environ.get("MLPOW_NODE_BIN")
+
+
+def reference(a, b):
+    return a.astype(np.int64) @ b.astype(np.int64)
+
+
+def nowhere():
+    """A node URL nobody listens on."""
+    return f"ws://127.0.0.1:{free_port()}"
+
+
+class WithoutANode(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.miner = mlpow.Miner(nowhere())
+
+    def test_products_are_exact_and_plain(self):
+        rng = np.random.default_rng(7)
+        before = self.miner.stats()
+        for rows, depth, cols in [(1, 1, 1), (64, 64, 64), (65, 63, 1), (100, 300, 70), (3, 129, 257)]:
+            a = rng.integers(-64, 64, size=(rows, depth), dtype=np.int8)
+            b = rng.integers(-64, 64, size=(depth, cols), dtype=np.int8)
+            c = self.miner.matmul(a, b)
+            self.assertEqual(c.dtype, np.int32)
+            self.assertEqual(c.shape, (rows, cols))
+            np.testing.assert_array_equal(c, reference(a, b))
+        # The extremes of the range.
+        a, b = np.full((5, 7), -64, np.int8), np.full((7, 3), -64, np.int8)
+        np.testing.assert_array_equal(self.miner.matmul(a, b), np.full((5, 3), 7 * 4096))
+        after = self.miner.stats()
+        self.assertEqual(after["calls"] - before["calls"], 6)
+        self.assertEqual(after["macs_mined"], 0)
+        self.assertEqual(after["macs_plain"] - before["macs_plain"], after["macs"] - before["macs"])
+        self.assertFalse(after["mining"])
+
+    def test_bad_input_is_refused_with_the_reason(self):
+        ok = np.zeros((2, 3), np.int8)
+        okb = np.zeros((3, 4), np.int8)
+        cases = [
+            (ok.astype(np.int16), okb, TypeError, "dtype int16"),
+            (ok, okb.astype(np.float32), TypeError, "dtype float32"),
+            (ok + 64, okb, ValueError, "holds 64, outside"),
+            (ok, okb - 65, ValueError, "holds -65, outside"),
+            (ok, np.zeros((2, 4), np.int8), ValueError, "do not multiply"),
+            (np.zeros((0, 3), np.int8), okb, ValueError, "empty"),
+            (np.zeros(6, np.int8), okb, ValueError, "1 dimensions"),
+            (np.zeros((3, 2), np.int8).T, okb, ValueError, "not C-contiguous"),
+            (ok.tolist(), okb, TypeError, "is a list"),
+        ]
+        before = self.miner.stats()["calls"]
+        for a, b, kind, why in cases:
+            with self.assertRaises(kind, msg=why) as e:
+                self.miner.matmul(a, b)
+            self.assertIn(why, str(e.exception))
+        self.assertEqual(self.miner.stats()["calls"], before, "refused calls count for nothing")
+        # The native module checks the same things itself.
+        native = self.miner._native
+        with self.assertRaises(ValueError) as e:
+            native.matmul(ok + 64, okb)
+        self.assertIn("outside the puzzle's 7-bit range", str(e.exception))
+        with self.assertRaises(ValueError):
+            native.matmul(ok, np.zeros((2, 4), np.int8))
+        with self.assertRaises(TypeError):
+            native.matmul(ok.astype(np.int32), okb)
+        with self.assertRaises(ValueError):
+            mlpow.Miner("http://127.0.0.1:9944")
+        with self.assertRaises(ValueError):
+            mlpow.Miner(nowhere(), min_fill=2)
+        # Nothing was lost: the miner still multiplies.
+        np.testing.assert_array_equal(self.miner.matmul(ok + 1, okb + 2), np.full((2, 4), 6))
+
+
+@unittest.skipUnless(NODE_BIN, "set MLPOW_NODE_BIN (scripts/test.sh does)")
+class OnTheChain(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.base = tempfile.mkdtemp(prefix="mlpow-inprocess-")
+        cls.procs = []
+        try:
+            cls.a_rpc, cls.a_p2p, cls.b_rpc = free_port(), free_port(), free_port()
+            cls.a = Proc("node-a", [NODE_BIN, "--dev", "--chain", "dev-v2", "--base-path",
+                                    os.path.join(cls.base, "a"), "--rpc-port", str(cls.a_rpc), "--port",
+                                    str(cls.a_p2p), "--node-key", secrets.token_hex(32), "--no-prometheus",
+                                    "--no-mdns", "--no-telemetry"], cls.base)
+            cls.procs.append(cls.a)
+            wait_for("node A's RPC", lambda: rpc(cls.a_rpc, "system_health"), 120, cls.logs)
+            peer = rpc(cls.a_rpc, "system_localPeerId")
+            cls.procs.append(Proc("node-b", [NODE_BIN, "--dev", "--chain", "dev-v2", "--base-path",
+                                             os.path.join(cls.base, "b"), "--rpc-port", str(cls.b_rpc), "--port",
+                                             str(free_port()), "--bootnodes",
+                                             f"/ip4/127.0.0.1/tcp/{cls.a_p2p}/p2p/{peer}", "--no-prometheus",
+                                             "--no-mdns", "--no-telemetry"], cls.base))
+            wait_for("node B's RPC", lambda: rpc(cls.b_rpc, "system_health"), 120, cls.logs)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in reversed(cls.procs):
+            p.stop()
+        if os.environ.get("MLPOW_KEEP_LOGS"):
+            print(f"logs kept in {cls.base}", file=sys.stderr)
+        else:
+            shutil.rmtree(cls.base, ignore_errors=True)
+
+    @classmethod
+    def logs(cls):
+        return "\n".join(p.tail() for p in cls.procs)
+
+    def best(self, port):
+        return int(rpc(port, "chain_getHeader")["number"], 16)
+
+    def multiply_until(self, miner, what, done, timeout):
+        """Multiplies (and checks) products until ``done(stats)``."""
+        rng = np.random.default_rng(11)
+        deadline = time.monotonic() + timeout
+        while not done(miner.stats()):
+            self.assertLess(time.monotonic(), deadline, f"{what}: {miner.stats()}\n{self.logs()}")
+            a = rng.integers(-64, 64, size=(128, 250), dtype=np.int8)
+            b = rng.integers(-64, 64, size=(250, 128), dtype=np.int8)
+            np.testing.assert_array_equal(miner.matmul(a, b), reference(a, b))
+        return miner.stats()
+
+    def test_products_seal_blocks_and_survive_a_node_restart(self):
+        miner = mlpow.Miner(f"ws://127.0.0.1:{self.a_rpc}")
+        wait_for("the miner's session on v2 work", lambda: miner.stats()["mining"], 60, self.logs)
+        start = self.best(self.a_rpc)
+        stats = self.multiply_until(miner, "a block from this process's products",
+                                    lambda s: s["blocks_accepted"] >= 2, 240)
+        self.assertGreater(stats["macs_mined"], 0)
+        self.assertGreater(stats["winners"], 0)
+        self.assertEqual(stats["rejected"], 0)
+        # Node B imported A's new blocks, each sealed by this process's
+        # tickets (nothing else mines), checking the seals' openings.
+        tip = rpc(self.a_rpc, "chain_getBlockHash")
+        self.assertGreater(self.best(self.a_rpc), start)
+        header = wait_for("node B importing A's tip", lambda: rpc(self.b_rpc, "chain_getHeader", tip), 60, self.logs)
+        seal = seal_of(header)
+        self.assertGreater(len(seal), 17, "a chosen-matrix seal carries openings")
+        self.assertEqual(seal[16], 1, "seal mode 1: chosen matrices")
+
+        # Node A goes away: products stay exact, unmined, at once.
+        self.a.stop()
+        wait_for("the session noticing", lambda: not miner.stats()["mining"], 60, self.logs)
+        rng = np.random.default_rng(3)
+        plain_before = miner.stats()["macs_plain"]
+        a = rng.integers(-64, 64, size=(128, 124), dtype=np.int8)
+        b = rng.integers(-64, 64, size=(124, 128), dtype=np.int8)
+        np.testing.assert_array_equal(miner.matmul(a, b), reference(a, b))
+        self.assertEqual(miner.stats()["macs_plain"] - plain_before, 128 * 124 * 128)
+        # Back: mining resumes by itself.
+        accepted = miner.stats()["blocks_accepted"]
+        self.a.start()
+        wait_for("node A back", lambda: rpc(self.a_rpc, "system_health"), 120, self.logs)
+        self.multiply_until(miner, "a block after the restart", lambda s: s["blocks_accepted"] > accepted, 240)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

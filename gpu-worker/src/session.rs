@@ -1,0 +1,364 @@
+//! The miner as a library: a program that multiplies int8 matrices anyway
+//! (a model's layers) mines with its own products, in its own process.
+//!
+//! A [`Session`] keeps a connection to the node in the background (the work
+//! subscription, seal submission, reconnects: [`crate::node`]) and, if
+//! asked, seeded-mining lanes ([`crate::miner`]). [`Session::matmul`] takes
+//! the caller's matrices, cuts the product into the puzzle's pieces
+//! ([`crate::jobs::plan`]), mines each piece as one chosen-mode nonce of
+//! the current work on the session's multiplier (the caller's thread: no
+//! queue, no copy to another process), checks its tickets, queues winners
+//! for the node, and returns the exact product.
+//!
+//! A model never waits for the chain: without work (no node, a v1 chain,
+//! between reconnects), or for a piece too small to be worth a nonce, or
+//! when the multiplier fails, the product is computed plainly, at once, and
+//! the statistics say what mined and what did not.
+//!
+//! **Small products.** A piece is mined only when the caller's data fills
+//! at least [`Options::min_fill`] of the puzzle's `m x n x k` (default
+//! one half): a nonce costs the whole puzzle-sized product, so mining a
+//! decode step's single row would multiply the model's cost by `m`. The
+//! rest of such a call, and every call smaller than that, is multiplied
+//! plainly and counted in [`Stats::macs_plain`].
+
+use crate::{
+	backend::{Job, Lane},
+	jobs::{
+		input::Matrices,
+		plan::{accumulate, padded, salt, Block, PuzzleShape, Salt},
+		JobError, Jobs,
+	},
+	miner::{Found, Miner, FOUND_QUEUE},
+	node::Outcomes,
+};
+use mlpow_primitives::PUZZLE_V2;
+use serde::Serialize;
+use std::{
+	borrow::Cow,
+	ops::Range,
+	sync::{
+		atomic::{AtomicU64, Ordering},
+		Arc, Mutex,
+	},
+};
+use tokio::sync::mpsc;
+
+/// How a session mines.
+pub struct Options {
+	/// Multiplies the callers' pieces (and mines them): a CPU lane, or a GPU
+	/// lane on the caller's device. Without one, `matmul` only multiplies
+	/// plainly (the worker binary, which mines with its lanes alone).
+	pub multiplier: Option<Box<dyn Lane>>,
+	/// Lanes that mine seeded nonces in the background while the callers
+	/// are not multiplying (none for a model that wants its cores).
+	pub background: Vec<Box<dyn Lane>>,
+	/// Bytes the background lanes' job queue may hold (the worker's job API
+	/// serves it; 0 when nothing submits jobs).
+	pub job_memory: u64,
+	/// The least share of a puzzle piece a caller's data must fill for the
+	/// piece to be mined (module docs, "Small products").
+	pub min_fill: f64,
+}
+
+impl Options {
+	/// One multiplier, nothing in the background, pieces at least half full.
+	pub fn new(multiplier: Box<dyn Lane>) -> Self {
+		Self { multiplier: Some(multiplier), background: Vec::new(), job_memory: 0, min_fill: 0.5 }
+	}
+
+	/// The worker's session: `lanes` mine in the background, seeded nonces
+	/// and the pieces of jobs queued in `job_memory` bytes.
+	pub fn worker(lanes: Vec<Box<dyn Lane>>, job_memory: u64) -> Self {
+		Self { multiplier: None, background: lanes, job_memory, min_fill: 0.5 }
+	}
+}
+
+/// What the session's `matmul` calls did, and what became of their tickets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+	/// `matmul` calls answered.
+	pub calls: u64,
+	/// Multiply-accumulates the callers asked for (`rows * depth * cols`).
+	pub macs: u64,
+	/// Of those, the ones computed in mined pieces.
+	pub macs_mined: u64,
+	/// Of those, the ones computed plainly (no work, too small, or the
+	/// multiplier failed).
+	pub macs_plain: u64,
+	/// Nonces mined (one a piece).
+	pub nonces: u64,
+	/// Tickets checked.
+	pub tickets: u64,
+	/// Winning tickets, each queued for the node as a seal.
+	pub winners: u64,
+	/// Seals the node accepted as blocks, from this session's pieces and its
+	/// background lanes.
+	pub blocks_accepted: u64,
+	/// Seals that arrived after the node had moved to new work.
+	pub stale: u64,
+	/// Seals the node refused.
+	pub rejected: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+	calls: AtomicU64,
+	macs: AtomicU64,
+	macs_mined: AtomicU64,
+	macs_plain: AtomicU64,
+	nonces: AtomicU64,
+	tickets: AtomicU64,
+	winners: AtomicU64,
+}
+
+/// A node connection and a multiplier that mines the callers' products.
+pub struct Session {
+	miner: Arc<Miner>,
+	outcomes: Arc<Outcomes>,
+	found: mpsc::Sender<Found>,
+	multiplier: Mutex<Option<Box<dyn Lane>>>,
+	salt: Salt,
+	min_fill: f64,
+	counters: Counters,
+	node: Option<tokio::task::JoinHandle<()>>,
+	/// The session's own runtime, when the caller gave it none.
+	runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Session {
+	/// Connects to the node at `url` (`ws://`) in the background, on a
+	/// runtime of its own (one thread), and keeps reconnecting whenever the
+	/// node goes away. Returns at once: `matmul` multiplies plainly until
+	/// the first work arrives.
+	pub fn connect(url: &str, options: Options) -> anyhow::Result<Self> {
+		let runtime = tokio::runtime::Builder::new_multi_thread()
+			.worker_threads(1)
+			.thread_name("mlpow-session")
+			.enable_all()
+			.build()?;
+		let mut session = Self::connect_on(runtime.handle(), url, options);
+		session.runtime = Some(runtime);
+		Ok(session)
+	}
+
+	/// [`Self::connect`] on the caller's runtime.
+	pub fn connect_on(runtime: &tokio::runtime::Handle, url: &str, options: Options) -> Self {
+		let (mut session, found) = Self::offline(options);
+		let (miner, outcomes) = (session.miner.clone(), session.outcomes.clone());
+		session.node = Some(runtime.spawn(crate::node::run(url.to_string(), miner, found, outcomes)));
+		session
+	}
+
+	/// A session without a node: the caller sets the work
+	/// (`miner().set_job`) and receives the winners (benchmarks, tests).
+	pub fn offline(options: Options) -> (Self, mpsc::Receiver<Found>) {
+		let (tx, rx) = mpsc::channel(FOUND_QUEUE);
+		let jobs = Arc::new(Jobs::new(options.job_memory));
+		let miner = Arc::new(Miner::start(options.background, jobs, tx.clone()));
+		let session = Self {
+			miner,
+			outcomes: Arc::new(Outcomes::default()),
+			found: tx,
+			multiplier: Mutex::new(options.multiplier),
+			salt: Salt::new(),
+			min_fill: options.min_fill,
+			counters: Counters::default(),
+			node: None,
+			runtime: None,
+		};
+		(session, rx)
+	}
+
+	/// The mining loop: the current work, the background lanes, the job queue.
+	pub fn miner(&self) -> &Arc<Miner> {
+		&self.miner
+	}
+
+	/// What the node answered to the seals sent so far.
+	pub fn outcomes(&self) -> &Arc<Outcomes> {
+		&self.outcomes
+	}
+
+	/// Ends the session: the node connection closes, and the background
+	/// lanes stop and are waited for.
+	pub fn stop(mut self) {
+		if let Some(node) = self.node.take() {
+			node.abort();
+		}
+		self.miner.stop();
+	}
+
+	/// The exact product `A * B` of `matrices` (`A` is `rows x depth`, `Bt`
+	/// is `B` transposed, `cols x depth`; values in `-64..=63`), `rows x
+	/// cols` row-major, mined on the current work where that is worth it.
+	pub fn matmul(&self, matrices: &Matrices) -> Result<Vec<i32>, JobError> {
+		check(matrices)?;
+		let Matrices { rows, depth, cols, a, bt } = matrices;
+		let (rows, depth, cols) = (*rows, *depth, *cols);
+		// A product too large for this machine's memory is refused, not an abort.
+		let mut c = Vec::new();
+		c.try_reserve_exact(rows * cols)
+			.map_err(|e| JobError::TooLarge(format!("a {rows} x {cols} product of int32: {e}")))?;
+		c.resize(rows * cols, 0i32);
+		let whole = Block { rows: 0..rows, cols: 0..cols, depth: 0..depth };
+		let count = |counter: &AtomicU64, n: u64| counter.fetch_add(n, Ordering::Relaxed);
+		count(&self.counters.calls, 1);
+		count(&self.counters.macs, whole.macs());
+		let mut guard = self.multiplier.lock().unwrap_or_else(|p| p.into_inner());
+		let work = guard.as_deref().and_then(|m| self.work(m));
+		let (Some(multiplier), Some(first)) = (guard.as_mut(), work) else {
+			plain(a, bt, depth, &whole, &mut c, cols);
+			count(&self.counters.macs_plain, whole.macs());
+			return Ok(c);
+		};
+		for block in whole.split(PuzzleShape::from(&first.params)) {
+			// The work may change between pieces: each is mined on what is current.
+			let mined = match self.work(&**multiplier) {
+				Some(work) if self.worth_mining(&block, &work) => {
+					self.mine(&mut **multiplier, &work, a, bt, depth, &block)
+				}
+				_ => None,
+			};
+			match mined {
+				Some((product, n)) => {
+					accumulate(&mut c, cols, &block, &product, n);
+					count(&self.counters.macs_mined, block.macs());
+				}
+				None => {
+					plain(a, bt, depth, &block, &mut c, cols);
+					count(&self.counters.macs_plain, block.macs());
+				}
+			}
+		}
+		Ok(c)
+	}
+
+	/// What the session has done so far.
+	pub fn stats(&self) -> Stats {
+		let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+		let (c, o) = (&self.counters, &self.outcomes);
+		Stats {
+			calls: load(&c.calls),
+			macs: load(&c.macs),
+			macs_mined: load(&c.macs_mined),
+			macs_plain: load(&c.macs_plain),
+			nonces: load(&c.nonces),
+			tickets: load(&c.tickets),
+			winners: load(&c.winners),
+			blocks_accepted: load(&o.accepted),
+			stale: load(&o.stale),
+			rejected: load(&o.rejected),
+		}
+	}
+
+	/// The current work, if the multiplier can mine it (puzzle v2).
+	fn work(&self, multiplier: &dyn Lane) -> Option<Arc<Job>> {
+		self.miner.current_job().filter(|w| w.params.version == PUZZLE_V2 && multiplier.can_multiply())
+	}
+
+	fn worth_mining(&self, block: &Block, work: &Job) -> bool {
+		let shape = PuzzleShape::from(&work.params);
+		block.fits(shape) && block.macs() as f64 >= self.min_fill * (shape.m * shape.n * shape.depth) as f64
+	}
+
+	/// Mines `block` as one nonce of `work`: its product (`m x n`, padded)
+	/// and `n`, or `None` when the multiplier failed (logged; the caller
+	/// multiplies plainly).
+	fn mine(
+		&self,
+		multiplier: &mut dyn Lane,
+		work: &Job,
+		a: &[i8],
+		bt: &[i8],
+		depth: usize,
+		block: &Block,
+	) -> Option<(Vec<i32>, usize)> {
+		let shape = PuzzleShape::from(&work.params);
+		let mut pa = padded(a, depth, &block.rows, &block.depth, shape.m, shape.k);
+		let mut pbt = padded(bt, depth, &block.cols, &block.depth, shape.n, shape.k);
+		salt(&mut pa, &mut pbt, shape.k, &mut self.salt.stream());
+		let nonce = self.miner.take_nonce();
+		let name = multiplier.name();
+		match multiplier.multiply(work, pa, pbt, nonce) {
+			Ok(out) => {
+				let c = &self.counters;
+				c.nonces.fetch_add(1, Ordering::Relaxed);
+				c.tickets.fetch_add(work.params.tickets_per_nonce(), Ordering::Relaxed);
+				c.winners.fetch_add(out.winners.len() as u64, Ordering::Relaxed);
+				for winner in out.winners {
+					log::info!("{name}: a caller's piece won a ticket (nonce {nonce})");
+					self.miner.found(
+						&self.found,
+						&name,
+						Found { version: work.version, number: work.number, winner, job: None },
+					);
+				}
+				Some((out.product, shape.n))
+			}
+			Err(e) => {
+				log::warn!("{name}: cannot mine a piece under work {}, multiplying it plainly: {e:#}", work.version);
+				None
+			}
+		}
+	}
+}
+
+impl Drop for Session {
+	fn drop(&mut self) {
+		if let Some(node) = self.node.take() {
+			node.abort();
+		}
+		self.miner.halt();
+		if let Some(runtime) = self.runtime.take() {
+			runtime.shutdown_background();
+		}
+	}
+}
+
+/// The checks a caller's matrices must pass: shapes at least 1, lengths
+/// that match them, values in the puzzle's range `-64..=63`.
+fn check(m: &Matrices) -> Result<(), JobError> {
+	let bad = |why: String| Err(JobError::Invalid(why));
+	if m.rows == 0 || m.depth == 0 || m.cols == 0 {
+		return bad(format!("empty shape: A is {} x {}, B is {} x {}", m.rows, m.depth, m.depth, m.cols));
+	}
+	let want = |r: usize, c: usize| r.checked_mul(c);
+	if want(m.rows, m.depth) != Some(m.a.len()) {
+		return bad(format!("A holds {} values, not {} x {}", m.a.len(), m.rows, m.depth));
+	}
+	if want(m.cols, m.depth) != Some(m.bt.len()) {
+		return bad(format!("B holds {} values, not {} x {}", m.bt.len(), m.depth, m.cols));
+	}
+	if m.rows.checked_mul(m.cols).is_none_or(|n| n > isize::MAX as usize / 4) {
+		return bad(format!("the product of {} x {} does not fit in memory", m.rows, m.cols));
+	}
+	for (name, values) in [("A", &m.a), ("B", &m.bt)] {
+		if let Some(v) = values.iter().find(|v| !(-64..=63).contains(*v)) {
+			return bad(format!("{name} holds {v}, outside the puzzle's 7-bit range -64..=63"));
+		}
+	}
+	Ok(())
+}
+
+/// Adds `block`'s product, computed plainly, into `c` (`cols` wide).
+fn plain(a: &[i8], bt: &[i8], depth: usize, block: &Block, c: &mut [i32], cols: usize) {
+	let (r, n, k) = (block.rows.len(), block.cols.len(), block.depth.len());
+	let (pa, pbt) = (rows_of(a, depth, &block.rows, &block.depth), rows_of(bt, depth, &block.cols, &block.depth));
+	let mut product = vec![0i32; r * n];
+	mlpow_primitives::kernel::gemm(&pa, &pbt, r, n, k, &mut product);
+	accumulate(c, cols, block, &product, n);
+}
+
+/// `rows x inner` of `matrix` (`_ x depth`, row-major): over the whole
+/// depth the rows are contiguous and nothing is copied.
+fn rows_of<'m>(matrix: &'m [i8], depth: usize, rows: &Range<usize>, inner: &Range<usize>) -> Cow<'m, [i8]> {
+	if inner.len() == depth {
+		Cow::Borrowed(&matrix[rows.start * depth..rows.end * depth])
+	} else {
+		Cow::Owned(padded(matrix, depth, rows, inner, rows.len(), inner.len()))
+	}
+}
+
+#[cfg(test)]
+mod tests;

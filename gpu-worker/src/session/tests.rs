@@ -1,0 +1,132 @@
+use super::*;
+use crate::cpu;
+use mlpow_primitives::{stream::weights_seed, ChallengeParams, U256};
+
+fn session() -> (Session, mpsc::Receiver<Found>) {
+	let multiplier = cpu::lanes(1).pop().unwrap();
+	Session::offline(Options::new(multiplier))
+}
+
+/// Work on the dev-v2 parameters (64 x 64 x 64 pieces) at difficulty 2:
+/// half of all tickets win, so every mined piece has winners.
+fn work(params: ChallengeParams) -> Job {
+	Job {
+		version: 7,
+		pre_hash: [5; 32],
+		number: 3,
+		difficulty: U256::from(2),
+		params,
+		weights_seed: weights_seed(&[1; 32], 0),
+	}
+}
+
+/// Values in `-64..=63` that depend on every index.
+fn matrices(rows: usize, depth: usize, cols: usize) -> Matrices {
+	let a = (0..rows * depth).map(|i| ((i * 37 + 11) % 128) as i8 - 64).collect();
+	let bt = (0..cols * depth).map(|i| ((i * 53 + 5) % 128) as i8 - 64).collect();
+	Matrices { rows, depth, cols, a, bt }
+}
+
+fn naive(m: &Matrices) -> Vec<i32> {
+	(0..m.rows * m.cols)
+		.map(|e| {
+			let (i, j) = (e / m.cols, e % m.cols);
+			(0..m.depth).map(|z| m.a[i * m.depth + z] as i32 * m.bt[j * m.depth + z] as i32).sum()
+		})
+		.collect()
+}
+
+#[test]
+fn without_work_the_product_is_exact_at_once_and_nothing_mines() {
+	let (session, _found) = session();
+	let m = matrices(70, 130, 50);
+	assert_eq!(session.matmul(&m).unwrap(), naive(&m));
+	let stats = session.stats();
+	assert_eq!((stats.calls, stats.macs, stats.macs_plain), (1, 70 * 130 * 50, 70 * 130 * 50));
+	assert_eq!((stats.macs_mined, stats.nonces, stats.winners), (0, 0, 0));
+}
+
+/// The caller's product is cut into pieces, each mined as one nonce of the
+/// current work; the product is exact, and every winner is a chosen-mode
+/// seal carrying the openings of the caller's (salted) matrices that
+/// verifies against the work.
+#[test]
+fn on_v2_work_the_pieces_mine_and_the_product_stays_exact() {
+	let (session, mut found) = session();
+	let work = work(ChallengeParams::DEV_V2);
+	session.miner().set_job(Some(work.clone()));
+	// 2 x 2 x 3 pieces (62 data columns a piece): rows and columns full,
+	// depth 130 = 62 + 62 + 6, whose last pieces are too thin to mine.
+	let m = matrices(128, 130, 128);
+	assert_eq!(session.matmul(&m).unwrap(), naive(&m));
+	let stats = session.stats();
+	assert_eq!(stats.nonces, 8, "{stats:?}");
+	assert_eq!(stats.macs_mined, 128 * 124 * 128);
+	assert_eq!(stats.macs_plain, 128 * 6 * 128);
+	assert_eq!(stats.tickets, 8 * ChallengeParams::DEV_V2.tickets_per_nonce());
+	assert!(stats.winners >= 8, "difficulty 2: about half of the tickets win ({stats:?})");
+	let mut seen = 0;
+	while let Ok(f) = found.try_recv() {
+		assert_eq!((f.version, f.number, f.job), (work.version, work.number, None));
+		assert!(f.winner.seal.len() > 17, "a chosen seal carries its openings");
+		let verified =
+			mlpow_primitives::verify(&work.params, &work.weights_seed, &work.pre_hash, work.difficulty, &f.winner.seal)
+				.expect("a caller's winning seal verifies");
+		assert_eq!(verified.seal, f.winner.id);
+		seen += 1;
+	}
+	assert_eq!(seen as u64, stats.winners.min(crate::miner::FOUND_QUEUE as u64));
+}
+
+/// A decode step (one row) fills 1/64 of a piece: multiplied plainly, and
+/// the statistics say so. With `min_fill` 0 it mines anyway, still exactly.
+#[test]
+fn small_products_multiply_plainly_unless_asked() {
+	let (session, _found) = session();
+	session.miner().set_job(Some(work(ChallengeParams::DEV_V2)));
+	let m = matrices(1, 62, 64);
+	assert_eq!(session.matmul(&m).unwrap(), naive(&m));
+	assert_eq!((session.stats().nonces, session.stats().macs_plain), (0, 62 * 64));
+
+	let mut options = Options::new(cpu::lanes(1).pop().unwrap());
+	options.min_fill = 0.0;
+	let (eager, _found) = Session::offline(options);
+	eager.miner().set_job(Some(work(ChallengeParams::DEV_V2)));
+	assert_eq!(eager.matmul(&m).unwrap(), naive(&m));
+	assert_eq!((eager.stats().nonces, eager.stats().macs_mined), (1, 62 * 64));
+}
+
+/// Under puzzle v1 a chain has no chosen matrices: nothing mines.
+#[test]
+fn a_v1_chain_multiplies_plainly() {
+	let (session, _found) = session();
+	session.miner().set_job(Some(work(ChallengeParams::DEV)));
+	let m = matrices(64, 62, 64);
+	assert_eq!(session.matmul(&m).unwrap(), naive(&m));
+	assert_eq!(session.stats().nonces, 0);
+}
+
+/// Bad input is refused with the reason, and the session goes on.
+#[test]
+fn bad_input_is_refused_with_the_reason() {
+	let (session, _found) = session();
+	session.miner().set_job(Some(work(ChallengeParams::DEV_V2)));
+	let good = matrices(3, 4, 5);
+	let cases: Vec<(Matrices, &str)> = vec![
+		(Matrices { rows: 0, a: vec![], ..good.clone() }, "empty shape"),
+		(Matrices { cols: 0, bt: vec![], ..good.clone() }, "empty shape"),
+		(Matrices { a: vec![0; 11], ..good.clone() }, "A holds 11 values, not 3 x 4"),
+		(Matrices { bt: vec![0; 21], ..good.clone() }, "B holds 21 values, not 4 x 5"),
+		(Matrices { a: [vec![64], vec![0; 11]].concat(), ..good.clone() }, "A holds 64, outside"),
+		(Matrices { bt: [vec![0; 19], vec![-65]].concat(), ..good.clone() }, "B holds -65, outside"),
+		(Matrices { rows: usize::MAX / 2, depth: 1, cols: 4, a: vec![], bt: vec![0; 4] }, "A holds 0 values"),
+	];
+	for (m, why) in cases {
+		match session.matmul(&m) {
+			Err(JobError::Invalid(got)) => assert!(got.contains(why), "{got:?} should say {why:?}"),
+			other => panic!("{why}: {other:?}"),
+		}
+	}
+	assert_eq!(session.stats().calls, 0, "refused calls count for nothing");
+	assert_eq!(session.matmul(&good).unwrap(), naive(&good));
+}
