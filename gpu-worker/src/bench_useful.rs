@@ -1,4 +1,7 @@
-//! `--benchmark --bench-job ROWS,DEPTH,COLS`: useful mode without a node.
+//! `--benchmark --bench-job ROWS,DEPTH,COLS`: useful mode without a node,
+//! through the job queue ([`run`]) and in the caller's process
+//! ([`in_process`]).
+//!
 //! Jobs of one shape go through the job queue and the mining lanes (pieces,
 //! noise, transcript, tickets, denoising, accumulation), in turns with the
 //! plain int8 GEMM of the same job shape on as many threads. Both
@@ -10,6 +13,7 @@ use crate::{
 	backend::{Job, Lane},
 	jobs::{input::Matrices, Jobs, State},
 	miner::{Miner, FOUND_QUEUE},
+	session::{Options, Session},
 };
 use mlpow_primitives::{kernel::Kernel, ChallengeParams, PUZZLE_V2, U256};
 use std::{
@@ -162,6 +166,87 @@ pub fn run(lanes: Vec<Box<dyn Lane>>, config: &UsefulConfig) -> anyhow::Result<U
 	})
 }
 
+/// The same jobs multiplied in the caller's process, on the caller's
+/// thread ([`Session::matmul`]: pieces, noise, transcript, tickets,
+/// denoising, no queue and no copy to another process), in turns with the
+/// plain GEMM of the job's shape on one thread.
+#[derive(Clone, Debug)]
+pub struct InProcessResult {
+	pub calls: u64,
+	pub seconds: f64,
+	/// The callers' multiply-accumulates per second.
+	pub macs_per_sec: f64,
+	/// The share of them computed in mined pieces.
+	pub mined_share: f64,
+	/// The plain GEMM of the job's shape, one thread.
+	pub gemm_macs_per_sec: f64,
+}
+
+impl InProcessResult {
+	pub fn ratio(&self) -> f64 {
+		self.macs_per_sec / self.gemm_macs_per_sec.max(f64::MIN_POSITIVE)
+	}
+}
+
+impl std::fmt::Display for InProcessResult {
+	fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+		writeln!(
+			f,
+			"in-process: {} MAC/s ({} calls in {:.1} s on the caller's thread; {:.0}% of the MACs mined)",
+			crate::si(self.macs_per_sec),
+			self.calls,
+			self.seconds,
+			self.mined_share * 100.0
+		)?;
+		writeln!(f, "plain GEMM: {} MAC/s (the job's shape, one thread)", crate::si(self.gemm_macs_per_sec))?;
+		write!(f, "ratio:      in-process / plain GEMM = {:.3}", self.ratio())
+	}
+}
+
+/// Runs [`Session::matmul`] on `multiplier` and the plain GEMM, alternating,
+/// for about `seconds` each in all.
+pub fn in_process(multiplier: Box<dyn Lane>, config: &UsefulConfig) -> anyhow::Result<InProcessResult> {
+	let p = config.params;
+	p.validate().map_err(|e| anyhow::anyhow!("benchmark parameters: {e}"))?;
+	anyhow::ensure!(p.version == PUZZLE_V2, "useful mode mines puzzle v2: give --bench-params M,K,N,T,R");
+	anyhow::ensure!(multiplier.can_multiply(), "{} does not run useful jobs", multiplier.name());
+	let (session, mut found) = Session::offline(Options::new(multiplier));
+	let work = Job {
+		version: 1,
+		pre_hash: *blake3::hash(b"mlpow in-process benchmark").as_bytes(),
+		number: 1,
+		difficulty: U256::MAX,
+		params: p,
+		weights_seed: [0; 32],
+	};
+	session.miner().set_job(Some(work));
+	let m = matrices(config.shape);
+	session.matmul(&m)?; // untimed: buffers, first allocations
+	let before = session.stats();
+	let round = config.seconds / ROUNDS as f64;
+	let (mut secs, mut gemm_macs, mut gemm_secs) = (0.0, 0u64, 0.0);
+	for _ in 0..ROUNDS {
+		let start = Instant::now();
+		while start.elapsed().as_secs_f64() < round {
+			session.matmul(&m)?;
+		}
+		secs += start.elapsed().as_secs_f64();
+		let (macs, s) = plain_gemm(config.shape, 1, round);
+		gemm_macs += macs;
+		gemm_secs += s;
+	}
+	while found.try_recv().is_ok() {}
+	let after = session.stats();
+	let (calls, macs) = (after.calls - before.calls, after.macs - before.macs);
+	Ok(InProcessResult {
+		calls,
+		seconds: secs,
+		macs_per_sec: macs as f64 / secs,
+		mined_share: (after.macs_mined - before.macs_mined) as f64 / (macs as f64).max(1.0),
+		gemm_macs_per_sec: gemm_macs as f64 / gemm_secs,
+	})
+}
+
 /// The plain product of the job's shape, rows split across `threads`, all
 /// running for about `seconds`, with the best int8 kernel this CPU has.
 /// Returns the multiply-accumulates done and the seconds taken.
@@ -208,5 +293,17 @@ mod tests {
 		assert!(text.contains("job MAC/s") && text.contains("ratio"), "{text}");
 		let v1 = UsefulConfig { params: ChallengeParams::DEV, ..config };
 		assert!(run(crate::cpu::lanes(1), &v1).unwrap_err().to_string().contains("puzzle v2"));
+	}
+
+	#[test]
+	fn the_in_process_benchmark_mines_and_compares() {
+		let config = UsefulConfig { params: ChallengeParams::DEV_V2, shape: [128, 124, 128], seconds: 0.3 };
+		let lane = || crate::cpu::lanes(1).pop().unwrap();
+		let r = in_process(lane(), &config).unwrap();
+		assert!(r.calls > 0 && r.macs_per_sec > 0.0 && r.gemm_macs_per_sec > 0.0, "{r:?}");
+		assert_eq!(r.mined_share, 1.0, "2 x 2 x 2 full pieces: all mined");
+		assert!(r.to_string().contains("in-process / plain GEMM"), "{r}");
+		let v1 = UsefulConfig { params: ChallengeParams::DEV, ..config };
+		assert!(in_process(lane(), &v1).unwrap_err().to_string().contains("puzzle v2"));
 	}
 }

@@ -168,7 +168,16 @@ fn run(args: Args) -> anyhow::Result<()> {
 			"benchmark: jobs of {} x {} by {} x {}, mined at m={} k={} n={} t={} r={}, {} s each",
 			shape[0], shape[1], shape[1], shape[2], params.m, params.k, params.n, params.t, params.r, config.seconds
 		);
+		let multiplier = match backend {
+			BackendChoice::Cuda => None,
+			_ => Some(cpu::lanes(1).remove(0)),
+		};
 		println!("{}", bench_useful::run(lanes, &config)?);
+		// The in-process path on the CPU (the CUDA one comes with the GPU
+		// path of the library).
+		if let Some(multiplier) = multiplier {
+			println!("{}", bench_useful::in_process(multiplier, &config)?);
+		}
 		return Ok(());
 	}
 	if args.benchmark {

@@ -118,6 +118,8 @@ pub struct Session {
 	outcomes: Arc<Outcomes>,
 	found: mpsc::Sender<Found>,
 	multiplier: Mutex<Option<Box<dyn Lane>>>,
+	/// Whether the multiplier mines chosen matrices (read without its lock).
+	multiplier_mines: bool,
 	salt: Salt,
 	min_fill: f64,
 	counters: Counters,
@@ -160,6 +162,7 @@ impl Session {
 			miner,
 			outcomes: Arc::new(Outcomes::default()),
 			found: tx,
+			multiplier_mines: options.multiplier.as_ref().is_some_and(|m| m.can_multiply()),
 			multiplier: Mutex::new(options.multiplier),
 			salt: Salt::new(),
 			min_fill: options.min_fill,
@@ -232,6 +235,12 @@ impl Session {
 			}
 		}
 		Ok(c)
+	}
+
+	/// Whether calls mine now: there is work, of puzzle v2, and a multiplier
+	/// that mines it.
+	pub fn mining(&self) -> bool {
+		self.multiplier_mines && self.miner.current_job().is_some_and(|w| w.params.version == PUZZLE_V2)
 	}
 
 	/// What the session has done so far.

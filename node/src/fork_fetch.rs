@@ -133,9 +133,11 @@ impl ForkFetcher {
 		// Peers with a fetch under way, and peers waiting out a retry.
 		let mut busy: HashMap<PeerId, Hash> = HashMap::new();
 		let mut resting: HashMap<PeerId, Instant> = HashMap::new();
-		// Claimed blocks on chains without this node's finalized block: never
-		// worth asking again (bounded: forgotten in bulk past the limit).
-		let mut beyond_reach: HashSet<Hash> = HashSet::new();
+		// Claims, per peer, of chains without this node's finalized block:
+		// never worth asking that peer again (bounded: forgotten in bulk past
+		// the limit). Per peer: a liar's answer must not blacklist a block
+		// that honest peers claim.
+		let mut beyond_reach: HashSet<(PeerId, Hash)> = HashSet::new();
 		let mut poll = tokio::time::interval(POLL);
 		poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 		loop {
@@ -147,7 +149,7 @@ impl ForkFetcher {
 					resting.retain(|_, until| *until > now);
 					for (peer, claim) in peers {
 						let (hash, number) = (claim.best_hash, claim.best_number);
-						if busy.contains_key(&peer) || resting.contains_key(&peer) || beyond_reach.contains(&hash)
+						if busy.contains_key(&peer) || resting.contains_key(&peer) || beyond_reach.contains(&(peer, hash))
 							|| number <= info.finalized_number || number > info.best_number
 							|| !matches!(this.client.status(hash), Ok(BlockStatus::Unknown))
 						{
@@ -192,7 +194,7 @@ impl ForkFetcher {
 						if beyond_reach.len() >= 4096 {
 							beyond_reach.clear();
 						}
-						beyond_reach.insert(hash);
+						beyond_reach.insert((peer, hash));
 					}
 					if !matches!(this.client.status(hash), Ok(BlockStatus::InChain)) {
 						resting.insert(peer, Instant::now() + RETRY_AFTER);
@@ -205,6 +207,12 @@ impl ForkFetcher {
 	/// Fetches and imports `peer`'s chain up to `claimed` (#`number`).
 	async fn fetch(&self, peer: PeerId, claimed: Hash, number: u32) -> Outcome {
 		let info = self.client.info();
+		// The peer's chain must end where it claims.
+		match self.peer_block(peer, number).await {
+			Ok(hash) if hash == claimed => {}
+			Ok(_) => return Outcome::Unanswered("its chain no longer ends at the claimed block".into()),
+			Err(outcome) => return outcome,
+		}
 		// 1. The fork point: the highest height at which this node has the
 		// peer's block, between the finalized block (which must be on the
 		// peer's chain) and the claim. Having a block means having its
@@ -228,13 +236,22 @@ impl ForkFetcher {
 			}
 		}
 		if agree == number {
-			return Outcome::Weighed; // imported meanwhile (by sync, or another fetch)
+			// Imported meanwhile (by sync, or another fetch), or the peer's
+			// answers changed under the search.
+			return match self.client.status(claimed) {
+				Ok(BlockStatus::InChain) => Outcome::Weighed,
+				_ => Outcome::Unanswered("its chain changed between requests".into()),
+			};
 		}
 		if number - agree > MAX_FORK_LEN {
 			return Outcome::Unanswered(format!(
 				"a fork of {} blocks is longer than this node fetches",
 				number - agree
 			));
+		}
+		// The fork's measure of progress starts at its fork point.
+		if let Some((shortfall, _)) = self.shortfall(parent) {
+			self.forks.forked_at(&peer, &claimed, agree.into(), shortfall);
 		}
 		// 2. The fork's blocks, ascending, a batch at a time.
 		let mut next = agree + 1;
@@ -252,7 +269,7 @@ impl ForkFetcher {
 			let mut blocks = Vec::with_capacity(got.len());
 			let mut received = 0;
 			for data in got.into_iter().take(want as usize) {
-				match incoming(peer, next + received, parent, data) {
+				match incoming(peer, next + received, parent, received == 0, data) {
 					Ok(block) => {
 						parent = block.hash;
 						received += 1;
@@ -263,7 +280,7 @@ impl ForkFetcher {
 							blocks.push(block);
 						}
 					}
-					Err(why) => return Outcome::Misbehaved(why),
+					Err(outcome) => return outcome,
 				}
 			}
 			next += received;
@@ -301,12 +318,20 @@ impl ForkFetcher {
 		}
 	}
 
-	/// How much less work the fork ending at `tip` carries than this
+	/// How much less work the chain ending at `tip` carries than this
 	/// node's best chain (zero once it is the best chain), and the work of
 	/// the best block itself.
 	fn shortfall(&self, tip: Hash) -> Option<(U256, U256)> {
-		let read = |hash: &Hash| PowAux::<U256>::read::<_, Block>(self.client.as_ref(), hash).ok();
-		let (fork, best) = (read(&tip)?, read(&self.client.info().best_hash)?);
+		let info = self.client.info();
+		// Genesis has no total work stored: its work is zero.
+		let read = |hash: &Hash| {
+			if *hash == info.genesis_hash {
+				Some(PowAux::<U256>::default())
+			} else {
+				PowAux::<U256>::read::<_, Block>(self.client.as_ref(), hash).ok()
+			}
+		};
+		let (fork, best) = (read(&tip)?, read(&info.best_hash)?);
 		Some((best.total_difficulty.saturating_sub(fork.total_difficulty), best.difficulty))
 	}
 
@@ -368,27 +393,34 @@ fn decode_header(bytes: &[u8]) -> Result<Header, String> {
 }
 
 /// A block from the peer, checked to be block #`number` and a child of
-/// `parent`, decoded for import.
+/// `parent`, decoded for import. A wrong number or a broken link within an
+/// answer contradicts the request; a first block that does not link to the
+/// previous answer's last is the peer's chain changing between requests
+/// (a reorganisation: no misbehaviour).
 fn incoming(
 	peer: PeerId,
 	number: u32,
 	parent: Hash,
+	first: bool,
 	data: sc_network_sync::BlockData,
-) -> Result<IncomingBlock<Block>, String> {
-	let header = decode_header(&data.header)?;
-	if *header.number() != number || *header.parent_hash() != parent {
-		return Err(format!(
+) -> Result<IncomingBlock<Block>, Outcome> {
+	let header = decode_header(&data.header).map_err(Outcome::Misbehaved)?;
+	if *header.number() != number || (*header.parent_hash() != parent && !first) {
+		return Err(Outcome::Misbehaved(format!(
 			"sent #{} (child of {:?}) where #{number} (child of {parent:?}) belongs",
 			header.number(),
 			header.parent_hash()
-		));
+		)));
+	}
+	if *header.parent_hash() != parent {
+		return Err(Outcome::Unanswered(format!("its chain changed between requests at #{number}")));
 	}
 	let body = data
 		.body
 		.iter()
 		.map(|xt| <Block as BlockT>::Extrinsic::decode(&mut &xt[..]))
 		.collect::<Result<Vec<_>, _>>()
-		.map_err(|e| format!("undecodable body: {e}"))?;
+		.map_err(|e| Outcome::Misbehaved(format!("undecodable body: {e}")))?;
 	Ok(IncomingBlock {
 		hash: header.hash(),
 		header: Some(header),

@@ -33,7 +33,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-__all__ = ["JobClient", "JobError", "MIN_VALUE", "MAX_VALUE", "BUSY", "TOO_LARGE", "split7", "matmul_int8_reference"]
+__all__ = ["JobClient", "JobError", "MIN_VALUE", "MAX_VALUE", "BUSY", "TOO_LARGE", "split7", "matmul_int8_via", "matmul_int8_reference"]
 
 #: The range of values puzzle v2 multiplies (7-bit signed integers).
 MIN_VALUE, MAX_VALUE = -64, 63
@@ -223,10 +223,19 @@ class JobClient:
         recombined here. The job costs 2x the MACs when one side needs the
         split, 4x when both do.
         """
-        a, b = np.asarray(a), np.asarray(b)
-        a_parts, b_parts = split7(a), split7(b)
-        big = self.matmul(np.vstack(a_parts), np.hstack(b_parts), label, timeout).astype(np.int64)
-        return _recombine(big, a.shape[0], b.shape[1], len(a_parts), len(b_parts))
+        return matmul_int8_via(lambda a7, b7: self.matmul(a7, b7, label, timeout), a, b)
+
+
+def matmul_int8_via(matmul7, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for any int8 values, exact, int32, through ``matmul7``, a
+    product of 7-bit matrices (the job API's, or the in-process miner's
+    ``mlpow.Miner.matmul``): values outside -64..63 are split as in
+    ``JobClient.matmul_int8``, into one product whose blocks are recombined.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    a_parts, b_parts = split7(a), split7(b)
+    big = np.asarray(matmul7(np.vstack(a_parts), np.hstack(b_parts))).astype(np.int64)
+    return _recombine(big, a.shape[0], b.shape[1], len(a_parts), len(b_parts))
 
 
 def split7(x: np.ndarray) -> list:

@@ -25,13 +25,15 @@
 //!   ([`FinalityRules::with_launch_floor`]), which holds on a new chain too;
 //! - and no fork a peer claims is still being fetched to be weighed
 //!   ([`crate::forks`]): sync leaves alone chains shorter than the node's,
-//!   and a shorter chain may be the heavier one;
+//!   and a shorter chain may be the heavier one. A fork that has shown no
+//!   work yet holds all of finality, briefly and within a budget; one that
+//!   keeps gaining on the best chain holds it at its fork point;
 //! - and the node has been in sync for at least [`FinalityRules::settle`]
 //!   (since it started, and since it last caught up): a chain it has just
 //!   downloaded, perhaps from an attacker who reached it first, waits until
 //!   its other peers' chains have been fetched and weighed.
 
-use crate::forks::{HoldClock, PendingForks};
+use crate::forks::{Hold, HoldClock, PendingForks};
 use futures::StreamExt;
 use mlpow_primitives::U256;
 use sc_client_api::{AuxStore, Backend, BlockchainEvents, Finalizer};
@@ -150,8 +152,8 @@ pub async fn finalize_below_depth<B, BE, C, SO, P>(
 		};
 		let info = client.info();
 		let (best_hash, best) = (info.best_hash, (info.best_number).saturated_into::<u64>());
-		let Some(target) = best.checked_sub(rules.depth.into()) else { continue };
-		let target: NumberFor<B> = target.saturated_into();
+		let Some(deepest) = best.checked_sub(rules.depth.into()) else { continue };
+		let mut target: NumberFor<B> = deepest.saturated_into();
 		if target <= info.finalized_number {
 			continue;
 		}
@@ -162,8 +164,16 @@ pub async fn finalize_below_depth<B, BE, C, SO, P>(
 		} else {
 			match PowAux::<U256>::read::<_, B>(client.as_ref(), &best_hash) {
 				Ok(aux) if aux.total_difficulty < rules.minimum_chain_work => Some(Held::LightChain),
-				Ok(_) if clock.holds(forks.holding(Instant::now()), Instant::now()) => Some(Held::WeighingForks),
-				Ok(_) => None,
+				Ok(_) => match clock.holds(forks.holding(Instant::now()), Instant::now()) {
+					Hold::All => Some(Held::WeighingForks),
+					// A fork that is gaining on the best chain: nothing above
+					// its fork point is final until it is weighed.
+					Hold::AtOrBelow(point) if point < deepest => {
+						target = point.saturated_into();
+						(target <= info.finalized_number).then_some(Held::WeighingForks)
+					}
+					Hold::AtOrBelow(_) | Hold::Free => None,
+				},
 				Err(e) => {
 					log::warn!(target: LOG_TARGET, "finality: no total work for {best_hash:?}: {e}");
 					continue;
@@ -182,7 +192,8 @@ pub async fn finalize_below_depth<B, BE, C, SO, P>(
 				),
 				Some(Held::WeighingForks) => log::info!(
 					target: LOG_TARGET,
-					"⛓  Not finalizing while fetching a fork a peer claims, to weigh it against the best chain"
+					"⛓  Not finalizing while a fork a peer claims is fetched and weighed (or, once it shows work, above its \
+					 fork point)"
 				),
 				Some(Held::Settling) => log::info!(
 					target: LOG_TARGET,
@@ -210,7 +221,6 @@ pub async fn finalize_below_depth<B, BE, C, SO, P>(
 		match client.finalize_block(hash, None, true) {
 			Ok(()) => {
 				clock.finalized();
-				forks.finalized();
 				log::debug!(target: LOG_TARGET, "finalized #{target} ({hash:?}), {} below the best block", rules.depth)
 			}
 			Err(e) => log::warn!(target: LOG_TARGET, "finality: could not finalize #{target} ({hash:?}): {e}"),

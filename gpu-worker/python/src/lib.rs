@@ -8,13 +8,13 @@
 //! exceptions, never a panic across the boundary.
 
 use mlpow_worker::{
-	cpu,
+	cpu, cuda,
 	jobs::{input::Matrices, JobError},
 	session::{Options, Session},
 };
 use numpy::{ndarray::Array2, IntoPyArray, PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::{
-	exceptions::{PyMemoryError, PyValueError},
+	exceptions::{PyMemoryError, PyRuntimeError, PyValueError},
 	prelude::*,
 	types::PyDict,
 };
@@ -29,23 +29,33 @@ struct Miner {
 
 #[pymethods]
 impl Miner {
-	/// Connects to `node` in the background (it keeps reconnecting) and
-	/// multiplies on `threads` CPU threads' worth of lanes: one multiplier
-	/// for the calls, `background_threads` more mining seeded nonces
-	/// between them. `min_fill`: the least share of a puzzle piece a call's
-	/// data must fill to be mined (smaller products are multiplied plainly).
+	/// Connects to `node` in the background (it keeps reconnecting).
+	/// `backend`: what multiplies the calls: "cpu" (the calling thread),
+	/// "cuda" (the first GPU; host arrays are copied to it and back), or
+	/// "auto" (CUDA where a driver and a GPU are present, else the CPU).
+	/// `background_threads`: CPU threads mining seeded nonces between calls.
+	/// `min_fill`: the least share of a puzzle piece a call's data must fill
+	/// to be mined (smaller products are multiplied plainly).
 	#[new]
-	#[pyo3(signature = (node = "ws://127.0.0.1:9944", *, min_fill = 0.5, background_threads = 0))]
-	fn new(node: &str, min_fill: f64, background_threads: usize) -> PyResult<Self> {
+	#[pyo3(signature = (node = "ws://127.0.0.1:9944", *, backend = "cpu", min_fill = 0.5, background_threads = 0))]
+	fn new(node: &str, backend: &str, min_fill: f64, background_threads: usize) -> PyResult<Self> {
 		if !node.starts_with("ws://") {
 			return Err(PyValueError::new_err(format!("node {node:?} is not a ws:// URL (ws://127.0.0.1:9944)")));
 		}
 		if !(0.0..=1.0).contains(&min_fill) {
 			return Err(PyValueError::new_err(format!("min_fill {min_fill} is not between 0 and 1")));
 		}
-		let mut lanes = cpu::lanes(1 + background_threads);
-		let multiplier = lanes.remove(0);
-		let options = Options { multiplier: Some(multiplier), background: lanes, job_memory: 0, min_fill };
+		let first_gpu = || cuda::lanes(Some(&[0])).map(|mut lanes| lanes.remove(0));
+		let multiplier = match backend {
+			"cpu" => cpu::lanes(1).remove(0),
+			"cuda" => first_gpu().map_err(|e| PyRuntimeError::new_err(format!("backend \"cuda\": {e:#}")))?,
+			"auto" => first_gpu().unwrap_or_else(|_| cpu::lanes(1).remove(0)),
+			other => {
+				return Err(PyValueError::new_err(format!("backend {other:?}: give \"cpu\", \"cuda\" or \"auto\"")))
+			}
+		};
+		let background = if background_threads > 0 { cpu::lanes(background_threads) } else { Vec::new() };
+		let options = Options { multiplier: Some(multiplier), background, job_memory: 0, min_fill };
 		let session = Session::connect(node, options).map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
 		Ok(Self { session, node: node.to_string() })
 	}
@@ -97,7 +107,7 @@ impl Miner {
 		] {
 			d.set_item(key, value)?;
 		}
-		d.set_item("mining", self.session.miner().current_job().is_some_and(|w| w.params.version == 2))?;
+		d.set_item("mining", self.session.mining())?;
 		Ok(d)
 	}
 

@@ -17,6 +17,7 @@ the nodes' logs.
 import os
 import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -98,6 +99,15 @@ class WithoutANode(unittest.TestCase):
             mlpow.Miner("http://127.0.0.1:9944")
         with self.assertRaises(ValueError):
             mlpow.Miner(nowhere(), min_fill=2)
+        with self.assertRaises(ValueError):
+            mlpow.Miner(nowhere(), backend="tpu")
+        # CUDA without a GPU (CI): refused with the reason; "auto" falls back.
+        try:
+            mlpow.Miner(nowhere(), backend="cuda")
+        except RuntimeError as e:
+            self.assertIn('backend "cuda"', str(e))
+        np.testing.assert_array_equal(mlpow.Miner(nowhere(), backend="auto").matmul(ok + 1, okb + 2),
+                                      np.full((2, 4), 6))
         # Nothing was lost: the miner still multiplies.
         np.testing.assert_array_equal(self.miner.matmul(ok + 1, okb + 2), np.full((2, 4), 6))
 
@@ -186,6 +196,22 @@ class OnTheChain(unittest.TestCase):
         self.a.start()
         wait_for("node A back", lambda: rpc(self.a_rpc, "system_health"), 120, self.logs)
         self.multiply_until(miner, "a block after the restart", lambda s: s["blocks_accepted"] > accepted, 240)
+
+    def test_a_real_model_mines_through_the_package(self):
+        """The MLPerf Tiny autoencoder's int8 layers, multiplied in a Python
+        process by the package, every layer checked against numpy, until
+        its products sealed a block that node B imported."""
+        demo = os.path.join(os.path.dirname(__file__), "..", "..", "..", "clients", "python", "examples",
+                            "mlperf_tiny", "run_layers.py")
+        before = self.best(self.b_rpc)
+        out = subprocess.run([sys.executable, demo, "--node", f"ws://127.0.0.1:{self.a_rpc}", "--batch", "32",
+                              "--until-blocks", "1"], capture_output=True, text=True, timeout=400)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr + self.logs())
+        self.assertIn("every layer checked: identical", out.stdout)
+        self.assertIn("all layers identical", out.stdout)
+        mined = [line for line in out.stdout.splitlines() if line.startswith("mined: ")]
+        self.assertTrue(mined and not mined[0].startswith("mined: 0%"), out.stdout)
+        wait_for("node B importing the model's block", lambda: self.best(self.b_rpc) > before, 60, self.logs)
 
 
 if __name__ == "__main__":

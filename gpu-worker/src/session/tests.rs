@@ -39,6 +39,7 @@ fn naive(m: &Matrices) -> Vec<i32> {
 #[test]
 fn without_work_the_product_is_exact_at_once_and_nothing_mines() {
 	let (session, _found) = session();
+	assert!(!session.mining());
 	let m = matrices(70, 130, 50);
 	assert_eq!(session.matmul(&m).unwrap(), naive(&m));
 	let stats = session.stats();
@@ -55,6 +56,7 @@ fn on_v2_work_the_pieces_mine_and_the_product_stays_exact() {
 	let (session, mut found) = session();
 	let work = work(ChallengeParams::DEV_V2);
 	session.miner().set_job(Some(work.clone()));
+	assert!(session.mining());
 	// 2 x 2 x 3 pieces (62 data columns a piece): rows and columns full,
 	// depth 130 = 62 + 62 + 6, whose last pieces are too thin to mine.
 	let m = matrices(128, 130, 128);
@@ -101,6 +103,7 @@ fn small_products_multiply_plainly_unless_asked() {
 fn a_v1_chain_multiplies_plainly() {
 	let (session, _found) = session();
 	session.miner().set_job(Some(work(ChallengeParams::DEV)));
+	assert!(!session.mining(), "v1 has no chosen matrices");
 	let m = matrices(64, 62, 64);
 	assert_eq!(session.matmul(&m).unwrap(), naive(&m));
 	assert_eq!(session.stats().nonces, 0);

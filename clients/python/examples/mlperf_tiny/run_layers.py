@@ -11,7 +11,14 @@ int64 matmul as the independent check, and every layer's int32 result is
 compared exactly::
 
     python3 run_layers.py --api http://127.0.0.1:9955 [--batch 64]
+    python3 run_layers.py --node ws://127.0.0.1:9944 [--passes 20]   # in this process (the mlpow package)
     python3 run_layers.py --check-only          # no worker needed
+
+``--node`` multiplies in this process instead, with the ``mlpow`` package's
+miner (``mlpow.Miner``), whose products mine on that node's work; the
+7-bit split is the client's (``mlpow_client.matmul_int8_via``). ``--passes``
+repeats the forward pass, each one checked, and the miner's statistics
+are printed at the end.
 
 ``--check-only`` replaces the worker by numpy (behind the real client, so
 its 7-bit split and recombination still run; plain numpy if mlpow_client
@@ -91,6 +98,20 @@ def make_multiply(args):
         client = OfflineClient(args.api)
         return (lambda a, b, label: client.matmul_int8(a, b, label=label)), "mlpow_client.matmul_int8 over numpy (--check-only)"
 
+    if args.node:
+        try:
+            import mlpow
+        except ImportError as e:
+            print(f"cannot import the mlpow package (gpu-worker/python): {e}", file=sys.stderr)
+            sys.exit(2)
+        miner = mlpow.Miner(args.node)
+        deadline = time.monotonic() + args.wait_for_work
+        while not miner.stats()["mining"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        multiply = lambda a, b, label: mlpow_client.matmul_int8_via(miner.matmul, a, b)  # noqa: E731
+        multiply.miner = miner
+        return multiply, f"mlpow.Miner in this process, mining on {args.node}"
+
     client = mlpow_client.JobClient(args.api)
     return (lambda a, b, label: client.matmul_int8(a, b, label=label)), f"mlpow worker at {args.api}"
 
@@ -102,9 +123,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic inputs")
     parser.add_argument("--show", type=int, default=5, help="inputs whose anomaly score is printed")
     parser.add_argument("--check-only", action="store_true", help="no worker: numpy on both sides")
+    parser.add_argument("--node", help="multiply in this process with mlpow.Miner, mining on this node (ws://)")
+    parser.add_argument("--wait-for-work", type=float, default=30.0, help="seconds --node waits for work first")
+    parser.add_argument("--passes", type=int, default=1, help="forward passes, each checked (default 1)")
+    parser.add_argument("--until-blocks", type=int, default=0, help="with --node: more passes until this many blocks")
     args = parser.parse_args()
-    if args.batch < 1:
-        parser.error("--batch must be at least 1")
+    if args.batch < 1 or args.passes < 1:
+        parser.error("--batch and --passes must be at least 1")
 
     layers = model.load()
     x_float = model.synthetic_batch(args.batch, seed=args.seed)
@@ -154,6 +179,37 @@ def main() -> int:
     for n in range(shown):
         print(f"  input {n:3d}: {scores[n]:10.3f}")
     print(f"  batch mean: {scores.mean():10.3f}  (synthetic inputs: the values show the arithmetic, not a diagnosis)")
+
+    # Further passes on other inputs, each checked the same way (with
+    # --until-blocks, until the miner's tickets sealed that many blocks).
+    miner = getattr(multiply, "miner", None)
+    deadline = time.monotonic() + 300
+    n = 0
+
+    def more():
+        if n + 1 < args.passes:
+            return True
+        return miner is not None and miner.stats()["blocks_accepted"] < args.until_blocks and time.monotonic() < deadline
+
+    while more():
+        n += 1
+        x = model.quantize_input(model.synthetic_batch(args.batch, seed=args.seed + n), layers)
+        got, got_acc = model.reference_forward(x, layers, lambda a, b: np.asarray(multiply(a, b, "pass")))
+        want, want_acc = model.reference_forward(x, layers, model.numpy_matmul)
+        same = np.array_equal(got, want) and all(np.array_equal(g, w) for g, w in zip(got_acc, want_acc))
+        all_equal &= same
+        if not same:
+            print(f"pass {n + 1}: MISMATCH", file=sys.stderr)
+    if n > 0:
+        print(f"{n + 1} forward passes, every layer checked: {'identical' if all_equal else 'MISMATCH'}")
+    if miner is not None:
+        stats = miner.stats()
+        print("miner: " + ", ".join(f"{k} {v}" for k, v in stats.items()))
+        share = stats["macs_mined"] / max(1, stats["macs"])
+        print(f"mined: {100 * share:.0f}% of the multiply-accumulates (the rest multiplied plainly: no work, or pieces under half full)")
+        if stats["blocks_accepted"] < args.until_blocks:
+            print(f"only {stats['blocks_accepted']} blocks sealed, not {args.until_blocks}, in 300 s", file=sys.stderr)
+            return 1
 
     if not all_equal:
         print("\nMISMATCH between the service and numpy", file=sys.stderr)

@@ -72,14 +72,17 @@ def _operand(name, x):
 class Miner:
     """A miner in this process (see the module's docstring).
 
-    ``node``: the node's WebSocket RPC. ``min_fill``: the least share of a
-    puzzle piece a product must fill to be mined (0..1, default 0.5).
+    ``node``: the node's WebSocket RPC. ``backend``: what multiplies,
+    ``"cpu"`` (the calling thread), ``"cuda"`` (the first GPU, host arrays
+    copied to it and back; a ``RuntimeError`` says why when there is none)
+    or ``"auto"``. ``min_fill``: the least share of a puzzle piece a
+    product must fill to be mined (0..1, default 0.5).
     ``background_threads``: CPU threads that mine seeded nonces between
     calls (default none: the model keeps its cores).
     """
 
-    def __init__(self, node="ws://127.0.0.1:9944", *, min_fill=0.5, background_threads=0):
-        self._native = _NativeMiner(node, min_fill=min_fill, background_threads=background_threads)
+    def __init__(self, node="ws://127.0.0.1:9944", *, backend="cpu", min_fill=0.5, background_threads=0):
+        self._native = _NativeMiner(node, backend=backend, min_fill=min_fill, background_threads=background_threads)
 
     def matmul(self, a, b):
         """The exact int32 product ``a @ b``, mined where it is worth it."""
