@@ -39,7 +39,7 @@ use std::{
 	ops::Range,
 	sync::{
 		atomic::{AtomicU64, Ordering},
-		Arc, Mutex,
+		Arc, Mutex, TryLockError,
 	},
 };
 use tokio::sync::mpsc;
@@ -92,8 +92,8 @@ pub struct Stats {
 	pub tickets: u64,
 	/// Winning tickets, each queued for the node as a seal.
 	pub winners: u64,
-	/// Seals the node accepted as blocks, from this session's pieces and its
-	/// background lanes.
+	/// Seals the node accepted as blocks: from the calls' pieces and from
+	/// the background lanes alike (the node's answers are per session).
 	pub blocks_accepted: u64,
 	/// Seals that arrived after the node had moved to new work.
 	pub stale: u64,
@@ -208,18 +208,25 @@ impl Session {
 		let count = |counter: &AtomicU64, n: u64| counter.fetch_add(n, Ordering::Relaxed);
 		count(&self.counters.calls, 1);
 		count(&self.counters.macs, whole.macs());
-		let mut guard = self.multiplier.lock().unwrap_or_else(|p| p.into_inner());
-		let work = guard.as_deref().and_then(|m| self.work(m));
-		let (Some(multiplier), Some(first)) = (guard.as_mut(), work) else {
-			plain(a, bt, depth, &whole, &mut c, cols);
+		let Some(first) = self.work() else {
+			// No work: the whole product at once, straight into `c`.
+			mlpow_primitives::kernel::gemm(a, bt, rows, cols, depth, &mut c);
 			count(&self.counters.macs_plain, whole.macs());
 			return Ok(c);
 		};
 		for block in whole.split(PuzzleShape::from(&first.params)) {
-			// The work may change between pieces: each is mined on what is current.
-			let mined = match self.work(&**multiplier) {
+			// The work may change between pieces: each is mined on what is
+			// current. The multiplier is held for one piece at a time, and a
+			// piece that finds it busy (another thread's call) is multiplied
+			// plainly rather than wait.
+			let mined = match self.work() {
 				Some(work) if self.worth_mining(&block, &work) => {
-					self.mine(&mut **multiplier, &work, a, bt, depth, &block)
+					let guard = match self.multiplier.try_lock() {
+						Ok(guard) => Some(guard),
+						Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+						Err(TryLockError::WouldBlock) => None,
+					};
+					guard.and_then(|mut g| g.as_mut().and_then(|m| self.mine(&mut **m, &work, a, bt, depth, &block)))
 				}
 				_ => None,
 			};
@@ -240,7 +247,7 @@ impl Session {
 	/// Whether calls mine now: there is work, of puzzle v2, and a multiplier
 	/// that mines it.
 	pub fn mining(&self) -> bool {
-		self.multiplier_mines && self.miner.current_job().is_some_and(|w| w.params.version == PUZZLE_V2)
+		self.work().is_some()
 	}
 
 	/// What the session has done so far.
@@ -261,9 +268,12 @@ impl Session {
 		}
 	}
 
-	/// The current work, if the multiplier can mine it (puzzle v2).
-	fn work(&self, multiplier: &dyn Lane) -> Option<Arc<Job>> {
-		self.miner.current_job().filter(|w| w.params.version == PUZZLE_V2 && multiplier.can_multiply())
+	/// The current work, if the multiplier can mine it: puzzle v2, with
+	/// parameters that pass the consensus checks (a node's work is not
+	/// trusted to be well formed).
+	fn work(&self) -> Option<Arc<Job>> {
+		let mines = |w: &Arc<Job>| w.params.version == PUZZLE_V2 && w.params.validate().is_ok();
+		self.miner.current_job().filter(|w| self.multiplier_mines && mines(w))
 	}
 
 	fn worth_mining(&self, block: &Block, work: &Job) -> bool {
@@ -325,12 +335,24 @@ impl Drop for Session {
 	}
 }
 
+/// The deepest product whose int32 sums cannot overflow: `4096 * depth`
+/// stays below `2^31`.
+pub const MAX_DEPTH: usize = (1 << 19) - 1;
+
 /// The checks a caller's matrices must pass: shapes at least 1, lengths
-/// that match them, values in the puzzle's range `-64..=63`.
+/// that match them, a depth whose sums fit int32, values in the puzzle's
+/// range `-64..=63`.
 fn check(m: &Matrices) -> Result<(), JobError> {
 	let bad = |why: String| Err(JobError::Invalid(why));
 	if m.rows == 0 || m.depth == 0 || m.cols == 0 {
 		return bad(format!("empty shape: A is {} x {}, B is {} x {}", m.rows, m.depth, m.depth, m.cols));
+	}
+	if m.depth > MAX_DEPTH {
+		return bad(format!(
+			"depth {} could overflow int32 (each term is at most 64 * 64 = 4096): split it into products of at most \
+			 {MAX_DEPTH} and add them",
+			m.depth
+		));
 	}
 	let want = |r: usize, c: usize| r.checked_mul(c);
 	if want(m.rows, m.depth) != Some(m.a.len()) {

@@ -207,6 +207,9 @@ impl ForkFetcher {
 	/// Fetches and imports `peer`'s chain up to `claimed` (#`number`).
 	async fn fetch(&self, peer: PeerId, claimed: Hash, number: u32) -> Outcome {
 		let info = self.client.info();
+		if number <= info.finalized_number {
+			return Outcome::BelowFinality; // finalized past it since the claim was read
+		}
 		// The peer's chain must end where it claims.
 		match self.peer_block(peer, number).await {
 			Ok(hash) if hash == claimed => {}
@@ -249,9 +252,19 @@ impl ForkFetcher {
 				number - agree
 			));
 		}
-		// The fork's measure of progress starts at its fork point.
+		// The fork's measure of progress starts at its fork point, and
+		// finality waits at the block where it leaves the best chain (below
+		// `agree` when an earlier fetch imported part of the fork).
+		let best = self.client.info().best_hash;
+		let divergence = match sp_blockchain::lowest_common_ancestor(self.client.as_ref(), parent, best) {
+			Ok(ancestor) => ancestor.number,
+			Err(e) => {
+				log::warn!(target: LOG_TARGET, "⛓  No common ancestor of {parent:?} and the best block: {e}");
+				agree
+			}
+		};
 		if let Some((shortfall, _)) = self.shortfall(parent) {
-			self.forks.forked_at(&peer, &claimed, agree.into(), shortfall);
+			self.forks.forked_at(&peer, &claimed, divergence.into(), shortfall);
 		}
 		// 2. The fork's blocks, ascending, a batch at a time.
 		let mut next = agree + 1;

@@ -27,13 +27,16 @@
 //!   ([`crate::forks`]): sync leaves alone chains shorter than the node's,
 //!   and a shorter chain may be the heavier one. A fork that has shown no
 //!   work yet holds all of finality, briefly and within a budget; one that
-//!   keeps gaining on the best chain holds it at its fork point;
+//!   keeps gaining on the best chain holds it at its fork point; and no
+//!   hold keeps finality more than [`crate::forks::MAX_HOLD_BLOCKS`] below
+//!   its usual target, unless a fork has out-mined the best chain by that
+//!   many blocks;
 //! - and the node has been in sync for at least [`FinalityRules::settle`]
 //!   (since it started, and since it last caught up): a chain it has just
 //!   downloaded, perhaps from an attacker who reached it first, waits until
 //!   its other peers' chains have been fetched and weighed.
 
-use crate::forks::{Hold, HoldClock, PendingForks};
+use crate::forks::{finality_target, HoldClock, PendingForks};
 use futures::StreamExt;
 use mlpow_primitives::U256;
 use sc_client_api::{AuxStore, Backend, BlockchainEvents, Finalizer};
@@ -164,16 +167,14 @@ pub async fn finalize_below_depth<B, BE, C, SO, P>(
 		} else {
 			match PowAux::<U256>::read::<_, B>(client.as_ref(), &best_hash) {
 				Ok(aux) if aux.total_difficulty < rules.minimum_chain_work => Some(Held::LightChain),
-				Ok(_) => match clock.holds(forks.holding(Instant::now()), Instant::now()) {
-					Hold::All => Some(Held::WeighingForks),
-					// A fork that is gaining on the best chain: nothing above
-					// its fork point is final until it is weighed.
-					Hold::AtOrBelow(point) if point < deepest => {
-						target = point.saturated_into();
-						(target <= info.finalized_number).then_some(Held::WeighingForks)
-					}
-					Hold::AtOrBelow(_) | Hold::Free => None,
-				},
+				Ok(_) => {
+					// Forks being weighed keep finality back, within bounds.
+					let holding = forks.holding(Instant::now());
+					let hold = clock.holds(holding, Instant::now());
+					let finalized = info.finalized_number.saturated_into::<u64>();
+					target = finality_target(hold, &holding, deepest, finalized).saturated_into();
+					(target <= info.finalized_number).then_some(Held::WeighingForks)
+				}
 				Err(e) => {
 					log::warn!(target: LOG_TARGET, "finality: no total work for {best_hash:?}: {e}");
 					continue;

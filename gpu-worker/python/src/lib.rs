@@ -19,6 +19,9 @@ use pyo3::{
 	types::PyDict,
 };
 
+/// The most background mining threads a miner starts.
+const MAX_BACKGROUND_THREADS: usize = 1024;
+
 /// A miner in this process: a session with a node in the background, and
 /// `matmul`, whose products mine on the node's work.
 #[pyclass(frozen, module = "mlpow._native")]
@@ -54,9 +57,14 @@ impl Miner {
 				return Err(PyValueError::new_err(format!("backend {other:?}: give \"cpu\", \"cuda\" or \"auto\"")))
 			}
 		};
+		if background_threads > MAX_BACKGROUND_THREADS {
+			return Err(PyValueError::new_err(format!(
+				"background_threads {background_threads}: at most {MAX_BACKGROUND_THREADS}"
+			)));
+		}
 		let background = if background_threads > 0 { cpu::lanes(background_threads) } else { Vec::new() };
 		let options = Options { multiplier: Some(multiplier), background, job_memory: 0, min_fill };
-		let session = Session::connect(node, options).map_err(|e| PyValueError::new_err(format!("{e:#}")))?;
+		let session = Session::connect(node, options).map_err(|e| PyRuntimeError::new_err(format!("{e:#}")))?;
 		Ok(Self { session, node: node.to_string() })
 	}
 
@@ -74,10 +82,11 @@ impl Miner {
 				"shapes {rows} x {depth} and {depth_b} x {cols} do not multiply: a's columns must equal b's rows"
 			)));
 		}
-		let a_values = a
-			.as_slice()
-			.map_err(|_| PyValueError::new_err("a is not C-contiguous (numpy.ascontiguousarray(a) makes it so)"))?
-			.to_vec();
+		// `as_slice` also takes Fortran order, which would be read wrongly.
+		if !a.is_c_contiguous() {
+			return Err(PyValueError::new_err("a is not C-contiguous (numpy.ascontiguousarray(a) makes it so)"));
+		}
+		let a_values = a.as_slice().map_err(|e| PyValueError::new_err(format!("a: {e}")))?.to_vec();
 		// The puzzle multiplies A by B transposed.
 		let bt: Vec<i8> = b.as_array().t().iter().copied().collect();
 		let matrices = Matrices { rows, depth, cols, a: a_values, bt };

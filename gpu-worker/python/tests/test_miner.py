@@ -95,6 +95,18 @@ class WithoutANode(unittest.TestCase):
             native.matmul(ok, np.zeros((2, 4), np.int8))
         with self.assertRaises(TypeError):
             native.matmul(ok.astype(np.int32), okb)
+        # Fortran order is contiguous too, but not row-major: refused, not misread.
+        with self.assertRaises(ValueError) as e:
+            native.matmul(np.asfortranarray(np.arange(6, dtype=np.int8).reshape(2, 3)), okb)
+        self.assertIn("not C-contiguous", str(e.exception))
+        # b is read through its strides: any layout multiplies exactly.
+        rng = np.random.default_rng(1)
+        a = rng.integers(-64, 64, size=(5, 7), dtype=np.int8)
+        b = np.asfortranarray(rng.integers(-64, 64, size=(7, 3), dtype=np.int8))
+        np.testing.assert_array_equal(native.matmul(a, b), reference(a, b))
+        with self.assertRaises(ValueError) as e:
+            mlpow.Miner(nowhere(), background_threads=10**6)
+        self.assertIn("at most", str(e.exception))
         with self.assertRaises(ValueError):
             mlpow.Miner("http://127.0.0.1:9944")
         with self.assertRaises(ValueError):

@@ -109,6 +109,41 @@ fn a_v1_chain_multiplies_plainly() {
 	assert_eq!(session.stats().nonces, 0);
 }
 
+/// Work a node sends with parameters that fail the consensus checks is
+/// not mined: the product is still exact.
+#[test]
+fn malformed_work_is_not_mined() {
+	let (session, _found) = session();
+	session.miner().set_job(Some(work(ChallengeParams { k: 1, ..ChallengeParams::DEV_V2 })));
+	assert!(!session.mining());
+	let m = matrices(64, 62, 64);
+	assert_eq!(session.matmul(&m).unwrap(), naive(&m));
+	assert_eq!(session.stats().nonces, 0);
+}
+
+/// Calls from several threads at once all get exact products; a piece
+/// whose thread finds the multiplier busy is multiplied plainly.
+#[test]
+fn concurrent_callers_get_exact_products() {
+	let (session, _found) = session();
+	session.miner().set_job(Some(work(ChallengeParams::DEV_V2)));
+	let m = matrices(128, 124, 128);
+	let want = naive(&m);
+	std::thread::scope(|s| {
+		for _ in 0..3 {
+			s.spawn(|| {
+				for _ in 0..3 {
+					assert_eq!(session.matmul(&m).unwrap(), want);
+				}
+			});
+		}
+	});
+	let stats = session.stats();
+	assert_eq!(stats.calls, 9);
+	assert_eq!(stats.macs_mined + stats.macs_plain, stats.macs);
+	assert!(stats.nonces > 0, "{stats:?}");
+}
+
 /// Bad input is refused with the reason, and the session goes on.
 #[test]
 fn bad_input_is_refused_with_the_reason() {
@@ -123,6 +158,7 @@ fn bad_input_is_refused_with_the_reason() {
 		(Matrices { a: [vec![64], vec![0; 11]].concat(), ..good.clone() }, "A holds 64, outside"),
 		(Matrices { bt: [vec![0; 19], vec![-65]].concat(), ..good.clone() }, "B holds -65, outside"),
 		(Matrices { rows: usize::MAX / 2, depth: 1, cols: 4, a: vec![], bt: vec![0; 4] }, "A holds 0 values"),
+		(Matrices { rows: 1, depth: MAX_DEPTH + 1, cols: 1, a: vec![], bt: vec![] }, "could overflow int32"),
 	];
 	for (m, why) in cases {
 		match session.matmul(&m) {

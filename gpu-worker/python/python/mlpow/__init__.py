@@ -44,8 +44,8 @@ def _operand(name, x):
 
         if x.device.type != "cpu":
             raise ValueError(
-                f"{name} is on {x.device}: this build multiplies CPU tensors "
-                f"({name}.cpu() moves it; the CUDA path is not in this build)"
+                f"{name} is on {x.device}: give CPU tensors ({name}.cpu()); with backend=\"cuda\" the miner "
+                "copies them to the GPU itself (device tensors through DLPack are not in this version)"
             )
         if x.dtype != torch.int8:
             raise TypeError(f"{name} has dtype {x.dtype}: the puzzle multiplies torch.int8 in {LOW}..={HIGH}")
@@ -102,8 +102,9 @@ class Miner:
 
     def stats(self):
         """A dict: calls, macs, macs_mined, macs_plain, nonces, tickets,
-        winners, blocks_accepted, stale, rejected, and whether the node's
-        work is being mined now (``mining``)."""
+        winners (of this miner's calls), blocks_accepted, stale, rejected
+        (the node's answers to every seal of this miner, background
+        threads included), and whether calls mine now (``mining``)."""
         return self._native.stats()
 
     def __repr__(self):
