@@ -29,8 +29,7 @@
 //!   work yet holds all of finality, briefly and within a budget; one that
 //!   keeps gaining on the best chain holds it at its fork point; and no
 //!   hold keeps finality more than [`crate::forks::MAX_HOLD_BLOCKS`] below
-//!   its usual target, unless a fork has out-mined the best chain by that
-//!   many blocks;
+//!   its usual target;
 //! - and the node has been in sync for at least [`FinalityRules::settle`]
 //!   (since it started, and since it last caught up): a chain it has just
 //!   downloaded, perhaps from an attacker who reached it first, waits until
@@ -172,7 +171,7 @@ pub async fn finalize_below_depth<B, BE, C, SO, P>(
 					let holding = forks.holding(Instant::now());
 					let hold = clock.holds(holding, Instant::now());
 					let finalized = info.finalized_number.saturated_into::<u64>();
-					target = finality_target(hold, &holding, deepest, finalized).saturated_into();
+					target = finality_target(hold, deepest, finalized).saturated_into();
 					(target <= info.finalized_number).then_some(Held::WeighingForks)
 				}
 				Err(e) => {
