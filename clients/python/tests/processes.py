@@ -5,8 +5,10 @@ header's PoW seal. Shared by clients/python/tests and gpu-worker/python/tests.
 
 import json
 import os
+import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 
@@ -84,3 +86,25 @@ class Proc:
     def tail(self, lines=30):
         with open(self.log_path, "rb") as f:
             return f"--- {self.name}:\n" + b"\n".join(f.read().splitlines()[-lines:]).decode(errors="replace")
+
+
+class Network:
+    """A test class's processes (``cls.procs``, logs under ``cls.base``):
+    stopped and cleaned up after its tests, their logs' tails for failure
+    messages. ``MLPOW_KEEP_LOGS=1`` keeps the logs."""
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in reversed(cls.procs):
+            p.stop()
+        if os.environ.get("MLPOW_KEEP_LOGS"):
+            print(f"logs kept in {cls.base}", file=sys.stderr)
+        else:
+            shutil.rmtree(cls.base, ignore_errors=True)
+
+    @classmethod
+    def logs(cls):
+        return "\n".join(p.tail() for p in cls.procs)
+
+    def best(self, port):
+        return int(rpc(port, "chain_getHeader")["number"], 16)

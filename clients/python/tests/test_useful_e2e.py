@@ -15,7 +15,6 @@ skipped without. ``MLPOW_KEEP_LOGS=1`` keeps the processes' logs.
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,14 +28,14 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 from mlpow_client import JobClient, JobError, matmul_int8_reference  # noqa: E402
-from processes import Proc, free_port, rpc, seal_of, wait_for  # noqa: E402
+from processes import Network, Proc, free_port, rpc, seal_of, wait_for  # noqa: E402
 
 NODE_BIN = os.environ.get("MLPOW_NODE_BIN")
 WORKER_BIN = os.environ.get("MLPOW_WORKER_BIN")
 
 
 @unittest.skipUnless(NODE_BIN and WORKER_BIN, "set MLPOW_NODE_BIN and MLPOW_WORKER_BIN (scripts/test.sh does)")
-class UsefulModeEndToEnd(unittest.TestCase):
+class UsefulModeEndToEnd(Network, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="mlpow-useful-")
@@ -72,22 +71,6 @@ class UsefulModeEndToEnd(unittest.TestCase):
         cls.client = JobClient(f"http://127.0.0.1:{cls.api_port}", timeout=60)
         wait_for("the worker mining v2 work", lambda: (cls.client.info()["chain"] or {}).get("version") == 2,
                  60, cls.logs)
-
-    @classmethod
-    def tearDownClass(cls):
-        for p in reversed(cls.procs):
-            p.stop()
-        if os.environ.get("MLPOW_KEEP_LOGS"):
-            print(f"logs kept in {cls.base}", file=sys.stderr)
-        else:
-            shutil.rmtree(cls.base, ignore_errors=True)
-
-    @classmethod
-    def logs(cls):
-        return "\n".join(p.tail() for p in cls.procs)
-
-    def best(self, port):
-        return int(rpc(port, "chain_getHeader")["number"], 16)
 
     def npy_header_only(self, name, shape):
         """A .npy file whose header claims ``shape`` (int8) over one byte of data."""

@@ -16,7 +16,6 @@ the nodes' logs.
 
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ import unittest
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "clients", "python", "tests"))
-from processes import Proc, free_port, rpc, seal_of, wait_for  # noqa: E402
+from processes import Network, Proc, free_port, rpc, seal_of, wait_for  # noqa: E402
 
 import mlpow  # noqa: E402
 
@@ -125,7 +124,7 @@ class WithoutANode(unittest.TestCase):
 
 
 @unittest.skipUnless(NODE_BIN, "set MLPOW_NODE_BIN (scripts/test.sh does)")
-class OnTheChain(unittest.TestCase):
+class OnTheChain(Network, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.base = tempfile.mkdtemp(prefix="mlpow-inprocess-")
@@ -148,22 +147,6 @@ class OnTheChain(unittest.TestCase):
         except BaseException:
             cls.tearDownClass()
             raise
-
-    @classmethod
-    def tearDownClass(cls):
-        for p in reversed(cls.procs):
-            p.stop()
-        if os.environ.get("MLPOW_KEEP_LOGS"):
-            print(f"logs kept in {cls.base}", file=sys.stderr)
-        else:
-            shutil.rmtree(cls.base, ignore_errors=True)
-
-    @classmethod
-    def logs(cls):
-        return "\n".join(p.tail() for p in cls.procs)
-
-    def best(self, port):
-        return int(rpc(port, "chain_getHeader")["number"], 16)
 
     def multiply_until(self, miner, what, done, timeout):
         """Multiplies (and checks) products until ``done(stats)``."""
