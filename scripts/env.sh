@@ -13,6 +13,30 @@ export MLPOW_ROOT
 # for cranelift; the rest start in a second or two, also on a busy machine.
 export MLPOW_WASM_CACHE="${MLPOW_WASM_CACHE:-$CARGO_TARGET_DIR/debug/wasm-cache}"
 
+# target_dir_space: makes room for a build and says how much there is.
+# A build of this workspace writes up to ~15 GB (a cold one, with line
+# tables only); every checkout path gets its own copies of the
+# workspace's crates, and cargo's incremental caches grow with each
+# edit. CI builds each commit once, so it turns incremental off; below
+# 20 GB free the incremental caches (rebuilt on demand) go first.
+target_dir_space() {
+	if [ "${CI:-}" = true ]; then
+		export CARGO_INCREMENTAL=0
+	fi
+	mkdir -p "$CARGO_TARGET_DIR"
+	local free_kb
+	free_kb=$(df -Pk "$CARGO_TARGET_DIR" | awk 'NR == 2 { print $4 }')
+	if [ "$free_kb" -lt $((20 * 1024 * 1024)) ] && [ -d "$CARGO_TARGET_DIR/debug/incremental" ]; then
+		echo "under 20 GB free: removing cargo's incremental caches ($CARGO_TARGET_DIR/debug/incremental)"
+		rm -rf "$CARGO_TARGET_DIR/debug/incremental"
+		free_kb=$(df -Pk "$CARGO_TARGET_DIR" | awk 'NR == 2 { print $4 }')
+	fi
+	echo "disk: $((free_kb / 1024 / 1024)) GB free for $CARGO_TARGET_DIR ($(du -sh "$CARGO_TARGET_DIR" 2>/dev/null | cut -f1) used)"
+	if [ "$free_kb" -lt $((8 * 1024 * 1024)) ]; then
+		echo "warning: under 8 GB free; a cold build needs ~15 GB. Free space, or point CARGO_TARGET_DIR at a larger disk." >&2
+	fi
+}
+
 # step NAME: prints a heading and remembers when the step began.
 step() {
 	if [ -n "${_step_name:-}" ]; then

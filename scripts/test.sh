@@ -12,6 +12,7 @@ wasm_toolchain
 echo "wasm32 builds use: ${WASM_CARGO[*]}"
 nvrtc_library
 echo "NVRTC: ${LD_LIBRARY_PATH%%:*}"
+target_dir_space
 
 step "Formatting (cargo fmt --check)"
 cargo fmt --all --check
