@@ -12,8 +12,8 @@
 //! when it changes, which on a GPU means the weights stay resident in device
 //! memory for the whole epoch.
 
-use mlpow_primitives::{ChallengeParams, Hash32, Seal, U256};
-use std::ops::Range;
+use mlpow_primitives::{v2::mine::Operand, ChallengeParams, Hash32, Seal, U256};
+use std::{ops::Range, sync::Arc};
 
 /// Everything needed to search for seals of one block.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,9 +80,10 @@ pub trait Lane: Send {
 	}
 
 	/// Mines `nonce` of `work` (puzzle v2) on the chosen matrices `a`
-	/// (`m x k`) and `bt` (`n x k`), and returns their exact product with
-	/// the winning tickets. Lanes that cannot say so.
-	fn multiply(&mut self, work: &Job, a: Vec<i8>, bt: Vec<i8>, nonce: u64) -> anyhow::Result<Multiplied> {
+	/// (`m x k`) and `bt` (`n x k`), committed for `work`'s parameters
+	/// ([`crate::chosen`]), and returns their exact product with the
+	/// winning tickets. Lanes that cannot say so.
+	fn multiply(&mut self, work: &Job, a: Arc<Operand>, bt: Arc<Operand>, nonce: u64) -> anyhow::Result<Multiplied> {
 		let _ = (work, a, bt, nonce);
 		anyhow::bail!("{} does not run useful jobs", self.name())
 	}

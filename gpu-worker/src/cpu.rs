@@ -7,7 +7,8 @@ use crate::backend::{Job, Lane, Multiplied, SearchReport, Winner};
 use mlpow_primitives::{
 	kernel::Kernel,
 	mine::{Buffers, EpochWeights, Search},
-	v2, ChallengeParams, Hash32, PUZZLE_V2,
+	v2::{self, mine::Operand},
+	ChallengeParams, Hash32, PUZZLE_V2,
 };
 use std::{
 	ops::Range,
@@ -224,13 +225,13 @@ impl Lane for CpuLane {
 		true
 	}
 
-	fn multiply(&mut self, work: &Job, a: Vec<i8>, bt: Vec<i8>, nonce: u64) -> anyhow::Result<Multiplied> {
+	fn multiply(&mut self, work: &Job, a: Arc<Operand>, bt: Arc<Operand>, nonce: u64) -> anyhow::Result<Multiplied> {
 		if self.memory_checked != Some(work.params) {
 			self.buffers = None;
 			check_memory(&work.params, self.threads)?;
 			self.memory_checked = Some(work.params);
 		}
-		let job = v2::Job::chosen(&work.params, a, bt).map_err(|e| anyhow::anyhow!("job piece: {e}"))?;
+		let job = v2::Job::of(&work.params, a, bt).map_err(|e| anyhow::anyhow!("job piece: {e}"))?;
 		let mut miner =
 			v2::Miner::new(&job, &work.pre_hash, work.difficulty).map_err(|e| anyhow::anyhow!("bad work: {e}"))?;
 		let winners =

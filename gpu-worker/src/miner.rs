@@ -12,6 +12,7 @@
 
 use crate::{
 	backend::{Job, Lane, Winner},
+	chosen,
 	jobs::Jobs,
 };
 use mlpow_primitives::PUZZLE_V2;
@@ -221,7 +222,9 @@ fn mine_piece(
 	let name = lane.name();
 	let nonce = shared.next_nonce.fetch_add(1, Ordering::SeqCst);
 	let crate::jobs::Piece { at, a, bt } = piece;
-	match lane.multiply(work, a, bt, nonce) {
+	let p = &work.params;
+	let mined = chosen::commit_a(p, a).and_then(|a| Ok((a, chosen::commit_bt(p, bt)?)));
+	match mined.and_then(|(a, bt)| lane.multiply(work, a, bt, nonce)) {
 		Ok(out) => {
 			let c = &shared.counters;
 			c.nonces.fetch_add(1, Ordering::Relaxed);

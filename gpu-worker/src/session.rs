@@ -24,9 +24,10 @@
 
 use crate::{
 	backend::{Job, Lane},
+	chosen,
 	jobs::{
 		input::Matrices,
-		plan::{accumulate, padded, salt, Block, PuzzleShape, Salt},
+		plan::{accumulate, padded, salt_a, Block, PuzzleShape, Salt},
 		JobError, Jobs,
 	},
 	miner::{Found, Miner, FOUND_QUEUE},
@@ -43,6 +44,9 @@ use std::{
 	},
 };
 use tokio::sync::mpsc;
+
+mod weight;
+pub use weight::Weight;
 
 /// How a session mines.
 pub struct Options {
@@ -195,10 +199,32 @@ impl Session {
 	/// The exact product `A * B` of `matrices` (`A` is `rows x depth`, `Bt`
 	/// is `B` transposed, `cols x depth`; values in `-64..=63`), `rows x
 	/// cols` row-major, mined on the current work where that is worth it.
+	/// (`B` is committed for this call alone: a `B` used again is a
+	/// [`Weight`], for [`Self::matmul_by`].)
 	pub fn matmul(&self, matrices: &Matrices) -> Result<Vec<i32>, JobError> {
-		check(matrices)?;
 		let Matrices { rows, depth, cols, a, bt } = matrices;
-		let (rows, depth, cols) = (*rows, *depth, *cols);
+		check_depth(*depth)?;
+		check_a(a, *rows, *depth)?;
+		let weight = Weight::new(*depth, *cols, bt.clone())?;
+		self.product(a, *rows, &weight)
+	}
+
+	/// The exact product `A * B` of `a` (`rows x depth`, row-major) and
+	/// `weight`'s `B`, `rows x cols` row-major, mined on the current work
+	/// where that is worth it; the weight's pieces are committed on first
+	/// use and reused by every later call.
+	pub fn matmul_by(&self, a: &[i8], rows: usize, weight: &Weight) -> Result<Vec<i32>, JobError> {
+		check_depth(weight.depth())?;
+		check_a(a, rows, weight.depth())?;
+		self.product(a, rows, weight)
+	}
+
+	/// [`Self::matmul_by`] of checked operands.
+	fn product(&self, a: &[i8], rows: usize, weight: &Weight) -> Result<Vec<i32>, JobError> {
+		let (depth, cols, bt) = (weight.depth(), weight.cols(), weight.bt());
+		if rows.checked_mul(cols).is_none_or(|n| n > isize::MAX as usize / 4) {
+			return Err(JobError::Invalid(format!("the product of {rows} x {cols} does not fit in memory")));
+		}
 		// A product too large for this machine's memory is refused, not an abort.
 		let mut c = Vec::new();
 		c.try_reserve_exact(rows * cols)
@@ -226,7 +252,7 @@ impl Session {
 						Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
 						Err(TryLockError::WouldBlock) => None,
 					};
-					guard.and_then(|mut g| g.as_mut().and_then(|m| self.mine(&mut **m, &work, a, bt, depth, &block)))
+					guard.and_then(|mut g| g.as_mut().and_then(|m| self.mine(&mut **m, &work, a, weight, &block)))
 				}
 				_ => None,
 			};
@@ -289,17 +315,18 @@ impl Session {
 		multiplier: &mut dyn Lane,
 		work: &Job,
 		a: &[i8],
-		bt: &[i8],
-		depth: usize,
+		weight: &Weight,
 		block: &Block,
 	) -> Option<(Vec<i32>, usize)> {
 		let shape = PuzzleShape::from(&work.params);
-		let mut pa = padded(a, depth, &block.rows, &block.depth, shape.m, shape.k);
-		let mut pbt = padded(bt, depth, &block.cols, &block.depth, shape.n, shape.k);
-		salt(&mut pa, &mut pbt, shape.k, &mut self.salt.stream());
-		let nonce = self.miner.take_nonce();
 		let name = multiplier.name();
-		match multiplier.multiply(work, pa, pbt, nonce) {
+		let nonce = self.miner.take_nonce();
+		let mined = weight.piece(&work.params, block).and_then(|bt| {
+			let mut pa = padded(a, weight.depth(), &block.rows, &block.depth, shape.m, shape.k);
+			salt_a(&mut pa, shape.k, &mut self.salt.stream());
+			multiplier.multiply(work, chosen::commit_a(&work.params, pa)?, bt, nonce)
+		});
+		match mined {
 			Ok(out) => {
 				let c = &self.counters;
 				c.nonces.fetch_add(1, Ordering::Relaxed);
@@ -339,37 +366,34 @@ impl Drop for Session {
 /// stays below `2^31`.
 pub const MAX_DEPTH: usize = (1 << 19) - 1;
 
-/// The checks a caller's matrices must pass: shapes at least 1, lengths
-/// that match them, a depth whose sums fit int32, values in the puzzle's
-/// range `-64..=63`.
-fn check(m: &Matrices) -> Result<(), JobError> {
-	let bad = |why: String| Err(JobError::Invalid(why));
-	if m.rows == 0 || m.depth == 0 || m.cols == 0 {
-		return bad(format!("empty shape: A is {} x {}, B is {} x {}", m.rows, m.depth, m.depth, m.cols));
-	}
-	if m.depth > MAX_DEPTH {
-		return bad(format!(
-			"depth {} could overflow int32 (each term is at most 64 * 64 = 4096): split it into products of at most \
-			 {MAX_DEPTH} and add them",
-			m.depth
-		));
-	}
-	let want = |r: usize, c: usize| r.checked_mul(c);
-	if want(m.rows, m.depth) != Some(m.a.len()) {
-		return bad(format!("A holds {} values, not {} x {}", m.a.len(), m.rows, m.depth));
-	}
-	if want(m.cols, m.depth) != Some(m.bt.len()) {
-		return bad(format!("B holds {} values, not {} x {}", m.bt.len(), m.depth, m.cols));
-	}
-	if m.rows.checked_mul(m.cols).is_none_or(|n| n > isize::MAX as usize / 4) {
-		return bad(format!("the product of {} x {} does not fit in memory", m.rows, m.cols));
-	}
-	for (name, values) in [("A", &m.a), ("B", &m.bt)] {
-		if let Some(v) = values.iter().find(|v| !(-64..=63).contains(*v)) {
-			return bad(format!("{name} holds {v}, outside the puzzle's 7-bit range -64..=63"));
-		}
+/// A depth whose int32 sums cannot overflow.
+fn check_depth(depth: usize) -> Result<(), JobError> {
+	if depth > MAX_DEPTH {
+		return Err(JobError::Invalid(format!(
+			"depth {depth} could overflow int32 (each term is at most 64 * 64 = 4096): split it into products of at \
+			 most {MAX_DEPTH} and add them"
+		)));
 	}
 	Ok(())
+}
+
+/// `a` is `rows x depth` (both at least 1), values in `-64..=63`.
+fn check_a(a: &[i8], rows: usize, depth: usize) -> Result<(), JobError> {
+	if rows == 0 {
+		return Err(JobError::Invalid(format!("empty shape: A is 0 x {depth}")));
+	}
+	if rows.checked_mul(depth) != Some(a.len()) {
+		return Err(JobError::Invalid(format!("A holds {} values, not {rows} x {depth}", a.len())));
+	}
+	check_values("A", a)
+}
+
+/// Every value of the matrix `name` in the puzzle's range `-64..=63`.
+fn check_values(name: &str, values: &[i8]) -> Result<(), JobError> {
+	match values.iter().find(|v| !(-64..=63).contains(*v)) {
+		Some(v) => Err(JobError::Invalid(format!("{name} holds {v}, outside the puzzle's 7-bit range -64..=63"))),
+		None => Ok(()),
+	}
 }
 
 /// Adds `block`'s product, computed plainly, into `c` (`cols` wide).

@@ -15,7 +15,10 @@ use mlpow_primitives::{
 	v2::{noise, Job as V2Job, Miner},
 	ChallengeParams, Hash32, Seal, U256,
 };
-use mlpow_worker::backend::{Job, Lane};
+use mlpow_worker::{
+	backend::{Job, Lane},
+	chosen::{commit_a, commit_bt},
+};
 use serde_json::Value;
 use support_gpu::gpu;
 
@@ -63,7 +66,9 @@ fn v2_golden_vectors_reproduce_on_the_device() {
 			let bytes = |k: &str| -> Vec<i8> {
 				hex::decode(c[k].as_str().unwrap()).unwrap().iter().map(|&b| b as i8).collect()
 			};
-			let out = lane.multiply(&w, bytes("a"), bytes("bt"), nonce).unwrap();
+			let out = lane
+				.multiply(&w, commit_a(&p, bytes("a")).unwrap(), commit_bt(&p, bytes("bt")).unwrap(), nonce)
+				.unwrap();
 			assert_eq!(blake3_i32(&out.product), c["product_blake3"].as_str().unwrap(), "{name}: product");
 			out.winners.iter().map(|w| (w.id.tile_i, w.id.tile_j)).collect()
 		} else if nonce == u64::MAX {
@@ -105,7 +110,9 @@ fn v2_mining_equals_the_cpu_reference() {
 		let chosen = V2Job::chosen(&p, a.clone(), bt.clone()).unwrap();
 		let mut miner = Miner::new(&chosen, &pre, d).unwrap();
 		let want = miner.try_nonce(99);
-		let out = lane.multiply(&work(p, ws, pre, d), a.clone(), bt.clone(), 99).unwrap();
+		let out = lane
+			.multiply(&work(p, ws, pre, d), commit_a(&p, a.clone()).unwrap(), commit_bt(&p, bt.clone()).unwrap(), 99)
+			.unwrap();
 		let mut product = vec![0; (m * n) as usize];
 		kernel::gemm(&a, &bt, m as usize, n as usize, k as usize, &mut product);
 		assert!(out.product == product, "{p:?}: the useful product");
@@ -131,7 +138,8 @@ fn v2_gpu_preset_mines_and_multiplies() {
 	assert_eq!(report.nonces_done, 3);
 	assert!(!report.winners.is_empty(), "about 12 winners expected");
 	let (a, bt) = (matrix((p.m * p.k) as usize, "big A"), matrix((p.n * p.k) as usize, "big Bt"));
-	let out = lane.multiply(&work(p, [1; 32], [2; 32], d), a, bt, 5).unwrap();
+	let out =
+		lane.multiply(&work(p, [1; 32], [2; 32], d), commit_a(&p, a).unwrap(), commit_bt(&p, bt).unwrap(), 5).unwrap();
 	assert_eq!(out.product.len(), (p.m * p.n) as usize);
 	eprintln!("{} winners over 3 nonces, {} in the useful nonce", report.winners.len(), out.winners.len());
 }

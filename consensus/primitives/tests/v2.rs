@@ -263,3 +263,39 @@ fn bad_jobs_get_a_clear_error() {
 	assert_eq!(Miner::new(&job, &[0; 32], U256::one()).err(), Some(JobError::OtherHeader));
 	assert_eq!(Miner::new(&job, &PRE, U256::zero()).err(), Some(JobError::ZeroDifficulty));
 }
+
+/// Operands committed once and shared by several jobs (a model's weight
+/// against new activations each time) mine exactly as jobs that commit
+/// both sides themselves: the same commitments, seals and products; an
+/// operand committed for another shape is refused.
+#[test]
+fn shared_operands_mine_like_jobs_of_their_own() {
+	use mlpow_primitives::v2::{mine::Operand, JobError};
+	use std::sync::Arc;
+	let p = ChallengeParams::DEV_V2;
+	let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
+	let weight = matrix(n * k, 40);
+	let shared = Arc::new(Operand::chosen(&p, "Bt", n, weight.clone()).unwrap());
+	for seed in [41, 42] {
+		let a = matrix(m * k, seed);
+		let own = Job::chosen(&p, a.clone(), weight.clone()).unwrap();
+		let a = Arc::new(Operand::chosen(&p, "A", m, a).unwrap());
+		let reused = Job::of(&p, a, shared.clone()).unwrap();
+		assert_eq!(reused.commitments(), own.commitments());
+		let d = U256::from(3);
+		let (mut x, mut y) = (Miner::new(&own, &PRE, d).unwrap(), Miner::new(&reused, &PRE, d).unwrap());
+		let (wx, wy) = (x.try_nonce(seed), y.try_nonce(seed));
+		assert!(!wx.is_empty());
+		assert_eq!(wx, wy);
+		assert_eq!(x.denoised(), y.denoised());
+	}
+	// Committed for 64 rows, used where n = 128; committed with t = 32.
+	let a = Arc::new(Operand::chosen(&p, "A", m, matrix(m * k, 1)).unwrap());
+	let taller = ChallengeParams { n: 128, ..p };
+	assert_eq!(taller.validate(), Ok(()));
+	assert_eq!(Job::of(&taller, a.clone(), shared).err(), Some(JobError::OtherShape("Bt")));
+	let other_t = ChallengeParams { t: 32, ..p };
+	assert_eq!(other_t.validate(), Ok(()));
+	let bt = Arc::new(Operand::chosen(&other_t, "Bt", n, weight).unwrap());
+	assert_eq!(Job::of(&p, a, bt).err(), Some(JobError::OtherShape("Bt")));
+}

@@ -10,7 +10,7 @@
 use mlpow_worker::{
 	cpu, cuda,
 	jobs::{input::Matrices, JobError},
-	session::{Options, Session},
+	session::{self, Options, Session},
 };
 use numpy::{ndarray::Array2, IntoPyArray, PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::{
@@ -18,6 +18,7 @@ use pyo3::{
 	prelude::*,
 	types::PyDict,
 };
+use std::sync::Arc;
 
 /// The most background mining threads a miner starts.
 const MAX_BACKGROUND_THREADS: usize = 1024;
@@ -82,19 +83,44 @@ impl Miner {
 				"shapes {rows} x {depth} and {depth_b} x {cols} do not multiply: a's columns must equal b's rows"
 			)));
 		}
-		// `as_slice` also takes Fortran order, which would be read wrongly.
-		if !a.is_c_contiguous() {
-			return Err(PyValueError::new_err("a is not C-contiguous (numpy.ascontiguousarray(a) makes it so)"));
-		}
-		let a_values = a.as_slice().map_err(|e| PyValueError::new_err(format!("a: {e}")))?.to_vec();
-		// The puzzle multiplies A by B transposed.
-		let bt: Vec<i8> = b.as_array().t().iter().copied().collect();
-		let matrices = Matrices { rows, depth, cols, a: a_values, bt };
+		let a_values = c_order("a", &a)?;
+		let matrices = Matrices { rows, depth, cols, a: a_values, bt: transposed(&b) };
 		let session = &self.session;
 		let product = py.detach(move || session.matmul(&matrices)).map_err(job_error)?;
-		let product = Array2::from_shape_vec((rows, cols), product)
-			.map_err(|e| PyValueError::new_err(format!("product shape: {e}")))?;
-		Ok(product.into_pyarray(py))
+		into_array(py, product, rows, cols)
+	}
+
+	/// `b` (`k x n`, int8 in -64..=63) registered as a weight: its puzzle
+	/// pieces are committed by the first product that uses them and
+	/// reused by every later one ([`Miner::matmul_by`]).
+	fn register_weight(&self, b: PyReadonlyArray2<'_, i8>) -> PyResult<Weight> {
+		let [depth, cols] = shape(&b);
+		let weight = session::Weight::new(depth, cols, transposed(&b)).map_err(job_error)?;
+		Ok(Weight { inner: Arc::new(weight) })
+	}
+
+	/// The exact product `a @ w` (int32) of `a` (`m x k`) and a
+	/// registered weight `w` (`k x n`).
+	fn matmul_by<'py>(
+		&self,
+		py: Python<'py>,
+		a: PyReadonlyArray2<'py, i8>,
+		w: &Weight,
+	) -> PyResult<Bound<'py, PyArray2<i32>>> {
+		let [rows, depth] = shape(&a);
+		let weight = w.inner.clone();
+		if depth != weight.depth() {
+			return Err(PyValueError::new_err(format!(
+				"shapes {rows} x {depth} and {} x {} do not multiply: a's columns must equal the weight's rows",
+				weight.depth(),
+				weight.cols()
+			)));
+		}
+		let a_values = c_order("a", &a)?;
+		let session = &self.session;
+		let cols = weight.cols();
+		let product = py.detach(move || session.matmul_by(&a_values, rows, &weight)).map_err(job_error)?;
+		into_array(py, product, rows, cols)
 	}
 
 	/// What this miner's calls did: MACs multiplied, mined and plain,
@@ -126,9 +152,62 @@ impl Miner {
 	}
 }
 
-fn shape(array: &PyReadonlyArray2<'_, i8>) -> [usize; 2] {
+/// A weight registered with a miner: `b` (`k x n`) held transposed, with
+/// its committed pieces.
+#[pyclass(frozen, module = "mlpow._native")]
+struct Weight {
+	inner: Arc<session::Weight>,
+}
+
+#[pymethods]
+impl Weight {
+	/// `(k, n)`: the shape of `b`.
+	#[getter]
+	fn shape(&self) -> (usize, usize) {
+		(self.inner.depth(), self.inner.cols())
+	}
+
+	/// Puzzle pieces committed so far under the chain's current shape.
+	#[getter]
+	fn pieces_prepared(&self) -> usize {
+		self.inner.pieces_prepared()
+	}
+
+	fn __repr__(&self) -> String {
+		format!(
+			"Weight(shape=({}, {}), pieces_prepared={})",
+			self.inner.depth(),
+			self.inner.cols(),
+			self.inner.pieces_prepared()
+		)
+	}
+}
+
+fn shape<T: numpy::Element>(array: &PyReadonlyArray2<'_, T>) -> [usize; 2] {
 	let s = array.shape();
 	[s[0], s[1]]
+}
+
+/// The values of `array`, row-major; `as_slice` would also take Fortran
+/// order, which would be read wrongly.
+fn c_order(name: &str, array: &PyReadonlyArray2<'_, i8>) -> PyResult<Vec<i8>> {
+	if !array.is_c_contiguous() {
+		return Err(PyValueError::new_err(format!(
+			"{name} is not C-contiguous (numpy.ascontiguousarray({name}) makes it so)"
+		)));
+	}
+	Ok(array.as_slice().map_err(|e| PyValueError::new_err(format!("{name}: {e}")))?.to_vec())
+}
+
+/// `b` transposed (the puzzle multiplies `A` by `Bt`), from any layout.
+fn transposed(b: &PyReadonlyArray2<'_, i8>) -> Vec<i8> {
+	b.as_array().t().iter().copied().collect()
+}
+
+fn into_array(py: Python<'_>, product: Vec<i32>, rows: usize, cols: usize) -> PyResult<Bound<'_, PyArray2<i32>>> {
+	let product = Array2::from_shape_vec((rows, cols), product)
+		.map_err(|e| PyValueError::new_err(format!("product shape: {e}")))?;
+	Ok(product.into_pyarray(py))
 }
 
 fn job_error(e: JobError) -> PyErr {
@@ -141,5 +220,6 @@ fn job_error(e: JobError) -> PyErr {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
 	m.add_class::<Miner>()?;
+	m.add_class::<Weight>()?;
 	Ok(())
 }

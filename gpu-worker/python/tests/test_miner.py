@@ -65,6 +65,31 @@ class WithoutANode(unittest.TestCase):
         self.assertEqual(after["macs_plain"] - before["macs_plain"], after["macs"] - before["macs"])
         self.assertFalse(after["mining"])
 
+    def test_a_registered_weight_multiplies_exactly(self):
+        rng = np.random.default_rng(5)
+        b = rng.integers(-64, 64, size=(70, 33), dtype=np.int8)
+        w = self.miner.register_weight(b)
+        self.assertEqual(w.shape, (70, 33))
+        for rows in (1, 64, 130):
+            a = rng.integers(-64, 64, size=(rows, 70), dtype=np.int8)
+            np.testing.assert_array_equal(self.miner.matmul(a, w), reference(a, b))
+        # Registered from any layout; refused like any operand when bad.
+        f = np.asfortranarray(b)
+        with self.assertRaises(ValueError) as e:
+            self.miner.register_weight(f)
+        self.assertIn("not C-contiguous", str(e.exception))
+        for bad, kind, why in [(b.astype(np.int16), TypeError, "dtype int16"), (b - 65, ValueError, "outside"),
+                               (np.zeros((0, 3), np.int8), ValueError, "empty")]:
+            with self.assertRaises(kind) as e:
+                self.miner.register_weight(bad)
+            self.assertIn(why, str(e.exception))
+        with self.assertRaises(ValueError) as e:
+            self.miner.matmul(np.zeros((2, 69), np.int8), w)
+        self.assertIn("do not multiply", str(e.exception))
+        with self.assertRaises(ValueError) as e:
+            self.miner._native.matmul_by(np.zeros((2, 69), np.int8), w)
+        self.assertIn("do not multiply", str(e.exception))
+
     def test_bad_input_is_refused_with_the_reason(self):
         ok = np.zeros((2, 3), np.int8)
         okb = np.zeros((3, 4), np.int8)
@@ -191,6 +216,24 @@ class OnTheChain(Network, unittest.TestCase):
         self.a.start()
         wait_for("node A back", lambda: rpc(self.a_rpc, "system_health"), 120, self.logs)
         self.multiply_until(miner, "a block after the restart", lambda s: s["blocks_accepted"] > accepted, 240)
+
+    def test_a_registered_weight_mines_and_is_committed_once(self):
+        miner = mlpow.Miner(f"ws://127.0.0.1:{self.a_rpc}")
+        wait_for("the miner's session on v2 work", lambda: miner.stats()["mining"], 60, self.logs)
+        rng = np.random.default_rng(21)
+        b = rng.integers(-64, 64, size=(124, 128), dtype=np.int8)
+        w = miner.register_weight(b)
+        a = rng.integers(-64, 64, size=(128, 124), dtype=np.int8)
+        np.testing.assert_array_equal(miner.matmul(a, w), reference(a, b))
+        prepared = w.pieces_prepared
+        self.assertGreater(prepared, 0, miner.stats())
+        for _ in range(5):
+            a = rng.integers(-64, 64, size=(128, 124), dtype=np.int8)
+            np.testing.assert_array_equal(miner.matmul(a, w), reference(a, b))
+        # (A new block may change the puzzle shape only by governance: the
+        # dev-v2 chain keeps it, so the pieces stay committed.)
+        self.assertEqual(w.pieces_prepared, prepared)
+        self.assertGreater(miner.stats()["nonces"], 0)
 
     def test_a_real_model_mines_through_the_package(self):
         """The MLPerf Tiny autoencoder's int8 layers, multiplied in a Python

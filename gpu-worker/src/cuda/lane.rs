@@ -13,7 +13,7 @@ use crate::{
 };
 use anyhow::{anyhow, bail, Context as _};
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, PushKernelArg};
-use mlpow_primitives::{stream::job_seed, verify, ChallengeParams, Hash32, Seal, PUZZLE_V2};
+use mlpow_primitives::{stream::job_seed, v2::mine::Operand, verify, ChallengeParams, Hash32, Seal, PUZZLE_V2};
 use std::{ops::Range, sync::Arc};
 
 /// One lane per selected GPU. `ordinals`: the `--devices` list, or `None`
@@ -389,7 +389,7 @@ impl Lane for CudaLane {
 		true
 	}
 
-	fn multiply(&mut self, work: &Job, a: Vec<i8>, bt: Vec<i8>, nonce: u64) -> anyhow::Result<Multiplied> {
+	fn multiply(&mut self, work: &Job, a: Arc<Operand>, bt: Arc<Operand>, nonce: u64) -> anyhow::Result<Multiplied> {
 		if work.params.version != PUZZLE_V2 {
 			bail!("useful jobs are mined under puzzle v2, not version {}", work.params.version);
 		}

@@ -17,7 +17,6 @@
 use super::{launch::alloc, WINNER_CAPACITY};
 use crate::{
 	backend::{Job, Multiplied, SearchReport, Winner},
-	chosen::ChosenPiece,
 	kernels::Words8,
 };
 use anyhow::{anyhow, bail};
@@ -29,6 +28,7 @@ use mlpow_primitives::{
 	stream::job_seed,
 	v2::{
 		self,
+		mine::Operand,
 		noise::{self, Commitments, Mode, Selections},
 		transcript::ticket_key,
 	},
@@ -414,15 +414,22 @@ impl Pipeline {
 
 	/// One useful-job nonce: the exact product of the chosen `a` and `bt`
 	/// and the winning seals with their openings.
-	pub(super) fn multiply(&mut self, work: &Job, a: Vec<i8>, bt: Vec<i8>, nonce: u64) -> anyhow::Result<Multiplied> {
+	pub(super) fn multiply(
+		&mut self,
+		work: &Job,
+		a: Arc<Operand>,
+		bt: Arc<Operand>,
+		nonce: u64,
+	) -> anyhow::Result<Multiplied> {
 		let p = work.params;
 		// A useful job brings its own matrices: the seeded ones are not made.
 		self.ensure_slots(&p)?;
 		let (ctx, k, device) = (&self.ctx, &self.k, self.device.as_str());
 		let target = Words8::target_be(work.difficulty).ok_or_else(|| anyhow!("difficulty 0 has no target"))?;
-		// The host side: range checks and the Merkle commitments, and later
-		// the openings of winning seals.
-		let job = ChosenPiece::new(&p, a, bt).map_err(|e| anyhow!("useful job: {e:#}"))?;
+		// The host side (range checks, Merkle trees) was done when the
+		// operands were committed; here they are checked to be for `p`, and
+		// later give the openings of winning seals.
+		let job = v2::Job::of(&p, a, bt).map_err(|e| anyhow!("useful job: {e}"))?;
 		let (m, n, r) = (p.m as usize, p.n as usize, p.r as usize);
 		let Some((_, slots)) = &mut self.slots else { bail!("no v2 buffers") };
 		let slot = &mut slots[0];

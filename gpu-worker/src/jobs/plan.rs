@@ -64,10 +64,22 @@ impl From<&ChallengeParams> for PuzzleShape {
 /// column `k-1` of every row of `a` and column `k-2` of every row of `bt`,
 /// whose counterparts stay zero (the module docs say why).
 pub fn salt(a: &mut [i8], bt: &mut [i8], k: usize, random: &mut impl FnMut() -> i8) {
+	salt_a(a, k, random);
+	salt_bt(bt, k, random);
+}
+
+/// [`salt`]'s half for `a` alone: column `k-1` (a piece whose `Bt` was
+/// salted before, a registered weight's).
+pub fn salt_a(a: &mut [i8], k: usize, random: &mut impl FnMut() -> i8) {
 	debug_assert!(k >= SALT_COLUMNS);
 	for row in a.chunks_exact_mut(k) {
 		row[k - 1] = random();
 	}
+}
+
+/// [`salt`]'s half for `bt` alone: column `k-2`.
+pub fn salt_bt(bt: &mut [i8], k: usize, random: &mut impl FnMut() -> i8) {
+	debug_assert!(k >= SALT_COLUMNS);
 	for row in bt.chunks_exact_mut(k) {
 		row[k - 2] = random();
 	}

@@ -169,3 +169,64 @@ fn bad_input_is_refused_with_the_reason() {
 	assert_eq!(session.stats().calls, 0, "refused calls count for nothing");
 	assert_eq!(session.matmul(&good).unwrap(), naive(&good));
 }
+
+/// A registered weight's pieces are committed by the first call that uses
+/// them and reused by every later call, whose products stay exact and
+/// whose winners verify; a new puzzle shape commits them anew.
+#[test]
+fn a_registered_weight_commits_each_piece_once() {
+	let (session, mut found) = session();
+	let work = work(ChallengeParams::DEV_V2);
+	session.miner().set_job(Some(work.clone()));
+	// 2 column blocks x 2 depth blocks of 62: four pieces of the weight.
+	let m = matrices(128, 124, 128);
+	let weight = Weight::new(m.depth, m.cols, m.bt.clone()).unwrap();
+	assert_eq!(weight.pieces_prepared(), 0);
+	assert_eq!(session.matmul_by(&m.a, m.rows, &weight).unwrap(), naive(&m));
+	assert_eq!(weight.pieces_prepared(), 4);
+	let block = Block { rows: 0..64, cols: 64..128, depth: 62..124 };
+	let first = weight.piece(&work.params, &block).unwrap();
+	// Other activations, the same weight: nothing committed again.
+	let other = Matrices { a: m.a.iter().map(|v| v.wrapping_mul(3).clamp(-64, 63)).collect(), ..m.clone() };
+	assert_eq!(session.matmul_by(&other.a, other.rows, &weight).unwrap(), naive(&other));
+	assert_eq!(weight.pieces_prepared(), 4);
+	assert!(Arc::ptr_eq(&first, &weight.piece(&work.params, &block).unwrap()), "the same committed piece");
+	assert_eq!(session.stats().nonces, 16);
+	let mut seen = 0;
+	while let Ok(f) = found.try_recv() {
+		mlpow_primitives::verify(&work.params, &work.weights_seed, &work.pre_hash, work.difficulty, &f.winner.seal)
+			.expect("a winner of a registered weight's piece verifies");
+		seen += 1;
+	}
+	assert!(seen > 0);
+
+	// k = 128 (126 data columns): one depth block, two column blocks.
+	let wider = ChallengeParams { k: 128, ..ChallengeParams::DEV_V2 };
+	assert!(wider.validate().is_ok());
+	session.miner().set_job(Some(Job { params: wider, ..work }));
+	assert_eq!(session.matmul_by(&m.a, m.rows, &weight).unwrap(), naive(&m));
+	assert_eq!(weight.pieces_prepared(), 2, "committed anew for the new shape, the old ones dropped");
+}
+
+/// A weight is checked when it is registered, and a call's `A` against it.
+#[test]
+fn a_bad_weight_or_a_mismatched_call_is_refused() {
+	let cases = [
+		(0, 2, vec![], "empty shape"),
+		(2, 2, vec![0; 3], "B holds 3 values, not 2 x 2"),
+		(1, 2, vec![0, 64], "B holds 64"),
+	];
+	for (depth, cols, bt, why) in cases {
+		match Weight::new(depth, cols, bt) {
+			Err(JobError::Invalid(got)) => assert!(got.contains(why), "{got:?} should say {why:?}"),
+			other => panic!("{why}: {:?}", other.map(|w| w.pieces_prepared())),
+		}
+	}
+	let (session, _found) = session();
+	let weight = Weight::new(4, 5, vec![1; 20]).unwrap();
+	match session.matmul_by(&[0; 6], 2, &weight) {
+		Err(JobError::Invalid(got)) => assert!(got.contains("A holds 6 values, not 2 x 4"), "{got}"),
+		other => panic!("{other:?}"),
+	}
+	assert_eq!(session.matmul_by(&[1; 8], 2, &weight).unwrap(), vec![4; 10]);
+}

@@ -23,7 +23,7 @@ use crate::{
 	verify::Verified,
 	Hash32, U256,
 };
-use alloc::{vec, vec::Vec};
+use alloc::{sync::Arc, vec, vec::Vec};
 
 /// Why a job or a search could not start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +40,8 @@ pub enum JobError {
 	ZeroDifficulty,
 	/// A seeded job was built for another header.
 	OtherHeader,
+	/// An operand committed for another shape (rows, `k` or `t`).
+	OtherShape(&'static str),
 }
 
 impl core::fmt::Display for JobError {
@@ -51,6 +53,7 @@ impl core::fmt::Display for JobError {
 			Self::OutOfRange(w, i, v) => write!(f, "{w}[{i}] = {v} is outside -64..=63"),
 			Self::ZeroDifficulty => f.write_str("difficulty is zero"),
 			Self::OtherHeader => f.write_str("a seeded job belongs to the header it was built for"),
+			Self::OtherShape(w) => write!(f, "{w} was committed for another shape (its rows, k or t differ)"),
 		}
 	}
 }
@@ -60,20 +63,90 @@ impl std::error::Error for JobError {}
 
 enum Source {
 	Seeded { pre_hash: Hash32, job_seed: Hash32, weights_seed: Hash32 },
-	Chosen { a: MerkleTree, bt: MerkleTree },
+	Chosen,
+}
+
+/// One matrix of a job, prepared for mining: its values (`rows x k`,
+/// row-major, in `-64..=63`), their transpose (`k x rows`: removing the
+/// noise sums columns by the nonce's selections, which on this layout is
+/// whole-row vector additions), and for a chosen matrix its Merkle tree
+/// over `t`-row blocks.
+///
+/// Jobs hold operands by [`Arc`], so a matrix multiplied again and again
+/// (a model's weight) is checked, transposed and committed once, and only
+/// the other side is prepared per job.
+pub struct Operand {
+	rows: usize,
+	k: usize,
+	t: usize,
+	values: Vec<i8>,
+	transposed: Vec<i8>,
+	tree: Option<MerkleTree>,
+}
+
+impl Operand {
+	/// A chosen matrix of `rows x k` for parameters `params` (`rows` is `m`
+	/// for an `A`, `n` for a `Bt`), committed: checked, transposed, and its
+	/// Merkle tree built. `which` names it in errors ("A", "Bt").
+	pub fn chosen(
+		params: &ChallengeParams,
+		which: &'static str,
+		rows: usize,
+		values: Vec<i8>,
+	) -> Result<Self, JobError> {
+		Self::chosen_with(params, which, rows, values, MerkleTree::build)
+	}
+
+	/// [`Self::chosen`] with the tree built by `tree(values, t, k)`, which
+	/// must equal [`MerkleTree::build`]'s (a miner that hashes the leaves on
+	/// many cores; a wrong tree only makes seals that fail verification).
+	pub fn chosen_with(
+		params: &ChallengeParams,
+		which: &'static str,
+		rows: usize,
+		values: Vec<i8>,
+		tree: impl FnOnce(&[i8], usize, usize) -> MerkleTree,
+	) -> Result<Self, JobError> {
+		check_params(params)?;
+		let (k, t) = (params.k as usize, params.t as usize);
+		check_matrix(which, &values, rows, k)?;
+		let tree = tree(&values, t, k);
+		Ok(Self { rows, k, t, transposed: transpose(&values, rows, k), values, tree: Some(tree) })
+	}
+
+	fn seeded(rows: usize, k: usize, t: usize, values: Vec<i8>) -> Self {
+		Self { rows, k, t, transposed: transpose(&values, rows, k), values, tree: None }
+	}
+
+	/// The values, `rows x k` row-major.
+	pub fn values(&self) -> &[i8] {
+		&self.values
+	}
+
+	/// The Merkle root (all zeros for a seeded matrix, which is not committed).
+	pub fn root(&self) -> Hash32 {
+		self.tree.as_ref().map_or([0; 32], MerkleTree::root)
+	}
+
+	/// Whether this operand fits `params` as a matrix of `rows` rows.
+	fn fits(&self, params: &ChallengeParams, rows: u32) -> bool {
+		(self.rows, self.k, self.t) == (rows as usize, params.k as usize, params.t as usize)
+	}
+
+	/// Leaf `block` (`t` rows) and the sibling hashes on its path.
+	fn opening(&self, block: u32) -> (&[i8], Vec<Hash32>) {
+		let len = self.t * self.k;
+		let path = self.tree.as_ref().map_or_else(Vec::new, |tree| tree.path(block));
+		(&self.values[block as usize * len..][..len], path)
+	}
 }
 
 /// The matrices a miner multiplies: `A` (`m x k`) and `Bt` (`n x k`, row `y`
 /// being column `y` of `B`), in `-64..=63`.
 pub struct Job {
 	params: ChallengeParams,
-	a: Vec<i8>,
-	bt: Vec<i8>,
-	/// `A` and `Bt` transposed (`k x m`, `k x n`): removing the noise sums
-	/// columns of each by the nonce's selections, which on these layouts is
-	/// whole-row vector additions.
-	a_t: Vec<i8>,
-	bt_t: Vec<i8>,
+	a: Arc<Operand>,
+	bt: Arc<Operand>,
 	source: Source,
 }
 
@@ -81,27 +154,34 @@ impl Job {
 	/// The seeded matrices of a header: nothing to open, small seals.
 	pub fn seeded(params: &ChallengeParams, pre_hash: &Hash32, weights_seed: &Hash32) -> Result<Self, JobError> {
 		check_params(params)?;
-		let (m, n, k) = (params.m as usize, params.n as usize, params.k as usize);
+		let (m, n, k, t) = (params.m as usize, params.n as usize, params.k as usize, params.t as usize);
 		let job = job_seed(pre_hash, weights_seed);
 		let (mut a, mut bt) = (vec![0i8; m * k], vec![0i8; n * k]);
 		noise::seeded_a(&job, params.k, 0, &mut a);
 		noise::seeded_bt(weights_seed, params.k, 0, &mut bt);
 		let source = Source::Seeded { pre_hash: *pre_hash, job_seed: job, weights_seed: *weights_seed };
-		Ok(Self::with_transposes(params, a, bt, source))
+		let (a, bt) = (Operand::seeded(m, k, t, a), Operand::seeded(n, k, t, bt));
+		Ok(Self { params: *params, a: Arc::new(a), bt: Arc::new(bt), source })
 	}
 
 	/// The miner's own matrices, committed by Merkle roots over `t`-row blocks.
 	pub fn chosen(params: &ChallengeParams, a: Vec<i8>, bt: Vec<i8>) -> Result<Self, JobError> {
-		check_chosen(params, &a, &bt)?;
-		let (k, t) = (params.k as usize, params.t as usize);
-		let source = Source::Chosen { a: MerkleTree::build(&a, t, k), bt: MerkleTree::build(&bt, t, k) };
-		Ok(Self::with_transposes(params, a, bt, source))
+		let a = Operand::chosen(params, "A", params.m as usize, a)?;
+		let bt = Operand::chosen(params, "Bt", params.n as usize, bt)?;
+		Self::of(params, Arc::new(a), Arc::new(bt))
 	}
 
-	fn with_transposes(params: &ChallengeParams, a: Vec<i8>, bt: Vec<i8>, source: Source) -> Self {
-		let (m, n, k) = (params.m as usize, params.n as usize, params.k as usize);
-		let (a_t, bt_t) = (transpose(&a, m, k), transpose(&bt, n, k));
-		Self { params: *params, a, bt, a_t, bt_t, source }
+	/// A chosen job of operands committed before ([`Operand::chosen`]),
+	/// which must have been made for `params`' shape (`m x k` and `n x k`,
+	/// the same `t`).
+	pub fn of(params: &ChallengeParams, a: Arc<Operand>, bt: Arc<Operand>) -> Result<Self, JobError> {
+		check_params(params)?;
+		for (which, operand, rows) in [("A", &a, params.m), ("Bt", &bt, params.n)] {
+			if operand.tree.is_none() || !operand.fits(params, rows) {
+				return Err(JobError::OtherShape(which));
+			}
+		}
+		Ok(Self { params: *params, a, bt, source: Source::Chosen })
 	}
 
 	/// The parameters the job was made for.
@@ -113,7 +193,7 @@ impl Job {
 	pub fn mode(&self) -> Mode {
 		match self.source {
 			Source::Seeded { .. } => Mode::Seeded,
-			Source::Chosen { .. } => Mode::Chosen,
+			Source::Chosen => Mode::Chosen,
 		}
 	}
 
@@ -121,37 +201,34 @@ impl Job {
 	pub fn commitments(&self) -> Commitments {
 		match &self.source {
 			Source::Seeded { job_seed, weights_seed, .. } => Commitments { a: *job_seed, bt: *weights_seed },
-			Source::Chosen { a, bt } => Commitments { a: a.root(), bt: bt.root() },
+			Source::Chosen => Commitments { a: self.a.root(), bt: self.bt.root() },
 		}
 	}
 
 	/// `A`, `m x k` row-major.
 	pub fn a(&self) -> &[i8] {
-		&self.a
+		&self.a.values
 	}
 
 	/// `Bt`, `n x k` row-major (row `y` is column `y` of `B`).
 	pub fn bt(&self) -> &[i8] {
-		&self.bt
+		&self.bt.values
 	}
 
 	/// The seal of ticket `id`, with its openings for a chosen job.
 	pub fn seal(&self, id: &Seal) -> Vec<u8> {
 		match &self.source {
 			Source::Seeded { .. } => seal::encode_seeded(id),
-			Source::Chosen { a, bt } => {
-				let rows = self.params.t as usize * self.params.k as usize;
-				seal::encode_chosen(
-					id,
-					(&a.root(), &bt.root()),
-					&self.a[id.tile_i as usize * rows..][..rows],
-					&a.path(id.tile_i),
-					&self.bt[id.tile_j as usize * rows..][..rows],
-					&bt.path(id.tile_j),
-				)
-			}
+			Source::Chosen => chosen_seal(id, &self.a, &self.bt),
 		}
 	}
+}
+
+/// The seal of ticket `id` of a chosen job over `a` and `bt`: the roots,
+/// and the opened blocks `tile_i` of `A` and `tile_j` of `Bt` with their paths.
+pub fn chosen_seal(id: &Seal, a: &Operand, bt: &Operand) -> Vec<u8> {
+	let ((a_rows, a_path), (bt_rows, bt_path)) = (a.opening(id.tile_i), bt.opening(id.tile_j));
+	seal::encode_chosen(id, (&a.root(), &bt.root()), a_rows, &a_path, bt_rows, &bt_path)
 }
 
 /// What a chosen-matrix job must satisfy: v2 parameters, `a` of `m x k` and
@@ -160,13 +237,17 @@ impl Job {
 pub fn check_chosen(params: &ChallengeParams, a: &[i8], bt: &[i8]) -> Result<(), JobError> {
 	check_params(params)?;
 	let (m, n, k) = (params.m as usize, params.n as usize, params.k as usize);
-	for (name, matrix, rows) in [("A", a, m), ("Bt", bt, n)] {
-		if matrix.len() != rows * k {
-			return Err(JobError::WrongSize(name, rows * k, matrix.len()));
-		}
-		if let Some(i) = matrix.iter().position(|&v| !in_range(v)) {
-			return Err(JobError::OutOfRange(name, i, matrix[i]));
-		}
+	check_matrix("A", a, m, k)?;
+	check_matrix("Bt", bt, n, k)
+}
+
+/// `matrix` holds `rows x k` values, each in `-64..=63`.
+fn check_matrix(which: &'static str, matrix: &[i8], rows: usize, k: usize) -> Result<(), JobError> {
+	if matrix.len() != rows * k {
+		return Err(JobError::WrongSize(which, rows * k, matrix.len()));
+	}
+	if let Some(i) = matrix.iter().position(|&v| !in_range(v)) {
+		return Err(JobError::OutOfRange(which, i, matrix[i]));
 	}
 	Ok(())
 }
@@ -253,8 +334,8 @@ impl<'j> Miner<'j> {
 		let mut g_l = vec![0i8; p.n as usize * r];
 		noise::noise_a_rows(&seed, p.r, 0, &mut e_l);
 		noise::noise_bt_rows(&seed, p.r, 0, &mut g_l);
-		noise::noisy_copy(&mut self.a, &self.job.a, &e_l, &sel.a, r);
-		noise::noisy_copy(&mut self.bt, &self.job.bt, &g_l, &sel.bt, r);
+		noise::noisy_copy(&mut self.a, &self.job.a.values, &e_l, &sel.a, r);
+		noise::noisy_copy(&mut self.bt, &self.job.bt.values, &g_l, &sel.bt, r);
 		self.kernel.run_with(&mut self.scratch, &self.a, &self.bt, Shape::of(&p), &mut self.c, &mut self.states);
 		self.noise = Some(NonceNoise { sel, e_l, g_l });
 		let key = ticket_key(&seed);
@@ -308,13 +389,13 @@ impl<'j> Miner<'j> {
 		};
 		let mut as_t = vec![0i32; r * m];
 		for (z, &q) in nz.sel.bt.iter().enumerate() {
-			add(&mut as_t, m, q, &self.job.a_t[z * m..][..m]);
+			add(&mut as_t, m, q, &self.job.a.transposed[z * m..][..m]);
 		}
 		// Bt' = Bt + G with G[y][z] = G_L[y][s'_z]: sum both parts.
 		let g_t = transpose(&nz.g_l, n, r);
 		let mut bs_t = vec![0i32; r * n];
 		for (z, &q) in nz.sel.a.iter().enumerate() {
-			add(&mut bs_t, n, q, &self.job.bt_t[z * n..][..n]);
+			add(&mut bs_t, n, q, &self.job.bt.transposed[z * n..][..n]);
 			add(&mut bs_t, n, q, &g_t[nz.sel.bt[z] as usize * n..][..n]);
 		}
 		let as_sel = transpose(&as_t, r, m);

@@ -6,6 +6,8 @@ already are, and the model keeps the exact product::
     import mlpow
     miner = mlpow.Miner("ws://127.0.0.1:9944")   # a node on a v2 chain
     c = miner.matmul(a, b)                       # int8 in -64..=63; exact int32 a @ b
+    w = miner.register_weight(b)                 # a matrix used again: committed once
+    c = miner.matmul(a, w)
     print(miner.stats())                         # MACs multiplied and mined, tickets, blocks
 
 ``a`` and ``b`` are 2-D int8 numpy arrays or torch CPU tensors, C-contiguous,
@@ -26,8 +28,9 @@ matrices can be inferred from the hashes, but the opened rows are public.
 import numpy as np
 
 from ._native import Miner as _NativeMiner
+from ._native import Weight
 
-__all__ = ["Miner", "LOW", "HIGH"]
+__all__ = ["Miner", "Weight", "LOW", "HIGH"]
 
 #: The puzzle's value range, inclusive.
 LOW, HIGH = -64, 63
@@ -84,9 +87,31 @@ class Miner:
     def __init__(self, node="ws://127.0.0.1:9944", *, backend="cpu", min_fill=0.5, background_threads=0):
         self._native = _NativeMiner(node, backend=backend, min_fill=min_fill, background_threads=background_threads)
 
+    def register_weight(self, b):
+        """``b`` (``k x n``, int8 in -64..=63) as a :class:`Weight` to give
+        :meth:`matmul` in its place: a matrix multiplied again and again (a
+        layer's weights) is checked once, and its puzzle pieces are
+        committed by the first product that uses them and reused by every
+        later one, so a call commits only ``a``."""
+        return self._native.register_weight(_operand("b", b))
+
     def matmul(self, a, b):
-        """The exact int32 product ``a @ b``, mined where it is worth it."""
+        """The exact int32 product ``a @ b``, mined where it is worth it.
+        ``b`` is a matrix or a :class:`Weight` from :meth:`register_weight`."""
         as_torch = _is_torch(a) or _is_torch(b)
+        if isinstance(b, Weight):
+            a_np = _operand("a", a)
+            if a_np.shape[1] != b.shape[0]:
+                raise ValueError(
+                    f"shapes {a_np.shape[0]} x {a_np.shape[1]} and {b.shape[0]} x {b.shape[1]} do not "
+                    "multiply: a's columns must equal the weight's rows"
+                )
+            c = self._native.matmul_by(a_np, b)
+            if as_torch:
+                import torch
+
+                return torch.from_numpy(c)
+            return c
         a_np, b_np = _operand("a", a), _operand("b", b)
         if a_np.shape[1] != b_np.shape[0]:
             raise ValueError(
