@@ -172,7 +172,9 @@ impl ForkFetcher {
 					}
 				}
 				Some((peer, hash, number, outcome)) = fetching.next() => {
-					this.forks.end(&peer, &hash);
+					// A fork that progressed goes on holding finality for a
+					// while (`PendingForks::end`), and its peer may go on at once.
+					let progressed = this.forks.end(&peer, &hash);
 					busy.remove(&peer);
 					match &outcome {
 						Outcome::Weighed => log::info!(
@@ -196,7 +198,7 @@ impl ForkFetcher {
 						}
 						beyond_reach.insert((peer, hash));
 					}
-					if !matches!(this.client.status(hash), Ok(BlockStatus::InChain)) {
+					if !progressed && !matches!(this.client.status(hash), Ok(BlockStatus::InChain)) {
 						resting.insert(peer, Instant::now() + RETRY_AFTER);
 					}
 				}
@@ -305,13 +307,16 @@ impl ForkFetcher {
 					if next > number { BlockOrigin::NetworkBroadcast } else { BlockOrigin::NetworkInitialSync };
 				self.import.lock().import_blocks(origin, blocks);
 			}
-			let deadline = Instant::now() + STEP_TIMEOUT;
+			// The deadline moves with every block imported: a long batch
+			// that keeps importing is not cut short.
+			let mut deadline = Instant::now() + STEP_TIMEOUT;
 			let mut imported = 0;
 			while imported < batch.len() {
 				let now_imported =
 					batch.iter().filter(|h| matches!(self.client.status(**h), Ok(BlockStatus::InChain))).count();
 				if now_imported > imported {
 					imported = now_imported;
+					deadline = Instant::now() + STEP_TIMEOUT;
 					// Blocks import in order: the last imported is the fork's tip.
 					if let Some((shortfall, step)) = self.shortfall(batch[imported - 1]) {
 						self.forks.progressed(&peer, &claimed, Instant::now(), shortfall, step);

@@ -220,7 +220,6 @@ pub async fn finalize_below_depth<B, BE, C, SO, P>(
 		};
 		match client.finalize_block(hash, None, true) {
 			Ok(()) => {
-				clock.finalized();
 				log::debug!(target: LOG_TARGET, "finalized #{target} ({hash:?}), {} below the best block", rules.depth)
 			}
 			Err(e) => log::warn!(target: LOG_TARGET, "finality: could not finalize #{target} ({hash:?}): {e}"),
