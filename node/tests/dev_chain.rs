@@ -184,7 +184,9 @@ async fn dev_chain_mines_verifies_rewards_and_restarts() {
 	// queue's verifier checks the seal first, so the body is never decoded
 	// or executed, and the failure is a verification failure, which the
 	// sync layer holds against the peer that sent the block. The control,
-	// the same body under the block's real seal, fails on the body instead.
+	// the same body under the block's real seal, fails on the body instead:
+	// also in the verifier, before execution, since the body is not the one
+	// the header's extrinsics root commits to.
 	// One extrinsic of one byte, 0xff (SCALE: compact length 1, then the byte),
 	// which no runtime call decodes.
 	let junk_body = |block: &mut Value| block["block"]["extrinsics"] = Value::Array(vec!["0x04ff".into()]);
@@ -198,7 +200,12 @@ async fn dev_chain_mines_verifies_rewards_and_restarts() {
 	junk_body(&mut control[0]);
 	let (ok, log) = import(dir.path(), "junk-body", &["--dev"], &control);
 	assert!(!ok, "junk body: import must fail:\n{log}");
-	assert!(!log.contains("block verification failed") && !log.contains("MatMul seal"), "a body error:\n{log}");
+	assert!(
+		log.contains("block verification failed")
+			&& log.contains("not the one the header's extrinsics root commits to")
+			&& !log.contains("MatMul seal"),
+		"a body error, before execution:\n{log}"
+	);
 	println!("junk seal: refused by the verifier before the body was read");
 
 	let cases = [

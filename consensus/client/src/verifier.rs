@@ -17,8 +17,18 @@
 //! by `2^29` (its `rep::VERIFICATION_FAIL`) and dropping it. A seal that
 //! passes is remembered ([`MatmulPow`] keeps the last verified ones), so the
 //! second check in `PowBlockImport` costs nothing.
+//!
+//! Then the body: a real header (an honest block's, seal and all) with a
+//! body of someone else's making passes the seal check, and the runtime
+//! compares the body with the header's `extrinsics_root` only after it has
+//! executed all of it (`frame_executive`'s final checks); that failure is a
+//! plain import error too, so a peer could have every node execute a block
+//! of its own transactions, free of fees, for every header it relays.
+//! [`SealVerifier::check_body`] compares the root first, for the cost of
+//! hashing the body.
 
 use crate::MatmulPow;
+use codec::Encode;
 use mlpow_primitives::U256;
 use mlpow_runtime_api::MlpowApi;
 use sc_consensus::{BlockImportParams, Verifier};
@@ -28,8 +38,8 @@ use sp_blockchain::HeaderBackend;
 use sp_consensus_pow::{DifficultyApi, POW_ENGINE_ID};
 use sp_runtime::{
 	generic::BlockId,
-	traits::{Block as BlockT, Header as _, One},
-	DigestItem,
+	traits::{Block as BlockT, Hash as _, Header as HeaderT, One},
+	DigestItem, StateVersion,
 };
 use std::sync::Arc;
 
@@ -94,6 +104,21 @@ where
 		}
 	}
 
+	/// The body is the one the header commits to: the ordered trie root of
+	/// its extrinsics' encodings, as `frame_system` computes it, equals the
+	/// header's `extrinsics_root`. The runtime's `system_version` picks the
+	/// trie's state version (V0 for this runtime's `system_version` 1;
+	/// sp-version's `extrinsics_root_state_version`), so either is accepted,
+	/// V0 tried first.
+	pub fn check_body(header: &B::Header, body: &[B::Extrinsic]) -> Result<(), String> {
+		let encoded: Vec<Vec<u8>> = body.iter().map(Encode::encode).collect();
+		let root = |version| <<B::Header as HeaderT>::Hashing>::ordered_trie_root(encoded.clone(), version);
+		if [StateVersion::V0, StateVersion::V1].into_iter().any(|v| root(v) == *header.extrinsics_root()) {
+			return Ok(());
+		}
+		Err(format!("the body ({} extrinsics) is not the one the header's extrinsics root commits to", body.len()))
+	}
+
 	/// A block at or below the finalized height, or whose parent is below
 	/// it and off the finalized chain, can never be imported: refusing it
 	/// here makes that a verification failure that costs its sender, instead
@@ -132,6 +157,9 @@ where
 {
 	async fn verify(&self, block: BlockImportParams<B>) -> Result<BlockImportParams<B>, String> {
 		self.check_seal(&block.header)?;
+		if let Some(body) = &block.body {
+			Self::check_body(&block.header, body)?;
+		}
 		self.inner.verify(block).await
 	}
 }

@@ -146,14 +146,19 @@ fn client(one_state: State) -> (Arc<Client>, H256, H256) {
 /// A child of `parent` numbered `number`, sealed with a seal that wins the
 /// dev parameters at difficulty 1 (the rules of every readable block here).
 fn sealed(number: u32, parent: H256) -> (Header, Vec<u8>) {
-	let unsealed = header(number, parent);
+	let header = seal(header(number, parent));
+	let Some(DigestItem::Seal(_, seal)) = header.digest().logs().last().cloned() else { unreachable!() };
+	(header, seal)
+}
+
+/// `unsealed` with a seal that wins the dev parameters at difficulty 1.
+fn seal(unsealed: Header) -> Header {
 	let pre_hash = unsealed.hash().0;
 	let weights = EpochWeights::generate(&ChallengeParams::DEV, &SEED).unwrap();
 	let won = Search::new(&weights, &pre_hash, U256::one()).unwrap().search(0..64).expect("difficulty 1 wins at once");
-	let seal = won.seal.to_bytes().to_vec();
 	let mut header = unsealed;
-	header.digest_mut().push(DigestItem::Seal(POW_ENGINE_ID, seal.clone()));
-	(header, seal)
+	header.digest_mut().push(DigestItem::Seal(POW_ENGINE_ID, won.seal.to_bytes().to_vec()));
+	header
 }
 
 fn verify(verifier: &SealVerifier<Block, Client>, header: Header) -> Result<(), String> {
@@ -218,4 +223,35 @@ fn a_block_on_an_unknown_parent_is_refused() {
 	let why = verifier.check_seal(&child).unwrap_err();
 	assert!(why.contains("cannot read the rules at the parent") && why.contains("header not found"), "{why}");
 	assert!(verify(&verifier, child).is_err());
+}
+
+/// A real header (a winning seal) with a body it does not commit to: the
+/// runtime would execute all of that body before comparing its root, and
+/// the failure would cost the sender nothing. The verifier compares the
+/// root first and refuses the block; the body the header commits to passes,
+/// under either state version's trie root.
+#[test]
+fn a_real_header_with_another_body_is_refused() {
+	use sp_runtime::{traits::Hash as _, StateVersion};
+	let (client, genesis, _) = client(State::Readable);
+	let verifier = SealVerifier::new(client.clone(), MatmulPow::new(client.clone()));
+	let xt = |bytes: &[u8]| OpaqueExtrinsic::from_blob(bytes.to_vec());
+	let body = vec![xt(b"timestamp.set"), xt(b"balances.transfer")];
+	for version in [StateVersion::V1, StateVersion::V0] {
+		let root = BlakeTwo256::ordered_trie_root(body.iter().map(codec::Encode::encode).collect(), version);
+		let mut unsealed = header(1, genesis);
+		unsealed.set_extrinsics_root(root);
+		let header = seal(unsealed);
+		let with = |body: Vec<OpaqueExtrinsic>| {
+			let mut block = BlockImportParams::new(BlockOrigin::NetworkBroadcast, header.clone());
+			block.body = Some(body);
+			block_on(verifier.verify(block)).map(|_| ())
+		};
+		assert_eq!(with(body.clone()), Ok(()), "{version:?}: the committed body");
+		for other in [vec![xt(b"timestamp.set"), xt(b"a transfer of the peer's choosing")], vec![], body[..1].to_vec()]
+		{
+			let why = with(other).unwrap_err();
+			assert!(why.contains("not the one the header's extrinsics root commits to"), "{why}");
+		}
+	}
 }
