@@ -254,22 +254,8 @@ impl ForkFetcher {
 				number - agree
 			));
 		}
-		// The fork's measure of progress starts at its fork point, and
-		// finality waits at the block where it leaves the best chain (below
-		// `agree` when an earlier fetch imported part of the fork).
-		let best = self.client.info().best_hash;
-		let divergence = match sp_blockchain::lowest_common_ancestor(self.client.as_ref(), parent, best) {
-			Ok(ancestor) => ancestor.number,
-			Err(e) => {
-				log::warn!(target: LOG_TARGET, "⛓  No common ancestor of {parent:?} and the best block: {e}");
-				agree
-			}
-		};
-		if let Some((shortfall, _)) = self.shortfall(parent) {
-			self.forks.forked_at(&peer, &claimed, divergence.into(), shortfall);
-		}
 		// 2. The fork's blocks, ascending, a batch at a time.
-		let mut next = agree + 1;
+		let (mut next, mut measured) = (agree + 1, false);
 		while next <= number {
 			let want = (number - next + 1).min(BATCH);
 			let attrs = BlockAttributes::HEADER | BlockAttributes::BODY;
@@ -286,14 +272,29 @@ impl ForkFetcher {
 			for data in got.into_iter().take(want as usize) {
 				match incoming(peer, next + received, parent, received == 0, data) {
 					Ok(block) => {
-						parent = block.hash;
+						let block_parent = std::mem::replace(&mut parent, block.hash);
 						received += 1;
 						// Blocks this node has (an earlier fetch of the same
 						// fork imported them) are not imported again, and are
 						// no progress: only new work holds finality.
-						if !matches!(self.client.status(block.hash), Ok(BlockStatus::InChain)) {
-							blocks.push(block);
+						if matches!(self.client.status(block.hash), Ok(BlockStatus::InChain)) {
+							continue;
 						}
+						if !measured {
+							// The fork's measure of progress starts at the
+							// parent of its first block this node lacks: a
+							// block of this node's chain, under a verified
+							// seal, not a height the peer's answers to the
+							// search chose (a review found a peer could set it
+							// low, so that any one block counted as progress).
+							// Finality waits where the fork leaves the best chain.
+							if let Some((shortfall, _)) = self.shortfall(block_parent) {
+								let point = self.divergence(block_parent, agree);
+								self.forks.forked_at(&peer, &claimed, point.into(), shortfall);
+							}
+							measured = true;
+						}
+						blocks.push(block);
 					}
 					Err(outcome) => return outcome,
 				}
@@ -318,7 +319,11 @@ impl ForkFetcher {
 					imported = now_imported;
 					deadline = Instant::now() + STEP_TIMEOUT;
 					// Blocks import in order: the last imported is the fork's tip.
-					if let Some((shortfall, step)) = self.shortfall(batch[imported - 1]) {
+					// The best chain may have moved since the fork point was
+					// found: the hold goes where the fork leaves it now.
+					let tip = batch[imported - 1];
+					self.forks.diverges_at(&peer, &claimed, self.divergence(tip, agree).into());
+					if let Some((shortfall, step)) = self.shortfall(tip) {
 						self.forks.progressed(&peer, &claimed, Instant::now(), shortfall, step);
 					}
 				} else if Instant::now() > deadline {
@@ -333,6 +338,19 @@ impl ForkFetcher {
 		} else {
 			// The peer's chain moved on under the claim; its new best is the next claim.
 			Outcome::Unanswered("its chain no longer ends at the claimed block".into())
+		}
+	}
+
+	/// The height where the chain ending at `block` leaves this node's best
+	/// chain (`fallback` if that cannot be read).
+	fn divergence(&self, block: Hash, fallback: u32) -> u32 {
+		let best = self.client.info().best_hash;
+		match sp_blockchain::lowest_common_ancestor(self.client.as_ref(), block, best) {
+			Ok(ancestor) => ancestor.number,
+			Err(e) => {
+				log::warn!(target: LOG_TARGET, "⛓  No common ancestor of {block:?} and the best block: {e}");
+				fallback
+			}
 		}
 	}
 

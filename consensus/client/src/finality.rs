@@ -33,7 +33,8 @@
 //! - and the node has been in sync for at least [`FinalityRules::settle`]
 //!   (since it started, and since it last caught up): a chain it has just
 //!   downloaded, perhaps from an attacker who reached it first, waits until
-//!   its other peers' chains have been fetched and weighed.
+//!   its other peers' chains have been fetched and weighed (longer while
+//!   one of them keeps gaining on it: [`SETTLE_EXTENDS_TO`]).
 
 use crate::forks::{finality_target, HoldClock, PendingForks};
 use futures::StreamExt;
@@ -112,6 +113,20 @@ enum Held {
 /// makes any of it final.
 pub const DEFAULT_FINALITY_SETTLE: Duration = Duration::from_secs(60);
 
+/// The settle time goes on, up to this many times
+/// [`FinalityRules::settle`], while a fork a peer serves keeps gaining on
+/// the best chain ([`crate::forks::PendingForks::progressed`]): a fresh
+/// node that downloaded an attacker's light chain first finalizes none of
+/// it while the honest heavier chain is still being imported, one batch at
+/// a time, however long that chain is (up to the cap). Only work extends
+/// it, and only at start-up and after catching up.
+pub const SETTLE_EXTENDS_TO: u32 = 5;
+
+/// Whether a node in sync for `in_sync_for` is still settling.
+fn settling(in_sync_for: Duration, settle: Duration, fork_progressing: bool) -> bool {
+	in_sync_for < settle || (fork_progressing && in_sync_for < settle.saturating_mul(SETTLE_EXTENDS_TO))
+}
+
 /// How often finality looks again without a new block (a fetched fork may
 /// have been weighed since).
 const RECHECK: Duration = Duration::from_secs(1);
@@ -161,7 +176,13 @@ pub async fn finalize_below_depth<B, BE, C, SO, P>(
 		}
 		let hold = if catching_up {
 			Some(Held::Syncing)
-		} else if in_sync_for < rules.settle {
+		} else if settling(
+			in_sync_for,
+			rules.settle,
+			// Only a fork whose hold binds: one that leaves the best chain
+			// below the block finality would take.
+			forks.holding(Instant::now()).progressing_above.is_some_and(|point| point < deepest),
+		) {
 			Some(Held::Settling)
 		} else {
 			match PowAux::<U256>::read::<_, B>(client.as_ref(), &best_hash) {
@@ -197,7 +218,8 @@ pub async fn finalize_below_depth<B, BE, C, SO, P>(
 				),
 				Some(Held::Settling) => log::info!(
 					target: LOG_TARGET,
-					"⛓  Not finalizing until this node has been in sync for {:?} (it just started or caught up)",
+					"⛓  Not finalizing until this node has been in sync for {:?} (it just started or caught up; up to \
+					 {SETTLE_EXTENDS_TO} times that while a fork a peer serves keeps gaining on the best chain)",
 					rules.settle
 				),
 				None if held.is_some() => log::info!(target: LOG_TARGET, "⛓  Finalizing {} blocks deep", rules.depth),
@@ -230,6 +252,19 @@ pub async fn finalize_below_depth<B, BE, C, SO, P>(
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	/// A fork that keeps progressing extends the settle time, up to its cap;
+	/// without one, the settle time is what the rules say.
+	#[test]
+	fn progress_extends_the_settle_time_up_to_its_cap() {
+		let (settle, s) = (DEFAULT_FINALITY_SETTLE, Duration::from_secs(1));
+		assert!(settling(settle - s, settle, false));
+		assert!(!settling(settle, settle, false));
+		assert!(settling(settle, settle, true), "a fork gaining on the best chain is being imported");
+		assert!(settling(settle * SETTLE_EXTENDS_TO - s, settle, true));
+		assert!(!settling(settle * SETTLE_EXTENDS_TO, settle, true), "capped");
+		assert!(!settling(Duration::ZERO, Duration::ZERO, true), "--finality-settle-secs 0: no settling at all");
+	}
 
 	/// The launch floor raises a missing or low minimum to `depth` blocks of
 	/// the genesis work, and leaves a higher one alone.

@@ -77,6 +77,10 @@ pub const STALL_AFTER: Duration = Duration::from_secs(30);
 /// ([`HoldClock`]).
 pub const WORKLESS_BUDGET: Duration = Duration::from_secs(60);
 
+/// The most time one look of [`HoldClock`] charges to the budget (finality
+/// looks every second while work-less claims hold it).
+const MAX_LOOK_GAP: Duration = Duration::from_secs(2);
+
 /// Holds keep finality at most this many blocks below its usual target
 /// (the best block less the reorg depth), whatever forks are pending
 /// ([`finality_target`]). With the default depth of 32, a node's finalized
@@ -135,7 +139,10 @@ impl<P: Hash + Eq + Clone, H: Hash + Eq + Clone> PendingForks<P, H> {
 		match open.get_mut(&key) {
 			Some(fork) if !fork.ended => false,
 			Some(fork) => {
-				*fork = Open { opened: now, ended: false, ..*fork };
+				// Progress made before still holds until it is stale, but
+				// does not count as this fetch's.
+				let progressed = fork.progressed.filter(|at| now.saturating_duration_since(*at) < STALL_AFTER);
+				*fork = Open { opened: now, ended: false, progressed, ..*fork };
 				true
 			}
 			None => {
@@ -152,8 +159,22 @@ impl<P: Hash + Eq + Clone, H: Hash + Eq + Clone> PendingForks<P, H> {
 	/// best chain.
 	pub fn forked_at(&self, peer: &P, block: &H, number: u64, shortfall: U256) {
 		if let Some(open) = self.open.lock().get_mut(&(peer.clone(), block.clone())) {
-			open.fork_point = Some(number);
+			// A fetch of the claim before may have found a lower one.
+			open.fork_point = Some(open.fork_point.map_or(number, |point| point.min(number)));
 			open.least_shortfall = Some(shortfall);
+		}
+	}
+
+	/// The fork now leaves the best chain after block #`number` (the best
+	/// chain moved while the fork was fetched): its hold goes there if that
+	/// is lower, never higher. (Raising it was broken by review: a fork
+	/// that became best for a moment raised its hold to its own tip, and a
+	/// stocked block of the old chain then took the lead back, and
+	/// finality past the fork point, before the next batch came.) Its
+	/// measure of progress stays.
+	pub fn diverges_at(&self, peer: &P, block: &H, number: u64) {
+		if let Some(open) = self.open.lock().get_mut(&(peer.clone(), block.clone())) {
+			open.fork_point = open.fork_point.map(|point| point.min(number));
 		}
 	}
 
@@ -178,7 +199,7 @@ impl<P: Hash + Eq + Clone, H: Hash + Eq + Clone> PendingForks<P, H> {
 	}
 
 	/// The fetch is over, whatever its outcome: `true` if the fork
-	/// progressed. A fork that progressed goes on holding finality at its
+	/// progressed during it. A fork that progressed goes on holding finality at its
 	/// fork point until [`STALL_AFTER`] after its last progress, so that a
 	/// fetch cut short (a timeout, a reorganisation of the peer's chain, a
 	/// slow import) does not let finality run past an honest heavier fork
@@ -189,7 +210,8 @@ impl<P: Hash + Eq + Clone, H: Hash + Eq + Clone> PendingForks<P, H> {
 		match open.get_mut(&key) {
 			Some(fork) if fork.progressed.is_some() => {
 				fork.ended = true;
-				true
+				// Progress during this fetch, not one before it.
+				fork.progressed.is_some_and(|at| at >= fork.opened)
 			}
 			Some(_) => {
 				open.remove(&key);
@@ -269,7 +291,10 @@ impl HoldClock {
 		// finality then, and half of it comes back otherwise.
 		if let Some((at, held_all)) = self.last {
 			let elapsed = now.saturating_duration_since(at);
-			self.spent = if held_all { self.spent + elapsed } else { self.spent.saturating_sub(elapsed / 2) };
+			// Finality looks every second while it is held; a longer gap is
+			// time it did not look (catching up, settling), not time held.
+			let spent = elapsed.min(MAX_LOOK_GAP);
+			self.spent = if held_all { self.spent + spent } else { self.spent.saturating_sub(elapsed / 2) };
 		}
 		let hold_all = holding.workless > 0 && self.spent < WORKLESS_BUDGET;
 		self.last = Some((now, hold_all));
@@ -346,6 +371,13 @@ mod tests {
 		f.forked_at(&1, &10, 100, d(32));
 		assert!(f.progressed(&1, &10, later, d(20), d(1)));
 		assert_eq!(f.holding(later + STALL_AFTER / 2).progressing_above, Some(100));
+		assert!(f.end(&1, &10), "progressed during this fetch");
+		assert!(f.begin(&1, &10, later + STALL_AFTER / 4));
+		assert!(!f.end(&1, &10), "none during this one: its peer waits before the next");
+		f.diverges_at(&1, &10, 90);
+		assert_eq!(f.holding(later).progressing_above, Some(90), "the best chain moved: the hold follows");
+		f.diverges_at(&1, &10, 120);
+		assert_eq!(f.holding(later).progressing_above, Some(90), "never up: a fork best for a moment keeps its hold");
 		assert!(f.holding(later + STALL_AFTER).is_empty(), "stale");
 		let g = forks();
 		g.begin(&2, &20, t0);
