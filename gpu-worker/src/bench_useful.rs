@@ -11,9 +11,9 @@
 
 use crate::{
 	backend::{Job, Lane},
-	jobs::{input::Matrices, Jobs, State},
+	jobs::{input::Matrices, JobError, Jobs, State},
 	miner::{Miner, FOUND_QUEUE},
-	session::{Options, Session},
+	session::{Options, Session, Weight},
 };
 use mlpow_primitives::{kernel::Kernel, ChallengeParams, PUZZLE_V2, U256};
 use std::{
@@ -169,22 +169,31 @@ pub fn run(lanes: Vec<Box<dyn Lane>>, config: &UsefulConfig) -> anyhow::Result<U
 /// The same jobs multiplied in the caller's process, on the caller's
 /// thread ([`Session::matmul`]: pieces, noise, transcript, tickets,
 /// denoising, no queue and no copy to another process), in turns with the
-/// plain GEMM of the job's shape on one thread.
+/// plain GEMM of the job's shape on one thread: once with `B` given anew
+/// each call, once with `B` registered as a [`Weight`] (a model's layer).
 #[derive(Clone, Debug)]
 pub struct InProcessResult {
 	pub calls: u64,
 	pub seconds: f64,
-	/// The callers' multiply-accumulates per second.
+	/// The callers' multiply-accumulates per second, `B` given each call.
 	pub macs_per_sec: f64,
-	/// The share of them computed in mined pieces.
+	/// The same with `B` registered once.
+	pub weight_macs_per_sec: f64,
+	/// The share of the MACs computed in mined pieces.
 	pub mined_share: f64,
 	/// The plain GEMM of the job's shape, one thread.
 	pub gemm_macs_per_sec: f64,
 }
 
 impl InProcessResult {
+	/// `B` given each call, against the plain GEMM.
 	pub fn ratio(&self) -> f64 {
 		self.macs_per_sec / self.gemm_macs_per_sec.max(f64::MIN_POSITIVE)
+	}
+
+	/// `B` registered, against the plain GEMM.
+	pub fn weight_ratio(&self) -> f64 {
+		self.weight_macs_per_sec / self.gemm_macs_per_sec.max(f64::MIN_POSITIVE)
 	}
 }
 
@@ -192,19 +201,27 @@ impl std::fmt::Display for InProcessResult {
 	fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
 		writeln!(
 			f,
-			"in-process: {} MAC/s ({} calls in {:.1} s on the caller's thread; {:.0}% of the MACs mined)",
+			"in-process: {} MAC/s with B given each call, {} MAC/s with B registered ({} calls in {:.1} s on the \
+			 caller's thread; {:.0}% of the MACs mined)",
 			crate::si(self.macs_per_sec),
+			crate::si(self.weight_macs_per_sec),
 			self.calls,
 			self.seconds,
 			self.mined_share * 100.0
 		)?;
 		writeln!(f, "plain GEMM: {} MAC/s (the job's shape, one thread)", crate::si(self.gemm_macs_per_sec))?;
-		write!(f, "ratio:      in-process / plain GEMM = {:.3}", self.ratio())
+		write!(
+			f,
+			"ratio:      in-process / plain GEMM = {:.3} (B each call), {:.3} (B registered)",
+			self.ratio(),
+			self.weight_ratio()
+		)
 	}
 }
 
-/// Runs [`Session::matmul`] on `multiplier` and the plain GEMM, alternating,
-/// for about `seconds` each in all.
+/// Runs [`Session::matmul`] (`B` each call), [`Session::matmul_by`] (`B`
+/// registered) on `multiplier` and the plain GEMM, in turns, for about
+/// `seconds` each in all.
 pub fn in_process(multiplier: Box<dyn Lane>, config: &UsefulConfig) -> anyhow::Result<InProcessResult> {
 	let p = config.params;
 	p.validate().map_err(|e| anyhow::anyhow!("benchmark parameters: {e}"))?;
@@ -221,27 +238,39 @@ pub fn in_process(multiplier: Box<dyn Lane>, config: &UsefulConfig) -> anyhow::R
 	};
 	session.miner().set_job(Some(work));
 	let m = matrices(config.shape);
-	session.matmul(&m)?; // untimed: buffers, first allocations
+	let weight = Weight::new(m.depth, m.cols, m.bt.clone())?;
+	// Untimed: buffers, first allocations, the weight's pieces committed.
+	session.matmul(&m)?;
+	session.matmul_by(&m.a, m.rows, &weight)?;
 	let before = session.stats();
 	let round = config.seconds / ROUNDS as f64;
-	let (mut secs, mut gemm_macs, mut gemm_secs) = (0.0, 0u64, 0.0);
-	for _ in 0..ROUNDS {
+	let (mut each, mut registered) = ((0u64, 0.0), (0u64, 0.0));
+	let (mut gemm_macs, mut gemm_secs) = (0u64, 0.0);
+	let timed = |side: &mut (u64, f64), call: &dyn Fn() -> Result<Vec<i32>, JobError>| -> anyhow::Result<()> {
 		let start = Instant::now();
 		while start.elapsed().as_secs_f64() < round {
-			session.matmul(&m)?;
+			call()?;
+			side.0 += 1;
 		}
-		secs += start.elapsed().as_secs_f64();
+		side.1 += start.elapsed().as_secs_f64();
+		Ok(())
+	};
+	for _ in 0..ROUNDS {
+		timed(&mut each, &|| session.matmul(&m))?;
+		timed(&mut registered, &|| session.matmul_by(&m.a, m.rows, &weight))?;
 		let (macs, s) = plain_gemm(config.shape, 1, round);
 		gemm_macs += macs;
 		gemm_secs += s;
 	}
 	while found.try_recv().is_ok() {}
 	let after = session.stats();
-	let (calls, macs) = (after.calls - before.calls, after.macs - before.macs);
+	let macs = after.macs - before.macs;
+	let per_call = (m.rows * m.depth * m.cols) as f64;
 	Ok(InProcessResult {
-		calls,
-		seconds: secs,
-		macs_per_sec: macs as f64 / secs,
+		calls: after.calls - before.calls,
+		seconds: each.1 + registered.1,
+		macs_per_sec: each.0 as f64 * per_call / each.1,
+		weight_macs_per_sec: registered.0 as f64 * per_call / registered.1,
 		mined_share: (after.macs_mined - before.macs_mined) as f64 / (macs as f64).max(1.0),
 		gemm_macs_per_sec: gemm_macs as f64 / gemm_secs,
 	})
@@ -300,7 +329,10 @@ mod tests {
 		let config = UsefulConfig { params: ChallengeParams::DEV_V2, shape: [128, 124, 128], seconds: 0.3 };
 		let lane = || crate::cpu::lanes(1).pop().unwrap();
 		let r = in_process(lane(), &config).unwrap();
-		assert!(r.calls > 0 && r.macs_per_sec > 0.0 && r.gemm_macs_per_sec > 0.0, "{r:?}");
+		assert!(
+			r.calls > 0 && r.macs_per_sec > 0.0 && r.weight_macs_per_sec > 0.0 && r.gemm_macs_per_sec > 0.0,
+			"{r:?}"
+		);
 		assert_eq!(r.mined_share, 1.0, "2 x 2 x 2 full pieces: all mined");
 		assert!(r.to_string().contains("in-process / plain GEMM"), "{r}");
 		let v1 = UsefulConfig { params: ChallengeParams::DEV, ..config };
