@@ -52,6 +52,9 @@ pub struct Status {
 	pub pieces_done: u64,
 	/// Multiply-accumulates mined, padding included (`pieces * m * n * k`).
 	pub macs_mined: u64,
+	/// Of the job's multiply-accumulates, those multiplied plainly (thin
+	/// depth remainders: [`thin_remainder`]).
+	pub macs_plain: u64,
 	/// Winning tickets found on this job's pieces.
 	pub tickets_won: u64,
 	/// Blocks the node accepted with a seal from this job (their hashes).
@@ -221,6 +224,7 @@ impl Jobs {
 			macs_done: 0,
 			pieces_done: 0,
 			macs_mined: 0,
+			macs_plain: 0,
 			tickets_won: 0,
 			blocks: Vec::new(),
 			submitted_ms: now_ms(),
@@ -352,48 +356,74 @@ impl Jobs {
 	}
 
 	/// The next piece to mine at `params`' shape, from the oldest job that
-	/// has one.
+	/// has one. A thin depth remainder met on the way (less than half a
+	/// piece's depth, after the job's first pieces along the depth; see
+	/// [`thin_remainder`]) is multiplied plainly here and added to its
+	/// job, not mined.
 	pub fn take(&self, params: &ChallengeParams) -> Option<Piece> {
 		let shape = PuzzleShape::from(params);
-		let (id, block, a, bt, depth) = {
-			let mut inner = self.lock();
-			let Some(entry) = inner.jobs.values_mut().find(|e| !e.pending.is_empty()) else {
-				self.work_waiting.store(false, Ordering::SeqCst);
-				return None;
+		loop {
+			let (id, block, a, bt, depth) = {
+				let mut inner = self.lock();
+				let Some(entry) = inner.jobs.values_mut().find(|e| !e.pending.is_empty()) else {
+					self.work_waiting.store(false, Ordering::SeqCst);
+					return None;
+				};
+				let mut block = entry.pending.pop_front()?;
+				// Peel one piece off the front: at most three remainders go
+				// back, so a job of millions of pieces never lists them all.
+				while !block.fits(shape) {
+					let (first, rest) = block.peel(shape);
+					entry.pending.push_front(rest);
+					block = first;
+				}
+				entry.in_flight += 1;
+				entry.status.state = State::Running;
+				(entry.status.id, block, entry.a.clone(), entry.bt.clone(), entry.status.shape[1])
 			};
-			let mut block = entry.pending.pop_front()?;
-			// Peel one piece off the front: at most three remainders go back,
-			// so a job of millions of pieces never lists them all.
-			while !block.fits(shape) {
-				let (first, rest) = block.peel(shape);
-				entry.pending.push_front(rest);
-				block = first;
+			let at = PieceAt { job: id, block, shape };
+			if thin_remainder(&at.block, shape) {
+				let (r, c, d) = (at.block.rows.len(), at.block.cols.len(), at.block.depth.len());
+				let pa = padded(&a, depth, &at.block.rows, &at.block.depth, r, d);
+				let pbt = padded(&bt, depth, &at.block.cols, &at.block.depth, c, d);
+				let mut product = vec![0i32; r * c];
+				mlpow_primitives::kernel::gemm(&pa, &pbt, r, c, d, &mut product);
+				self.add(&at, &product, c, None);
+				continue;
 			}
-			entry.in_flight += 1;
-			entry.status.state = State::Running;
-			(entry.status.id, block, entry.a.clone(), entry.bt.clone(), entry.status.shape[1])
-		};
-		let mut pa = padded(&a, depth, &block.rows, &block.depth, shape.m, shape.k);
-		let mut pbt = padded(&bt, depth, &block.cols, &block.depth, shape.n, shape.k);
-		let mut random = self.salt.stream();
-		salt(&mut pa, &mut pbt, shape.k, &mut random);
-		Some(Piece { at: PieceAt { job: id, block, shape }, a: pa, bt: pbt })
+			let mut pa = padded(&a, depth, &at.block.rows, &at.block.depth, shape.m, shape.k);
+			let mut pbt = padded(&bt, depth, &at.block.cols, &at.block.depth, shape.n, shape.k);
+			let mut random = self.salt.stream();
+			salt(&mut pa, &mut pbt, shape.k, &mut random);
+			return Some(Piece { at, a: pa, bt: pbt });
+		}
 	}
 
 	/// Adds a mined piece's product (`m x n`, padded) into its job; the job
 	/// is done when this was its last piece.
 	pub fn complete(&self, piece: &PieceAt, product: &[i32], tickets_won: u64) {
+		self.add(piece, product, piece.shape.n, Some(tickets_won));
+	}
+
+	/// Adds `piece`'s product (`width` columns wide) into its job: mined,
+	/// with the tickets it won, or (`None`) multiplied plainly.
+	fn add(&self, piece: &PieceAt, product: &[i32], width: usize, mined: Option<u64>) {
 		let mut inner = self.lock();
 		let Some(entry) = inner.jobs.get_mut(&piece.job) else { return };
 		entry.in_flight -= 1;
 		let s = &mut entry.status;
-		s.pieces_done += 1;
-		s.macs_mined += (piece.shape.m * piece.shape.n * piece.shape.k) as u64;
-		s.tickets_won += tickets_won;
+		match mined {
+			Some(tickets_won) => {
+				s.pieces_done += 1;
+				s.macs_mined += (piece.shape.m * piece.shape.n * piece.shape.k) as u64;
+				s.tickets_won += tickets_won;
+			}
+			None => s.macs_plain += piece.block.macs(),
+		}
 		if s.state == State::Cancelled {
 			return;
 		}
-		accumulate(&mut entry.c, s.shape[2], &piece.block, product, piece.shape.n);
+		accumulate(&mut entry.c, s.shape[2], &piece.block, product, width);
 		s.macs_done += piece.block.macs();
 		if entry.pending.is_empty() && entry.in_flight == 0 {
 			s.state = State::Done;
@@ -419,6 +449,17 @@ impl Jobs {
 			entry.status.blocks.push(format!("0x{}", hex::encode(hash)));
 		}
 	}
+}
+
+/// Whether `block` is a thin remainder along the depth: not the job's
+/// first stretch of it, and less than half a piece's depth. Each piece
+/// gives two columns of `k` to salt, so a depth of exactly `k` (a power of
+/// two, as models have) leaves a 2-deep remainder; mined, it would cost a
+/// whole nonce for `2/k` of the work, doubling the job's cost. It is
+/// multiplied plainly instead (as the in-process miner does with pieces
+/// under its `min_fill`).
+pub fn thin_remainder(block: &Block, shape: PuzzleShape) -> bool {
+	block.depth.start > 0 && 2 * block.depth.len() < shape.depth
 }
 
 #[cfg(test)]
@@ -473,6 +514,27 @@ mod tests {
 		assert_eq!((s.state, s.macs_done, s.pieces_done), (State::Done, s.macs_total, 12));
 		assert_eq!(s.macs_mined, 12 * 16 * 16 * 64);
 		assert_eq!(jobs.product(id).unwrap(), (20, 33, want));
+	}
+
+	/// A depth of exactly `k` leaves a 2-deep remainder after the first
+	/// piece (two columns go to salt): it is multiplied plainly, not mined
+	/// as a whole nonce, and the product is exact.
+	#[test]
+	fn thin_depth_remainders_are_multiplied_plainly() {
+		let jobs = Jobs::new(1 << 20);
+		let m = matrices(16, 64, 16);
+		let want = direct(&m);
+		let id = jobs.submit(m, None).unwrap().id;
+		let p = jobs.take(&P).unwrap();
+		assert_eq!(p.at.block.depth, 0..62);
+		assert!(jobs.take(&P).is_none(), "the 2-deep rest was multiplied plainly in take");
+		jobs.complete(&p.at, &piece_product(&p), 0);
+		let s = jobs.status(id).unwrap();
+		assert_eq!((s.state, s.pieces_done, s.macs_plain), (State::Done, 1, 16 * 2 * 16));
+		assert_eq!(jobs.product(id).unwrap().2, want);
+		// A job no deeper than a piece's depth is mined however thin.
+		let shallow = jobs.submit(matrices(3, 5, 2), None).unwrap().id;
+		assert_eq!(jobs.take(&P).unwrap().at.job, shallow);
 	}
 
 	/// A parameter change mid-job: the rest is cut in the new shape, and
