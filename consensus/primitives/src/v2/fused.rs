@@ -18,11 +18,15 @@ pub enum Fused {
 	/// One output per 32-bit lane, `vpmaddwd` on pre-paired 16-bit operands
 	/// (x86_64 with AVX2, `std` only).
 	Avx2,
+	/// One output per 32-bit lane, `vpdpbusd` on quads of bytes: 64
+	/// multiply-accumulates an instruction, as the plain GEMM's
+	/// (x86_64 with AVX-512 VNNI, `std` only; `r` a multiple of 4).
+	Avx512Vnni,
 }
 
 impl Fused {
 	/// Every fused kernel, the portable one first.
-	pub const ALL: [Fused; 2] = [Fused::Portable, Fused::Avx2];
+	pub const ALL: [Fused; 3] = [Fused::Portable, Fused::Avx2, Fused::Avx512Vnni];
 
 	/// Whether this CPU can run the kernel.
 	pub fn available(self) -> bool {
@@ -30,6 +34,13 @@ impl Fused {
 			Fused::Portable => true,
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
 			Fused::Avx2 => std::is_x86_feature_detected!("avx2"),
+			#[cfg(all(feature = "std", target_arch = "x86_64"))]
+			Fused::Avx512Vnni => {
+				std::is_x86_feature_detected!("avx2")
+					&& std::is_x86_feature_detected!("avx512f")
+					&& std::is_x86_feature_detected!("avx512bw")
+					&& std::is_x86_feature_detected!("avx512vnni")
+			}
 			#[allow(unreachable_patterns)]
 			_ => false,
 		}
@@ -37,11 +48,7 @@ impl Fused {
 
 	/// The fastest kernel this CPU runs.
 	pub fn best() -> Fused {
-		if Fused::Avx2.available() {
-			Fused::Avx2
-		} else {
-			Fused::Portable
-		}
+		[Fused::Avx512Vnni, Fused::Avx2].into_iter().find(|k| k.available()).unwrap_or(Fused::Portable)
 	}
 
 	/// `c = a' * bt'^T` (`m x n`) and `states[i * n/t + j]` for every tile.
@@ -70,7 +77,13 @@ impl Fused {
 		let _ = &scratch;
 		match self {
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
-			Fused::Avx2 if self.available() => {
+			Fused::Avx512Vnni if self.available() && shape.r.is_multiple_of(4) => {
+				// SAFETY: AVX-512 VNNI and AVX2 are present (checked just
+				// above), the shapes were checked, and 4 divides r and so k.
+				unsafe { x86::run_avx512vnni(scratch, a, bt, shape, c, states) }
+			}
+			#[cfg(all(feature = "std", target_arch = "x86_64"))]
+			Fused::Avx2 | Fused::Avx512Vnni if Fused::Avx2.available() => {
 				// SAFETY: AVX2 is present (checked just above) and the shapes were checked.
 				unsafe { x86::run_avx2(scratch, a, bt, shape, c, states) }
 			}
@@ -82,7 +95,7 @@ impl Fused {
 /// Working memory of the fused kernels, reusable across calls of any shape.
 #[derive(Default)]
 pub struct Scratch {
-	/// `A'` and `Bt'` as 16-bit pairs.
+	/// `A'` and `Bt'` as 16-bit pairs (quads of bytes for the VNNI kernel).
 	#[allow(dead_code)]
 	a_pairs: alloc::vec::Vec<u32>,
 	#[allow(dead_code)]
@@ -185,11 +198,12 @@ fn dot4(a: &[i8], b0: &[i8], b1: &[i8], b2: &[i8], b3: &[i8]) -> [i32; 4] {
 /// `c[x][y] -= dot(l[x], r[y])` over rows of 16-bit values stored as pairs
 /// (`u32`, low half first): `l` is `m x kp` pairs, `r` is `n x kp`. The
 /// noise removal's kernel ([`super::mine`]); `m` and `n` are multiples of 16.
-/// `kernel` picks the AVX2 path when it is [`Fused::Avx2`] and available.
+/// `kernel` picks the AVX2 path when it is [`Fused::Avx2`] or
+/// [`Fused::Avx512Vnni`] and AVX2 is available.
 pub(crate) fn paired_sub(kernel: Fused, l: &[u32], r: &[u32], m: usize, n: usize, kp: usize, c: &mut [i32]) {
 	assert!(l.len() == m * kp && r.len() == n * kp && c.len() == m * n && m.is_multiple_of(16) && n.is_multiple_of(16));
 	#[cfg(all(feature = "std", target_arch = "x86_64"))]
-	if kernel == Fused::Avx2 && kernel.available() {
+	if matches!(kernel, Fused::Avx2 | Fused::Avx512Vnni) && Fused::Avx2.available() {
 		// SAFETY: AVX2 is present and the shapes were checked just above.
 		unsafe { x86::paired_sub_avx2(l, r, m, n, kp, c) };
 		return;
@@ -381,6 +395,93 @@ mod x86 {
 		}
 	}
 
+	/// Rows of the left operand per micro-tile of the VNNI pass; 16 columns
+	/// (one vector) each.
+	const MR_VNNI: usize = 8;
+
+	/// i8 values as quads: `out[q]` holds `v[4q .. 4q + 4]` little-endian,
+	/// each byte XORed with `flip` (0x80 makes a signed byte `b` the
+	/// unsigned `b + 128` that `vpdpbusd` wants on its left).
+	fn quad_rows(v: &[i8], flip: u32, out: &mut Vec<u32>) {
+		out.clear();
+		out.extend(
+			v.chunks_exact(4).map(|q| u32::from_le_bytes([q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8]) ^ flip),
+		);
+	}
+
+	/// The fused product with `vpdpbusd`: `A' + 128` (unsigned) against
+	/// `Bt'` (signed), four of `k` per lane, one output per lane. Each lane
+	/// then holds the true running sum plus `128` times the sum of its
+	/// column of `Bt'` so far, which depends on the column alone: `bias`
+	/// holds it at every chunk's end, and the fold and the product take it
+	/// away (wrapping, so exact mod `2^32` as the transcript's sums are).
+	#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
+	pub(super) unsafe fn run_avx512vnni(
+		scratch: &mut super::Scratch,
+		a: &[i8],
+		bt: &[i8],
+		s: Shape,
+		c: &mut [i32],
+		states: &mut [State],
+	) {
+		let Shape { m, n, k, t, r } = s;
+		let (kq, chunks) = (k / 4, k / r);
+		let super::Scratch { a_pairs: aq, b_pairs: bq, panel, folds } = scratch;
+		quad_rows(a, 0x8080_8080, aq);
+		quad_rows(bt, 0, bq);
+		// bias[ch * n + y] = 128 * (sum of Bt'[y][z] for z below chunk ch's end).
+		let mut bias = vec![0i32; chunks * n];
+		for y in 0..n {
+			let mut sum = 0i32;
+			for ch in 0..chunks {
+				sum = bt[y * k + ch * r..][..r].iter().fold(sum, |s, &v| s.wrapping_add(v as i32));
+				bias[ch * n + y] = sum.wrapping_mul(128);
+			}
+		}
+		panel.resize(kq * 16, 0);
+		folds.resize(m * t, 0);
+		let per_chunk = r / 4;
+		for tj in 0..n / t {
+			folds.iter_mut().for_each(|f| *f = 0);
+			for y0 in (0..t).step_by(16) {
+				let col0 = tj * t + y0;
+				pack_panel(bq, kq, col0, panel);
+				for x0 in (0..m).step_by(MR_VNNI) {
+					let mut acc = [_mm512_setzero_si512(); MR_VNNI];
+					for ch in 0..chunks {
+						for q in ch * per_chunk..(ch + 1) * per_chunk {
+							// SAFETY: q < kq, so 16 u32s at q*16 lie in `panel`.
+							let b = _mm512_loadu_si512(panel.as_ptr().add(q * 16) as *const __m512i);
+							for (i, acc_row) in acc.iter_mut().enumerate() {
+								// SAFETY: row x0+i < m (m is a multiple of t, itself of 16) and q < kq.
+								let av = _mm512_set1_epi32(*aq.get_unchecked((x0 + i) * kq + q) as i32);
+								*acc_row = _mm512_dpbusd_epi32(*acc_row, av, b);
+							}
+						}
+						// SAFETY: 16 i32s of chunk ch's biases from column col0 (col0 + 16 <= n).
+						let bv = _mm512_loadu_si512(bias.as_ptr().add(ch * n + col0) as *const __m512i);
+						for (i, acc_row) in acc.iter().enumerate() {
+							// SAFETY: 16 u32s at row x0+i, column y0 (y0 + 16 <= t) of the folds.
+							let fp = folds.as_mut_ptr().add((x0 + i) * t + y0) as *mut __m512i;
+							let sum = _mm512_sub_epi32(*acc_row, bv);
+							_mm512_storeu_si512(fp, _mm512_xor_si512(_mm512_loadu_si512(fp), sum));
+						}
+					}
+					// SAFETY: as above, the last chunk's biases.
+					let bv = _mm512_loadu_si512(bias.as_ptr().add((chunks - 1) * n + col0) as *const __m512i);
+					for (i, acc_row) in acc.iter().enumerate() {
+						// SAFETY: 16 i32s of row x0+i from column col0 (col0 + 16 <= n).
+						let cp = c.as_mut_ptr().add((x0 + i) * n + col0) as *mut __m512i;
+						_mm512_storeu_si512(cp, _mm512_sub_epi32(*acc_row, bv));
+					}
+				}
+			}
+			for ti in 0..m / t {
+				states[ti * (n / t) + tj] = reduce(&folds[ti * t * t..][..t * t], t);
+			}
+		}
+	}
+
 	/// `c -= l * r^T` on pairs (see [`super::paired_sub`]).
 	#[target_feature(enable = "avx2")]
 	pub(super) unsafe fn paired_sub_avx2(l: &[u32], r: &[u32], m: usize, n: usize, kp: usize, c: &mut [i32]) {
@@ -447,29 +548,39 @@ mod tests {
 			let shape = Shape { m, n, k, t, r };
 			// Full int8 range, including -128 * -128, which the noisy inputs reach.
 			let (a, bt) = (matrix(m * k, 1), matrix(n * k, 2));
-			let mut want_c = vec![0; m * n];
-			crate::kernel::gemm_naive(&a, &bt, m, n, k, &mut want_c);
-			let mut want_states = vec![];
-			for ti in 0..m / t {
-				for tj in 0..n / t {
-					let mut tile = vec![0; t * t];
-					want_states.push(tile_transcript(
-						&a[ti * t * k..][..t * k],
-						&bt[tj * t * k..][..t * k],
-						t,
-						k,
-						r,
-						&mut tile,
-					));
-				}
+			check_all_kernels(shape, &a, &bt);
+			// The extremes everywhere: the VNNI kernel's offset (a + 128 = 0
+			// for -128, 255 for 127) and its column biases at their largest.
+			for (va, vb) in [(-128i8, -128i8), (127, -128), (-128, 127)] {
+				check_all_kernels(shape, &vec![va; m * k], &vec![vb; n * k]);
 			}
-			for kern in Fused::ALL {
-				let mut c = vec![-1; m * n];
-				let mut states = vec![[0; 16]; (m / t) * (n / t)];
-				kern.run(&a, &bt, shape, &mut c, &mut states);
-				assert_eq!(c, want_c, "{kern:?} {shape:?}");
-				assert_eq!(states, want_states, "{kern:?} {shape:?}");
+		}
+	}
+
+	fn check_all_kernels(shape: Shape, a: &[i8], bt: &[i8]) {
+		let Shape { m, n, k, t, r } = shape;
+		let mut want_c = vec![0; m * n];
+		crate::kernel::gemm_naive(a, bt, m, n, k, &mut want_c);
+		let mut want_states = vec![];
+		for ti in 0..m / t {
+			for tj in 0..n / t {
+				let mut tile = vec![0; t * t];
+				want_states.push(tile_transcript(
+					&a[ti * t * k..][..t * k],
+					&bt[tj * t * k..][..t * k],
+					t,
+					k,
+					r,
+					&mut tile,
+				));
 			}
+		}
+		for kern in Fused::ALL {
+			let mut c = vec![-1; m * n];
+			let mut states = vec![[0; 16]; (m / t) * (n / t)];
+			kern.run(a, bt, shape, &mut c, &mut states);
+			assert_eq!(c, want_c, "{kern:?} {shape:?}");
+			assert_eq!(states, want_states, "{kern:?} {shape:?}");
 		}
 	}
 }
