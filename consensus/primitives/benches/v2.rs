@@ -101,7 +101,11 @@ fn main() {
 	println!("|---|---|---|---|---|---|");
 	for (v1, v2) in [
 		(ChallengeParams::GPU, ChallengeParams::GPU_V2),
-		(ChallengeParams { k: 16384, ..ChallengeParams::GPU }, ChallengeParams { k: 16384, ..ChallengeParams::GPU_V2 }),
+		// k = 16384 needs r >= 128 (params: k <= r * r).
+		(
+			ChallengeParams { k: 16384, ..ChallengeParams::GPU },
+			ChallengeParams { k: 16384, r: 128, ..ChallengeParams::GPU_V2 },
+		),
 	] {
 		let (ws, pre) = ([1u8; 32], [2u8; 32]);
 		let seal1 = Seal { nonce: 1, tile_i: 3, tile_j: 5 }.to_bytes();
