@@ -36,7 +36,7 @@
 //!   its other peers' chains have been fetched and weighed (longer while
 //!   one of them keeps gaining on it: [`SETTLE_EXTENDS_TO`]).
 
-use crate::forks::{finality_target, HoldClock, PendingForks};
+use crate::forks::{finality_target, HoldClock, PendingForks, MAX_HOLD_BLOCKS};
 use futures::StreamExt;
 use mlpow_primitives::U256;
 use sc_client_api::{AuxStore, Backend, BlockchainEvents, Finalizer};
@@ -119,7 +119,9 @@ pub const DEFAULT_FINALITY_SETTLE: Duration = Duration::from_secs(60);
 /// node that downloaded an attacker's light chain first finalizes none of
 /// it while the honest heavier chain is still being imported, one batch at
 /// a time, however long that chain is (up to the cap). Only work extends
-/// it, and only at start-up and after catching up.
+/// it, and only on a node far behind (its finalized block more than
+/// [`MAX_HOLD_BLOCKS`] below the target: fresh, or just caught up); a node
+/// restarted near its tip keeps the usual bound.
 pub const SETTLE_EXTENDS_TO: u32 = 5;
 
 /// Whether a node in sync for `in_sync_for` is still settling.
@@ -179,9 +181,14 @@ pub async fn finalize_below_depth<B, BE, C, SO, P>(
 		} else if settling(
 			in_sync_for,
 			rules.settle,
-			// Only a fork whose hold binds: one that leaves the best chain
-			// below the block finality would take.
-			forks.holding(Instant::now()).progressing_above.is_some_and(|point| point < deepest),
+			// Only on a node far behind (fresh, or just caught up: its
+			// finalized block more than MAX_HOLD_BLOCKS below the target),
+			// and only for a fork whose hold binds (one that leaves the best
+			// chain below the target). A node finalizing as usual keeps its
+			// bound: a review found that a block every 30 s otherwise held a
+			// restarted node's finality for 5 minutes.
+			info.finalized_number.saturated_into::<u64>().saturating_add(MAX_HOLD_BLOCKS) < deepest
+				&& forks.holding(Instant::now()).progressing_above.is_some_and(|point| point < deepest),
 		) {
 			Some(Held::Settling)
 		} else {
