@@ -72,6 +72,15 @@ def _operand(name, x):
     return x
 
 
+def _like_inputs(c, as_torch):
+    """The product as a torch tensor when the inputs were, else the numpy array."""
+    if as_torch:
+        import torch
+
+        return torch.from_numpy(c)
+    return c
+
+
 class Miner:
     """A miner in this process (see the module's docstring).
 
@@ -106,24 +115,14 @@ class Miner:
                     f"shapes {a_np.shape[0]} x {a_np.shape[1]} and {b.shape[0]} x {b.shape[1]} do not "
                     "multiply: a's columns must equal the weight's rows"
                 )
-            c = self._native.matmul_by(a_np, b)
-            if as_torch:
-                import torch
-
-                return torch.from_numpy(c)
-            return c
+            return _like_inputs(self._native.matmul_by(a_np, b), as_torch)
         a_np, b_np = _operand("a", a), _operand("b", b)
         if a_np.shape[1] != b_np.shape[0]:
             raise ValueError(
                 f"shapes {a_np.shape[0]} x {a_np.shape[1]} and {b_np.shape[0]} x {b_np.shape[1]} do not "
                 "multiply: a's columns must equal b's rows"
             )
-        c = self._native.matmul(a_np, b_np)
-        if as_torch:
-            import torch
-
-            return torch.from_numpy(c)
-        return c
+        return _like_inputs(self._native.matmul(a_np, b_np), as_torch)
 
     def stats(self):
         """A dict: calls, macs, macs_mined, macs_plain, nonces, tickets,
