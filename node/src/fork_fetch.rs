@@ -78,7 +78,7 @@ const BATCH: u32 = 64;
 /// A fork longer than this (above the fork point) is not fetched.
 const MAX_FORK_LEN: u32 = 100_000;
 /// One request, and one batch's import, must finish within this.
-const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+const STEP_TIMEOUT: Duration = mlpow_consensus::forks::FETCH_STEP_TIMEOUT;
 /// A header larger than this is not a block of this chain (the seal is at
 /// most `MAX_SEAL_LEN`; the rest is a few hundred bytes).
 const MAX_HEADER_LEN: usize = mlpow_primitives::MAX_SEAL_LEN + 4096;
@@ -288,9 +288,9 @@ impl ForkFetcher {
 							// search chose (a review found a peer could set it
 							// low, so that any one block counted as progress).
 							// Finality waits where the fork leaves the best chain.
-							if let Some((shortfall, _)) = self.shortfall(block_parent) {
-								let point = self.divergence(block_parent, agree);
-								self.forks.forked_at(&peer, &claimed, point.into(), shortfall);
+							if let Some((behind, _)) = shortfall(&self.client, block_parent) {
+								let point = divergence(&self.client, block_parent, agree);
+								self.forks.forked_at(&peer, &claimed, point.into(), behind);
 							}
 							measured = true;
 						}
@@ -322,9 +322,9 @@ impl ForkFetcher {
 					// The best chain may have moved since the fork point was
 					// found: the hold goes where the fork leaves it now.
 					let tip = batch[imported - 1];
-					self.forks.diverges_at(&peer, &claimed, self.divergence(tip, agree).into());
-					if let Some((shortfall, step)) = self.shortfall(tip) {
-						self.forks.progressed(&peer, &claimed, Instant::now(), shortfall, step);
+					self.forks.diverges_at(&peer, &claimed, divergence(&self.client, tip, agree).into());
+					if let Some((behind, step)) = shortfall(&self.client, tip) {
+						self.forks.progressed(&peer, &claimed, Instant::now(), behind, step);
 					}
 				} else if Instant::now() > deadline {
 					return Outcome::NotImported;
@@ -339,36 +339,6 @@ impl ForkFetcher {
 			// The peer's chain moved on under the claim; its new best is the next claim.
 			Outcome::Unanswered("its chain no longer ends at the claimed block".into())
 		}
-	}
-
-	/// The height where the chain ending at `block` leaves this node's best
-	/// chain (`fallback` if that cannot be read).
-	fn divergence(&self, block: Hash, fallback: u32) -> u32 {
-		let best = self.client.info().best_hash;
-		match sp_blockchain::lowest_common_ancestor(self.client.as_ref(), block, best) {
-			Ok(ancestor) => ancestor.number,
-			Err(e) => {
-				log::warn!(target: LOG_TARGET, "⛓  No common ancestor of {block:?} and the best block: {e}");
-				fallback
-			}
-		}
-	}
-
-	/// How much less work the chain ending at `tip` carries than this
-	/// node's best chain (zero once it is the best chain), and the work of
-	/// the best block itself.
-	fn shortfall(&self, tip: Hash) -> Option<(U256, U256)> {
-		let info = self.client.info();
-		// Genesis has no total work stored: its work is zero.
-		let read = |hash: &Hash| {
-			if *hash == info.genesis_hash {
-				Some(PowAux::<U256>::default())
-			} else {
-				PowAux::<U256>::read::<_, Block>(self.client.as_ref(), hash).ok()
-			}
-		};
-		let (fork, best) = (read(&tip)?, read(&info.best_hash)?);
-		Some((best.total_difficulty.saturating_sub(fork.total_difficulty), best.difficulty))
 	}
 
 	/// The hash of the peer's block at `number` (its header, asked for).
@@ -417,6 +387,36 @@ impl ForkFetcher {
 			.map(|r| r.blocks)
 			.map_err(|e| Outcome::Misbehaved(format!("undecodable block response: {e}")))
 	}
+}
+
+/// The height where the chain ending at `block` leaves this node's best
+/// chain (`fallback` if that cannot be read).
+pub(crate) fn divergence(client: &FullClient, block: Hash, fallback: u32) -> u32 {
+	let best = client.info().best_hash;
+	match sp_blockchain::lowest_common_ancestor(client, block, best) {
+		Ok(ancestor) => ancestor.number,
+		Err(e) => {
+			log::warn!(target: LOG_TARGET, "⛓  No common ancestor of {block:?} and the best block: {e}");
+			fallback
+		}
+	}
+}
+
+/// How much less work the chain ending at `tip` carries than this node's
+/// best chain (zero once it is the best chain), and the work of the best
+/// block itself.
+pub(crate) fn shortfall(client: &FullClient, tip: Hash) -> Option<(U256, U256)> {
+	let info = client.info();
+	// Genesis has no total work stored: its work is zero.
+	let read = |hash: &Hash| {
+		if *hash == info.genesis_hash {
+			Some(PowAux::<U256>::default())
+		} else {
+			PowAux::<U256>::read::<_, Block>(client, hash).ok()
+		}
+	};
+	let (fork, best) = (read(&tip)?, read(&info.best_hash)?);
+	Some((best.total_difficulty.saturating_sub(fork.total_difficulty), best.difficulty))
 }
 
 /// A header from the peer, decoded, within the size a header of this

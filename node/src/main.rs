@@ -9,6 +9,7 @@ mod chain_work_rpc;
 mod cli;
 mod command;
 mod fork_fetch;
+mod fork_watch;
 mod mining_rpc;
 mod rpc;
 mod service;

@@ -287,7 +287,8 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 		finality.minimum_chain_work
 	);
 	// Chains peers claim that sync leaves alone (shorter than ours) are
-	// fetched and weighed; finality waits for them (see `fork_fetch`).
+	// fetched and weighed, and finality waits for them (see `fork_fetch`),
+	// as for heavier forks that sync imports (`fork_watch`).
 	let forks = Arc::new(crate::fork_fetch::Forks::default());
 	let fetcher = crate::fork_fetch::ForkFetcher::new(
 		client.clone(),
@@ -298,6 +299,8 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 		config.chain_spec.fork_id(),
 	);
 	task_manager.spawn_handle().spawn("mlpow-fork-fetch", Some("networking"), fetcher.run());
+	// Longer chains sync downloads itself are weighed as they import.
+	task_manager.spawn_handle().spawn("mlpow-fork-watch", None, crate::fork_watch::run(client.clone(), forks.clone()));
 	task_manager.spawn_essential_handle().spawn(
 		"mlpow-finality",
 		None,

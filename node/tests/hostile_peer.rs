@@ -14,7 +14,10 @@ mod common;
 use common::*;
 use jsonrpsee::{core::client::ClientT, rpc_params, ws_client::WsClient};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::{
+	process::{Command, Stdio},
+	time::{Duration, Instant},
+};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -94,4 +97,43 @@ async fn a_peer_serving_junk_seals_is_refused_and_penalised() {
 	let none: Option<Value> = honest_rpc.request("chain_getHeader", rpc_params![first]).await.unwrap();
 	assert!(none.is_none());
 	assert!(best_number(&hostile_rpc).await >= 4, "the hostile node imported its own junk");
+}
+
+/// The debug builds' test switches (accept any seal; a test clock) exist in
+/// every debug node, and debug builds are the documented way to run one:
+/// on a chain that is not a development chain, the shipped local testnet
+/// here, the node refuses to start with either, and says why.
+#[test]
+fn the_test_switches_are_refused_off_development_chains() {
+	let tmp = tempfile::tempdir().unwrap();
+	let clock = tmp.path().join("clock");
+	std::fs::write(&clock, "3000").unwrap();
+	for (name, env, value) in [
+		("accept-any-seal", "MLPOW_TEST_ACCEPT_ANY_SEAL", "1"),
+		("test-clock", mlpow_consensus::hostile::STAMP_SPACING_FILE_ENV, clock.to_str().unwrap()),
+	] {
+		let (base, log_path) = (tmp.path().join(name), tmp.path().join(format!("{name}.log")));
+		let (rpc, p2p) = (free_port().to_string(), free_port().to_string());
+		let mut child = Command::new(node_bin())
+			.args(["--chain", "local", "--base-path", base.to_str().unwrap(), "--rpc-port", &rpc, "--port", &p2p])
+			.env(env, value)
+			.stdout(Stdio::null())
+			.stderr(std::fs::File::create(&log_path).unwrap())
+			.spawn()
+			.unwrap();
+		let deadline = Instant::now() + scaled(TIMEOUT);
+		let status = loop {
+			if let Some(status) = child.try_wait().unwrap() {
+				break status;
+			}
+			if Instant::now() > deadline {
+				child.kill().unwrap();
+				panic!("{env}: a node on the local testnet kept running with the switch set");
+			}
+			std::thread::sleep(Duration::from_millis(100));
+		};
+		let log = std::fs::read_to_string(&log_path).unwrap();
+		assert!(!status.success(), "{env}: {log}");
+		assert!(log.contains("refused on a chain that is not a development chain"), "{env}: {log}");
+	}
 }

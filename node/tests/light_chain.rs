@@ -185,4 +185,22 @@ async fn a_fresh_node_finalizes_the_heavier_chain_wherever_the_attacker_stands()
 	}
 	let log = std::fs::read_to_string(&first.proc.log).unwrap();
 	assert!(log.contains("fetching it to weigh its work"), "the attacker-first node fetched the honest chain itself");
+	// It was catching up while it downloaded the attacker's old blocks (the
+	// sync oracle sees imports made during a major sync: a version that
+	// followed only the import notifications the client sends outside one
+	// never did, and counted the node as in sync).
+	assert!(
+		log.contains("Not finalizing while catching up with old blocks"),
+		"the attacker-first node knew it was catching up\n{}",
+		first.proc.log_tail()
+	);
+	// The attacker-last node downloaded the attacker's longer chain through
+	// sync itself, a fork that gained on its best chain for as long as its
+	// blocks came at the genesis difficulty: finality waited for it.
+	let log = std::fs::read_to_string(&last.proc.log).unwrap();
+	assert!(
+		log.contains("that sync imports gains on the best chain"),
+		"the attacker-last node weighed the fork sync imported\n{}",
+		last.proc.log_tail()
+	);
 }

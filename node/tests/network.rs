@@ -280,6 +280,13 @@ async fn a_fresh_node_that_syncs_a_light_chain_first_ends_on_the_heavier_one() {
 		tokio::time::sleep(Duration::from_millis(200)).await;
 	};
 	wh.stop();
+	// `mlpow_chainWork`, the command a release reads its minimum from, says
+	// what the blocks' own difficulties and parameters sum to.
+	let reported: serde_json::Value = ch.request("mlpow_chainWork", rpc_params![]).await.unwrap();
+	let best: H256 = serde_json::from_value(reported["best"]["hash"].clone()).unwrap();
+	let summed = total_work(&ch, best).await;
+	assert_eq!(reported["best"]["work"].as_str(), Some(summed.to_string().as_str()), "mlpow_chainWork at {best:?}");
+	assert!(summed >= work_heavy);
 
 	// The spec's minimum chain work: the honest chain's, as a release would
 	// set it from a recent honest block.

@@ -150,7 +150,10 @@ pub async fn finalize_below_depth<B, BE, C, SO, P>(
 	SO: SyncOracle,
 	P: std::hash::Hash + Eq + Clone,
 {
-	let mut imports = client.import_notification_stream();
+	// Every import, those of a major sync included (the client sends
+	// `import_notification_stream` none of those), so finality sees a
+	// catch-up as it happens.
+	let mut imports = client.every_import_notification_stream();
 	let mut recheck = tokio::time::interval(RECHECK);
 	recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 	let mut held: Option<Held> = None;

@@ -16,7 +16,7 @@
 //! without work stops finality, and work only as long as it out-mines the
 //! best chain):
 //! - a fork whose fork point is not known yet, or of which nothing has
-//!   been imported, holds all of finality for [`STALL_AFTER`] after it was
+//!   been imported, holds all of finality for [`WORKLESS_HOLD`] after it was
 //!   opened, and such forks, however many peers open them, for at most
 //!   [`WORKLESS_BUDGET`] at a stretch and a third of the time over long
 //!   runs ([`HoldClock`]);
@@ -34,6 +34,10 @@
 //!   whatever the fork turns out to weigh, so finality goes on up to it.
 //!   For as long as a fork keeps out-mining the best chain, finality stays
 //!   below its fork point, which is what a heavier chain deserves;
+//! - forks that sync imports by itself (longer chains, imported as a fork
+//!   while lighter than the best chain) are measured the same way as their
+//!   blocks arrive ([`PendingForks::synced`], the node's `fork_watch`), and
+//!   hold the same way, never without work;
 //! - the fetcher runs one fetch per peer at a time, and a peer whose fetch
 //!   did not weigh its claim waits before the next; one that contradicted
 //!   itself within an answer is banned;
@@ -68,9 +72,23 @@ use std::{
 	time::{Duration, Instant},
 };
 
-/// An open fork holds finality for this long after it was opened, or after
-/// the last of its blocks was imported.
-pub const STALL_AFTER: Duration = Duration::from_secs(30);
+/// One request of the node's fork fetcher, and the import of one block of
+/// the batch it brought, must finish within this.
+pub const FETCH_STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A fork that progressed holds finality at its fork point for this long
+/// after its last progress: longer than the longest gap between two
+/// progresses of an honest fetch (the rest of one batch imports, then the
+/// next request and the first block of its import, each within
+/// [`FETCH_STEP_TIMEOUT`]), so one slow honest batch does not let finality
+/// run past the fork before its next block. (It was 30 s, the request
+/// timeout alone, and the ninth review found that a batch and its import
+/// taking longer than that let the hold lapse.)
+pub const STALL_AFTER: Duration = Duration::from_secs(2 * FETCH_STEP_TIMEOUT.as_secs() + 5);
+
+/// A fork whose fetch has imported nothing yet holds all of finality for
+/// this long after it was opened (within [`WORKLESS_BUDGET`]).
+pub const WORKLESS_HOLD: Duration = Duration::from_secs(30);
 
 /// Forks of which no block has been imported hold all of finality for at
 /// most this long at a stretch, and a third of the time over long runs
@@ -106,7 +124,7 @@ pub struct Holding {
 	/// The lowest fork point of the forks that progressed within
 	/// [`STALL_AFTER`]: finality stays at or below it.
 	pub progressing_above: Option<u64>,
-	/// Open forks opened within [`STALL_AFTER`] that have not progressed.
+	/// Open forks opened within [`WORKLESS_HOLD`] that have not progressed.
 	pub workless: usize,
 }
 
@@ -121,11 +139,25 @@ impl Holding {
 /// peer, `H` a block.
 pub struct PendingForks<P, H> {
 	open: Mutex<HashMap<(P, H), Open>>,
+	/// Forks measured as their blocks import, by their first block ([`Self::synced`]).
+	synced: Mutex<HashMap<H, Measure>>,
 }
+
+/// The measure of a fork that sync imports.
+#[derive(Clone, Copy, Debug)]
+struct Measure {
+	fork_point: u64,
+	least_shortfall: U256,
+	progressed: Option<Instant>,
+}
+
+/// Forks measured from sync's imports are forgotten in bulk past this many
+/// (there is one per fork point above the finalized block, so a few dozen).
+const MAX_SYNCED: usize = 4096;
 
 impl<P: Hash + Eq + Clone, H: Hash + Eq + Clone> Default for PendingForks<P, H> {
 	fn default() -> Self {
-		Self { open: Mutex::new(HashMap::new()) }
+		Self { open: Mutex::new(HashMap::new()), synced: Mutex::new(HashMap::new()) }
 	}
 }
 
@@ -221,20 +253,84 @@ impl<P: Hash + Eq + Clone, H: Hash + Eq + Clone> PendingForks<P, H> {
 		}
 	}
 
+	/// A block of a fork that is not the best chain came from the network
+	/// (sync's import of a chain longer than this node's, a fork it fetched
+	/// whole, an announced sibling, or the fetcher's batch). The fork is
+	/// the branch whose first block is `branch`; it leaves the best chain
+	/// after block #`number`. The block's parent carries `parent_shortfall`
+	/// less work than the best chain, the block `tip_shortfall`; the best
+	/// block needed `step`. Progress (`true`), which holds finality at the
+	/// fork point for [`STALL_AFTER`], is measured as for a fetched fork
+	/// ([`Self::progressed`]), per branch, from the shortfall of the parent
+	/// of the first of its blocks seen: work the branch carried before it
+	/// was seen is no gain (a measure from the fork point's shortfall gave
+	/// a branch reorganised out, or met after a restart, one progress for a
+	/// block of any difficulty), and no other branch from the same fork
+	/// point can use it up (a measure per fork point let one cheap sibling
+	/// there stop the honest fork from ever holding: the tenth review). No
+	/// fork that sync imports holds finality without progress. Branches
+	/// whose fork point is below `finalized` are forgotten: they can no
+	/// longer be imported. (Without this measure, a fresh node on an
+	/// attacker's light chain finalized it while sync was still importing
+	/// a longer and heavier honest chain.)
+	#[allow(clippy::too_many_arguments)]
+	pub fn synced(
+		&self,
+		branch: &H,
+		number: u64,
+		finalized: u64,
+		now: Instant,
+		parent_shortfall: U256,
+		tip_shortfall: U256,
+		step: U256,
+	) -> bool {
+		let mut synced = self.synced.lock();
+		synced.retain(|_, fork| fork.fork_point >= finalized);
+		if number < finalized {
+			return false;
+		}
+		if synced.len() >= MAX_SYNCED {
+			synced.retain(|_, fork| fork.progressed.is_some_and(|at| now.saturating_duration_since(at) < STALL_AFTER));
+		}
+		let fork = synced.entry(branch.clone()).or_insert(Measure {
+			fork_point: number,
+			least_shortfall: parent_shortfall,
+			progressed: None,
+		});
+		// The best chain may have moved since: the hold goes where the
+		// branch leaves it now, never higher.
+		fork.fork_point = fork.fork_point.min(number);
+		if tip_shortfall.saturating_add(step) <= fork.least_shortfall {
+			fork.least_shortfall = tip_shortfall;
+			fork.progressed = Some(now);
+			true
+		} else {
+			false
+		}
+	}
+
 	/// What the open forks hold at `now`. (Ended forks whose hold is over
 	/// are forgotten here.)
 	pub fn holding(&self, now: Instant) -> Holding {
-		let mut open = self.open.lock();
 		let recent = |at: Instant| now.saturating_duration_since(at) < STALL_AFTER;
-		open.retain(|_, fork| !fork.ended || fork.progressed.is_some_and(recent));
 		let mut holding = Holding::default();
+		for fork in self.synced.lock().values() {
+			if fork.progressed.is_some_and(recent) {
+				let point = fork.fork_point;
+				holding.progressing_above = Some(holding.progressing_above.map_or(point, |p| p.min(point)));
+			}
+		}
+		let mut open = self.open.lock();
+		open.retain(|_, fork| !fork.ended || fork.progressed.is_some_and(recent));
 		for fork in open.values() {
 			match (fork.progressed, fork.fork_point) {
 				(Some(at), Some(point)) if recent(at) => {
 					holding.progressing_above = Some(holding.progressing_above.map_or(point, |p| p.min(point)));
 				}
 				(Some(_), _) => {}
-				(None, _) if recent(fork.opened) && !fork.ended => holding.workless += 1,
+				(None, _) if now.saturating_duration_since(fork.opened) < WORKLESS_HOLD && !fork.ended => {
+					holding.workless += 1
+				}
 				(None, _) => {}
 			}
 		}
@@ -338,7 +434,7 @@ mod tests {
 		let (f, t0) = (forks(), Instant::now());
 		f.begin(&1, &10, t0);
 		assert_eq!(f.holding(t0), Holding { progressing_above: None, workless: 1 });
-		assert!(f.holding(t0 + STALL_AFTER).is_empty(), "nothing imported within the window");
+		assert!(f.holding(t0 + WORKLESS_HOLD).is_empty(), "nothing imported within the window");
 		assert!(!f.progressed(&1, &10, t0, d(5), d(1)), "no fork point yet: no measure of progress");
 		f.forked_at(&1, &10, 100, d(40));
 		let t1 = t0 + STALL_AFTER * 3;
@@ -384,6 +480,61 @@ mod tests {
 		g.forked_at(&2, &20, 50, d(10));
 		assert!(!g.end(&2, &20));
 		assert!(g.holding(t0).is_empty(), "a fork without progress holds nothing once ended");
+	}
+
+	/// An honest fetch's longest gap between two progresses (the rest of a
+	/// batch imports, then the next request and its first block, each just
+	/// within the step timeout) does not let the hold lapse.
+	#[test]
+	fn one_slow_honest_batch_keeps_the_hold() {
+		let (f, t0) = (forks(), Instant::now());
+		f.begin(&1, &10, t0);
+		f.forked_at(&1, &10, 100, d(40));
+		assert!(f.progressed(&1, &10, t0, d(30), d(1)), "the last block of a batch");
+		let next = t0 + (FETCH_STEP_TIMEOUT - Duration::from_millis(1)) * 2;
+		assert_eq!(
+			f.holding(next).progressing_above,
+			Some(100),
+			"still held when the next batch's first block imports"
+		);
+		assert!(f.progressed(&1, &10, next, d(29), d(1)));
+		assert_eq!(f.holding(next + STALL_AFTER - Duration::from_millis(1)).progressing_above, Some(100));
+		assert!(f.holding(next + STALL_AFTER).is_empty(), "a fetch that stalls for longer lets go");
+	}
+
+	/// Forks that sync imports hold finality at their fork point while
+	/// they gain on the best chain (the honest chain, longer and heavier,
+	/// beside a light chain the node synced first), never without work, and
+	/// are forgotten once finality passes their fork point.
+	#[test]
+	fn forks_that_sync_imports_hold_only_while_they_gain() {
+		let (f, t0) = (forks(), Instant::now());
+		let step = d(1);
+		// The honest chain from genesis, 40 blocks' work behind the light
+		// best chain at its fork point: each block a best block's work.
+		for (i, behind) in (0..40).rev().enumerate() {
+			assert!(f.synced(&0, 0, 0, t0, d(40), d(behind), step), "block {i} gains a block's work");
+		}
+		assert_eq!(f.holding(t0), Holding { progressing_above: Some(0), workless: 0 });
+		assert!(f.holding(t0 + STALL_AFTER).is_empty(), "stale once its blocks stop coming");
+		// A light fork from #90 (branch 91): its blocks carry half a best
+		// block's work, and the best chain grows meanwhile.
+		let t1 = t0 + STALL_AFTER;
+		assert!(!f.synced(&91, 90, 0, t1, d(3), d(3) - step / 2, step), "less than a block closer");
+		assert!(!f.synced(&91, 90, 0, t1, d(4), d(4) - step / 2, step), "the best chain grew more");
+		assert!(f.synced(&91, 90, 0, t1, d(4), d(2), step), "a block's work closer, net of the best chain's growth");
+		assert_eq!(f.holding(t1).progressing_above, Some(90));
+		// A cheap sibling branch from the same fork point has a measure of
+		// its own: it does not use up another's.
+		assert!(f.synced(&92, 90, 0, t1, d(1), U256::zero(), step), "the sibling");
+		assert!(f.synced(&91, 90, 0, t1, d(2), d(1), step), "branch 91 still gains");
+		// A branch met mid-way (reorganised out, or after a restart) starts
+		// from its block's parent: the work it had before is no gain.
+		assert!(!f.synced(&93, 80, 0, t1, d(5), d(5) - step / 2, step), "no free progress");
+		// Finality passed #90: those forks can no longer be imported.
+		assert!(!f.synced(&96, 95, 92, t1 + STALL_AFTER, d(2), d(2), step));
+		assert!(f.holding(t1 + STALL_AFTER).is_empty(), "forgotten, or stale");
+		assert!(!f.synced(&91, 90, 92, t1, d(2), U256::zero(), step), "forgotten: measured again from its parent");
 	}
 
 	/// Progress is a best block's work closer to the best chain than the

@@ -255,3 +255,31 @@ fn a_real_header_with_another_body_is_refused() {
 		}
 	}
 }
+
+/// A seal longer than any puzzle's is refused before the header is copied
+/// or anything hashed, and one whose length the parent's parameters do not
+/// allow (a byte short, a byte long) before the tile is computed; both
+/// are verification failures with the reason.
+#[test]
+fn seals_of_the_wrong_length_are_refused_before_any_work() {
+	let (client, genesis, _) = client(State::Readable);
+	let verifier = SealVerifier::new(client.clone(), MatmulPow::new(client.clone()));
+	let resealed = |len: usize| {
+		let (mut header, mut seal) = sealed(1, genesis);
+		seal.resize(len, 0);
+		header.digest_mut().pop();
+		header.digest_mut().push(DigestItem::Seal(POW_ENGINE_ID, seal));
+		header
+	};
+	let oversized = resealed(mlpow_primitives::MAX_SEAL_LEN + 1);
+	let why = verifier.check_seal(&oversized).unwrap_err();
+	assert!(why.contains("more than any puzzle's"), "{why}");
+	assert!(verify(&verifier, oversized).is_err());
+	let v1 = mlpow_primitives::SEAL_LEN;
+	for len in [0, v1 - 1, v1 + 1] {
+		let header = resealed(len);
+		let why = verifier.check_seal(&header).unwrap_err();
+		assert!(why.contains("where the parent's parameters allow"), "{len} bytes: {why}");
+		assert!(verify(&verifier, header).is_err());
+	}
+}
