@@ -26,6 +26,7 @@ pub mod jobs;
 pub mod kernels;
 pub mod miner;
 pub mod node;
+pub mod pool;
 pub mod session;
 
 /// Keeps freed large blocks in the process (glibc). Useful mode allocates

@@ -1,8 +1,9 @@
 //! `mlpow-worker`: mines MatMul proof-of-work blocks for an mlpow node.
 //!
-//! It subscribes to the node's work over WebSocket JSON-RPC, searches nonces
-//! on every lane of its backend (GPUs or CPU threads), submits winning
-//! seals, and prints its hashrate. `--benchmark` mines without a node;
+//! It subscribes to the node's work over WebSocket JSON-RPC (or a pool's,
+//! over the mlpow Stratum protocol with `--pool`), searches nonces on every
+//! lane of its backend (GPUs or CPU threads), submits winning seals (or
+//! shares), and prints its hashrate. `--benchmark` mines without a node;
 //! `--list-devices` says what it could mine on.
 
 use clap::Parser;
@@ -22,6 +23,16 @@ struct Args {
 	/// public interface; reach a remote node through an SSH tunnel or a VPN.
 	#[arg(long, default_value = "ws://127.0.0.1:9944", value_parser = parse_node_url)]
 	node: String,
+
+	/// Mine for a pool instead of a node (`stratum+tcp://host:port`);
+	/// repeat for fallback pools, tried in order. Needs `--user`.
+	#[arg(long, value_parser = mlpow_worker::pool::parse_pool_url, requires = "user")]
+	pool: Vec<String>,
+
+	/// The pool account: `ADDRESS.WORKER` (an SS58 payout address and a
+	/// name for this machine).
+	#[arg(long, requires = "pool")]
+	user: Option<String>,
 
 	/// Mining backend. `auto`: CUDA when a usable GPU (and NVRTC and
 	/// cuBLASLt) are there, else the CPU; the log says which and why.
@@ -276,7 +287,11 @@ fn mine(args: &Args, lanes: Vec<Box<dyn Lane>>) -> anyhow::Result<()> {
 	}
 	let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
 	let options = session::Options::worker(lanes, args.jobs_memory_mib << 20);
-	let session = session::Session::connect_on(runtime.handle(), &args.node, options);
+	let source = match &args.user {
+		Some(user) => session::Source::Pool { pools: args.pool.clone(), user: user.clone() },
+		None => session::Source::Node(args.node.clone()),
+	};
+	let session = session::Session::start_on(runtime.handle(), source, options);
 	let (miner, outcomes) = (session.miner().clone(), session.outcomes().clone());
 	let served = runtime.block_on(async {
 		let _api = match args.jobs_api {

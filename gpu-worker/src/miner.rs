@@ -16,6 +16,7 @@ use crate::{
 	jobs::Jobs,
 };
 use mlpow_primitives::PUZZLE_V2;
+use mlpow_stratum::NoncePrefix;
 use std::{
 	sync::{
 		atomic::{AtomicBool, AtomicU64, Ordering},
@@ -57,6 +58,8 @@ struct Shared {
 	wake: Condvar,
 	generation: AtomicU64,
 	next_nonce: AtomicU64,
+	/// A pool's nonce prefix: every nonce searched carries it.
+	prefix: Mutex<Option<NoncePrefix>>,
 	stop: AtomicBool,
 	counters: Counters,
 	jobs: Arc<Jobs>,
@@ -76,6 +79,7 @@ impl Miner {
 			wake: Condvar::new(),
 			generation: AtomicU64::new(0),
 			next_nonce: AtomicU64::new(0),
+			prefix: Mutex::new(None),
 			stop: AtomicBool::new(false),
 			counters: Counters::default(),
 			jobs,
@@ -103,9 +107,21 @@ impl Miner {
 		self.shared.jobs.set_chain(job.as_ref().map(|j| j.params));
 		slot.job = job.map(Arc::new);
 		slot.generation += 1;
-		self.shared.next_nonce.store(random_u64() >> 1, Ordering::SeqCst);
+		let start = match *self.shared.prefix.lock().unwrap_or_else(|p| p.into_inner()) {
+			// A random start in the first half of the prefix's nonces, so
+			// that counting up never leaves it.
+			Some(prefix) => prefix.first() | (random_u64() >> (prefix.bits + 1)),
+			None => random_u64() >> 1,
+		};
+		self.shared.next_nonce.store(start, Ordering::SeqCst);
 		self.shared.generation.store(slot.generation, Ordering::SeqCst);
 		self.shared.wake.notify_all();
+	}
+
+	/// Mines only nonces that carry `prefix` (a pool's), from the next job
+	/// on; `None` for any nonce.
+	pub fn set_nonce_prefix(&self, prefix: Option<NoncePrefix>) {
+		*self.shared.prefix.lock().unwrap_or_else(|p| p.into_inner()) = prefix;
 	}
 
 	/// The version of the job being mined, if any.
@@ -306,6 +322,32 @@ mod tests {
 			seen += 1;
 		}
 		assert!(miner.counters().nonces.load(Ordering::Relaxed) > 0);
+		miner.stop();
+	}
+
+	/// Under a pool's nonce prefix every seal the lanes find, and every
+	/// nonce handed out for a piece, carries the prefix.
+	#[test]
+	fn a_nonce_prefix_keeps_every_nonce_inside_it() {
+		let (tx, mut rx) = mpsc::channel(FOUND_QUEUE);
+		let miner = Miner::start(cpu::lanes(2), Arc::new(Jobs::new(0)), tx);
+		let prefix = NoncePrefix::new(0xbeef, 16).unwrap();
+		miner.set_nonce_prefix(Some(prefix));
+		let params = ChallengeParams::DEV;
+		let job = Job {
+			version: 1,
+			pre_hash: [4; 32],
+			number: 1,
+			difficulty: U256::from(50),
+			params,
+			weights_seed: weights_seed(&[7; 32], 0),
+		};
+		miner.set_job(Some(job));
+		for _ in 0..5 {
+			let f = rx.blocking_recv().expect("miner stopped");
+			assert!(prefix.contains(f.winner.id.nonce), "nonce {:#x}", f.winner.id.nonce);
+		}
+		assert!(prefix.contains(miner.take_nonce()));
 		miner.stop();
 	}
 

@@ -48,6 +48,17 @@ use tokio::sync::mpsc;
 mod weight;
 pub use weight::Weight;
 
+/// Where a session's work comes from, and where its winners go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+	/// A node's mining RPC (`ws://`): winners are blocks.
+	Node(String),
+	/// Pools (`host:port`, the first that answers; the rest are fallbacks)
+	/// over the mlpow Stratum protocol, as `user` (`ADDRESS.WORKER`):
+	/// winners are shares.
+	Pool { pools: Vec<String>, user: String },
+}
+
 /// How a session mines.
 pub struct Options {
 	/// Multiplies the callers' pieces (and mines them): a CPU lane, or a GPU
@@ -138,21 +149,34 @@ impl Session {
 	/// node goes away. Returns at once: `matmul` multiplies plainly until
 	/// the first work arrives.
 	pub fn connect(url: &str, options: Options) -> anyhow::Result<Self> {
+		Self::start(Source::Node(url.to_string()), options)
+	}
+
+	/// [`Self::connect`] for any source: a node, or pools.
+	pub fn start(source: Source, options: Options) -> anyhow::Result<Self> {
 		let runtime = tokio::runtime::Builder::new_multi_thread()
 			.worker_threads(1)
 			.thread_name("mlpow-session")
 			.enable_all()
 			.build()?;
-		let mut session = Self::connect_on(runtime.handle(), url, options);
+		let mut session = Self::start_on(runtime.handle(), source, options);
 		session.runtime = Some(runtime);
 		Ok(session)
 	}
 
 	/// [`Self::connect`] on the caller's runtime.
 	pub fn connect_on(runtime: &tokio::runtime::Handle, url: &str, options: Options) -> Self {
+		Self::start_on(runtime, Source::Node(url.to_string()), options)
+	}
+
+	/// A session that gets its work from `source`, on the caller's runtime.
+	pub fn start_on(runtime: &tokio::runtime::Handle, source: Source, options: Options) -> Self {
 		let (mut session, found) = Self::offline(options);
 		let (miner, outcomes) = (session.miner.clone(), session.outcomes.clone());
-		session.node = Some(runtime.spawn(crate::node::run(url.to_string(), miner, found, outcomes)));
+		session.node = Some(match source {
+			Source::Node(url) => runtime.spawn(crate::node::run(url, miner, found, outcomes)),
+			Source::Pool { pools, user } => runtime.spawn(crate::pool::run(pools, user, miner, found, outcomes)),
+		});
 		session
 	}
 

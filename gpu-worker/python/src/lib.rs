@@ -10,7 +10,7 @@
 use mlpow_worker::{
 	cpu, cuda,
 	jobs::{input::Matrices, JobError},
-	session::{self, Options, Session},
+	session::{self, Options, Session, Source},
 };
 use numpy::{ndarray::Array2, IntoPyArray, PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::{
@@ -33,7 +33,9 @@ struct Miner {
 
 #[pymethods]
 impl Miner {
-	/// Connects to `node` in the background (it keeps reconnecting).
+	/// Connects to `node` in the background (it keeps reconnecting): a
+	/// node's `ws://` RPC, or a pool's `stratum+tcp://host:port`, mined
+	/// for as `user` (`ADDRESS.WORKER`).
 	/// `backend`: what multiplies the calls: "cpu" (the calling thread),
 	/// "cuda" (the first GPU; host arrays are copied to it and back), or
 	/// "auto" (CUDA where a driver and a GPU are present, else the CPU).
@@ -41,11 +43,24 @@ impl Miner {
 	/// `min_fill`: the least share of a puzzle piece a call's data must fill
 	/// to be mined (smaller products are multiplied plainly).
 	#[new]
-	#[pyo3(signature = (node = "ws://127.0.0.1:9944", *, backend = "cpu", min_fill = 0.5, background_threads = 0))]
-	fn new(node: &str, backend: &str, min_fill: f64, background_threads: usize) -> PyResult<Self> {
-		if !node.starts_with("ws://") {
-			return Err(PyValueError::new_err(format!("node {node:?} is not a ws:// URL (ws://127.0.0.1:9944)")));
-		}
+	#[pyo3(signature = (node = "ws://127.0.0.1:9944", *, user = None, backend = "cpu", min_fill = 0.5, background_threads = 0))]
+	fn new(node: &str, user: Option<&str>, backend: &str, min_fill: f64, background_threads: usize) -> PyResult<Self> {
+		let source = match (node.starts_with("stratum+"), user) {
+			(true, Some(user)) => {
+				let pool = mlpow_worker::pool::parse_pool_url(node).map_err(PyValueError::new_err)?;
+				Source::Pool { pools: vec![pool], user: user.to_string() }
+			}
+			(true, None) => {
+				return Err(PyValueError::new_err("a pool needs user=\"ADDRESS.WORKER\" (the payout address)"))
+			}
+			(false, None) if node.starts_with("ws://") => Source::Node(node.to_string()),
+			(false, Some(_)) => return Err(PyValueError::new_err("user= is for a pool (stratum+tcp://host:port)")),
+			(false, None) => {
+				return Err(PyValueError::new_err(format!(
+					"node {node:?} is neither a ws:// URL (ws://127.0.0.1:9944) nor a pool (stratum+tcp://host:port)"
+				)))
+			}
+		};
 		if !(0.0..=1.0).contains(&min_fill) {
 			return Err(PyValueError::new_err(format!("min_fill {min_fill} is not between 0 and 1")));
 		}
@@ -65,7 +80,7 @@ impl Miner {
 		}
 		let background = if background_threads > 0 { cpu::lanes(background_threads) } else { Vec::new() };
 		let options = Options { multiplier: Some(multiplier), background, job_memory: 0, min_fill };
-		let session = Session::connect(node, options).map_err(|e| PyRuntimeError::new_err(format!("{e:#}")))?;
+		let session = Session::start(source, options).map_err(|e| PyRuntimeError::new_err(format!("{e:#}")))?;
 		Ok(Self { session, node: node.to_string() })
 	}
 

@@ -65,6 +65,22 @@ class WithoutANode(unittest.TestCase):
         self.assertEqual(after["macs_plain"] - before["macs_plain"], after["macs"] - before["macs"])
         self.assertFalse(after["mining"])
 
+    def test_a_pool_is_named_with_its_payout_address(self):
+        # A pool nobody listens on: products are still exact, and nothing mines.
+        pool = mlpow.Miner(f"stratum+tcp://127.0.0.1:{free_port()}", user="5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY.py")
+        a, b = np.ones((3, 4), np.int8), np.ones((4, 2), np.int8)
+        np.testing.assert_array_equal(pool.matmul(a, b), np.full((3, 2), 4))
+        self.assertFalse(pool.stats()["mining"])
+        for node, user, why in [
+            ("stratum+tcp://127.0.0.1:1", None, "needs user="),
+            ("ws://127.0.0.1:1", "x.y", "user= is for a pool"),
+            ("stratum+ssl://127.0.0.1:1", "x.y", "not supported yet"),
+            ("http://127.0.0.1:1", None, "neither a ws:// URL"),
+        ]:
+            with self.assertRaises(ValueError) as e:
+                mlpow.Miner(node, user=user)
+            self.assertIn(why, str(e.exception))
+
     def test_a_registered_weight_multiplies_exactly(self):
         rng = np.random.default_rng(5)
         b = rng.integers(-64, 64, size=(70, 33), dtype=np.int8)

@@ -84,7 +84,10 @@ def _like_inputs(c, as_torch):
 class Miner:
     """A miner in this process (see the module's docstring).
 
-    ``node``: the node's WebSocket RPC. ``backend``: what multiplies,
+    ``node``: the node's WebSocket RPC, or a pool's
+    ``stratum+tcp://host:port`` with ``user="ADDRESS.WORKER"`` (the payout
+    address; the products then mine shares for the pool, which pays for
+    them). ``backend``: what multiplies,
     ``"cpu"`` (the calling thread), ``"cuda"`` (the first GPU, host arrays
     copied to it and back; a ``RuntimeError`` says why when there is none)
     or ``"auto"``. ``min_fill``: the least share of a puzzle piece a
@@ -93,8 +96,10 @@ class Miner:
     calls (default none: the model keeps its cores).
     """
 
-    def __init__(self, node="ws://127.0.0.1:9944", *, backend="cpu", min_fill=0.5, background_threads=0):
-        self._native = _NativeMiner(node, backend=backend, min_fill=min_fill, background_threads=background_threads)
+    def __init__(self, node="ws://127.0.0.1:9944", *, user=None, backend="cpu", min_fill=0.5, background_threads=0):
+        self._native = _NativeMiner(
+            node, user=user, backend=backend, min_fill=min_fill, background_threads=background_threads
+        )
 
     def register_weight(self, b):
         """``b`` (``k x n``, int8 in -64..=63) as a :class:`Weight` to give

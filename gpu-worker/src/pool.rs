@@ -1,0 +1,292 @@
+//! Mining for a pool over the mlpow Stratum protocol
+//! (`consensus/STRATUM.md`): the same lanes and job slot as solo mining,
+//! with the pool's jobs for work, its share difficulty for the target and
+//! its nonce prefix for the nonces; each winner is a share.
+//!
+//! Pools are tried in the order given (the first is the primary, the rest
+//! fallbacks); after a connection ends the worker starts again from the
+//! primary, backing off while none answers.
+
+use crate::{
+	backend::Job,
+	miner::{Found, Miner},
+	node::Outcomes,
+};
+use mlpow_primitives::U256;
+use mlpow_stratum::{
+	codes,
+	line::read_line,
+	message::{self, JobNotice, Message, Subscribed},
+	methods, NoncePrefix, PROTOCOL,
+};
+use serde_json::{json, Value};
+use std::{
+	collections::HashMap,
+	sync::{
+		atomic::{AtomicU64, AtomicUsize, Ordering},
+		Arc,
+	},
+	time::Duration,
+};
+use tokio::{
+	io::{AsyncWriteExt, BufReader},
+	net::TcpStream,
+	sync::mpsc,
+};
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Connecting, subscribing and authorizing must each finish within this.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+/// Lines from a pool are at most 64 KiB (STRATUM.md, "Transport").
+const MAX_LINE: usize = 64 << 10;
+/// Jobs remembered, to name the job of a share found on an older one.
+const JOBS_KEPT: usize = 32;
+
+/// A pool's address: `stratum+tcp://host:port`.
+pub fn parse_pool_url(url: &str) -> Result<String, String> {
+	if url.starts_with("stratum+ssl://") {
+		return Err("stratum+ssl:// is not supported yet: use stratum+tcp:// (or a TLS tunnel such as stunnel)".into());
+	}
+	let Some(rest) = url.strip_prefix("stratum+tcp://") else {
+		return Err(format!("{url:?} is not a stratum+tcp://host:port URL"));
+	};
+	let host_port = rest.trim_end_matches('/');
+	match host_port.rsplit_once(':') {
+		Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(host_port.to_string()),
+		_ => Err(format!("{url:?}: expected stratum+tcp://host:port")),
+	}
+}
+
+/// Runs for ever: mines for the first pool of `pools` that answers, as
+/// `user` (`ADDRESS.WORKER`).
+pub async fn run(
+	pools: Vec<String>,
+	user: String,
+	miner: Arc<Miner>,
+	mut found: mpsc::Receiver<Found>,
+	outcomes: Arc<Outcomes>,
+) {
+	let mut backoff = FIRST_BACKOFF;
+	loop {
+		for pool in &pools {
+			let mut connected = false;
+			match session(pool, &user, &miner, &mut found, &outcomes, &mut connected).await {
+				Ok(()) => log::warn!("pool {pool} closed the connection"),
+				Err(e) => log::warn!("pool {pool}: {e}"),
+			}
+			// Without a pool, any work in hand is stale.
+			miner.set_job(None);
+			miner.set_nonce_prefix(None);
+			while found.try_recv().is_ok() {}
+			if connected {
+				backoff = FIRST_BACKOFF;
+				break; // back to the primary
+			}
+		}
+		log::info!("reconnecting in {:.1}s", backoff.as_secs_f64());
+		tokio::time::sleep(backoff).await;
+		backoff = (backoff * 2).min(MAX_BACKOFF);
+	}
+}
+
+/// One connection's life.
+async fn session(
+	pool: &str,
+	user: &str,
+	miner: &Arc<Miner>,
+	found: &mut mpsc::Receiver<Found>,
+	outcomes: &Arc<Outcomes>,
+	connected: &mut bool,
+) -> anyhow::Result<()> {
+	let stream = tokio::time::timeout(HANDSHAKE, TcpStream::connect(pool)).await??;
+	stream.set_nodelay(true)?;
+	let (read, mut write) = stream.into_split();
+	let (lines_tx, mut lines) = mpsc::channel::<Result<String, String>>(16);
+	let reader = tokio::spawn(async move {
+		let (mut reader, mut buf, limit) = (BufReader::new(read), Vec::new(), AtomicUsize::new(MAX_LINE));
+		loop {
+			let item = match read_line(&mut reader, &mut buf, &limit).await {
+				Ok(true) => Ok(String::from_utf8_lossy(&buf).into_owned()),
+				Ok(false) => Err("closed".to_string()),
+				Err(e) => Err(e.to_string()),
+			};
+			let last = item.is_err();
+			if lines_tx.send(item).await.is_err() || last {
+				return;
+			}
+		}
+	});
+	let result = async {
+		let agent = format!("mlpow-worker/{}", env!("CARGO_PKG_VERSION"));
+		// Notifications that come before the answers (a pool may send the
+		// difficulty and a job before `authorize`'s answer) wait for them.
+		let mut early = Vec::new();
+		write.write_all(message::request(1, methods::SUBSCRIBE, json!([agent, PROTOCOL])).as_bytes()).await?;
+		let subscribed: Subscribed = serde_json::from_value(answer(&mut lines, 1, &mut early).await?)?;
+		let prefix = NoncePrefix::from_hex(&subscribed.nonce_prefix, subscribed.nonce_prefix_bits)
+			.ok_or_else(|| anyhow::anyhow!("the pool sent a bad nonce prefix: {subscribed:?}"))?;
+		write.write_all(message::request(2, methods::AUTHORIZE, json!([user, ""])).as_bytes()).await?;
+		let authorized = answer(&mut lines, 2, &mut early).await?;
+		anyhow::ensure!(authorized == json!(true), "the pool did not authorize {user}");
+		*connected = true;
+		miner.set_nonce_prefix(Some(prefix));
+		log::info!("mining for pool {pool} as {user}, nonce prefix {}", prefix.to_hex());
+		let mut state = State { difficulty: U256::one(), jobs: HashMap::new(), chosen: HashMap::new(), next_id: 3 };
+		for line in early {
+			state.incoming(&line, miner, outcomes)?;
+		}
+		loop {
+			tokio::select! {
+				line = lines.recv() => {
+					let line = line.ok_or_else(|| anyhow::anyhow!("the reader stopped"))?.map_err(anyhow::Error::msg)?;
+					state.incoming(&line, miner, outcomes)?;
+				}
+				Some(f) = found.recv() => {
+					let Some(job_id) = state.jobs.get(&f.version) else {
+						outcomes.stale.fetch_add(1, Ordering::Relaxed);
+						continue;
+					};
+					// A useful job's piece under a pool that takes no chosen
+					// shares: the product stands, the ticket is not sent (the
+					// pool would count it against this miner).
+					if f.winner.seal.len() > CHOSEN_ABOVE && !state.chosen.get(&f.version).copied().unwrap_or(false) {
+						log::debug!("a chosen-mode share the pool does not take: not sent");
+						continue;
+					}
+					let seal = mlpow_work::encode_hex(&f.winner.seal);
+					let id = state.next_id;
+					state.next_id += 1;
+					write.write_all(message::request(id, methods::SUBMIT, json!([user, job_id, seal])).as_bytes()).await?;
+				}
+			}
+		}
+	}
+	.await;
+	reader.abort();
+	result
+}
+
+/// Waits for the answer to request `id`; notifications meanwhile go to
+/// `early`, and a refusal without an id (the pool refused the connection)
+/// ends the wait.
+async fn answer(
+	lines: &mut mpsc::Receiver<Result<String, String>>,
+	id: u64,
+	early: &mut Vec<String>,
+) -> anyhow::Result<Value> {
+	let wait = async {
+		loop {
+			let line = lines.recv().await.ok_or_else(|| anyhow::anyhow!("closed"))?.map_err(anyhow::Error::msg)?;
+			let msg = Message::parse(&line).map_err(anyhow::Error::msg)?;
+			if msg.method.is_some() {
+				early.push(line);
+			} else if msg.id == json!(id) || msg.id.is_null() {
+				if let Some((code, why)) = msg.error() {
+					anyhow::bail!("error {code}: {why}");
+				}
+				return Ok(msg.result);
+			}
+		}
+	};
+	tokio::time::timeout(HANDSHAKE, wait).await.map_err(|_| anyhow::anyhow!("no answer in time"))?
+}
+
+/// Work versions, unique across connections: a share found on a job of an
+/// earlier connection is never sent under a new job of the same number.
+static VERSION: AtomicU64 = AtomicU64::new(0);
+
+/// Seals longer than this are chosen-mode (v2 seeded seals are 17 bytes).
+const CHOSEN_ABOVE: usize = mlpow_primitives::v2::seal::HEAD_LEN;
+
+/// What one connection knows.
+struct State {
+	/// The share difficulty for the next jobs.
+	difficulty: U256,
+	/// Local work version to the pool's job id.
+	jobs: HashMap<u64, String>,
+	/// Whether each job takes chosen-mode shares.
+	chosen: HashMap<u64, bool>,
+	next_id: u64,
+}
+
+impl State {
+	/// A line from the pool: a job, a difficulty, or a share's answer.
+	fn incoming(&mut self, line: &str, miner: &Miner, outcomes: &Outcomes) -> anyhow::Result<()> {
+		let msg = Message::parse(line).map_err(anyhow::Error::msg)?;
+		match msg.method.as_deref() {
+			Some(methods::SET_DIFFICULTY) => {
+				let hex = msg.str_param(0).unwrap_or("");
+				let digits = hex.strip_prefix("0x").unwrap_or(hex);
+				self.difficulty = U256::from_str_radix(digits, 16)
+					.ok()
+					.filter(|d| !d.is_zero())
+					.ok_or_else(|| anyhow::anyhow!("bad share difficulty {hex:?}"))?;
+				log::info!("share difficulty {}", self.difficulty);
+			}
+			Some(methods::NOTIFY) => {
+				let notice: JobNotice = serde_json::from_value(msg.params.get(0).cloned().unwrap_or_default())?;
+				if notice.clean_jobs {
+					self.jobs.clear();
+					self.chosen.clear();
+				}
+				let version = VERSION.fetch_add(1, Ordering::Relaxed) + 1;
+				self.jobs.insert(version, notice.job_id.clone());
+				self.chosen.insert(version, notice.chosen);
+				if self.jobs.len() > JOBS_KEPT {
+					let oldest = *self.jobs.keys().min().unwrap_or(&0);
+					self.jobs.remove(&oldest);
+					self.chosen.remove(&oldest);
+				}
+				log::info!(
+					"pool job {}: block #{} (share difficulty {}, block {})",
+					notice.job_id,
+					notice.number,
+					self.difficulty,
+					notice.difficulty.0
+				);
+				miner.set_job(Some(Job {
+					version,
+					pre_hash: notice.pre_hash.0,
+					number: notice.number,
+					// Every ticket at the share target is a share; the pool
+					// tells which are blocks.
+					difficulty: self.difficulty.min(notice.difficulty.0).max(U256::one()),
+					params: notice.params,
+					weights_seed: notice.weights_seed.0,
+				}));
+			}
+			Some(other) => log::debug!("pool sent {other:?}; ignored"),
+			None => match msg.error() {
+				None => {
+					outcomes.accepted.fetch_add(1, Ordering::Relaxed);
+				}
+				Some((code, _)) if code == i64::from(codes::STALE) || code == i64::from(codes::DUPLICATE) => {
+					outcomes.stale.fetch_add(1, Ordering::Relaxed);
+				}
+				Some((code, why)) => {
+					outcomes.rejected.fetch_add(1, Ordering::Relaxed);
+					log::warn!("share refused: error {code}: {why}");
+					if code == i64::from(codes::BANNED) {
+						anyhow::bail!("banned by the pool: {why}");
+					}
+				}
+			},
+		}
+		Ok(())
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn pool_urls_are_stratum_tcp() {
+		assert_eq!(parse_pool_url("stratum+tcp://127.0.0.1:3333"), Ok("127.0.0.1:3333".into()));
+		assert_eq!(parse_pool_url("stratum+tcp://pool.example:3333/"), Ok("pool.example:3333".into()));
+		assert!(parse_pool_url("stratum+ssl://pool.example:3333").unwrap_err().contains("not supported yet"));
+		assert!(parse_pool_url("tcp://pool.example:3333").is_err());
+		assert!(parse_pool_url("stratum+tcp://pool.example").is_err());
+	}
+}

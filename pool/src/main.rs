@@ -1,0 +1,75 @@
+//! `mlpow-pool`: see the crate docs and `consensus/STRATUM.md`.
+
+use clap::Parser;
+use mlpow_pool::{jobs::Jobs, node, server, stats};
+use mlpow_primitives::U256;
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tokio::{net::TcpListener, sync::watch};
+
+/// A mining pool for the mlpow chain, serving the mlpow Stratum protocol.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Cli {
+	/// The pool's node (its WebSocket RPC, with the mining RPC: the node
+	/// must run with `--author <the pool's account>`).
+	#[arg(long, default_value = "ws://127.0.0.1:9944")]
+	node: String,
+	/// Where miners connect (`stratum+tcp://` this address).
+	#[arg(long, default_value = "0.0.0.0:3333")]
+	listen: SocketAddr,
+	/// The JSON status (`GET /status`) and Prometheus metrics (`GET /metrics`).
+	#[arg(long, default_value = "127.0.0.1:3334")]
+	status: SocketAddr,
+	/// Vardiff's target seconds between one connection's shares.
+	#[arg(long, default_value_t = 10.0)]
+	share_interval: f64,
+	/// A connection's first share difficulty.
+	#[arg(long, default_value_t = 1000)]
+	start_difficulty: u64,
+	/// Width in bits of the nonce prefixes (8 to 32): at most 2^bits
+	/// connections at once.
+	#[arg(long, default_value_t = 16)]
+	prefix_bits: u32,
+	/// Refuse chosen-mode v2 shares (they carry up to 512 KiB of openings).
+	#[arg(long)]
+	no_chosen: bool,
+	/// Connections from one address at once (a farm behind one address
+	/// needs one per machine or GPU).
+	#[arg(long, default_value_t = 256)]
+	max_per_ip: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+	env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+	let cli = Cli::parse();
+	anyhow::ensure!(
+		cli.share_interval.is_finite() && cli.share_interval > 0.0,
+		"--share-interval must be a positive number of seconds"
+	);
+	anyhow::ensure!(mlpow_stratum::NoncePrefix::BITS.contains(&cli.prefix_bits), "--prefix-bits must be 8 to 32");
+	let config = server::Config {
+		share_interval: Duration::from_secs_f64(cli.share_interval),
+		start_difficulty: U256::from(cli.start_difficulty.max(1)),
+		prefix_bits: cli.prefix_bits,
+		chosen: !cli.no_chosen,
+		max_per_ip: cli.max_per_ip.max(1),
+	};
+	let stats = Arc::new(stats::Stats::default());
+	let jobs = Arc::new(Jobs::default());
+	let (current_tx, current) = watch::channel(None);
+	let (candidates_tx, candidates) = tokio::sync::mpsc::channel(64);
+	let miners = TcpListener::bind(cli.listen).await?;
+	let status = TcpListener::bind(cli.status).await?;
+	// Tests and scripts read the bound ports from these lines (port 0 picks one).
+	log::info!("listening for miners on stratum+tcp://{}", miners.local_addr()?);
+	log::info!("status on http://{}/status and /metrics", status.local_addr()?);
+	tokio::spawn(stats::serve(status, stats.clone()));
+	tokio::spawn(node::run(cli.node.clone(), jobs.clone(), current_tx, candidates, stats.clone()));
+	let pool = Arc::new(server::Pool::new(config, jobs, current, candidates_tx, stats));
+	tokio::select! {
+		_ = server::serve(pool, miners) => {}
+		_ = tokio::signal::ctrl_c() => log::info!("stopping"),
+	}
+	Ok(())
+}

@@ -1,0 +1,718 @@
+//! Miners' connections: the session of STRATUM.md (subscribe, authorize,
+//! jobs, shares) and the pool's policy toward hostile miners (bans, limits
+//! per address, time limits, slow readers).
+
+use crate::{
+	jobs::{Job, Jobs},
+	node::Candidate,
+	prefixes::Prefixes,
+	stats::{ShareResult, Stats},
+	vardiff::Vardiff,
+};
+use mlpow_primitives::{v2::noise::Mode, ChallengeParams, PUZZLE_V2, SEAL_LEN, U256};
+use mlpow_stratum::{
+	codes,
+	line::{read_line, LineError},
+	message::{self, JobNotice, Message, Subscribed},
+	methods,
+	share::{self, Rejection},
+	NoncePrefix, PROTOCOL,
+};
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use sp_core::crypto::{AccountId32, Ss58Codec};
+use std::{
+	collections::HashMap,
+	net::{IpAddr, SocketAddr},
+	sync::{
+		atomic::{AtomicUsize, Ordering},
+		Arc,
+	},
+	time::{Duration, Instant},
+};
+use tokio::{
+	io::{AsyncWriteExt, BufReader},
+	net::{tcp::OwnedWriteHalf, TcpListener, TcpStream},
+	sync::{mpsc, watch, Semaphore},
+};
+
+/// Junk in a row after which a connection is banned.
+pub const BAN_AFTER_JUNK: u32 = 10;
+/// Junk from one address within [`JUNK_WINDOW`] after which it is banned,
+/// however it spreads it over connections.
+pub const BAN_AFTER_JUNK_PER_IP: u32 = 50;
+/// The window over which an address's junk is counted.
+pub const JUNK_WINDOW: Duration = Duration::from_secs(600);
+/// How long a banned address is refused.
+pub const BAN_FOR: Duration = Duration::from_secs(600);
+/// Connections per address that have not authorized yet.
+pub const MAX_PENDING_PER_IP: usize = 8;
+/// A connection must subscribe and authorize within this.
+pub const AUTHORIZE_WITHIN: Duration = Duration::from_secs(30);
+/// A connection that sends nothing for this long is closed.
+pub const IDLE_FOR: Duration = Duration::from_secs(600);
+/// Lines waiting to be written to one miner; a miner that lets more pile
+/// up does not read, and is dropped.
+const OUTBOX: usize = 64;
+/// One write to a miner must finish within this.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Workers one connection may authorize.
+const MAX_WORKERS: usize = 256;
+/// How often a connection's share difficulty is looked at between jobs.
+const RETARGET_EVERY: Duration = Duration::from_secs(10);
+/// Lines before the first job, when no seal is expected yet.
+const SMALL_LINE: usize = 4096;
+
+/// The pool's policy, from the command line.
+#[derive(Clone, Debug)]
+pub struct Config {
+	/// Vardiff's target time between a connection's shares.
+	pub share_interval: Duration,
+	/// A connection's first share difficulty.
+	pub start_difficulty: U256,
+	/// Width of the nonce prefixes handed out.
+	pub prefix_bits: u32,
+	/// Whether chosen-mode v2 shares are taken.
+	pub chosen: bool,
+	/// Connections per address, authorized or not (a farm behind one
+	/// address needs several).
+	pub max_per_ip: usize,
+}
+
+/// Everything the connections share.
+pub struct Pool {
+	pub config: Config,
+	pub jobs: Arc<Jobs>,
+	pub current: watch::Receiver<Option<Arc<Job>>>,
+	pub candidates: mpsc::Sender<Candidate>,
+	pub stats: Arc<Stats>,
+	prefixes: Mutex<Prefixes>,
+	bans: Mutex<HashMap<IpAddr, Instant>>,
+	/// Per address: connections not authorized yet, and all connections.
+	pending: Mutex<HashMap<IpAddr, usize>>,
+	open: Mutex<HashMap<IpAddr, usize>>,
+	/// Per address: junk within the window, and when the window began.
+	junk: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+	/// Share checks run on blocking threads, at most one per core.
+	verifiers: Semaphore,
+}
+
+impl Pool {
+	pub fn new(
+		config: Config,
+		jobs: Arc<Jobs>,
+		current: watch::Receiver<Option<Arc<Job>>>,
+		candidates: mpsc::Sender<Candidate>,
+		stats: Arc<Stats>,
+	) -> Self {
+		let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+		let prefixes = Mutex::new(Prefixes::new(config.prefix_bits));
+		Self {
+			config,
+			jobs,
+			current,
+			candidates,
+			stats,
+			prefixes,
+			bans: Mutex::default(),
+			pending: Mutex::default(),
+			open: Mutex::default(),
+			junk: Mutex::default(),
+			verifiers: Semaphore::new(cores),
+		}
+	}
+
+	fn banned(&self, ip: IpAddr) -> bool {
+		let mut bans = self.bans.lock();
+		let now = Instant::now();
+		bans.retain(|_, until| *until > now);
+		bans.contains_key(&ip)
+	}
+
+	fn ban(&self, ip: IpAddr) {
+		self.bans.lock().insert(ip, Instant::now() + BAN_FOR);
+	}
+
+	fn leave_pending(&self, ip: IpAddr) {
+		decrement(&mut self.pending.lock(), ip);
+	}
+
+	/// Counts a piece of junk from `ip`: `true` when the address has sent
+	/// too much of it within the window and is now banned.
+	fn junk_from(&self, ip: IpAddr) -> bool {
+		let now = Instant::now();
+		let mut junk = self.junk.lock();
+		if junk.len() > 65536 {
+			junk.retain(|_, (_, since)| now.duration_since(*since) < JUNK_WINDOW);
+		}
+		let (count, since) = junk.entry(ip).or_insert((0, now));
+		if now.duration_since(*since) >= JUNK_WINDOW {
+			(*count, *since) = (0, now);
+		}
+		*count += 1;
+		if *count >= BAN_AFTER_JUNK_PER_IP {
+			junk.remove(&ip);
+			self.ban(ip);
+			return true;
+		}
+		false
+	}
+}
+
+fn decrement(counts: &mut HashMap<IpAddr, usize>, ip: IpAddr) {
+	if let Some(n) = counts.get_mut(&ip) {
+		*n -= 1;
+		if *n == 0 {
+			counts.remove(&ip);
+		}
+	}
+}
+
+/// Accepts miners on `listener` for ever.
+pub async fn serve(pool: Arc<Pool>, listener: TcpListener) {
+	loop {
+		let (stream, addr) = match listener.accept().await {
+			Ok(accepted) => accepted,
+			Err(e) => {
+				log::warn!("accept: {e}");
+				tokio::time::sleep(Duration::from_millis(100)).await;
+				continue;
+			}
+		};
+		let ip = addr.ip();
+		if pool.banned(ip) {
+			refuse(stream, codes::BANNED, "banned").await;
+			continue;
+		}
+		let full = {
+			let (mut pending, mut open) = (pool.pending.lock(), pool.open.lock());
+			let (waiting, all) = (pending.entry(ip).or_default(), open.entry(ip).or_default());
+			if *waiting >= MAX_PENDING_PER_IP {
+				Some("too many connections from this address are not authorized yet")
+			} else if *all >= pool.config.max_per_ip {
+				Some("too many connections from this address")
+			} else {
+				*waiting += 1;
+				*all += 1;
+				None
+			}
+		};
+		if let Some(why) = full {
+			pool.pending.lock().retain(|_, n| *n > 0);
+			pool.open.lock().retain(|_, n| *n > 0);
+			refuse(stream, codes::OTHER, why).await;
+			continue;
+		}
+		let pool = pool.clone();
+		tokio::spawn(async move {
+			pool.stats.connections.fetch_add(1, Ordering::Relaxed);
+			let mut conn = Conn::new(pool.clone(), addr);
+			let why = conn.run(stream).await;
+			log::debug!("miner {addr} ({}): closed: {why}", conn.who());
+			if conn.authorized.is_empty() {
+				pool.leave_pending(ip);
+			}
+			decrement(&mut pool.open.lock(), ip);
+			if let Some(prefix) = conn.prefix {
+				pool.prefixes.lock().release(prefix);
+			}
+			pool.stats.connections.fetch_sub(1, Ordering::Relaxed);
+		});
+	}
+}
+
+/// Answers a connection the pool will not serve, and closes it.
+async fn refuse(mut stream: TcpStream, code: i32, why: &str) {
+	let line = message::refusal(&Value::Null, code, why);
+	let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(line.as_bytes())).await;
+}
+
+/// The share difficulties a job was sent under on a connection (more than
+/// one when vardiff sent it again under a new one): a share of the job
+/// must meet the lowest, and is credited at the highest it meets, so a
+/// share found before the miner heard of a change still counts (at the
+/// difficulty it was mined for) and no share counts for more than it
+/// shows. (Keeping only the last two refused an honest miner's shares
+/// found two changes back, as junk: the first run of the pool test.)
+#[derive(Clone, Debug)]
+struct Judged {
+	/// Every difficulty the job was sent under, at most [`MAX_LEVELS`].
+	levels: Vec<U256>,
+}
+
+/// Difficulties remembered per job; past this, the highest but the last
+/// sent is forgotten (its shares are then credited at a lower one).
+const MAX_LEVELS: usize = 16;
+
+impl Judged {
+	fn new(difficulty: U256) -> Self {
+		Self { levels: vec![difficulty] }
+	}
+
+	/// The job sent again under `difficulty`.
+	fn add(&mut self, difficulty: U256) {
+		if self.levels.contains(&difficulty) {
+			return;
+		}
+		if self.levels.len() >= MAX_LEVELS {
+			let last = *self.levels.last().expect("never empty");
+			let highest = self.levels.iter().copied().filter(|d| *d != last).max().expect("at least two");
+			self.levels.retain(|d| *d != highest);
+		}
+		self.levels.push(difficulty);
+	}
+
+	/// The least difficulty a share of the job may meet.
+	fn floor(&self) -> U256 {
+		self.levels.iter().copied().min().expect("never empty")
+	}
+
+	/// What a share whose ticket is `digest` is credited at (it met the floor).
+	fn credit(&self, digest: &mlpow_primitives::Hash32) -> U256 {
+		let met = self.levels.iter().copied().filter(|d| mlpow_primitives::meets_target(digest, *d));
+		met.max().unwrap_or_else(|| self.floor())
+	}
+}
+
+/// One miner's connection.
+struct Conn {
+	pool: Arc<Pool>,
+	addr: SocketAddr,
+	outbox: Option<mpsc::Sender<String>>,
+	prefix: Option<NoncePrefix>,
+	/// Authorized workers: `ADDRESS.WORKER` as sent, and the account paid.
+	authorized: HashMap<String, AccountId32>,
+	vardiff: Vardiff,
+	/// The share difficulty last announced (`mining.set_difficulty`).
+	announced: Option<U256>,
+	/// The share difficulties each job is judged at on this connection.
+	sent: HashMap<String, Judged>,
+	junk: u32,
+	/// The longest line a share of a current job needs.
+	line_limit: Arc<AtomicUsize>,
+	/// The pool's current job, as this connection has seen it.
+	current: watch::Receiver<Option<Arc<Job>>>,
+}
+
+impl Conn {
+	fn new(pool: Arc<Pool>, addr: SocketAddr) -> Self {
+		let vardiff = Vardiff::new(pool.config.share_interval, pool.config.start_difficulty, Instant::now());
+		let current = pool.current.clone();
+		Self {
+			pool,
+			addr,
+			outbox: None,
+			prefix: None,
+			authorized: HashMap::new(),
+			vardiff,
+			announced: None,
+			sent: HashMap::new(),
+			junk: 0,
+			line_limit: Arc::new(AtomicUsize::new(SMALL_LINE)),
+			current,
+		}
+	}
+
+	fn who(&self) -> String {
+		match self.authorized.keys().next() {
+			Some(worker) if self.authorized.len() == 1 => worker.clone(),
+			Some(_) => format!("{} workers", self.authorized.len()),
+			None => "not authorized".into(),
+		}
+	}
+
+	/// Serves the connection; returns why it ended.
+	async fn run(&mut self, stream: TcpStream) -> String {
+		let _ = stream.set_nodelay(true);
+		let (read, write) = stream.into_split();
+		let (outbox, queued) = mpsc::channel(OUTBOX);
+		self.outbox = Some(outbox);
+		let writer = tokio::spawn(write_lines(write, queued));
+		// Lines are read in their own task: reading is not cancel-safe, and
+		// the loop below also waits for jobs.
+		let (lines_tx, mut lines) = mpsc::channel(1);
+		let limit = self.line_limit.clone();
+		let reader = tokio::spawn(async move {
+			let (mut reader, mut buf) = (BufReader::new(read), Vec::new());
+			loop {
+				let got = read_line(&mut reader, &mut buf, &limit).await;
+				let item = match got {
+					Ok(true) => Ok(String::from_utf8_lossy(&buf).into_owned()),
+					Ok(false) => return,
+					Err(e) => Err(e),
+				};
+				let last = item.is_err();
+				if lines_tx.send(item).await.is_err() || last {
+					return;
+				}
+			}
+		});
+		let authorize_by = tokio::time::Instant::now() + AUTHORIZE_WITHIN;
+		// Only lines from the miner keep it alive; jobs sent to it do not.
+		let mut idle_by = tokio::time::Instant::now() + IDLE_FOR;
+		let mut retarget = tokio::time::interval(RETARGET_EVERY);
+		retarget.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+		let why = loop {
+			let (waiting, authorized) = (self.authorized.is_empty(), !self.authorized.is_empty());
+			tokio::select! {
+				line = lines.recv() => match line {
+					None => break "the miner closed the connection".to_string(),
+					Some(Err(LineError::TooLong(limit))) => {
+						self.send(message::refusal(&Value::Null, codes::OTHER, &format!("a line longer than {limit} bytes")));
+						break "line too long".to_string();
+					}
+					Some(Err(e)) => break e.to_string(),
+					Some(Ok(line)) => {
+						idle_by = tokio::time::Instant::now() + IDLE_FOR;
+						if let Err(why) = self.handle(&line).await {
+							break why;
+						}
+					}
+				},
+				changed = self.current.changed(), if authorized => {
+					if changed.is_err() {
+						break "the pool is shutting down".to_string();
+					}
+					let job = self.current.borrow_and_update().clone();
+					if let Some(job) = job {
+						self.notify(&job, false);
+					}
+				}
+				_ = retarget.tick(), if authorized => {
+					// Between jobs too, so a fast miner does not flood shares
+					// until the next block: the current job again, judged at
+					// the lower of the two difficulties.
+					let job = self.current.borrow().clone();
+					if let Some(job) = job {
+						if self.vardiff.due(Instant::now()) {
+							self.notify(&job, true);
+						}
+					}
+				}
+				_ = tokio::time::sleep_until(authorize_by), if waiting => {
+					break "did not subscribe and authorize in time".to_string();
+				}
+				_ = tokio::time::sleep_until(idle_by) => break "idle".to_string(),
+			}
+			if self.outbox.as_ref().is_none_or(|o| o.is_closed()) {
+				break "could not write to the miner".to_string();
+			}
+		};
+		reader.abort();
+		self.outbox = None;
+		let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+		why
+	}
+
+	/// Queues a line; a miner that lets [`OUTBOX`] lines pile up is dropped.
+	fn send(&mut self, line: String) {
+		if let Some(outbox) = &self.outbox {
+			if outbox.try_send(line).is_err() {
+				log::info!("miner {} does not read its messages: dropping it", self.addr);
+				self.outbox = None;
+			}
+		}
+	}
+
+	/// One line from the miner. `Err` ends the connection.
+	async fn handle(&mut self, line: &str) -> Result<(), String> {
+		let msg = match Message::parse(line) {
+			Ok(msg) if msg.method.is_some() => msg,
+			Ok(_) => return self.junk(&Value::Null, codes::OTHER, "not a request"),
+			Err(why) => return self.junk(&Value::Null, codes::OTHER, &why),
+		};
+		let id = msg.id.clone();
+		match msg.method.as_deref().unwrap_or_default() {
+			methods::SUBSCRIBE => self.subscribe(&id, &msg),
+			methods::AUTHORIZE => self.authorize(&id, &msg),
+			methods::SUBMIT => self.submit(&id, &msg).await,
+			other => {
+				let why = format!("unknown method {other:?}");
+				self.junk(&id, codes::OTHER, &why)
+			}
+		}
+	}
+
+	/// Refuses with `code` and counts it toward a ban.
+	fn junk(&mut self, id: &Value, code: i32, why: &str) -> Result<(), String> {
+		self.junk += 1;
+		let why: String = why.chars().take(200).collect();
+		let why = why.as_str();
+		if self.pool.junk_from(self.addr.ip()) || self.junk >= BAN_AFTER_JUNK {
+			self.send(message::refusal(
+				id,
+				codes::BANNED,
+				&format!("banned for too many bad messages; the last: {why}"),
+			));
+			self.pool.ban(self.addr.ip());
+			log::warn!("miner {} ({}) banned for {BAN_FOR:?}: {why}", self.addr, self.who());
+			return Err(format!("banned: {why}"));
+		}
+		self.send(message::refusal(id, code, why));
+		Ok(())
+	}
+
+	fn subscribe(&mut self, id: &Value, msg: &Message) -> Result<(), String> {
+		if self.prefix.is_some() {
+			return self.junk(id, codes::OTHER, "already subscribed");
+		}
+		if msg.str_param(1) != Some(PROTOCOL) {
+			let why = format!("this pool speaks {PROTOCOL} (params: [user agent, {PROTOCOL:?}])");
+			return self.junk(id, codes::OTHER, &why);
+		}
+		let Some(prefix) = self.pool.prefixes.lock().take() else {
+			self.send(message::refusal(id, codes::OTHER, "the pool has no nonce prefix left"));
+			return Err("no prefix left".into());
+		};
+		self.prefix = Some(prefix);
+		let agent: String = msg.str_param(0).unwrap_or("").chars().take(64).collect();
+		log::info!("miner {} ({agent:?}) subscribed with nonce prefix {}", self.addr, prefix.to_hex());
+		let result = Subscribed {
+			session: format!("0x{:08x}", prefix.value),
+			nonce_prefix: prefix.to_hex(),
+			nonce_prefix_bits: prefix.bits,
+		};
+		self.send(message::answer(id, json!(result)));
+		Ok(())
+	}
+
+	fn authorize(&mut self, id: &Value, msg: &Message) -> Result<(), String> {
+		if self.prefix.is_none() {
+			self.send(message::refusal(id, codes::NOT_SUBSCRIBED, "subscribe first"));
+			return Ok(());
+		}
+		let Some(user) = msg.str_param(0).map(str::to_string) else {
+			return self.junk(id, codes::UNAUTHORIZED, "params: [\"ADDRESS.WORKER\", password]");
+		};
+		let user = user.as_str();
+		let account = mlpow_stratum::message::split_worker(user).and_then(|(address, _)| {
+			AccountId32::from_ss58check_with_version(address)
+				.map(|(account, _)| account)
+				.map_err(|e| format!("{address:?} is not an SS58 address: {e:?}"))
+		});
+		let account = match account {
+			Ok(account) => account,
+			Err(why) => return self.junk(id, codes::UNAUTHORIZED, &why),
+		};
+		if self.authorized.len() >= MAX_WORKERS && !self.authorized.contains_key(user) {
+			return self.junk(id, codes::UNAUTHORIZED, "too many workers on one connection");
+		}
+		let first = self.authorized.is_empty();
+		self.authorized.insert(user.to_string(), account);
+		self.send(message::answer(id, json!(true)));
+		if first {
+			self.pool.leave_pending(self.addr.ip());
+			log::info!("miner {} authorized as {user}", self.addr);
+			// Seen here, so the job is not sent twice.
+			let job = self.current.borrow_and_update().clone();
+			if let Some(job) = job {
+				self.notify(&job, false);
+			}
+		}
+		Ok(())
+	}
+
+	/// Sends `job`, after the share difficulty it is judged at if that is
+	/// not the one last announced. `again`: the job was sent before (a
+	/// retarget between jobs); shares found meanwhile at the old difficulty
+	/// still count, at the lower of the two.
+	fn notify(&mut self, job: &Job, again: bool) {
+		if let Some(new) = self.vardiff.retarget(Instant::now(), job.work.difficulty.0) {
+			log::debug!("miner {}: share difficulty {new}", self.addr);
+		}
+		// Never above the block's: a stricter share target would hide blocks.
+		let difficulty = self.vardiff.difficulty().min(job.work.difficulty.0).max(U256::one());
+		if again && self.announced == Some(difficulty) {
+			return;
+		}
+		if self.announced != Some(difficulty) {
+			self.announced = Some(difficulty);
+			self.send(message::notification(methods::SET_DIFFICULTY, json!([format!("{difficulty:#x}")])));
+		}
+		if job.clean && !again {
+			self.sent.clear();
+		}
+		match self.sent.get_mut(&job.id) {
+			Some(judged) if again => judged.add(difficulty),
+			_ => {
+				self.sent.insert(job.id.clone(), Judged::new(difficulty));
+			}
+		}
+		self.line_limit.store(line_limit(&job.work.params, self.pool.config.chosen), Ordering::Relaxed);
+		let notice = JobNotice {
+			job_id: job.id.clone(),
+			clean_jobs: job.clean,
+			pre_hash: job.work.pre_hash,
+			parent_hash: job.work.parent_hash,
+			number: job.work.number,
+			params: job.work.params,
+			weights_seed: job.work.weights_seed,
+			difficulty: job.work.difficulty,
+			chosen: self.pool.config.chosen && job.work.params.version == PUZZLE_V2,
+		};
+		self.send(message::notification(methods::NOTIFY, json!([notice])));
+	}
+
+	/// `mining.submit`: STRATUM.md's eight checks, in order.
+	async fn submit(&mut self, id: &Value, msg: &Message) -> Result<(), String> {
+		// 1, 2: the session.
+		let Some(prefix) = self.prefix else {
+			self.send(message::refusal(id, codes::NOT_SUBSCRIBED, "subscribe first"));
+			return Ok(());
+		};
+		let user = msg.str_param(0).unwrap_or("").to_string();
+		if !self.authorized.contains_key(&user) {
+			self.send(message::refusal(id, codes::UNAUTHORIZED, "this worker is not authorized on this connection"));
+			return Ok(());
+		}
+		// 3: the request.
+		let three = msg.params.as_array().is_some_and(|p| p.len() == 3);
+		let (true, Some(job_id), Some(seal)) = (three, msg.str_param(1), msg.str_param(2)) else {
+			return self.junk(id, codes::OTHER, "params: [worker, job_id, seal]");
+		};
+		let seal = match mlpow_work::decode_hex(seal) {
+			Ok(seal) => seal,
+			Err(why) => return self.junk(id, codes::OTHER, &format!("the seal: {why}")),
+		};
+		// 4: the job.
+		let (Some(job), Some(judged)) = (self.pool.jobs.get(job_id), self.sent.get(job_id).cloned()) else {
+			self.pool.stats.share(&user, ShareResult::Stale, 0, 0.0, false);
+			self.send(message::refusal(id, codes::STALE, "stale job"));
+			return Ok(());
+		};
+		let params = job.work.params;
+		// 5, 6, 7: the seal's form, its nonce, and whether it was seen.
+		let early = share::check_form(&params, &seal, self.pool.config.chosen)
+			.and_then(|()| share::check_nonce(&seal, &prefix))
+			.and_then(|()| {
+				if self.pool.jobs.seen(&job.work.pre_hash.0, &seal) {
+					Err(Rejection::Duplicate)
+				} else {
+					Ok(())
+				}
+			});
+		// 8: the tile, at the share difficulty.
+		let verdict = match early {
+			Err(e) => Err(e),
+			Ok(()) => {
+				let Ok(_permit) = self.pool.verifiers.acquire().await else {
+					return Err("the pool is shutting down".into());
+				};
+				let (work, bytes, floor) = (job.work.clone(), seal.clone(), judged.floor());
+				tokio::task::spawn_blocking(move || {
+					share::verify_share(
+						&work.params,
+						&work.weights_seed.0,
+						&work.pre_hash.0,
+						floor,
+						work.difficulty.0,
+						&bytes,
+					)
+				})
+				.await
+				.map_err(|e| format!("the share check failed: {e}"))?
+			}
+		};
+		let accepted = match verdict {
+			Ok(accepted) => accepted,
+			Err(rejection) => {
+				let result = if rejection.is_junk() { ShareResult::Invalid } else { ShareResult::Duplicate };
+				self.pool.stats.share(&user, result, 0, 0.0, false);
+				return if rejection.is_junk() {
+					self.junk(id, rejection.code(), &rejection.to_string())
+				} else {
+					self.send(message::refusal(id, rejection.code(), &rejection.to_string()));
+					Ok(())
+				};
+			}
+		};
+		if !self.pool.jobs.accept(&job, &seal) {
+			// The same seal checked twice at once, or its parent replaced meanwhile.
+			let (result, code) = match self.pool.jobs.get(job_id) {
+				Some(_) => (ShareResult::Duplicate, codes::DUPLICATE),
+				None => (ShareResult::Stale, codes::STALE),
+			};
+			self.pool.stats.share(&user, result, 0, 0.0, false);
+			self.send(message::refusal(id, code, "duplicate or stale share"));
+			return Ok(());
+		}
+		self.junk = 0;
+		self.vardiff.share();
+		let difficulty = judged.credit(&accepted.verified.digest);
+		let weight = difficulty.try_into().unwrap_or(u128::MAX);
+		let macs = difficulty.low_u128() as f64 * params.macs_per_ticket() as f64;
+		self.pool.stats.share(&user, ShareResult::Accepted, weight, macs, accepted.is_block);
+		self.send(message::answer(id, json!(true)));
+		// A fast miner's 30 shares come long before the next job: retarget
+		// at once rather than take its flood until then.
+		if self.vardiff.due(Instant::now()) {
+			let current = self.current.borrow().clone();
+			if let Some(current) = current {
+				self.notify(&current, true);
+			}
+		}
+		if accepted.is_block {
+			self.pool.stats.blocks_found.fetch_add(1, Ordering::Relaxed);
+			if self.pool.jobs.is_current(&job) {
+				let candidate = Candidate { version: job.work.version, seal, worker: user.clone() };
+				if self.pool.candidates.try_send(candidate).is_err() {
+					log::warn!("a block from {user} could not be queued for the node");
+				}
+			} else {
+				log::info!("a block from {user} on job {job_id}, which the node has rebuilt since: not submitted");
+			}
+		}
+		Ok(())
+	}
+}
+
+/// The longest line a share of a job under `params` needs.
+fn line_limit(params: &ChallengeParams, chosen: bool) -> usize {
+	let seal = match params.version {
+		PUZZLE_V2 if chosen && params.validate().is_ok() => {
+			mlpow_primitives::v2::seal::encoded_len(params, Mode::Chosen)
+		}
+		PUZZLE_V2 => mlpow_primitives::v2::seal::HEAD_LEN,
+		_ => SEAL_LEN,
+	};
+	2 * seal + SMALL_LINE
+}
+
+/// Writes queued lines until the queue closes or a write fails or stalls.
+async fn write_lines(mut write: OwnedWriteHalf, mut queued: mpsc::Receiver<String>) {
+	while let Some(line) = queued.recv().await {
+		match tokio::time::timeout(WRITE_TIMEOUT, write.write_all(line.as_bytes())).await {
+			Ok(Ok(())) => {}
+			_ => break,
+		}
+	}
+	queued.close();
+	let _ = write.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	/// A job sent again under new difficulties takes shares at any of
+	/// them, each credited at the highest it meets.
+	#[test]
+	fn a_share_is_credited_at_the_highest_difficulty_it_meets() {
+		let easy = [0u8; 32]; // meets every target
+		let mut hard = [0u8; 32];
+		hard[0] = 0x40; // about 2^254: meets difficulty 2, not 8
+		let mut judged = Judged::new(U256::from(2));
+		assert_eq!((judged.floor(), judged.credit(&easy)), (U256::from(2), U256::from(2)));
+		judged.add(U256::from(8));
+		judged.add(U256::from(32));
+		assert_eq!(judged.floor(), U256::from(2), "shares found two changes back still count");
+		assert_eq!(judged.credit(&easy), U256::from(32));
+		assert_eq!(judged.credit(&hard), U256::from(2));
+		for d in 100..200u64 {
+			judged.add(U256::from(d));
+		}
+		assert_eq!(judged.levels.len(), MAX_LEVELS);
+		assert_eq!(judged.floor(), U256::from(2), "the floor is kept");
+		assert_eq!(judged.levels.last(), Some(&U256::from(199)), "and the last sent");
+	}
+}
