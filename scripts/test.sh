@@ -48,8 +48,9 @@ python_env
 MLPOW_NODE_BIN="$CARGO_TARGET_DIR/debug/mlpow-node" MLPOW_WORKER_BIN="$CARGO_TARGET_DIR/debug/mlpow-worker" \
 	python3 -m unittest discover -s clients/python/tests -v
 
-step "The miner inside a Python process (gpu-worker/python: the mlpow package, two nodes on dev-v2)"
-MLPOW_NODE_BIN="$CARGO_TARGET_DIR/debug/mlpow-node" python3 -m unittest discover -s gpu-worker/python/tests -v
+step "The miner inside a Python process (gpu-worker/python: the mlpow package, two nodes on dev-v2, a pool)"
+MLPOW_NODE_BIN="$CARGO_TARGET_DIR/debug/mlpow-node" MLPOW_POOL_BIN="$CARGO_TARGET_DIR/debug/mlpow-pool" \
+	python3 -m unittest discover -s gpu-worker/python/tests -v
 
 step "Multi-node network under zombienet (zombienet/: 3 nodes, 2 miners, a kill and restart)"
 (

@@ -109,6 +109,7 @@ pub struct Stats {
 	pub winners: u64,
 	/// Seals the node accepted as blocks: from the calls' pieces and from
 	/// the background lanes alike (the node's answers are per session).
+	/// Mining for a pool: the shares the pool accepted.
 	pub blocks_accepted: u64,
 	/// Seals that arrived after the node had moved to new work.
 	pub stale: u64,

@@ -14,6 +14,7 @@ Needs the package importable (scripts/env.sh's `python_env` puts the one
 the nodes' logs.
 """
 
+import json
 import os
 import secrets
 import subprocess
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 import numpy as np
 
@@ -30,6 +32,14 @@ from processes import Network, Proc, free_port, rpc, seal_of, wait_for  # noqa: 
 import mlpow  # noqa: E402
 
 NODE_BIN = os.environ.get("MLPOW_NODE_BIN")
+# The pool, beside the node (scripts/test.sh builds every binary).
+POOL_BIN = os.environ.get("MLPOW_POOL_BIN") or (NODE_BIN and os.path.join(os.path.dirname(NODE_BIN), "mlpow-pool"))
+
+
+def pool_status(port):
+    """The pool's ``GET /status``."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10) as answer:
+        return json.load(answer)
 
 
 def reference(a, b):
@@ -232,6 +242,33 @@ class OnTheChain(Network, unittest.TestCase):
         self.a.start()
         wait_for("node A back", lambda: rpc(self.a_rpc, "system_health"), 120, self.logs)
         self.multiply_until(miner, "a block after the restart", lambda s: s["blocks_accepted"] > accepted, 240)
+
+    def test_products_mine_shares_for_a_pool(self):
+        """The process as one of a pool's miners: its products' chosen-mode
+        tickets go to `mlpow-pool` as shares, which the pool checks (the
+        openings included) and credits to the process's payout address."""
+        self.assertTrue(POOL_BIN and os.path.exists(POOL_BIN), f"no pool binary at {POOL_BIN}")
+        listen, status = free_port(), free_port()
+        pool = Proc("pool", [POOL_BIN, "--node", f"ws://127.0.0.1:{self.a_rpc}", "--listen", f"127.0.0.1:{listen}",
+                             "--status", f"127.0.0.1:{status}", "--share-interval", "1", "--start-difficulty", "2"],
+                    self.base)
+        self.procs.append(pool)
+        user = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty.python"
+        miner = mlpow.Miner(f"stratum+tcp://127.0.0.1:{listen}", user=user)
+        wait_for("the miner's session on the pool's work", lambda: miner.stats()["mining"], 60, self.logs)
+
+        def credited():
+            workers = pool_status(status)["workers"]
+            return next((w for w in workers if w["worker"] == user), None)
+
+        stats = self.multiply_until(miner, "shares from this process's products",
+                                    lambda s: s["blocks_accepted"] >= 3, 240)
+        self.assertGreater(stats["macs_mined"], 0)
+        self.assertEqual(stats["rejected"], 0, "the pool refused none of the shares")
+        worker = wait_for("the pool crediting the shares", credited, 30, self.logs)
+        self.assertGreaterEqual(worker["accepted"], 3, worker)
+        self.assertEqual(worker["invalid"], 0, worker)
+        pool.stop()
 
     def test_a_registered_weight_mines_and_is_committed_once(self):
         miner = mlpow.Miner(f"ws://127.0.0.1:{self.a_rpc}")
