@@ -51,6 +51,10 @@ fn start_pool(dir: &Path, node: &Node, listen: u16, status: u16, run: u32) -> Pr
 		"1",
 		"--start-difficulty",
 		"50",
+		"--data-dir",
+		dir.join("pool-data").to_str().unwrap(),
+		"--fee-percent",
+		"1",
 	]
 	.iter()
 	.map(|s| s.to_string())
@@ -85,6 +89,12 @@ fn status(port: u16) -> Option<Value> {
 	let (head, body) = text.split_once("\r\n\r\n")?;
 	assert!(head.starts_with("HTTP/1.1 200"), "{text}");
 	Some(serde_json::from_str(body).unwrap_or_else(|e| panic!("status: {e}: {text}")))
+}
+
+/// What the pool's ledger says `address` is owed.
+fn owed(status: &Value, address: &str) -> u128 {
+	let balances = status["ledger"]["balances"].as_array().unwrap();
+	balances.iter().find(|b| b["address"] == address).map_or(0, |b| b["owed"].as_str().unwrap().parse().unwrap())
 }
 
 fn accepted(status: &Value, worker: &str) -> u64 {
@@ -217,7 +227,13 @@ async fn a_pool_and_its_miners_mine_blocks_that_pay_the_pool() {
 	let tmp = tempfile::tempdir().unwrap();
 	let dir = tmp.path();
 	let pool_account = account(0x77);
-	let mut node = Node::start_dev(&dir.join("node"), &["--author", &pool_account.to_ss58check()]);
+	// Finality two blocks deep at once, so the pool's blocks become final
+	// (and pay out in its ledger) within the test.
+	let author = pool_account.to_ss58check();
+	let mut node = Node::start_dev(
+		&dir.join("node"),
+		&["--author", &author, "--max-reorg-depth", "2", "--finality-settle-secs", "0"],
+	);
 	let client = node.connect(TIMEOUT).await;
 	let (listen, status_port) = (free_port(), free_port());
 	let mut pool = start_pool(dir, &node, listen, status_port, 1);
@@ -327,10 +343,39 @@ async fn a_pool_and_its_miners_mine_blocks_that_pay_the_pool() {
 
 	// The honest workers mined on throughout.
 	let before: Vec<u64> = users.iter().map(|u| accepted(&s, u)).collect();
-	let s = wait_status(&mut pool, status_port, "the honest workers mine on", |s| {
+	wait_status(&mut pool, status_port, "the honest workers mine on", |s| {
 		users.iter().zip(&before).all(|(u, b)| accepted(s, u) > *b)
 	})
 	.await;
+
+	// The pool's blocks become final and their rewards, less the 1% fee,
+	// are owed to the workers' addresses in proportion to their shares in
+	// each block's window: every worker is owed something, and the sum is
+	// the credited rewards' net to within the rounding (less than one unit
+	// per address per block).
+	let addresses: Vec<String> = users.iter().map(|u| u.split('.').next().unwrap().to_string()).collect();
+	let s = wait_status(&mut pool, status_port, "the pool's blocks credited to every worker", |s| {
+		addresses.iter().all(|a| owed(s, a) > 0)
+	})
+	.await;
+	let credited: Vec<u128> = s["ledger"]["blocks"]
+		.as_array()
+		.unwrap()
+		.iter()
+		.filter(|b| b["state"] == "credited")
+		.map(|b| b["reward"].as_str().unwrap().parse().unwrap())
+		.collect();
+	let net: u128 = credited.iter().map(|r| r - r / 100).sum();
+	// (The hand-made miner's one accepted share earns its part too.)
+	let balances = s["ledger"]["balances"].as_array().unwrap();
+	let total: u128 = balances.iter().map(|b| b["owed"].as_str().unwrap().parse::<u128>().unwrap()).sum();
+	let rounding = (balances.len() * credited.len()) as u128;
+	assert!(total <= net && total + rounding >= net, "owed {total} of {net}: {s}");
+	println!(
+		"{} blocks credited; owed: {:?}",
+		credited.len(),
+		addresses.iter().map(|a| owed(&s, a)).collect::<Vec<_>>()
+	);
 
 	// A worker killed (SIGKILL) and restarted mines on.
 	workers[0].child.kill().unwrap();
@@ -340,13 +385,22 @@ async fn a_pool_and_its_miners_mine_blocks_that_pay_the_pool() {
 	wait_status(&mut pool, status_port, "the restarted worker's shares", |s| accepted(s, &users[0]) > before).await;
 
 	// The pool restarted on the same port: the workers come back.
+	let s = status(status_port).unwrap();
 	pool.stop();
+	let owed_before: Vec<u128> = addresses.iter().map(|a| owed(&s, a)).collect();
+	let shares_before = s["ledger"]["shares"].as_u64().unwrap();
 	let mut pool = start_pool(dir, &node, listen, status_port, 2);
 	pool.wait_for_log("listening for miners", TIMEOUT).await;
 	let s = wait_status(&mut pool, status_port, "every worker back after the pool restarted", |s| {
 		s["blocks_accepted"].as_u64() >= Some(1) && users.iter().all(|u| accepted(s, u) >= 1)
 	})
 	.await;
+	// The ledger came back whole: every share acknowledged before the
+	// restart, and what each address was owed.
+	assert!(s["ledger"]["shares"].as_u64().unwrap() >= shares_before, "{s}");
+	for (a, before) in addresses.iter().zip(&owed_before) {
+		assert!(owed(&s, a) >= *before, "{a}: owed {} after the restart, {before} before", owed(&s, a));
+	}
 	println!("after the restart: {s}");
 
 	// A second node imports the pool's blocks, which paid the pool.

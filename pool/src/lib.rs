@@ -11,10 +11,13 @@
 //!   the pool's policy toward hostile miners;
 //! - [`vardiff`]: each connection's share difficulty;
 //! - [`prefixes`]: the nonce prefixes that keep miners apart;
+//! - [`ledger`]: shares, blocks and what each address is owed, on disk
+//!   (PPLNS, credited once a block is final);
 //! - [`node`]: the node connection;
 //! - [`stats`]: per-worker counts, the JSON status and Prometheus metrics.
 
 pub mod jobs;
+pub mod ledger;
 pub mod node;
 pub mod prefixes;
 pub mod server;

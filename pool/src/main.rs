@@ -1,7 +1,7 @@
 //! `mlpow-pool`: see the crate docs and `consensus/STRATUM.md`.
 
 use clap::Parser;
-use mlpow_pool::{jobs::Jobs, node, server, stats};
+use mlpow_pool::{jobs::Jobs, ledger, node, server, stats};
 use mlpow_primitives::U256;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::watch};
@@ -37,6 +37,12 @@ struct Cli {
 	/// needs one per machine or GPU).
 	#[arg(long, default_value_t = 256)]
 	max_per_ip: usize,
+	/// Where the ledger (shares, blocks, what each address is owed) lives.
+	#[arg(long, default_value = "mlpow-pool-data")]
+	data_dir: std::path::PathBuf,
+	/// The pool's fee, percent of each block's reward.
+	#[arg(long, default_value_t = 1.0)]
+	fee_percent: f64,
 }
 
 #[tokio::main]
@@ -55,6 +61,19 @@ async fn main() -> anyhow::Result<()> {
 		chosen: !cli.no_chosen,
 		max_per_ip: cli.max_per_ip.max(1),
 	};
+	anyhow::ensure!((0.0..=100.0).contains(&cli.fee_percent), "--fee-percent must be 0 to 100");
+	let ledger = Arc::new(
+		ledger::Ledger::open(&cli.data_dir)
+			.map_err(|e| anyhow::anyhow!("--data-dir {}: {e:#}", cli.data_dir.display()))?,
+	);
+	log::info!(
+		"ledger in {}: {} shares on record, fee {}%",
+		cli.data_dir.display(),
+		ledger.shares_recorded(),
+		cli.fee_percent
+	);
+	let accounts =
+		Arc::new(node::Accounts { ledger: ledger.clone(), fee_ppm: (cli.fee_percent * 10_000.0).round() as u32 });
 	let stats = Arc::new(stats::Stats::default());
 	let jobs = Arc::new(Jobs::default());
 	let (current_tx, current) = watch::channel(None);
@@ -64,9 +83,9 @@ async fn main() -> anyhow::Result<()> {
 	// Tests and scripts read the bound ports from these lines (port 0 picks one).
 	log::info!("listening for miners on stratum+tcp://{}", miners.local_addr()?);
 	log::info!("status on http://{}/status and /metrics", status.local_addr()?);
-	tokio::spawn(stats::serve(status, stats.clone()));
-	tokio::spawn(node::run(cli.node.clone(), jobs.clone(), current_tx, candidates, stats.clone()));
-	let pool = Arc::new(server::Pool::new(config, jobs, current, candidates_tx, stats));
+	tokio::spawn(stats::serve(status, stats.clone(), ledger.clone()));
+	tokio::spawn(node::run(cli.node.clone(), jobs.clone(), current_tx, candidates, stats.clone(), accounts));
+	let pool = Arc::new(server::Pool::new(config, jobs, current, candidates_tx, stats, ledger));
 	tokio::select! {
 		_ = server::serve(pool, miners) => {}
 		_ = tokio::signal::ctrl_c() => log::info!("stopping"),

@@ -5,6 +5,7 @@
 
 use crate::{
 	jobs::{Job, Jobs},
+	ledger::{BlockState, Ledger},
 	stats::Stats,
 };
 use jsonrpsee::{
@@ -12,7 +13,9 @@ use jsonrpsee::{
 	rpc_params,
 	ws_client::{WsClient, WsClientBuilder},
 };
+use mlpow_primitives::U256;
 use mlpow_work::{methods, Accepted, WorkItem};
+use serde_json::Value;
 use std::{
 	sync::{atomic::Ordering, Arc},
 	time::Duration,
@@ -21,12 +24,24 @@ use tokio::sync::{mpsc, watch};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// How often the pool looks for its blocks becoming final.
+const SETTLE_EVERY: Duration = Duration::from_secs(3);
+
+/// What the pool needs to reach its node and pay its miners.
+pub struct Accounts {
+	pub ledger: Arc<Ledger>,
+	/// The pool's fee, parts per million of each reward.
+	pub fee_ppm: u32,
+}
 
 /// A share that is also a block, for the node.
 #[derive(Debug)]
 pub struct Candidate {
 	/// The work version its job was cut from.
 	pub version: u64,
+	/// The block's difficulty: its reward goes to the last two blocks' worth
+	/// of shares (PPLNS, `N = 2 * difficulty` of share weight).
+	pub difficulty: U256,
 	/// The seal.
 	pub seal: Vec<u8>,
 	/// Who found it, for the log.
@@ -42,10 +57,11 @@ pub async fn run(
 	current: watch::Sender<Option<Arc<Job>>>,
 	mut candidates: mpsc::Receiver<Candidate>,
 	stats: Arc<Stats>,
+	accounts: Arc<Accounts>,
 ) {
 	let mut backoff = FIRST_BACKOFF;
 	loop {
-		match session(&url, &jobs, &current, &mut candidates, &stats).await {
+		match session(&url, &jobs, &current, &mut candidates, &stats, &accounts).await {
 			Ok(()) => log::warn!("node {url} closed the work subscription"),
 			Err(e) => log::warn!("node {url}: {e}"),
 		}
@@ -66,13 +82,20 @@ async fn session(
 	current: &watch::Sender<Option<Arc<Job>>>,
 	candidates: &mut mpsc::Receiver<Candidate>,
 	stats: &Arc<Stats>,
+	accounts: &Arc<Accounts>,
 ) -> anyhow::Result<()> {
 	let client = Arc::new(WsClientBuilder::default().build(url).await?);
 	let mut work: Subscription<WorkItem> =
 		client.subscribe(methods::SUBSCRIBE_WORK, rpc_params![], methods::UNSUBSCRIBE_WORK).await?;
 	log::info!("connected to node {url}");
+	let mut settle_tick = tokio::time::interval(SETTLE_EVERY);
 	loop {
 		tokio::select! {
+			_ = settle_tick.tick() => {
+				if let Err(e) = settle(&client, accounts).await {
+					log::warn!("settling the pool's blocks: {e:#}");
+				}
+			}
 			item = work.next() => match item {
 				Some(Ok(item)) => {
 					let job = jobs.add(item);
@@ -86,23 +109,79 @@ async fn session(
 				None => return Ok(()),
 			},
 			Some(candidate) = candidates.recv() => {
-				tokio::spawn(submit(client.clone(), candidate, stats.clone()));
+				tokio::spawn(submit(client.clone(), candidate, stats.clone(), accounts.clone()));
 			}
 		}
 	}
 }
 
-async fn submit(client: Arc<WsClient>, c: Candidate, stats: Arc<Stats>) {
+async fn submit(client: Arc<WsClient>, c: Candidate, stats: Arc<Stats>, accounts: Arc<Accounts>) {
 	let seal = mlpow_work::encode_hex(&c.seal);
 	let answer: Result<Accepted, _> = client.request(methods::SUBMIT_SEAL, rpc_params![c.version, seal]).await;
 	match answer {
 		Ok(a) => {
 			stats.blocks_accepted.fetch_add(1, Ordering::Relaxed);
 			log::info!("✅ block #{} ({}) found by {}", a.number, mlpow_work::short_hex(&a.block_hash.0), c.worker);
+			// The shares that earn it, on record before it can be final.
+			let (ledger, window) = (accounts.ledger.clone(), c.difficulty.saturating_mul(U256::from(2)));
+			let window = window.try_into().unwrap_or(u128::MAX);
+			let number = u32::try_from(a.number).unwrap_or(u32::MAX);
+			let found = tokio::task::spawn_blocking(move || ledger.block_found(number, a.block_hash.0, window)).await;
+			if let Err(e) = found.map_err(anyhow::Error::from).and_then(|r| r) {
+				log::error!("could not record block #{number}: {e:#}");
+			}
 		}
 		Err(e) => {
 			stats.blocks_rejected.fetch_add(1, Ordering::Relaxed);
 			log::warn!("block candidate from {} refused by the node: {e}", c.worker);
 		}
 	}
+}
+
+/// Settles the pool's pending blocks whose height is final: credited if
+/// the final block there is the pool's, orphaned if not.
+async fn settle(client: &WsClient, accounts: &Accounts) -> anyhow::Result<()> {
+	let ledger = accounts.ledger.clone();
+	let pending: Vec<_> = tokio::task::spawn_blocking(move || ledger.blocks())
+		.await??
+		.into_iter()
+		.filter(|b| b.state == BlockState::Pending)
+		.collect();
+	if pending.is_empty() {
+		return Ok(());
+	}
+	let finalized: String = client.request("chain_getFinalizedHead", rpc_params![]).await?;
+	let header: Value = client.request("chain_getHeader", rpc_params![finalized]).await?;
+	let final_number = header["number"]
+		.as_str()
+		.and_then(|n| u32::from_str_radix(n.trim_start_matches("0x"), 16).ok())
+		.ok_or_else(|| anyhow::anyhow!("a header without a number: {header}"))?;
+	let reward_key = [twox_128(b"MlPow"), twox_128(b"BlockReward")].concat();
+	for block in pending.into_iter().filter(|b| b.number <= final_number) {
+		let canonical: Option<String> = client.request("chain_getBlockHash", rpc_params![block.number]).await?;
+		let ours = mlpow_work::encode_hex(&block.hash);
+		let final_here = canonical.as_deref() == Some(ours.as_str());
+		let reward = if final_here {
+			// The reward the block minted: the pallet's value in its state.
+			let stored: Option<String> =
+				client.request("state_getStorage", rpc_params![mlpow_work::encode_hex(&reward_key), ours]).await?;
+			let bytes = mlpow_work::decode_hex(stored.as_deref().unwrap_or("0x")).map_err(anyhow::Error::msg)?;
+			u128::from_le_bytes(bytes.try_into().map_err(|_| anyhow::anyhow!("a block reward that is not a u128"))?)
+		} else {
+			0
+		};
+		let (ledger, fee_ppm) = (accounts.ledger.clone(), accounts.fee_ppm);
+		let number = block.number;
+		tokio::task::spawn_blocking(move || ledger.settle(&block, final_here, reward, fee_ppm)).await??;
+		if final_here {
+			log::info!("💰 block #{number} is final: its reward of {reward} is shared out");
+		} else {
+			log::info!("block #{number} was reorganised out: it pays nothing");
+		}
+	}
+	Ok(())
+}
+
+fn twox_128(data: &[u8]) -> [u8; 16] {
+	sp_crypto_hashing::twox_128(data)
 }

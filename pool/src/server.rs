@@ -4,6 +4,7 @@
 
 use crate::{
 	jobs::{Job, Jobs},
+	ledger::Ledger,
 	node::Candidate,
 	prefixes::Prefixes,
 	stats::{ShareResult, Stats},
@@ -86,6 +87,7 @@ pub struct Pool {
 	pub current: watch::Receiver<Option<Arc<Job>>>,
 	pub candidates: mpsc::Sender<Candidate>,
 	pub stats: Arc<Stats>,
+	pub ledger: Arc<Ledger>,
 	prefixes: Mutex<Prefixes>,
 	bans: Mutex<HashMap<IpAddr, Instant>>,
 	/// Per address: connections not authorized yet, and all connections.
@@ -104,6 +106,7 @@ impl Pool {
 		current: watch::Receiver<Option<Arc<Job>>>,
 		candidates: mpsc::Sender<Candidate>,
 		stats: Arc<Stats>,
+		ledger: Arc<Ledger>,
 	) -> Self {
 		let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 		let prefixes = Mutex::new(Prefixes::new(config.prefix_bits));
@@ -113,6 +116,7 @@ impl Pool {
 			current,
 			candidates,
 			stats,
+			ledger,
 			prefixes,
 			bans: Mutex::default(),
 			pending: Mutex::default(),
@@ -636,10 +640,19 @@ impl Conn {
 			self.send(message::refusal(id, code, "duplicate or stale share"));
 			return Ok(());
 		}
+		let difficulty = judged.credit(&accepted.verified.digest);
+		let weight: u128 = difficulty.try_into().unwrap_or(u128::MAX);
+		// On disk before the miner hears it was accepted.
+		let account: [u8; 32] = *self.authorized[&user].as_ref();
+		let ledger = self.pool.ledger.clone();
+		let recorded = tokio::task::spawn_blocking(move || ledger.share(&account, weight)).await;
+		if let Err(e) = recorded.map_err(anyhow::Error::from).and_then(|r| r) {
+			log::error!("could not record a share of {user}: {e:#}");
+			self.send(message::refusal(id, codes::OTHER, "the pool could not record the share"));
+			return Ok(());
+		}
 		self.junk = 0;
 		self.vardiff.share();
-		let difficulty = judged.credit(&accepted.verified.digest);
-		let weight = difficulty.try_into().unwrap_or(u128::MAX);
 		let macs = difficulty.low_u128() as f64 * params.macs_per_ticket() as f64;
 		self.pool.stats.share(&user, ShareResult::Accepted, weight, macs, accepted.is_block);
 		self.send(message::answer(id, json!(true)));
@@ -654,7 +667,12 @@ impl Conn {
 		if accepted.is_block {
 			self.pool.stats.blocks_found.fetch_add(1, Ordering::Relaxed);
 			if self.pool.jobs.is_current(&job) {
-				let candidate = Candidate { version: job.work.version, seal, worker: user.clone() };
+				let candidate = Candidate {
+					version: job.work.version,
+					difficulty: job.work.difficulty.0,
+					seal,
+					worker: user.clone(),
+				};
 				if self.pool.candidates.try_send(candidate).is_err() {
 					log::warn!("a block from {user} could not be queued for the node");
 				}

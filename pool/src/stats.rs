@@ -2,6 +2,7 @@
 //! JSON status (`GET /status`) and Prometheus metrics (`GET /metrics`) on
 //! a small HTTP listener.
 
+use crate::ledger::Ledger;
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::{
@@ -227,12 +228,40 @@ impl Stats {
 	}
 }
 
+/// The ledger as the status shows it: shares on record, what each address
+/// is owed, and the blocks found.
+fn ledger_status(ledger: &Ledger) -> serde_json::Value {
+	use sp_core::crypto::{AccountId32, Ss58Codec};
+	let address = |a: &[u8; 32]| AccountId32::new(*a).to_ss58check();
+	let balances: Vec<_> = ledger
+		.balances()
+		.unwrap_or_default()
+		.iter()
+		.map(|(a, owed)| serde_json::json!({ "address": address(a), "owed": owed.to_string() }))
+		.collect();
+	let blocks: Vec<_> = ledger
+		.blocks()
+		.unwrap_or_default()
+		.iter()
+		.map(|b| {
+			let hash: String = b.hash.iter().map(|x| format!("{x:02x}")).collect();
+			serde_json::json!({
+				"number": b.number,
+				"hash": format!("0x{hash}"),
+				"state": format!("{:?}", b.state).to_lowercase(),
+				"reward": b.reward.to_string(),
+			})
+		})
+		.collect();
+	serde_json::json!({ "shares": ledger.shares_recorded(), "balances": balances, "blocks": blocks })
+}
+
 /// Serves `GET /status` (JSON) and `GET /metrics` (Prometheus) on
 /// `listener` until the process ends. One request per connection.
-pub async fn serve(listener: TcpListener, stats: std::sync::Arc<Stats>) {
+pub async fn serve(listener: TcpListener, stats: std::sync::Arc<Stats>, ledger: std::sync::Arc<Ledger>) {
 	loop {
 		let Ok((mut stream, _)) = listener.accept().await else { continue };
-		let stats = stats.clone();
+		let (stats, ledger) = (stats.clone(), ledger.clone());
 		tokio::spawn(async move {
 			let mut head = vec![0u8; 4096];
 			let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut head)).await;
@@ -240,7 +269,11 @@ pub async fn serve(listener: TcpListener, stats: std::sync::Arc<Stats>) {
 			let first = String::from_utf8_lossy(&head[..n]).lines().next().unwrap_or("").to_string();
 			let (status, kind, body) = match first.split_whitespace().take(2).collect::<Vec<_>>()[..] {
 				["GET", "/status"] => {
-					("200 OK", "application/json", serde_json::to_string(&stats.status()).unwrap_or_default())
+					let mut status = serde_json::to_value(stats.status()).unwrap_or_default();
+					let accounts =
+						tokio::task::spawn_blocking(move || ledger_status(&ledger)).await.unwrap_or_default();
+					status["ledger"] = accounts;
+					("200 OK", "application/json", status.to_string())
 				}
 				["GET", "/metrics"] => ("200 OK", "text/plain; version=0.0.4", stats.metrics()),
 				_ => ("404 Not Found", "text/plain", "GET /status or /metrics\n".to_string()),

@@ -1,0 +1,299 @@
+//! The pool's accounts, on disk (ParityDB): every accepted share, every
+//! block the pool found with the shares that earned it, and what each
+//! payout address is owed. PPLNS ("pay per last N shares"): a block's
+//! reward, less the pool's fee, goes to the shares of the last `N` of
+//! share weight before it (each share weighing its share difficulty, so
+//! in proportion to work), once the block is final; a block reorganised
+//! out pays nothing. Each change is one atomic commit with its write-ahead
+//! log synced, so a pool stopped or killed at any moment restarts with
+//! every share it acknowledged.
+
+use parity_db::{Db, Options};
+use std::{collections::BTreeMap, path::Path};
+
+/// An account: the 32 bytes of an SS58 address.
+pub type Account = [u8; 32];
+
+const SHARES: u8 = 0;
+const BLOCKS: u8 = 1;
+const BALANCES: u8 = 2;
+const META: u8 = 3;
+const NEXT_SHARE: &[u8] = b"next-share";
+
+/// Shares older than this many windows' weight behind the newest are
+/// forgotten when a block is found (no later block's window reaches them
+/// unless the block difficulty grows that much).
+const KEEP_WINDOWS: u128 = 4;
+
+/// What became of a block the pool found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockState {
+	/// Not final yet.
+	Pending,
+	/// Final: its reward was shared out.
+	Credited,
+	/// Another block is final at its height.
+	Orphaned,
+}
+
+/// A block the pool found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+	pub number: u32,
+	pub hash: [u8; 32],
+	pub state: BlockState,
+	/// The reward it minted (known once credited).
+	pub reward: u128,
+	/// The shares that earn it: share weight per account.
+	pub window: Vec<(Account, u128)>,
+}
+
+impl Block {
+	fn key(&self) -> Vec<u8> {
+		[&self.number.to_be_bytes()[..], &self.hash[..]].concat()
+	}
+
+	fn encode(&self) -> Vec<u8> {
+		let state = match self.state {
+			BlockState::Pending => 0u8,
+			BlockState::Credited => 1,
+			BlockState::Orphaned => 2,
+		};
+		let mut out = vec![state];
+		out.extend_from_slice(&self.reward.to_le_bytes());
+		for (account, weight) in &self.window {
+			out.extend_from_slice(account);
+			out.extend_from_slice(&weight.to_le_bytes());
+		}
+		out
+	}
+
+	fn decode(key: &[u8], value: &[u8]) -> Option<Self> {
+		let number = u32::from_be_bytes(key.get(..4)?.try_into().ok()?);
+		let hash = key.get(4..36)?.try_into().ok()?;
+		let state = match value.first()? {
+			0 => BlockState::Pending,
+			1 => BlockState::Credited,
+			2 => BlockState::Orphaned,
+			_ => return None,
+		};
+		let reward = u128::from_le_bytes(value.get(1..17)?.try_into().ok()?);
+		let rest = value.get(17..)?;
+		if rest.len() % 48 != 0 {
+			return None;
+		}
+		let window = rest
+			.chunks(48)
+			.map(|c| {
+				(c[..32].try_into().expect("32 bytes"), u128::from_le_bytes(c[32..].try_into().expect("16 bytes")))
+			})
+			.collect();
+		Some(Self { number, hash, state, reward, window })
+	}
+}
+
+/// The ledger.
+pub struct Ledger {
+	db: Db,
+	next_share: parking_lot::Mutex<u64>,
+}
+
+fn db_error(e: parity_db::Error) -> anyhow::Error {
+	anyhow::anyhow!("the pool's database: {e}")
+}
+
+impl Ledger {
+	/// Opens (or creates) the ledger in `dir`.
+	pub fn open(dir: &Path) -> anyhow::Result<Self> {
+		let mut options = Options::with_columns(dir, 4);
+		for col in [SHARES, BLOCKS, BALANCES] {
+			options.columns[col as usize].btree_index = true;
+		}
+		let db = Db::open_or_create(&options).map_err(db_error)?;
+		let next = db.get(META, NEXT_SHARE).map_err(db_error)?;
+		let next = next.and_then(|v| v.try_into().ok()).map_or(0, u64::from_be_bytes);
+		Ok(Self { db, next_share: parking_lot::Mutex::new(next) })
+	}
+
+	/// Records an accepted share of `weight` (its share difficulty) for
+	/// `account`; on disk when this returns.
+	pub fn share(&self, account: &Account, weight: u128) -> anyhow::Result<()> {
+		let mut next = self.next_share.lock();
+		let mut value = account.to_vec();
+		value.extend_from_slice(&weight.to_le_bytes());
+		let key = next.to_be_bytes();
+		let bumped = (*next + 1).to_be_bytes();
+		self.db
+			.commit([(SHARES, &key[..], Some(value)), (META, NEXT_SHARE, Some(bumped.to_vec()))])
+			.map_err(db_error)?;
+		*next += 1;
+		Ok(())
+	}
+
+	/// The pool found block #`number` (`hash`): the shares of the last
+	/// `window` of weight earn it. Older shares, beyond what any later
+	/// block's window can reach, are forgotten.
+	pub fn block_found(&self, number: u32, hash: [u8; 32], window: u128) -> anyhow::Result<Block> {
+		let _next = self.next_share.lock();
+		let mut iter = self.db.iter(SHARES).map_err(db_error)?;
+		iter.seek_to_last().map_err(db_error)?;
+		let (mut by_account, mut counted, mut walked) = (BTreeMap::<Account, u128>::new(), 0u128, 0u128);
+		let mut forget = Vec::new();
+		while let Some((key, value)) = iter.prev().map_err(db_error)? {
+			let (Some(account), Some(weight)) = (
+				value.get(..32).and_then(|a| Account::try_from(a).ok()),
+				value.get(32..48).and_then(|w| w.try_into().ok()).map(u128::from_le_bytes),
+			) else {
+				continue;
+			};
+			if counted < window {
+				let take = weight.min(window - counted);
+				*by_account.entry(account).or_default() += take;
+				counted += take;
+			}
+			walked = walked.saturating_add(weight);
+			if walked > window.saturating_mul(KEEP_WINDOWS) {
+				forget.push(key);
+			}
+		}
+		let block =
+			Block { number, hash, state: BlockState::Pending, reward: 0, window: by_account.into_iter().collect() };
+		let changes = std::iter::once((BLOCKS, block.key(), Some(block.encode())))
+			.chain(forget.into_iter().map(|k| (SHARES, k, None)));
+		self.db.commit(changes).map_err(db_error)?;
+		Ok(block)
+	}
+
+	/// The blocks found, oldest first.
+	pub fn blocks(&self) -> anyhow::Result<Vec<Block>> {
+		let mut iter = self.db.iter(BLOCKS).map_err(db_error)?;
+		iter.seek_to_first().map_err(db_error)?;
+		let mut out = Vec::new();
+		while let Some((key, value)) = iter.next().map_err(db_error)? {
+			out.extend(Block::decode(&key, &value));
+		}
+		Ok(out)
+	}
+
+	/// Settles `block` now that its height is final: credited with
+	/// `reward` (less `fee_ppm` parts per million, kept by the pool) if
+	/// it is the final block there (`final_here`), else orphaned. Each
+	/// account gets `floor(net * weight / total)`; the rounding stays with
+	/// the pool. One commit: the block's state and every balance.
+	pub fn settle(&self, block: &Block, final_here: bool, reward: u128, fee_ppm: u32) -> anyhow::Result<()> {
+		let mut settled = block.clone();
+		let mut changes = Vec::new();
+		if final_here {
+			settled.state = BlockState::Credited;
+			settled.reward = reward;
+			let net = reward - mul_div(reward, u128::from(fee_ppm.min(1_000_000)), 1_000_000);
+			let total: u128 = block.window.iter().map(|(_, w)| w).sum();
+			for (account, weight) in &block.window {
+				let owed = mul_div(net, *weight, total);
+				let before = self.balance(account)?;
+				changes.push((BALANCES, account.to_vec(), Some(before.saturating_add(owed).to_le_bytes().to_vec())));
+			}
+		} else {
+			settled.state = BlockState::Orphaned;
+		}
+		changes.push((BLOCKS, settled.key(), Some(settled.encode())));
+		self.db.commit(changes).map_err(db_error)
+	}
+
+	/// What `account` is owed.
+	pub fn balance(&self, account: &Account) -> anyhow::Result<u128> {
+		let value = self.db.get(BALANCES, account).map_err(db_error)?;
+		Ok(value.and_then(|v| v.try_into().ok()).map_or(0, u128::from_le_bytes))
+	}
+
+	/// Every account owed something.
+	pub fn balances(&self) -> anyhow::Result<Vec<(Account, u128)>> {
+		let mut iter = self.db.iter(BALANCES).map_err(db_error)?;
+		iter.seek_to_first().map_err(db_error)?;
+		let mut out = Vec::new();
+		while let Some((key, value)) = iter.next().map_err(db_error)? {
+			if let (Ok(account), Ok(owed)) = (Account::try_from(&key[..]), <[u8; 16]>::try_from(&value[..])) {
+				out.push((account, u128::from_le_bytes(owed)));
+			}
+		}
+		Ok(out)
+	}
+
+	/// Shares on record (for the status).
+	pub fn shares_recorded(&self) -> u64 {
+		*self.next_share.lock()
+	}
+}
+
+/// `floor(a * b / c)` without overflow for the sizes here (`b <= c`).
+fn mul_div(a: u128, b: u128, c: u128) -> u128 {
+	if c == 0 {
+		return 0;
+	}
+	let (q, r) = (a / c, a % c);
+	q * b + r * b / c
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn rewards_follow_the_last_window_of_shares_and_survive_a_restart() {
+		let dir = tempfile::tempdir().unwrap();
+		let (a, b, c) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+		{
+			let ledger = Ledger::open(dir.path()).unwrap();
+			ledger.share(&c, 100).unwrap(); // outside the window below
+			for _ in 0..3 {
+				ledger.share(&a, 10).unwrap();
+			}
+			ledger.share(&b, 10).unwrap();
+			let block = ledger.block_found(7, [9; 32], 40).unwrap();
+			assert_eq!(block.window, vec![(a, 30), (b, 10)], "the last 40 of weight");
+			ledger.settle(&block, true, 1_000_000, 10_000).unwrap(); // a 1% fee
+			assert_eq!((ledger.balance(&a).unwrap(), ledger.balance(&b).unwrap()), (742_500, 247_500));
+			assert_eq!(ledger.balance(&c).unwrap(), 0);
+			let orphan = ledger.block_found(8, [8; 32], 40).unwrap();
+			ledger.settle(&orphan, false, 1_000_000, 0).unwrap();
+			assert_eq!(ledger.balance(&a).unwrap(), 742_500, "an orphan pays nothing");
+		}
+		// Reopened: shares, blocks and balances are all there.
+		let ledger = Ledger::open(dir.path()).unwrap();
+		assert_eq!(ledger.shares_recorded(), 5);
+		let blocks = ledger.blocks().unwrap();
+		assert_eq!(
+			blocks.iter().map(|b| (b.number, b.state)).collect::<Vec<_>>(),
+			vec![(7, BlockState::Credited), (8, BlockState::Orphaned)]
+		);
+		assert_eq!(ledger.balances().unwrap(), vec![(a, 742_500), (b, 247_500)]);
+		ledger.share(&b, 40).unwrap();
+		let next = ledger.block_found(9, [7; 32], 40).unwrap();
+		assert_eq!(next.window, vec![(b, 40)], "new shares go on from where the log was");
+	}
+
+	#[test]
+	fn shares_far_behind_every_window_are_forgotten() {
+		let dir = tempfile::tempdir().unwrap();
+		let ledger = Ledger::open(dir.path()).unwrap();
+		for _ in 0..100 {
+			ledger.share(&[1; 32], 1).unwrap();
+		}
+		ledger.block_found(1, [1; 32], 10).unwrap();
+		let mut iter = ledger.db.iter(SHARES).unwrap();
+		iter.seek_to_first().unwrap();
+		let mut left = 0;
+		while iter.next().unwrap().is_some() {
+			left += 1;
+		}
+		assert_eq!(left, 40, "four windows kept");
+	}
+
+	#[test]
+	fn mul_div_is_exact_floor() {
+		assert_eq!(mul_div(10, 1, 3), 3);
+		assert_eq!(mul_div(u128::MAX, 1, 1), u128::MAX);
+		assert_eq!(mul_div(u128::MAX, 2, 4), u128::MAX / 2);
+		assert_eq!(mul_div(7, 0, 0), 0);
+	}
+}
