@@ -2,10 +2,12 @@
 //! account, `mlpow-pool` in front of it, and three `mlpow-worker --pool`
 //! processes over the mlpow Stratum protocol (consensus/STRATUM.md).
 //! Blocks found through the pool pay the pool and are imported by a second
-//! node; every worker's shares are counted; a worker killed and restarted,
-//! and the pool restarted, mine on; and a hostile miner's every kind of bad
-//! message is refused with its code, up to a ban, while the honest
-//! workers' shares and the pool's blocks go on.
+//! node; once final, their rewards less the fee are owed to the workers'
+//! addresses in the pool's ledger (PPLNS) and paid to them by transfers
+//! that the second node holds; a worker killed and restarted, and the
+//! pool restarted with its ledger intact, mine on; and a hostile miner's
+//! every kind of bad message is refused with its code, up to a ban, while
+//! the honest workers' shares and the pool's blocks go on.
 
 mod common;
 
@@ -13,7 +15,10 @@ use common::*;
 use jsonrpsee::ws_client::WsClient;
 use mlpow_primitives::{ChallengeParams, Seal, U256};
 use serde_json::{json, Value};
-use sp_core::crypto::{AccountId32, Ss58Codec};
+use sp_core::{
+	crypto::{AccountId32, Ss58Codec},
+	Pair, H256,
+};
 use std::{
 	io::{Read, Write},
 	path::{Path, PathBuf},
@@ -40,6 +45,17 @@ fn account(byte: u8) -> AccountId32 {
 }
 
 fn start_pool(dir: &Path, node: &Node, listen: u16, status: u16, run: u32) -> Proc {
+	let args = [
+		"--payout-key",
+		"//mlpow-pool-test",
+		// 1 UNIT: every worker's first credit passes it.
+		"--payout-threshold",
+		"1000000000000",
+	];
+	start_pool_with(dir, node, listen, status, run, &args)
+}
+
+fn start_pool_with(dir: &Path, node: &Node, listen: u16, status: u16, run: u32, extra: &[&str]) -> Proc {
 	let args: Vec<String> = [
 		"--node",
 		&node.ws_url(),
@@ -57,6 +73,7 @@ fn start_pool(dir: &Path, node: &Node, listen: u16, status: u16, run: u32) -> Pr
 		"1",
 	]
 	.iter()
+	.chain(extra)
 	.map(|s| s.to_string())
 	.collect();
 	Proc::spawn("mlpow-pool", &pool_bin(), &args, dir.join(format!("pool-{run}.log")))
@@ -91,10 +108,38 @@ fn status(port: u16) -> Option<Value> {
 	Some(serde_json::from_str(body).unwrap_or_else(|e| panic!("status: {e}: {text}")))
 }
 
-/// What the pool's ledger says `address` is owed.
-fn owed(status: &Value, address: &str) -> u128 {
+/// What the pool's ledger has credited a balance entry in all: owed,
+/// being paid, and paid.
+fn credited(entry: &Value) -> u128 {
+	["owed", "in_flight", "paid"].iter().map(|k| entry[k].as_str().unwrap().parse::<u128>().unwrap()).sum()
+}
+
+/// What the pool's ledger says `address` has been paid.
+fn paid(status: &Value, address: &str) -> u128 {
 	let balances = status["ledger"]["balances"].as_array().unwrap();
-	balances.iter().find(|b| b["address"] == address).map_or(0, |b| b["owed"].as_str().unwrap().parse().unwrap())
+	balances.iter().find(|b| b["address"] == address).map_or(0, |b| b["paid"].as_str().unwrap().parse().unwrap())
+}
+
+/// `free_balance`, or 0 for an account that does not exist.
+async fn free_balance_or_zero(client: &WsClient, who: &AccountId32, at: Option<H256>) -> u128 {
+	let key = frame_system::Account::<mlpow_runtime::Runtime>::hashed_key_for(who);
+	let value: Option<String> = jsonrpsee::core::client::ClientT::request(
+		client,
+		"state_getStorage",
+		jsonrpsee::rpc_params![format!("0x{}", hex::encode(key)), at],
+	)
+	.await
+	.unwrap();
+	match value {
+		None => 0,
+		Some(_) => free_balance(client, who, at).await,
+	}
+}
+
+/// What the pool's ledger has credited `address` in all.
+fn credited_to(status: &Value, address: &str) -> u128 {
+	let balances = status["ledger"]["balances"].as_array().unwrap();
+	balances.iter().find(|b| b["address"] == address).map_or(0, credited)
 }
 
 fn accepted(status: &Value, worker: &str) -> u64 {
@@ -226,7 +271,10 @@ async fn blocks_by(client: &WsClient, pool_account: &AccountId32, from: u32) -> 
 async fn a_pool_and_its_miners_mine_blocks_that_pay_the_pool() {
 	let tmp = tempfile::tempdir().unwrap();
 	let dir = tmp.path();
-	let pool_account = account(0x77);
+	// The pool's account, whose key the pool pays out with (not endowed
+	// at genesis: whatever it holds, it earned).
+	let pool_key = "//mlpow-pool-test";
+	let pool_account = AccountId32::from(sp_core::sr25519::Pair::from_string(pool_key, None).unwrap().public());
 	// Finality two blocks deep at once, so the pool's blocks become final
 	// (and pay out in its ledger) within the test.
 	let author = pool_account.to_ss58check();
@@ -355,26 +403,26 @@ async fn a_pool_and_its_miners_mine_blocks_that_pay_the_pool() {
 	// per address per block).
 	let addresses: Vec<String> = users.iter().map(|u| u.split('.').next().unwrap().to_string()).collect();
 	let s = wait_status(&mut pool, status_port, "the pool's blocks credited to every worker", |s| {
-		addresses.iter().all(|a| owed(s, a) > 0)
+		addresses.iter().all(|a| credited_to(s, a) > 0)
 	})
 	.await;
-	let credited: Vec<u128> = s["ledger"]["blocks"]
+	let rewards: Vec<u128> = s["ledger"]["blocks"]
 		.as_array()
 		.unwrap()
 		.iter()
 		.filter(|b| b["state"] == "credited")
 		.map(|b| b["reward"].as_str().unwrap().parse().unwrap())
 		.collect();
-	let net: u128 = credited.iter().map(|r| r - r / 100).sum();
+	let net: u128 = rewards.iter().map(|r| r - r / 100).sum();
 	// (The hand-made miner's one accepted share earns its part too.)
 	let balances = s["ledger"]["balances"].as_array().unwrap();
-	let total: u128 = balances.iter().map(|b| b["owed"].as_str().unwrap().parse::<u128>().unwrap()).sum();
-	let rounding = (balances.len() * credited.len()) as u128;
+	let total: u128 = balances.iter().map(credited).sum();
+	let rounding = (balances.len() * rewards.len()) as u128;
 	assert!(total <= net && total + rounding >= net, "owed {total} of {net}: {s}");
 	println!(
 		"{} blocks credited; owed: {:?}",
-		credited.len(),
-		addresses.iter().map(|a| owed(&s, a)).collect::<Vec<_>>()
+		rewards.len(),
+		addresses.iter().map(|a| credited_to(&s, a)).collect::<Vec<_>>()
 	);
 
 	// A worker killed (SIGKILL) and restarted mines on.
@@ -387,7 +435,7 @@ async fn a_pool_and_its_miners_mine_blocks_that_pay_the_pool() {
 	// The pool restarted on the same port: the workers come back.
 	let s = status(status_port).unwrap();
 	pool.stop();
-	let owed_before: Vec<u128> = addresses.iter().map(|a| owed(&s, a)).collect();
+	let credited_before: Vec<u128> = addresses.iter().map(|a| credited_to(&s, a)).collect();
 	let shares_before = s["ledger"]["shares"].as_u64().unwrap();
 	let mut pool = start_pool(dir, &node, listen, status_port, 2);
 	pool.wait_for_log("listening for miners", TIMEOUT).await;
@@ -398,8 +446,12 @@ async fn a_pool_and_its_miners_mine_blocks_that_pay_the_pool() {
 	// The ledger came back whole: every share acknowledged before the
 	// restart, and what each address was owed.
 	assert!(s["ledger"]["shares"].as_u64().unwrap() >= shares_before, "{s}");
-	for (a, before) in addresses.iter().zip(&owed_before) {
-		assert!(owed(&s, a) >= *before, "{a}: owed {} after the restart, {before} before", owed(&s, a));
+	for (a, before) in addresses.iter().zip(&credited_before) {
+		assert!(
+			credited_to(&s, a) >= *before,
+			"{a}: credited {} after the restart, {before} before",
+			credited_to(&s, a)
+		);
 	}
 	println!("after the restart: {s}");
 
@@ -411,13 +463,43 @@ async fn a_pool_and_its_miners_mine_blocks_that_pay_the_pool() {
 				.unwrap();
 		format!("/ip4/127.0.0.1/tcp/{}/p2p/{id}", node.p2p_port)
 	};
-	let mut second = Node::start_on(&dir.join("second"), free_port(), free_port(), &["--dev", "--bootnodes", &boot]);
+	let fast_finality = ["--max-reorg-depth", "2", "--finality-settle-secs", "0"];
+	let mut second = Node::start_on(
+		&dir.join("second"),
+		free_port(),
+		free_port(),
+		&[&["--dev", "--bootnodes", &boot], &fast_finality[..]].concat(),
+	);
 	let c2 = second.connect(TIMEOUT).await;
 	let best = best_number(&client).await;
 	wait_for_block(&c2, &mut second, best, TIMEOUT).await;
 	let by_pool = blocks_by(&c2, &pool_account, 1).await;
 	assert!(by_pool >= 4, "the second node has {by_pool} blocks authored by the pool");
-	assert!(free_balance(&c2, &pool_account, None).await > 0, "the pool's rewards");
+
+	// Payouts: transfers from the pool's account, final on chain, and the
+	// ledger's "paid" matches what each address holds (none held anything
+	// before the pool paid it).
+	let s =
+		wait_status(&mut pool, status_port, "every worker paid on chain", |s| addresses.iter().all(|a| paid(s, a) > 0))
+			.await;
+	for a in &addresses {
+		let who = AccountId32::from_ss58check(a).unwrap();
+		let deadline = Instant::now() + scaled(TIMEOUT);
+		// The second node finalizes the payout a moment after the first.
+		loop {
+			let finalized: H256 =
+				jsonrpsee::core::client::ClientT::request(&c2, "chain_getFinalizedHead", jsonrpsee::rpc_params![])
+					.await
+					.unwrap();
+			let held = free_balance_or_zero(&c2, &who, Some(finalized)).await;
+			if held >= paid(&s, a) {
+				break;
+			}
+			assert!(Instant::now() < deadline, "{a} holds {held} on the second node, paid {}", paid(&s, a));
+			tokio::time::sleep(Duration::from_millis(250)).await;
+		}
+	}
+	println!("paid: {:?}", addresses.iter().map(|a| paid(&s, a)).collect::<Vec<_>>());
 
 	// A miner sending junk is banned after ten bad messages in a row, and
 	// its address refused.

@@ -18,6 +18,11 @@ const SHARES: u8 = 0;
 const BLOCKS: u8 = 1;
 const BALANCES: u8 = 2;
 const META: u8 = 3;
+/// Payouts sent and not yet final, by the pool account's nonce.
+const IN_FLIGHT: u8 = 4;
+/// What each address has been paid in all.
+const PAID: u8 = 5;
+const COLUMNS: u8 = 6;
 const NEXT_SHARE: &[u8] = b"next-share";
 
 /// Shares older than this many windows' weight behind the newest are
@@ -92,6 +97,32 @@ impl Block {
 	}
 }
 
+/// A payout: a balance transfer from the pool's account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Payout {
+	/// The pool account's nonce it was signed with.
+	pub nonce: u32,
+	pub account: Account,
+	pub amount: u128,
+	/// The last block its mortal era allows it in.
+	pub expires: u32,
+}
+
+impl Payout {
+	fn encode(&self) -> Vec<u8> {
+		[&self.account[..], &self.amount.to_le_bytes()[..], &self.expires.to_le_bytes()[..]].concat()
+	}
+
+	fn decode(key: &[u8], value: &[u8]) -> Option<Self> {
+		Some(Self {
+			nonce: u32::from_be_bytes(key.try_into().ok()?),
+			account: value.get(..32)?.try_into().ok()?,
+			amount: u128::from_le_bytes(value.get(32..48)?.try_into().ok()?),
+			expires: u32::from_le_bytes(value.get(48..52)?.try_into().ok()?),
+		})
+	}
+}
+
 /// The ledger.
 pub struct Ledger {
 	db: Db,
@@ -105,8 +136,8 @@ fn db_error(e: parity_db::Error) -> anyhow::Error {
 impl Ledger {
 	/// Opens (or creates) the ledger in `dir`.
 	pub fn open(dir: &Path) -> anyhow::Result<Self> {
-		let mut options = Options::with_columns(dir, 4);
-		for col in [SHARES, BLOCKS, BALANCES] {
+		let mut options = Options::with_columns(dir, COLUMNS);
+		for col in [SHARES, BLOCKS, BALANCES, IN_FLIGHT, PAID] {
 			options.columns[col as usize].btree_index = true;
 		}
 		let db = Db::open_or_create(&options).map_err(db_error)?;
@@ -219,6 +250,61 @@ impl Ledger {
 		Ok(out)
 	}
 
+	/// A payout of `amount` to `account`, sent as the pool account's
+	/// transaction of nonce `nonce`, mortal until block #`expires`: taken
+	/// off what the account is owed until it is final or expired.
+	pub fn send_payout(&self, payout: &Payout) -> anyhow::Result<()> {
+		let owed = self.balance(&payout.account)?;
+		anyhow::ensure!(owed >= payout.amount, "a payout of {} where {} is owed", payout.amount, owed);
+		self.db
+			.commit([
+				(BALANCES, payout.account.to_vec(), Some((owed - payout.amount).to_le_bytes().to_vec())),
+				(IN_FLIGHT, payout.nonce.to_be_bytes().to_vec(), Some(payout.encode())),
+			])
+			.map_err(db_error)
+	}
+
+	/// Payouts sent and not final yet, by nonce.
+	pub fn in_flight(&self) -> anyhow::Result<Vec<Payout>> {
+		let mut iter = self.db.iter(IN_FLIGHT).map_err(db_error)?;
+		iter.seek_to_first().map_err(db_error)?;
+		let mut out = Vec::new();
+		while let Some((key, value)) = iter.next().map_err(db_error)? {
+			out.extend(Payout::decode(&key, &value));
+		}
+		Ok(out)
+	}
+
+	/// The payout is in a final block (the pool account's final nonce has
+	/// passed it): paid.
+	pub fn payout_final(&self, payout: &Payout) -> anyhow::Result<()> {
+		let paid = self.paid(&payout.account)?.saturating_add(payout.amount);
+		self.db
+			.commit([
+				(PAID, payout.account.to_vec(), Some(paid.to_le_bytes().to_vec())),
+				(IN_FLIGHT, payout.nonce.to_be_bytes().to_vec(), None),
+			])
+			.map_err(db_error)
+	}
+
+	/// The payout can never be included (its era ended below the final
+	/// block, and the nonce was not used): owed again.
+	pub fn payout_expired(&self, payout: &Payout) -> anyhow::Result<()> {
+		let owed = self.balance(&payout.account)?.saturating_add(payout.amount);
+		self.db
+			.commit([
+				(BALANCES, payout.account.to_vec(), Some(owed.to_le_bytes().to_vec())),
+				(IN_FLIGHT, payout.nonce.to_be_bytes().to_vec(), None),
+			])
+			.map_err(db_error)
+	}
+
+	/// What `account` has been paid in all.
+	pub fn paid(&self, account: &Account) -> anyhow::Result<u128> {
+		let value = self.db.get(PAID, account).map_err(db_error)?;
+		Ok(value.and_then(|v| v.try_into().ok()).map_or(0, u128::from_le_bytes))
+	}
+
 	/// Shares on record (for the status).
 	pub fn shares_recorded(&self) -> u64 {
 		*self.next_share.lock()
@@ -270,6 +356,33 @@ mod tests {
 		ledger.share(&b, 40).unwrap();
 		let next = ledger.block_found(9, [7; 32], 40).unwrap();
 		assert_eq!(next.window, vec![(b, 40)], "new shares go on from where the log was");
+	}
+
+	/// A payout leaves what is owed while in flight; final, it is paid;
+	/// expired, it is owed again. Both survive a restart.
+	#[test]
+	fn payouts_move_credit_to_paid_or_back() {
+		let dir = tempfile::tempdir().unwrap();
+		let a = [1u8; 32];
+		let sent = Payout { nonce: 4, account: a, amount: 600, expires: 100 };
+		{
+			let ledger = Ledger::open(dir.path()).unwrap();
+			ledger.share(&a, 1).unwrap();
+			let block = ledger.block_found(1, [1; 32], 1).unwrap();
+			ledger.settle(&block, true, 1000, 0).unwrap();
+			assert!(ledger.send_payout(&Payout { amount: 1001, ..sent }).is_err(), "more than owed");
+			ledger.send_payout(&sent).unwrap();
+			ledger.send_payout(&Payout { nonce: 5, amount: 400, ..sent }).unwrap();
+			assert_eq!(ledger.balance(&a).unwrap(), 0);
+		}
+		let ledger = Ledger::open(dir.path()).unwrap();
+		let flying = ledger.in_flight().unwrap();
+		assert_eq!(flying.len(), 2);
+		assert_eq!(flying[0], sent);
+		ledger.payout_final(&flying[0]).unwrap();
+		ledger.payout_expired(&flying[1]).unwrap();
+		assert_eq!((ledger.paid(&a).unwrap(), ledger.balance(&a).unwrap()), (600, 400));
+		assert!(ledger.in_flight().unwrap().is_empty());
 	}
 
 	#[test]

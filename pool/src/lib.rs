@@ -13,12 +13,14 @@
 //! - [`prefixes`]: the nonce prefixes that keep miners apart;
 //! - [`ledger`]: shares, blocks and what each address is owed, on disk
 //!   (PPLNS, credited once a block is final);
+//! - [`payout`]: transfers to the addresses owed, signed with the pool's key;
 //! - [`node`]: the node connection;
 //! - [`stats`]: per-worker counts, the JSON status and Prometheus metrics.
 
 pub mod jobs;
 pub mod ledger;
 pub mod node;
+pub mod payout;
 pub mod prefixes;
 pub mod server;
 pub mod stats;

@@ -1,7 +1,7 @@
 //! `mlpow-pool`: see the crate docs and `consensus/STRATUM.md`.
 
 use clap::Parser;
-use mlpow_pool::{jobs::Jobs, ledger, node, server, stats};
+use mlpow_pool::{jobs::Jobs, ledger, node, payout, server, stats};
 use mlpow_primitives::U256;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::watch};
@@ -43,6 +43,15 @@ struct Cli {
 	/// The pool's fee, percent of each block's reward.
 	#[arg(long, default_value_t = 1.0)]
 	fee_percent: f64,
+	/// The pool account's secret (a secret URI: `//Name`, a mnemonic or a
+	/// hex seed): pays what the ledger owes, as balance transfers. Its
+	/// node must author as this account, and nothing else may sign with
+	/// it. Without it, the ledger only counts.
+	#[arg(long)]
+	payout_key: Option<String>,
+	/// Addresses owed less than this (in the chain's smallest unit) wait.
+	#[arg(long, default_value_t = 1_000_000_000_000)]
+	payout_threshold: u128,
 }
 
 #[tokio::main]
@@ -72,8 +81,23 @@ async fn main() -> anyhow::Result<()> {
 		ledger.shares_recorded(),
 		cli.fee_percent
 	);
-	let accounts =
-		Arc::new(node::Accounts { ledger: ledger.clone(), fee_ppm: (cli.fee_percent * 10_000.0).round() as u32 });
+	let payer = match &cli.payout_key {
+		Some(secret) => {
+			let payer = payout::Payer::new(secret, cli.payout_threshold)?;
+			let account = sp_core::crypto::AccountId32::new(payer.account());
+			log::info!("paying out from {account} at {} and above", cli.payout_threshold);
+			Some(payer)
+		}
+		None => {
+			log::info!("no --payout-key: the ledger counts what each address is owed, and pays nothing");
+			None
+		}
+	};
+	let accounts = Arc::new(node::Accounts {
+		ledger: ledger.clone(),
+		fee_ppm: (cli.fee_percent * 10_000.0).round() as u32,
+		payer,
+	});
 	let stats = Arc::new(stats::Stats::default());
 	let jobs = Arc::new(Jobs::default());
 	let (current_tx, current) = watch::channel(None);

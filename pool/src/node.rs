@@ -32,6 +32,9 @@ pub struct Accounts {
 	pub ledger: Arc<Ledger>,
 	/// The pool's fee, parts per million of each reward.
 	pub fee_ppm: u32,
+	/// Pays what is owed on chain (`--payout-key`); without it the ledger
+	/// only counts.
+	pub payer: Option<crate::payout::Payer>,
 }
 
 /// A share that is also a block, for the node.
@@ -95,6 +98,11 @@ async fn session(
 				if let Err(e) = settle(&client, accounts).await {
 					log::warn!("settling the pool's blocks: {e:#}");
 				}
+				if let Some(payer) = &accounts.payer {
+					if let Err(e) = crate::payout::round(&client, &accounts.ledger, payer).await {
+						log::warn!("paying out: {e:#}");
+					}
+				}
 			}
 			item = work.next() => match item {
 				Some(Ok(item)) => {
@@ -152,10 +160,7 @@ async fn settle(client: &WsClient, accounts: &Accounts) -> anyhow::Result<()> {
 	}
 	let finalized: String = client.request("chain_getFinalizedHead", rpc_params![]).await?;
 	let header: Value = client.request("chain_getHeader", rpc_params![finalized]).await?;
-	let final_number = header["number"]
-		.as_str()
-		.and_then(|n| u32::from_str_radix(n.trim_start_matches("0x"), 16).ok())
-		.ok_or_else(|| anyhow::anyhow!("a header without a number: {header}"))?;
+	let final_number = crate::payout::header_number(&header)?;
 	let reward_key = [twox_128(b"MlPow"), twox_128(b"BlockReward")].concat();
 	for block in pending.into_iter().filter(|b| b.number <= final_number) {
 		let canonical: Option<String> = client.request("chain_getBlockHash", rpc_params![block.number]).await?;

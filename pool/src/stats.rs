@@ -233,11 +233,21 @@ impl Stats {
 fn ledger_status(ledger: &Ledger) -> serde_json::Value {
 	use sp_core::crypto::{AccountId32, Ss58Codec};
 	let address = |a: &[u8; 32]| AccountId32::new(*a).to_ss58check();
+	let flying = ledger.in_flight().unwrap_or_default();
 	let balances: Vec<_> = ledger
 		.balances()
 		.unwrap_or_default()
 		.iter()
-		.map(|(a, owed)| serde_json::json!({ "address": address(a), "owed": owed.to_string() }))
+		.map(|(a, owed)| {
+			let paid = ledger.paid(a).unwrap_or_default();
+			let sending: u128 = flying.iter().filter(|p| p.account == *a).map(|p| p.amount).sum();
+			serde_json::json!({
+				"address": address(a),
+				"owed": owed.to_string(),
+				"in_flight": sending.to_string(),
+				"paid": paid.to_string(),
+			})
+		})
 		.collect();
 	let blocks: Vec<_> = ledger
 		.blocks()
