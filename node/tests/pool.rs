@@ -114,6 +114,12 @@ fn credited(entry: &Value) -> u128 {
 	["owed", "in_flight", "paid"].iter().map(|k| entry[k].as_str().unwrap().parse::<u128>().unwrap()).sum()
 }
 
+/// What the pool's ledger is paying `address` now.
+fn in_flight(status: &Value, address: &str) -> u128 {
+	let balances = status["ledger"]["balances"].as_array().unwrap();
+	balances.iter().find(|b| b["address"] == address).map_or(0, |b| b["in_flight"].as_str().unwrap().parse().unwrap())
+}
+
 /// What the pool's ledger says `address` has been paid.
 fn paid(status: &Value, address: &str) -> u128 {
 	let balances = status["ledger"]["balances"].as_array().unwrap();
@@ -492,7 +498,17 @@ async fn a_pool_and_its_miners_mine_blocks_that_pay_the_pool() {
 					.await
 					.unwrap();
 			let held = free_balance_or_zero(&c2, &who, Some(finalized)).await;
-			if held >= paid(&s, a) {
+			// The address held nothing before the pool paid it: what it
+			// holds is what the ledger paid it, exactly once the ledger has
+			// seen the same transfers final, and never more than the ledger
+			// has paid or is paying (a second payment would show here).
+			let now = status(status_port).unwrap();
+			let (paid_now, sending) = (paid(&now, a), in_flight(&now, a));
+			assert!(
+				held <= paid_now + sending,
+				"{a} holds {held} on the second node; paid {paid_now}, {sending} in flight"
+			);
+			if held == paid_now {
 				break;
 			}
 			assert!(Instant::now() < deadline, "{a} holds {held} on the second node, paid {}", paid(&s, a));

@@ -4,9 +4,13 @@
 //! reward, less the pool's fee, goes to the shares of the last `N` of
 //! share weight before it (each share weighing its share difficulty, so
 //! in proportion to work), once the block is final; a block reorganised
-//! out pays nothing. Each change is one atomic commit with its write-ahead
-//! log synced, so a pool stopped or killed at any moment restarts with
-//! every share it acknowledged.
+//! out pays nothing. Each change is one atomic commit, applied in order.
+//! ParityDB writes (and syncs) its log in the background: a pool stopped
+//! cleanly keeps everything, one killed or losing power may lose its last
+//! moments of changes, never a part of one and never an earlier one
+//! without the later. The payouts guard against exactly that loss
+//! ([`crate::payout`]: the pool account's nonce is checked against the
+//! ledger's before every round).
 
 use parity_db::{Db, Options};
 use std::{collections::BTreeMap, path::Path};
@@ -24,6 +28,8 @@ const IN_FLIGHT: u8 = 4;
 const PAID: u8 = 5;
 const COLUMNS: u8 = 6;
 const NEXT_SHARE: &[u8] = b"next-share";
+/// The pool account's nonce after the last payout the ledger sent.
+const NEXT_NONCE: &[u8] = b"next-nonce";
 
 /// Shares older than this many windows' weight behind the newest are
 /// forgotten when a block is found (no later block's window reaches them
@@ -147,7 +153,7 @@ impl Ledger {
 	}
 
 	/// Records an accepted share of `weight` (its share difficulty) for
-	/// `account`; on disk when this returns.
+	/// `account` (committed when this returns; see the module docs).
 	pub fn share(&self, account: &Account, weight: u128) -> anyhow::Result<()> {
 		let mut next = self.next_share.lock();
 		let mut value = account.to_vec();
@@ -161,16 +167,22 @@ impl Ledger {
 		Ok(())
 	}
 
-	/// The pool found block #`number` (`hash`): the shares of the last
-	/// `window` of weight earn it. Older shares, beyond what any later
-	/// block's window can reach, are forgotten.
-	pub fn block_found(&self, number: u32, hash: [u8; 32], window: u128) -> anyhow::Result<Block> {
+	/// The pool found block #`number` (`hash`) with the share recorded
+	/// just before `upto` (the count of shares then): the last `window` of
+	/// weight among the shares before `upto` earn it (shares accepted
+	/// while the block was being submitted do not). Older shares, beyond
+	/// what any later block's window can reach, are forgotten.
+	pub fn block_found(&self, number: u32, hash: [u8; 32], window: u128, upto: u64) -> anyhow::Result<Block> {
 		let _next = self.next_share.lock();
 		let mut iter = self.db.iter(SHARES).map_err(db_error)?;
 		iter.seek_to_last().map_err(db_error)?;
 		let (mut by_account, mut counted, mut walked) = (BTreeMap::<Account, u128>::new(), 0u128, 0u128);
 		let mut forget = Vec::new();
 		while let Some((key, value)) = iter.prev().map_err(db_error)? {
+			let seq = key.get(..8).and_then(|k| k.try_into().ok()).map_or(u64::MAX, u64::from_be_bytes);
+			if seq >= upto {
+				continue; // after the block's share
+			}
 			let (Some(account), Some(weight)) = (
 				value.get(..32).and_then(|a| Account::try_from(a).ok()),
 				value.get(32..48).and_then(|w| w.try_into().ok()).map(u128::from_le_bytes),
@@ -260,8 +272,15 @@ impl Ledger {
 			.commit([
 				(BALANCES, payout.account.to_vec(), Some((owed - payout.amount).to_le_bytes().to_vec())),
 				(IN_FLIGHT, payout.nonce.to_be_bytes().to_vec(), Some(payout.encode())),
+				(META, NEXT_NONCE.to_vec(), Some((payout.nonce + 1).to_be_bytes().to_vec())),
 			])
 			.map_err(db_error)
+	}
+
+	/// The pool account's nonce after the last payout sent, if any was.
+	pub fn next_nonce(&self) -> anyhow::Result<Option<u32>> {
+		let value = self.db.get(META, NEXT_NONCE).map_err(db_error)?;
+		Ok(value.and_then(|v| v.try_into().ok()).map(u32::from_be_bytes))
 	}
 
 	/// Payouts sent and not final yet, by nonce.
@@ -335,12 +354,12 @@ mod tests {
 				ledger.share(&a, 10).unwrap();
 			}
 			ledger.share(&b, 10).unwrap();
-			let block = ledger.block_found(7, [9; 32], 40).unwrap();
+			let block = ledger.block_found(7, [9; 32], 40, 5).unwrap();
 			assert_eq!(block.window, vec![(a, 30), (b, 10)], "the last 40 of weight");
 			ledger.settle(&block, true, 1_000_000, 10_000).unwrap(); // a 1% fee
 			assert_eq!((ledger.balance(&a).unwrap(), ledger.balance(&b).unwrap()), (742_500, 247_500));
 			assert_eq!(ledger.balance(&c).unwrap(), 0);
-			let orphan = ledger.block_found(8, [8; 32], 40).unwrap();
+			let orphan = ledger.block_found(8, [8; 32], 40, 5).unwrap();
 			ledger.settle(&orphan, false, 1_000_000, 0).unwrap();
 			assert_eq!(ledger.balance(&a).unwrap(), 742_500, "an orphan pays nothing");
 		}
@@ -354,7 +373,7 @@ mod tests {
 		);
 		assert_eq!(ledger.balances().unwrap(), vec![(a, 742_500), (b, 247_500)]);
 		ledger.share(&b, 40).unwrap();
-		let next = ledger.block_found(9, [7; 32], 40).unwrap();
+		let next = ledger.block_found(9, [7; 32], 40, 6).unwrap();
 		assert_eq!(next.window, vec![(b, 40)], "new shares go on from where the log was");
 	}
 
@@ -368,7 +387,7 @@ mod tests {
 		{
 			let ledger = Ledger::open(dir.path()).unwrap();
 			ledger.share(&a, 1).unwrap();
-			let block = ledger.block_found(1, [1; 32], 1).unwrap();
+			let block = ledger.block_found(1, [1; 32], 1, 1).unwrap();
 			ledger.settle(&block, true, 1000, 0).unwrap();
 			assert!(ledger.send_payout(&Payout { amount: 1001, ..sent }).is_err(), "more than owed");
 			ledger.send_payout(&sent).unwrap();
@@ -392,7 +411,7 @@ mod tests {
 		for _ in 0..100 {
 			ledger.share(&[1; 32], 1).unwrap();
 		}
-		ledger.block_found(1, [1; 32], 10).unwrap();
+		ledger.block_found(1, [1; 32], 10, 100).unwrap();
 		let mut iter = ledger.db.iter(SHARES).unwrap();
 		iter.seek_to_first().unwrap();
 		let mut left = 0;

@@ -45,6 +45,9 @@ pub struct Candidate {
 	/// The block's difficulty: its reward goes to the last two blocks' worth
 	/// of shares (PPLNS, `N = 2 * difficulty` of share weight).
 	pub difficulty: U256,
+	/// Shares recorded up to and including the one that found it: its
+	/// window is the last `N` of weight among these.
+	pub shares_before: u64,
 	/// The seal.
 	pub seal: Vec<u8>,
 	/// Who found it, for the log.
@@ -134,7 +137,9 @@ async fn submit(client: Arc<WsClient>, c: Candidate, stats: Arc<Stats>, accounts
 			let (ledger, window) = (accounts.ledger.clone(), c.difficulty.saturating_mul(U256::from(2)));
 			let window = window.try_into().unwrap_or(u128::MAX);
 			let number = u32::try_from(a.number).unwrap_or(u32::MAX);
-			let found = tokio::task::spawn_blocking(move || ledger.block_found(number, a.block_hash.0, window)).await;
+			let upto = c.shares_before;
+			let found =
+				tokio::task::spawn_blocking(move || ledger.block_found(number, a.block_hash.0, window, upto)).await;
 			if let Err(e) = found.map_err(anyhow::Error::from).and_then(|r| r) {
 				log::error!("could not record block #{number}: {e:#}");
 			}
@@ -161,28 +166,39 @@ async fn settle(client: &WsClient, accounts: &Accounts) -> anyhow::Result<()> {
 	let finalized: String = client.request("chain_getFinalizedHead", rpc_params![]).await?;
 	let header: Value = client.request("chain_getHeader", rpc_params![finalized]).await?;
 	let final_number = crate::payout::header_number(&header)?;
-	let reward_key = [twox_128(b"MlPow"), twox_128(b"BlockReward")].concat();
 	for block in pending.into_iter().filter(|b| b.number <= final_number) {
-		let canonical: Option<String> = client.request("chain_getBlockHash", rpc_params![block.number]).await?;
-		let ours = mlpow_work::encode_hex(&block.hash);
-		let final_here = canonical.as_deref() == Some(ours.as_str());
-		let reward = if final_here {
-			// The reward the block minted: the pallet's value in its state.
-			let stored: Option<String> =
-				client.request("state_getStorage", rpc_params![mlpow_work::encode_hex(&reward_key), ours]).await?;
-			let bytes = mlpow_work::decode_hex(stored.as_deref().unwrap_or("0x")).map_err(anyhow::Error::msg)?;
-			u128::from_le_bytes(bytes.try_into().map_err(|_| anyhow::anyhow!("a block reward that is not a u128"))?)
-		} else {
-			0
-		};
-		let (ledger, fee_ppm) = (accounts.ledger.clone(), accounts.fee_ppm);
+		// One block's failure (its state pruned, say) holds up no other.
 		let number = block.number;
-		tokio::task::spawn_blocking(move || ledger.settle(&block, final_here, reward, fee_ppm)).await??;
-		if final_here {
-			log::info!("💰 block #{number} is final: its reward of {reward} is shared out");
-		} else {
-			log::info!("block #{number} was reorganised out: it pays nothing");
+		if let Err(e) = settle_block(client, accounts, block).await {
+			log::warn!("the pool's block #{number} is not settled yet: {e:#}");
 		}
+	}
+	Ok(())
+}
+
+/// Settles one of the pool's blocks whose height is final.
+async fn settle_block(client: &WsClient, accounts: &Accounts, block: crate::ledger::Block) -> anyhow::Result<()> {
+	let reward_key = [twox_128(b"MlPow"), twox_128(b"BlockReward")].concat();
+	let canonical: Option<String> = client.request("chain_getBlockHash", rpc_params![block.number]).await?;
+	let ours = mlpow_work::encode_hex(&block.hash);
+	let final_here = canonical.as_deref() == Some(ours.as_str());
+	let reward = if final_here {
+		// The reward the block minted: the pallet's value in its state
+		// (which the node must still hold: see the README on pruning).
+		let stored: Option<String> =
+			client.request("state_getStorage", rpc_params![mlpow_work::encode_hex(&reward_key), ours]).await?;
+		let bytes = mlpow_work::decode_hex(stored.as_deref().unwrap_or("0x")).map_err(anyhow::Error::msg)?;
+		u128::from_le_bytes(bytes.try_into().map_err(|_| anyhow::anyhow!("a block reward that is not a u128"))?)
+	} else {
+		0
+	};
+	let (ledger, fee_ppm) = (accounts.ledger.clone(), accounts.fee_ppm);
+	let number = block.number;
+	tokio::task::spawn_blocking(move || ledger.settle(&block, final_here, reward, fee_ppm)).await??;
+	if final_here {
+		log::info!("💰 block #{number} is final: its reward of {reward} is shared out");
+	} else {
+		log::info!("block #{number} was reorganised out: it pays nothing");
 	}
 	Ok(())
 }

@@ -34,6 +34,12 @@ pub struct Payer {
 impl Payer {
 	/// The key from a secret URI (`//Name`, a mnemonic, a hex seed).
 	pub fn new(secret: &str, threshold: u128) -> anyhow::Result<Self> {
+		let existential = existential_deposit();
+		anyhow::ensure!(
+			threshold >= existential,
+			"--payout-threshold {threshold} is below the existential deposit ({existential}): a transfer that \
+			 small to a new account fails, and its fee is spent"
+		);
 		let pair = sr25519::Pair::from_string(secret, None)
 			.map_err(|e| anyhow::anyhow!("--payout-key is not a secret URI: {e:?}"))?;
 		let account = pair.public().0;
@@ -99,6 +105,12 @@ async fn read_chain(client: &WsClient) -> anyhow::Result<Chain> {
 	Ok(Chain { genesis, spec_version, tx_version, era, birth, expires })
 }
 
+/// The least balance an account may hold (the runtime's constant).
+fn existential_deposit() -> u128 {
+	use frame_support::traits::Get;
+	<mlpow_runtime::Runtime as pallet_balances::Config>::ExistentialDeposit::get()
+}
+
 /// A header's number.
 pub fn header_number(header: &Value) -> anyhow::Result<u32> {
 	header["number"]
@@ -107,16 +119,24 @@ pub fn header_number(header: &Value) -> anyhow::Result<u32> {
 		.ok_or_else(|| anyhow::anyhow!("a header without a number: {header}"))
 }
 
-/// The pool account's nonce in the state of block `at`.
-async fn nonce_at(client: &WsClient, account: &Account, at: &str) -> anyhow::Result<u32> {
+/// The pool account's nonce and free balance in the state of block `at`
+/// (the best block when `None`).
+async fn account_at(client: &WsClient, account: &Account, at: Option<&str>) -> anyhow::Result<(u32, u128)> {
 	let h = |data: &[u8]| sp_crypto_hashing::twox_128(data);
 	let key =
 		[&h(b"System")[..], &h(b"Account")[..], &sp_crypto_hashing::blake2_128(account)[..], &account[..]].concat();
 	let stored: Option<String> =
 		client.request("state_getStorage", rpc_params![mlpow_work::encode_hex(&key), at]).await?;
-	// AccountInfo starts with the nonce (u32 LE); no account yet: nonce 0.
-	let bytes = mlpow_work::decode_hex(stored.as_deref().unwrap_or("0x00000000")).map_err(anyhow::Error::msg)?;
-	Ok(u32::from_le_bytes(bytes.get(..4).and_then(|b| b.try_into().ok()).unwrap_or_default()))
+	let Some(stored) = stored else { return Ok((0, 0)) }; // no account yet
+													   // AccountInfo: nonce u32, consumers, providers, sufficients (u32 each),
+													   // then the balances, free (u128) first.
+	let bytes = mlpow_work::decode_hex(&stored).map_err(anyhow::Error::msg)?;
+	let nonce = bytes.get(..4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes);
+	let free = bytes.get(16..32).and_then(|b| b.try_into().ok()).map(u128::from_le_bytes);
+	match (nonce, free) {
+		(Some(nonce), Some(free)) => Ok((nonce, free)),
+		_ => anyhow::bail!("an account record of {} bytes", bytes.len()),
+	}
 }
 
 /// One round: payouts that became final are paid, expired ones owed
@@ -126,7 +146,7 @@ pub async fn round(client: &WsClient, ledger: &Arc<Ledger>, payer: &Payer) -> an
 	let finalized: String = client.request("chain_getFinalizedHead", rpc_params![]).await?;
 	let final_header: Value = client.request("chain_getHeader", rpc_params![finalized.clone()]).await?;
 	let final_number = header_number(&final_header)?;
-	let final_nonce = nonce_at(client, &payer.account, &finalized).await?;
+	let (final_nonce, _) = account_at(client, &payer.account, Some(&finalized)).await?;
 	let mut flying = 0;
 	for payout in blocking(ledger, |l| l.in_flight()).await? {
 		if payout.nonce < final_nonce {
@@ -149,7 +169,7 @@ pub async fn round(client: &WsClient, ledger: &Arc<Ledger>, payer: &Payer) -> an
 	let owed: Vec<_> = blocking(ledger, |l| l.balances())
 		.await?
 		.into_iter()
-		.filter(|(account, amount)| *amount >= payer.threshold && *account != payer.account)
+		.filter(|(account, amount)| *amount > 0 && *amount >= payer.threshold && *account != payer.account)
 		.collect();
 	if owed.is_empty() {
 		return Ok(());
@@ -157,7 +177,41 @@ pub async fn round(client: &WsClient, ledger: &Arc<Ledger>, payer: &Payer) -> an
 	let chain = read_chain(client).await?;
 	let address = AccountId32::new(payer.account).to_string();
 	let mut nonce: u32 = client.request("system_accountNextIndex", rpc_params![address]).await?;
+	// The account's nonce is the pool's receipt: if it is past the last
+	// payout the ledger sent, a payout record was lost (a crash before
+	// ParityDB wrote it) or something else signed with the key, and paying
+	// again could pay twice. Stop until an operator reconciles.
+	if let Some(expected) = blocking(ledger, |l| l.next_nonce()).await? {
+		anyhow::ensure!(
+			nonce <= expected,
+			"the pool account has used nonces up to {} but the ledger's last payout was nonce {}: a payout record \
+			 was lost or another signer used the key; payouts stop until the ledger is reconciled with the chain",
+			nonce.saturating_sub(1),
+			expected.saturating_sub(1)
+		);
+	}
+	// Pay only what the account covers, fees and its existential deposit
+	// included: a transfer that fails still uses its nonce, and would count
+	// as paid.
+	let (_, free) = account_at(client, &payer.account, None).await?;
+	let fee = {
+		let probe = payer.transfer(owed[0].0, owed[0].1, nonce, &chain);
+		let info: Value = client.request("payment_queryInfo", rpc_params![mlpow_work::encode_hex(&probe)]).await?;
+		let partial = &info["partialFee"];
+		partial.as_str().and_then(|f| f.parse::<u128>().ok()).or(partial.as_u64().map(u128::from)).unwrap_or(0)
+	};
+	let mut budget = free.saturating_sub(existential_deposit());
 	for (account, amount) in owed {
+		// Twice the fee measured, as a margin.
+		let cost = amount.saturating_add(fee.saturating_mul(2));
+		if cost > budget {
+			log::warn!(
+				"the pool account holds {free}, too little to pay {amount} to {} now; it waits",
+				AccountId32::new(account)
+			);
+			break;
+		}
+		budget -= cost;
 		let payout = Payout { nonce, account, amount, expires: chain.expires };
 		// Recorded before it is sent: a crash in between leaves a payout
 		// that either becomes final or expires, never one paid twice.

@@ -231,50 +231,36 @@ async fn refuse(mut stream: TcpStream, code: i32, why: &str) {
 	let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(line.as_bytes())).await;
 }
 
-/// The share difficulties a job was sent under on a connection (more than
-/// one when vardiff sent it again under a new one): a share of the job
-/// must meet the lowest, and is credited at the highest it meets, so a
-/// share found before the miner heard of a change still counts (at the
-/// difficulty it was mined for) and no share counts for more than it
-/// shows. (Keeping only the last two refused an honest miner's shares
-/// found two changes back, as junk: the first run of the pool test.)
+/// The share difficulties a job was sent under on a connection: more than
+/// one when vardiff lowered the difficulty and sent the job again. A share
+/// of the job must meet the lowest, and is credited at the lowest: a
+/// share is worth the tickets a miner needs to find one at the easiest
+/// target it may use. (Crediting at the highest level a share met paid a
+/// miner who submits every ticket at the lowest level up to twice per
+/// ticket, the review of the ledger found; so a raise is never applied to
+/// a job already sent, only to the next.)
 #[derive(Clone, Debug)]
 struct Judged {
-	/// Every difficulty the job was sent under, at most [`MAX_LEVELS`].
+	/// Every difficulty the job was sent under.
 	levels: Vec<U256>,
 }
-
-/// Difficulties remembered per job; past this, the highest but the last
-/// sent is forgotten (its shares are then credited at a lower one).
-const MAX_LEVELS: usize = 16;
 
 impl Judged {
 	fn new(difficulty: U256) -> Self {
 		Self { levels: vec![difficulty] }
 	}
 
-	/// The job sent again under `difficulty`.
-	fn add(&mut self, difficulty: U256) {
-		if self.levels.contains(&difficulty) {
-			return;
+	/// The job sent again under a lower `difficulty`.
+	fn lower(&mut self, difficulty: U256) {
+		if difficulty < self.floor() {
+			self.levels.push(difficulty);
 		}
-		if self.levels.len() >= MAX_LEVELS {
-			let last = *self.levels.last().expect("never empty");
-			let highest = self.levels.iter().copied().filter(|d| *d != last).max().expect("at least two");
-			self.levels.retain(|d| *d != highest);
-		}
-		self.levels.push(difficulty);
 	}
 
-	/// The least difficulty a share of the job may meet.
+	/// The least difficulty a share of the job may meet, and what each is
+	/// credited at.
 	fn floor(&self) -> U256 {
 		self.levels.iter().copied().min().expect("never empty")
-	}
-
-	/// What a share whose ticket is `digest` is credited at (it met the floor).
-	fn credit(&self, digest: &mlpow_primitives::Hash32) -> U256 {
-		let met = self.levels.iter().copied().filter(|d| mlpow_primitives::meets_target(digest, *d));
-		met.max().unwrap_or_else(|| self.floor())
 	}
 }
 
@@ -526,7 +512,10 @@ impl Conn {
 		}
 		// Never above the block's: a stricter share target would hide blocks.
 		let difficulty = self.vardiff.difficulty().min(job.work.difficulty.0).max(U256::one());
-		if again && self.announced == Some(difficulty) {
+		// A raise waits for the next job (see `Judged`); a job is sent again
+		// only to lower its difficulty.
+		let floor = self.sent.get(&job.id).map(Judged::floor);
+		if again && floor.is_none_or(|floor| difficulty >= floor) {
 			return;
 		}
 		if self.announced != Some(difficulty) {
@@ -537,7 +526,7 @@ impl Conn {
 			self.sent.clear();
 		}
 		match self.sent.get_mut(&job.id) {
-			Some(judged) if again => judged.add(difficulty),
+			Some(judged) if again => judged.lower(difficulty),
 			_ => {
 				self.sent.insert(job.id.clone(), Judged::new(difficulty));
 			}
@@ -640,7 +629,7 @@ impl Conn {
 			self.send(message::refusal(id, code, "duplicate or stale share"));
 			return Ok(());
 		}
-		let difficulty = judged.credit(&accepted.verified.digest);
+		let difficulty = judged.floor();
 		let weight: u128 = difficulty.try_into().unwrap_or(u128::MAX);
 		// On disk before the miner hears it was accepted.
 		let account: [u8; 32] = *self.authorized[&user].as_ref();
@@ -670,6 +659,8 @@ impl Conn {
 				let candidate = Candidate {
 					version: job.work.version,
 					difficulty: job.work.difficulty.0,
+					// The block's window ends with this share.
+					shares_before: self.pool.ledger.shares_recorded(),
 					seal,
 					worker: user.clone(),
 				};
@@ -712,25 +703,15 @@ async fn write_lines(mut write: OwnedWriteHalf, mut queued: mpsc::Receiver<Strin
 mod tests {
 	use super::*;
 
-	/// A job sent again under new difficulties takes shares at any of
-	/// them, each credited at the highest it meets.
+	/// A job sent again under a lower difficulty takes shares at it, and
+	/// every share of the job is credited at the lowest; raises wait.
 	#[test]
-	fn a_share_is_credited_at_the_highest_difficulty_it_meets() {
-		let easy = [0u8; 32]; // meets every target
-		let mut hard = [0u8; 32];
-		hard[0] = 0x40; // about 2^254: meets difficulty 2, not 8
-		let mut judged = Judged::new(U256::from(2));
-		assert_eq!((judged.floor(), judged.credit(&easy)), (U256::from(2), U256::from(2)));
-		judged.add(U256::from(8));
-		judged.add(U256::from(32));
-		assert_eq!(judged.floor(), U256::from(2), "shares found two changes back still count");
-		assert_eq!(judged.credit(&easy), U256::from(32));
-		assert_eq!(judged.credit(&hard), U256::from(2));
-		for d in 100..200u64 {
-			judged.add(U256::from(d));
-		}
-		assert_eq!(judged.levels.len(), MAX_LEVELS);
-		assert_eq!(judged.floor(), U256::from(2), "the floor is kept");
-		assert_eq!(judged.levels.last(), Some(&U256::from(199)), "and the last sent");
+	fn a_share_is_credited_at_the_lowest_difficulty_of_its_job() {
+		let mut judged = Judged::new(U256::from(32));
+		judged.lower(U256::from(64));
+		assert_eq!(judged.floor(), U256::from(32), "a raise does not apply to a job already sent");
+		judged.lower(U256::from(8));
+		assert_eq!(judged.floor(), U256::from(8));
+		assert_eq!(judged.levels.len(), 2);
 	}
 }
