@@ -67,7 +67,7 @@ fn mining_inherent_data_providers(
 				<<mlpow_runtime::Runtime as pallet_timestamp::Config>::MinimumPeriod as sp_core::Get<u64>>::get();
 			let parent_stamp = parent_timestamp(&client, parent);
 			let earliest = parent_stamp.map_or(0, |t| t.saturating_add(period));
-			let stamp = match mlpow_consensus::hostile::stamp_spacing_ms() {
+			let stamp = match mlpow_consensus::test_switches::stamp_spacing_ms() {
 				// A debug node's test clock (development chains only).
 				Some(spacing) => parent_stamp.map_or_else(|| launch_time(&client, parent), |t| t + spacing.max(period)),
 				None => clock.as_millis().max(earliest),
@@ -208,9 +208,9 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 	author: Option<AccountId32>,
 	finality: mlpow_consensus::FinalityRules,
 ) -> Result<TaskManager, ServiceError> {
-	// The hostile test switch (debug builds only) never runs on a chain
-	// that is not a development chain, whatever the environment says.
-	if mlpow_consensus::hostile::accepts_any_seal()
+	// The test switches (debug builds only) never run on a chain that is
+	// not a development chain, whatever the environment says.
+	if mlpow_consensus::test_switches::accepts_any_seal()
 		&& config.chain_spec.chain_type() != sc_service::ChainType::Development
 	{
 		return Err(ServiceError::Other(
@@ -219,12 +219,20 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 				.into(),
 		));
 	}
-	if mlpow_consensus::hostile::stamp_spacing_ms().is_some()
+	if mlpow_consensus::test_switches::stamp_spacing_ms().is_some()
 		&& config.chain_spec.chain_type() != sc_service::ChainType::Development
 	{
 		return Err(ServiceError::Other(format!(
 			"{} gives a node a test clock; it is refused on a chain that is not a development chain",
-			mlpow_consensus::hostile::STAMP_SPACING_FILE_ENV
+			mlpow_consensus::test_switches::STAMP_SPACING_FILE_ENV
+		)));
+	}
+	if mlpow_consensus::test_switches::import_delay_ms().is_some()
+		&& config.chain_spec.chain_type() != sc_service::ChainType::Development
+	{
+		return Err(ServiceError::Other(format!(
+			"{} slows a node's imports; it is refused on a chain that is not a development chain",
+			mlpow_consensus::test_switches::IMPORT_DELAY_FILE_ENV
 		)));
 	}
 	let PartialComponents {

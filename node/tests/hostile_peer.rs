@@ -99,10 +99,11 @@ async fn a_peer_serving_junk_seals_is_refused_and_penalised() {
 	assert!(best_number(&hostile_rpc).await >= 4, "the hostile node imported its own junk");
 }
 
-/// The debug builds' test switches (accept any seal; a test clock) exist in
-/// every debug node, and debug builds are the documented way to run one:
-/// on a chain that is not a development chain, the shipped local testnet
-/// here, the node refuses to start with either, and says why.
+/// The debug builds' test switches (accept any seal; a test clock; slow
+/// imports) exist in every debug node, and debug builds are the documented
+/// way to run one: on a chain that is not a development chain, the shipped
+/// local testnet here, the node refuses to start with any of them, and says
+/// why.
 #[test]
 fn the_test_switches_are_refused_off_development_chains() {
 	let tmp = tempfile::tempdir().unwrap();
@@ -110,7 +111,8 @@ fn the_test_switches_are_refused_off_development_chains() {
 	std::fs::write(&clock, "3000").unwrap();
 	for (name, env, value) in [
 		("accept-any-seal", "MLPOW_TEST_ACCEPT_ANY_SEAL", "1"),
-		("test-clock", mlpow_consensus::hostile::STAMP_SPACING_FILE_ENV, clock.to_str().unwrap()),
+		("test-clock", mlpow_consensus::test_switches::STAMP_SPACING_FILE_ENV, clock.to_str().unwrap()),
+		("slow-import", mlpow_consensus::test_switches::IMPORT_DELAY_FILE_ENV, clock.to_str().unwrap()),
 	] {
 		let (base, log_path) = (tmp.path().join(name), tmp.path().join(format!("{name}.log")));
 		let (rpc, p2p) = (free_port().to_string(), free_port().to_string());

@@ -183,7 +183,21 @@ async fn a_fresh_node_finalizes_the_heavier_chain_wherever_the_attacker_stands()
 			tokio::time::sleep(Duration::from_millis(500)).await;
 		}
 	}
-	let log = std::fs::read_to_string(&first.proc.log).unwrap();
+	// (Stopped, so that they do not follow the honest chain's growth below.)
+	let (first_log, last_log) = (first.proc.log.clone(), last.proc.log.clone());
+	drop((first, alongside, last));
+
+	// The honest chain longer as well as heavier, and imported more slowly
+	// than the light chain would take to become final.
+	std::fs::write(&honest_clock, BEHIND_SCHEDULE_MS).unwrap();
+	let grown =
+		mine_until(&mut honest, &ch, "the honest chain outgrows the attacker's", |n, _| n >= attacker_number + 10)
+			.await;
+	let crossover = (attacker_work / genesis_work).low_u32() + 1;
+	let chains = Chains { honest: &ch, honest_tip: best_hash(&ch).await, honest_number: grown.0, crossover };
+	a_slow_node_waits_for_a_longer_heavier_chain(tmp.path(), &chains, &boot_a, &boot_h, attacker_number).await;
+
+	let log = std::fs::read_to_string(&first_log).unwrap();
 	assert!(log.contains("fetching it to weigh its work"), "the attacker-first node fetched the honest chain itself");
 	// It was catching up while it downloaded the attacker's old blocks (the
 	// sync oracle sees imports made during a major sync: a version that
@@ -191,16 +205,107 @@ async fn a_fresh_node_finalizes_the_heavier_chain_wherever_the_attacker_stands()
 	// never did, and counted the node as in sync).
 	assert!(
 		log.contains("Not finalizing while catching up with old blocks"),
-		"the attacker-first node knew it was catching up\n{}",
-		first.proc.log_tail()
+		"the attacker-first node knew it was catching up"
 	);
 	// The attacker-last node downloaded the attacker's longer chain through
 	// sync itself, a fork that gained on its best chain for as long as its
 	// blocks came at the genesis difficulty: finality waited for it.
-	let log = std::fs::read_to_string(&last.proc.log).unwrap();
+	let log = std::fs::read_to_string(&last_log).unwrap();
 	assert!(
 		log.contains("that sync imports gains on the best chain"),
-		"the attacker-last node weighed the fork sync imported\n{}",
-		last.proc.log_tail()
+		"the attacker-last node weighed the fork sync imported"
 	);
+}
+
+/// The honest chain, as a slow node meets it.
+struct Chains<'a> {
+	honest: &'a WsClient,
+	honest_tip: H256,
+	honest_number: u32,
+	/// How many of the honest chain's blocks carry the attacker's chain's work.
+	crossover: u32,
+}
+
+/// How long sync takes to bring the honest chain past the light one on the
+/// slow node: longer than the 30 s in which a node that stopped gaining
+/// best blocks counts as catching up ([`mlpow_consensus::sync`]'s
+/// `PROGRESS_WINDOW`) plus the slow node's settle time, after which the
+/// light chain would be final but for the fork's measure.
+const SLOW_CROSSOVER: Duration = Duration::from_secs(50);
+const SLOW_SETTLE_SECS: u64 = 5;
+
+/// Property 3 where the honest chain is longer as well as heavier: sync
+/// downloads it by itself, and its blocks import as a fork, not the best
+/// chain, until its work passes the light chain's. A fresh node that synced
+/// the attacker's light chain first, then met the honest peer, and imports
+/// slowly (the debug build's `MLPOW_TEST_IMPORT_DELAY_FILE`, a slow machine
+/// or link) takes longer to import the honest fork up to that point than
+/// its settle time: finality waits for the fork while it gains
+/// (`node/src/fork_watch.rs`), so nothing of the light chain is final. The
+/// settle time is cut to 5 s, so that only the fork's measure holds. Before
+/// `fork_watch.rs`, this node finalized the light chain 32 deep and then
+/// refused the honest chain as forking below finality (the tenth review).
+async fn a_slow_node_waits_for_a_longer_heavier_chain(
+	root: &Path,
+	chains: &Chains<'_>,
+	boot_a: &str,
+	boot_h: &str,
+	attacker_number: u32,
+) {
+	let delay = root.join("import-delay");
+	std::fs::write(&delay, "0").unwrap();
+	let env = [(mlpow_consensus::test_switches::IMPORT_DELAY_FILE_ENV, delay.to_str().unwrap())];
+	let settle = SLOW_SETTLE_SECS.to_string();
+	let args = ["--chain", "dev", "--rpc-methods", "unsafe", "--finality-settle-secs", &settle, "--bootnodes", boot_a];
+	let mut slow = Node::start_with_env(&root.join("slow"), free_port(), free_port(), &args, &env);
+	let cs = slow.connect(TIMEOUT).await;
+	wait_for_block(&cs, &mut slow, attacker_number, TIMEOUT).await;
+	let delay_ms = SLOW_CROSSOVER.as_millis() as u32 / chains.crossover;
+	std::fs::write(&delay, delay_ms.to_string()).unwrap();
+	let _: Option<()> = cs.request("system_addReservedPeer", rpc_params![boot_h]).await.unwrap();
+	let met = Instant::now();
+	println!(
+		"slow node: on the attacker's chain #{attacker_number}, meets the honest chain #{} and imports a block every \
+		 {delay_ms} ms; the honest chain passes the light one at about its #{}",
+		chains.honest_number, chains.crossover
+	);
+
+	let finality_at = chains.honest_number - mlpow_consensus::DEFAULT_MAX_REORG_DEPTH;
+	let deadline = Instant::now() + scaled(TIMEOUT);
+	let mut overtaken = None;
+	loop {
+		slow.proc.assert_running();
+		let (best, (number, hash)) = (header_at(&cs, None).await, finalized(&cs).await);
+		if number > 0 {
+			assert_eq!(
+				block_hash(chains.honest, number).await,
+				hash,
+				"the slow node finalized #{number} off the honest chain\n{}",
+				slow.proc.log_tail()
+			);
+		}
+		if overtaken.is_none() && block_hash(chains.honest, best.number).await == best.hash() {
+			overtaken = Some(met.elapsed());
+			std::fs::write(&delay, "0").unwrap();
+		}
+		if best.hash() == chains.honest_tip && number >= finality_at {
+			break;
+		}
+		assert!(
+			Instant::now() < deadline,
+			"slow node: best #{}, finalized #{number} after {TIMEOUT:?}\n{}",
+			best.number,
+			slow.proc.log_tail()
+		);
+		tokio::time::sleep(Duration::from_millis(500)).await;
+	}
+	// The premise: the light chain would have been final meanwhile.
+	let overtaken = overtaken.unwrap();
+	assert!(
+		overtaken > Duration::from_secs(30 + SLOW_SETTLE_SECS),
+		"the honest chain passed the light one after {overtaken:?}: too soon to show anything"
+	);
+	println!("slow node: the honest chain became its best after {overtaken:?}; it finalized #{finality_at} of it");
+	let log = std::fs::read_to_string(&slow.proc.log).unwrap();
+	assert!(log.contains("that sync imports gains on the best chain"), "the slow node weighed the fork sync imported");
 }

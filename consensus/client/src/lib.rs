@@ -14,17 +14,19 @@
 //!   fork a peer claims is being weighed ([`forks::PendingForks`]);
 //! - [`sync::VerifiedSync`], the sync oracle that mining and finality ask:
 //!   behind only on verified progress, never on peers' claims alone;
-//! - [`metrics::Metrics`], seal checks counted for Prometheus.
+//! - [`metrics::Metrics`], seal checks counted for Prometheus;
+//! - [`test_switches`], what debug builds let tests do on development
+//!   chains (a hostile node, a test clock, a slow importer).
 //!
 //! The mining RPC in the node is a thin JSON layer over the bridge.
 
 pub mod algorithm;
 pub mod finality;
 pub mod forks;
-pub mod hostile;
 pub mod metrics;
 pub mod mining;
 pub mod sync;
+pub mod test_switches;
 pub mod verifier;
 
 pub use algorithm::{MatmulPow, ParentRules};

@@ -191,7 +191,7 @@ impl<B: BlockT> MiningBridge<B> {
 		};
 		let (challenge, difficulty, bytes) = (work.challenge, work.difficulty, seal.clone());
 		let verdict = tokio::task::spawn_blocking(move || {
-			if crate::hostile::accepts_any_seal() {
+			if crate::test_switches::accepts_any_seal() {
 				let seal = mlpow_primitives::Seal { nonce: 0, tile_i: 0, tile_j: 0 };
 				return Ok(mlpow_primitives::Verified { seal, digest: [0; 32] });
 			}

@@ -156,6 +156,11 @@ where
 	C::Api: DifficultyApi<B, U256> + MlpowApi<B>,
 {
 	async fn verify(&self, block: BlockImportParams<B>) -> Result<BlockImportParams<B>, String> {
+		if let Some(ms) = crate::test_switches::import_delay_ms().filter(|ms| *ms > 0) {
+			if block.origin != sp_consensus::BlockOrigin::Own {
+				tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+			}
+		}
 		self.check_seal(&block.header)?;
 		if let Some(body) = &block.body {
 			Self::check_body(&block.header, body)?;

@@ -1,7 +1,12 @@
-//! A hostile node, for the tests that show honest nodes refusing and
-//! penalising junk seals over the real network.
+//! The switches of debug builds that let the tests make, with a real node,
+//! what an attacker or a slow machine would: a hostile node serving junk
+//! seals ([`accepts_any_seal`]), a test clock that stamps an attacker's
+//! chain from the launch time on ([`stamp_spacing_ms`]), and a node that
+//! imports blocks slowly ([`import_delay_ms`]). Release builds compile each
+//! to nothing, and a debug node refuses each on a chain that is not a
+//! development chain (`node/src/service.rs`).
 //!
-//! A test needs a peer that serves blocks whose seals do not verify, and
+//! The hostile node: a test needs a peer that serves blocks whose seals do not verify, and
 //! the only process that speaks Substrate's network protocols is the node
 //! itself. So a *debug* build of the node started with
 //! `MLPOW_TEST_ACCEPT_ANY_SEAL=1` accepts every seal, its own included (its
@@ -63,5 +68,34 @@ pub fn stamp_spacing_ms() -> Option<u64> {
 /// A debug node's test clock: never, in a release build.
 #[cfg(not(debug_assertions))]
 pub const fn stamp_spacing_ms() -> Option<u64> {
+	None
+}
+
+/// The environment variable naming a file that holds a delay in
+/// milliseconds (see [`import_delay_ms`]).
+pub const IMPORT_DELAY_FILE_ENV: &str = "MLPOW_TEST_IMPORT_DELAY_FILE";
+
+/// A debug node that imports slowly: with `MLPOW_TEST_IMPORT_DELAY_FILE`
+/// naming a file that holds a number of milliseconds, the import queue
+/// waits that long before it verifies each block from the network, read
+/// again for every block so that a test can slow a node down after it
+/// synced. This is how a test shows that finality waits for a heavier chain
+/// that sync imports for longer than the node's settle time (issue 22,
+/// property 3), without mining thousands of blocks: the node stands for a
+/// slow machine or a slow link. Release builds compile it to `None`.
+#[cfg(debug_assertions)]
+pub fn import_delay_ms() -> Option<u64> {
+	let path = std::env::var_os(IMPORT_DELAY_FILE_ENV)?;
+	let text = std::fs::read_to_string(&path).ok()?;
+	let delay = text.trim().parse().ok();
+	if delay.is_none() {
+		log::warn!(target: "mlpow", "{IMPORT_DELAY_FILE_ENV}: {path:?} holds no number of milliseconds");
+	}
+	delay
+}
+
+/// A node that imports slowly: never, in a release build.
+#[cfg(not(debug_assertions))]
+pub const fn import_delay_ms() -> Option<u64> {
 	None
 }
