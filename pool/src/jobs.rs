@@ -6,7 +6,8 @@
 //! earning shares, since their work is as real, but only the newest can
 //! make a block (STRATUM.md, `mining.notify`). Accepted shares are
 //! remembered per `pre_hash` until their parent is replaced, so that none
-//! is counted twice.
+//! is counted twice; the ledger keeps the same record on disk
+//! ([`crate::ledger::seen_key`]), for the shares replayed after a restart.
 
 use mlpow_primitives::Hash32;
 use mlpow_work::WorkItem;

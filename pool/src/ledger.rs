@@ -26,7 +26,10 @@ const META: u8 = 3;
 const IN_FLIGHT: u8 = 4;
 /// What each address has been paid in all.
 const PAID: u8 = 5;
-const COLUMNS: u8 = 6;
+/// The shares accepted on the current parent, by [`SeenKey`]: so that a
+/// share replayed after the pool restarted is still a duplicate.
+const SEEN: u8 = 6;
+const COLUMNS: u8 = 7;
 const NEXT_SHARE: &[u8] = b"next-share";
 /// The pool account's nonce after the last payout the ledger sent.
 const NEXT_NONCE: &[u8] = b"next-nonce";
@@ -129,10 +132,37 @@ impl Payout {
 	}
 }
 
+/// What makes an accepted share unique: its job's parent block (32 bytes),
+/// then `blake3(pre_hash || seal)`. The parent comes first so that the
+/// keys of older parents can be dropped together.
+pub type SeenKey = [u8; 64];
+
+/// The [`SeenKey`] of `seal` on a job with this parent and `pre_hash`.
+pub fn seen_key(parent: &[u8; 32], pre_hash: &[u8; 32], seal: &[u8]) -> SeenKey {
+	let mut key = [0u8; 64];
+	key[..32].copy_from_slice(parent);
+	let mut hasher = blake3::Hasher::new();
+	hasher.update(pre_hash).update(seal);
+	key[32..].copy_from_slice(hasher.finalize().as_bytes());
+	key
+}
+
 /// The ledger.
 pub struct Ledger {
 	db: Db,
 	next_share: parking_lot::Mutex<u64>,
+}
+
+/// The ledger's columns: the first `columns` of them (an older version had
+/// fewer).
+fn options(dir: &Path, columns: u8) -> Options {
+	let mut options = Options::with_columns(dir, columns);
+	for col in [SHARES, BLOCKS, BALANCES, IN_FLIGHT, PAID, SEEN] {
+		if let Some(column) = options.columns.get_mut(col as usize) {
+			column.btree_index = true;
+		}
+	}
+	options
 }
 
 fn db_error(e: parity_db::Error) -> anyhow::Error {
@@ -142,29 +172,64 @@ fn db_error(e: parity_db::Error) -> anyhow::Error {
 impl Ledger {
 	/// Opens (or creates) the ledger in `dir`.
 	pub fn open(dir: &Path) -> anyhow::Result<Self> {
-		let mut options = Options::with_columns(dir, COLUMNS);
-		for col in [SHARES, BLOCKS, BALANCES, IN_FLIGHT, PAID] {
-			options.columns[col as usize].btree_index = true;
-		}
-		let db = Db::open_or_create(&options).map_err(db_error)?;
+		let db = match Db::open_or_create(&options(dir, COLUMNS)) {
+			Ok(db) => db,
+			// The first release's ledger has no SEEN column: add it.
+			Err(e) if Db::open(&options(dir, SEEN)).is_ok() => {
+				log::info!(
+					"the ledger in {} is of an older version ({e}): adding its seen-shares column",
+					dir.display()
+				);
+				Db::add_column(&mut options(dir, SEEN), options(dir, COLUMNS).columns[SEEN as usize].clone())
+					.map_err(db_error)?;
+				Db::open(&options(dir, COLUMNS)).map_err(db_error)?
+			}
+			Err(e) => return Err(db_error(e)),
+		};
 		let next = db.get(META, NEXT_SHARE).map_err(db_error)?;
 		let next = next.and_then(|v| v.try_into().ok()).map_or(0, u64::from_be_bytes);
 		Ok(Self { db, next_share: parking_lot::Mutex::new(next) })
 	}
 
 	/// Records an accepted share of `weight` (its share difficulty) for
-	/// `account` (committed when this returns; see the module docs).
-	pub fn share(&self, account: &Account, weight: u128) -> anyhow::Result<()> {
+	/// `account`, unique by `seen` (committed when this returns; see the
+	/// module docs): `false`, and nothing recorded, if a share of that key
+	/// was recorded before (a duplicate, also across a restart).
+	pub fn share(&self, account: &Account, weight: u128, seen: &SeenKey) -> anyhow::Result<bool> {
 		let mut next = self.next_share.lock();
+		if self.db.get(SEEN, seen).map_err(db_error)?.is_some() {
+			return Ok(false);
+		}
 		let mut value = account.to_vec();
 		value.extend_from_slice(&weight.to_le_bytes());
 		let key = next.to_be_bytes();
 		let bumped = (*next + 1).to_be_bytes();
 		self.db
-			.commit([(SHARES, &key[..], Some(value)), (META, NEXT_SHARE, Some(bumped.to_vec()))])
+			.commit([
+				(SHARES, &key[..], Some(value)),
+				(META, NEXT_SHARE, Some(bumped.to_vec())),
+				(SEEN, &seen[..], Some(Vec::new())),
+			])
 			.map_err(db_error)?;
 		*next += 1;
-		Ok(())
+		Ok(true)
+	}
+
+	/// Forgets the seen shares of every parent but `parent` (the node
+	/// moved on: shares of older parents are stale whatever they are).
+	pub fn forget_seen_except(&self, parent: &[u8; 32]) -> anyhow::Result<usize> {
+		let _next = self.next_share.lock();
+		let mut iter = self.db.iter(SEEN).map_err(db_error)?;
+		iter.seek_to_first().map_err(db_error)?;
+		let mut forget = Vec::new();
+		while let Some((key, _)) = iter.next().map_err(db_error)? {
+			if key.get(..32) != Some(&parent[..]) {
+				forget.push(key);
+			}
+		}
+		let count = forget.len();
+		self.db.commit(forget.into_iter().map(|k| (SEEN, k, None))).map_err(db_error)?;
+		Ok(count)
 	}
 
 	/// The pool found block #`number` (`hash`) with the share recorded
@@ -343,17 +408,61 @@ fn mul_div(a: u128, b: u128, c: u128) -> u128 {
 mod tests {
 	use super::*;
 
+	/// Records a share under a key of its own.
+	fn record(ledger: &Ledger, account: &Account, weight: u128) {
+		let n = ledger.shares_recorded();
+		assert!(ledger.share(account, weight, &seen_key(&[0; 32], &[0; 32], &n.to_le_bytes())).unwrap());
+	}
+
+	/// A share replayed after the pool restarted is still a duplicate, as
+	/// long as its parent is the node's; the keys of older parents go.
+	#[test]
+	fn a_share_counts_once_also_across_a_restart() {
+		let dir = tempfile::tempdir().unwrap();
+		let (old, new, a) = ([1u8; 32], [2u8; 32], [7u8; 32]);
+		let (first, second) = (seen_key(&old, &[3; 32], b"seal"), seen_key(&new, &[4; 32], b"seal"));
+		assert_ne!(seen_key(&old, &[3; 32], b"seal"), seen_key(&old, &[4; 32], b"seal"), "pre_hash is in the key");
+		{
+			let ledger = Ledger::open(dir.path()).unwrap();
+			assert!(ledger.share(&a, 5, &first).unwrap());
+			assert!(!ledger.share(&a, 5, &first).unwrap(), "a duplicate");
+			assert_eq!(ledger.shares_recorded(), 1, "recorded once");
+		}
+		let ledger = Ledger::open(dir.path()).unwrap();
+		assert!(!ledger.share(&a, 5, &first).unwrap(), "a duplicate after the restart");
+		assert!(ledger.share(&a, 5, &second).unwrap());
+		assert_eq!(ledger.forget_seen_except(&new).unwrap(), 1);
+		assert!(!ledger.share(&a, 5, &second).unwrap(), "the current parent's keys stay");
+		assert_eq!(ledger.shares_recorded(), 2);
+	}
+
+	/// A ledger made by the first release (six columns, no seen shares)
+	/// opens with everything in it, and gains the column.
+	#[test]
+	fn a_first_release_ledger_gains_the_seen_column() {
+		let dir = tempfile::tempdir().unwrap();
+		{
+			let db = Db::open_or_create(&options(dir.path(), SEEN)).unwrap();
+			db.commit([(BALANCES, &[9u8; 32][..], Some(77u128.to_le_bytes().to_vec()))]).unwrap();
+		}
+		let ledger = Ledger::open(dir.path()).unwrap();
+		assert_eq!(ledger.balance(&[9; 32]).unwrap(), 77);
+		record(&ledger, &[9; 32], 1);
+		drop(ledger);
+		assert_eq!(Ledger::open(dir.path()).unwrap().shares_recorded(), 1);
+	}
+
 	#[test]
 	fn rewards_follow_the_last_window_of_shares_and_survive_a_restart() {
 		let dir = tempfile::tempdir().unwrap();
 		let (a, b, c) = ([1u8; 32], [2u8; 32], [3u8; 32]);
 		{
 			let ledger = Ledger::open(dir.path()).unwrap();
-			ledger.share(&c, 100).unwrap(); // outside the window below
+			record(&ledger, &c, 100); // outside the window below
 			for _ in 0..3 {
-				ledger.share(&a, 10).unwrap();
+				record(&ledger, &a, 10);
 			}
-			ledger.share(&b, 10).unwrap();
+			record(&ledger, &b, 10);
 			let block = ledger.block_found(7, [9; 32], 40, 5).unwrap();
 			assert_eq!(block.window, vec![(a, 30), (b, 10)], "the last 40 of weight");
 			ledger.settle(&block, true, 1_000_000, 10_000).unwrap(); // a 1% fee
@@ -372,7 +481,7 @@ mod tests {
 			vec![(7, BlockState::Credited), (8, BlockState::Orphaned)]
 		);
 		assert_eq!(ledger.balances().unwrap(), vec![(a, 742_500), (b, 247_500)]);
-		ledger.share(&b, 40).unwrap();
+		record(&ledger, &b, 40);
 		let next = ledger.block_found(9, [7; 32], 40, 6).unwrap();
 		assert_eq!(next.window, vec![(b, 40)], "new shares go on from where the log was");
 	}
@@ -386,7 +495,7 @@ mod tests {
 		let sent = Payout { nonce: 4, account: a, amount: 600, expires: 100 };
 		{
 			let ledger = Ledger::open(dir.path()).unwrap();
-			ledger.share(&a, 1).unwrap();
+			record(&ledger, &a, 1);
 			let block = ledger.block_found(1, [1; 32], 1, 1).unwrap();
 			ledger.settle(&block, true, 1000, 0).unwrap();
 			assert!(ledger.send_payout(&Payout { amount: 1001, ..sent }).is_err(), "more than owed");
@@ -409,7 +518,7 @@ mod tests {
 		let dir = tempfile::tempdir().unwrap();
 		let ledger = Ledger::open(dir.path()).unwrap();
 		for _ in 0..100 {
-			ledger.share(&[1; 32], 1).unwrap();
+			record(&ledger, &[1; 32], 1);
 		}
 		ledger.block_found(1, [1; 32], 10, 100).unwrap();
 		let mut iter = ledger.db.iter(SHARES).unwrap();

@@ -110,6 +110,15 @@ async fn session(
 			item = work.next() => match item {
 				Some(Ok(item)) => {
 					let job = jobs.add(item);
+					if job.clean {
+						// Shares of older parents are stale: their keys go.
+						let (ledger, parent) = (accounts.ledger.clone(), job.work.parent_hash.0);
+						tokio::task::spawn_blocking(move || {
+							if let Err(e) = ledger.forget_seen_except(&parent) {
+								log::warn!("forgetting the shares seen on older blocks: {e:#}");
+							}
+						});
+					}
 					log::info!(
 						"job {}: block #{} difficulty {}{}",
 						job.id, job.work.number, job.work.difficulty.0, if job.clean { " (new parent)" } else { "" }

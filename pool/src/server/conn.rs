@@ -407,11 +407,21 @@ impl Conn {
 		// On disk before the miner hears it was accepted.
 		let account: [u8; 32] = *self.authorized[&user].as_ref();
 		let ledger = self.pool.ledger.clone();
-		let recorded = tokio::task::spawn_blocking(move || ledger.share(&account, weight)).await;
-		if let Err(e) = recorded.map_err(anyhow::Error::from).and_then(|r| r) {
-			log::error!("could not record a share of {user}: {e:#}");
-			self.send(message::refusal(id, codes::OTHER, "the pool could not record the share"));
-			return Ok(());
+		let seen = crate::ledger::seen_key(&job.work.parent_hash.0, &job.work.pre_hash.0, &seal);
+		let recorded = tokio::task::spawn_blocking(move || ledger.share(&account, weight, &seen)).await;
+		match recorded.map_err(anyhow::Error::from).and_then(|r| r) {
+			Ok(true) => {}
+			Ok(false) => {
+				// Accepted before the pool restarted: the ledger remembers.
+				self.pool.stats.share(&user, ShareResult::Duplicate, 0, 0.0, false);
+				self.send(message::refusal(id, codes::DUPLICATE, "duplicate share"));
+				return Ok(());
+			}
+			Err(e) => {
+				log::error!("could not record a share of {user}: {e:#}");
+				self.send(message::refusal(id, codes::OTHER, "the pool could not record the share"));
+				return Ok(());
+			}
 		}
 		self.junk = 0;
 		self.vardiff.share();
