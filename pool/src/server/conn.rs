@@ -283,8 +283,8 @@ impl Conn {
 		if let Some(new) = self.vardiff.retarget(Instant::now(), job.work.difficulty.0) {
 			log::debug!("miner {}: share difficulty {new}", self.addr);
 		}
-		// Never above the block's: a stricter share target would hide blocks.
-		let difficulty = self.vardiff.difficulty().min(job.work.difficulty.0).max(U256::one());
+		// At most a 64th of the block's (vardiff::cap, also for the first).
+		let difficulty = self.vardiff.difficulty().min(crate::vardiff::cap(job.work.difficulty.0)).max(U256::one());
 		// A raise waits for the next job (see `Judged`); a job is sent again
 		// only to lower its difficulty.
 		let floor = self.sent.get(&job.id).map(Judged::floor);
@@ -424,7 +424,7 @@ impl Conn {
 			}
 		}
 		self.junk = 0;
-		self.vardiff.share();
+		self.vardiff.share(difficulty);
 		let macs = difficulty.low_u128() as f64 * params.macs_per_ticket() as f64;
 		self.pool.stats.share(&user, ShareResult::Accepted, weight, macs, accepted.is_block);
 		self.send(message::answer(id, json!(true)));
