@@ -36,11 +36,12 @@ else
 	cargo test --workspace "${features[@]}"
 fi
 
-step "Client end-to-end tests (e2e/: @polkadot/api on the dev and local chains, polkadot-api past block 200)"
+step "Client end-to-end tests (e2e/: an independent JS miner through the pool, @polkadot/api on the dev and local chains, polkadot-api past block 200)"
 (
 	cd e2e
 	npm ci --no-audit --no-fund --loglevel=error
-	MLPOW_NODE_BIN="$CARGO_TARGET_DIR/debug/mlpow-node" MLPOW_WORKER_BIN="$CARGO_TARGET_DIR/debug/mlpow-worker" npm test
+	MLPOW_NODE_BIN="$CARGO_TARGET_DIR/debug/mlpow-node" MLPOW_WORKER_BIN="$CARGO_TARGET_DIR/debug/mlpow-worker" \
+		MLPOW_POOL_BIN="$CARGO_TARGET_DIR/debug/mlpow-pool" npm test
 )
 
 step "Useful mode end-to-end (clients/python: two nodes on dev-v2, a worker's job API, the Python client, a real model)"

@@ -52,7 +52,7 @@ export function freePort() {
 }
 
 // One child process with its output in a log file.
-class Proc {
+export class Proc {
   constructor(name, bin, args, log) {
     this.name = name;
     this.log = log;
@@ -107,7 +107,7 @@ async function rpcCall(port, method, params = []) {
 
 // Starts `mlpow-node` for `chain` under `base` and waits until its RPC
 // answers. `extra` are further arguments. Returns the process and its ports.
-async function startNode(chain, base, name, extra, timeoutMs) {
+export async function startNode(chain, base, name, extra, timeoutMs) {
   const rpcPort = await freePort();
   const p2pPort = await freePort();
   // `--dev` is the dev chain as an authority with a throwaway network key;

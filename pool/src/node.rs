@@ -153,6 +153,13 @@ async fn submit(client: Arc<WsClient>, c: Candidate, stats: Arc<Stats>, accounts
 				log::error!("could not record block #{number}: {e:#}");
 			}
 		}
+		// A second winner on a job the node has already moved past (a race
+		// among the pool's miners, not a fault): stale, not rejected, so
+		// that an alert on rejected blocks means something.
+		Err(jsonrpsee::core::ClientError::Call(e)) if e.code() == mlpow_work::codes::STALE => {
+			stats.blocks_stale.fetch_add(1, Ordering::Relaxed);
+			log::info!("block candidate from {} came after the node moved on: {}", c.worker, e.message());
+		}
 		Err(e) => {
 			stats.blocks_rejected.fetch_add(1, Ordering::Relaxed);
 			log::warn!("block candidate from {} refused by the node: {e}", c.worker);

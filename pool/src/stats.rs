@@ -70,7 +70,11 @@ pub struct Status {
 	pub connections: u64,
 	pub blocks_found: u64,
 	pub blocks_accepted: u64,
+	/// Block candidates the node refused.
 	pub blocks_rejected: u64,
+	/// Block candidates that came after the node had moved on (two winners
+	/// at once).
+	pub blocks_stale: u64,
 	/// Shares by result, all workers (listed or not).
 	pub shares: SharesStatus,
 	pub workers: Vec<WorkerStatus>,
@@ -93,6 +97,7 @@ pub struct Stats {
 	pub blocks_found: AtomicU64,
 	pub blocks_accepted: AtomicU64,
 	pub blocks_rejected: AtomicU64,
+	pub blocks_stale: AtomicU64,
 	shares_accepted: AtomicU64,
 	shares_stale: AtomicU64,
 	shares_duplicate: AtomicU64,
@@ -171,6 +176,7 @@ impl Stats {
 			blocks_found: self.blocks_found.load(Ordering::Relaxed),
 			blocks_accepted: self.blocks_accepted.load(Ordering::Relaxed),
 			blocks_rejected: self.blocks_rejected.load(Ordering::Relaxed),
+			blocks_stale: self.blocks_stale.load(Ordering::Relaxed),
 			shares: SharesStatus {
 				accepted: self.shares_accepted.load(Ordering::Relaxed),
 				stale: self.shares_stale.load(Ordering::Relaxed),
@@ -205,6 +211,7 @@ impl Stats {
 				("{result=\"found\"}".into(), s.blocks_found.to_string()),
 				("{result=\"accepted\"}".into(), s.blocks_accepted.to_string()),
 				("{result=\"rejected\"}".into(), s.blocks_rejected.to_string()),
+				("{result=\"stale\"}".into(), s.blocks_stale.to_string()),
 			],
 		);
 		let label = |w: &WorkerStatus, extra: &str| format!("{{worker=\"{}\"{extra}}}", w.worker);
