@@ -24,10 +24,16 @@ struct Args {
 	#[arg(long, default_value = "ws://127.0.0.1:9944", value_parser = parse_node_url)]
 	node: String,
 
-	/// Mine for a pool instead of a node (`stratum+tcp://host:port`);
-	/// repeat for fallback pools, tried in order. Needs `--user`.
+	/// Mine for a pool instead of a node (`stratum+tcp://host:port`, or
+	/// `stratum+ssl://host:port` for TLS); repeat for fallback pools, tried
+	/// in order. Needs `--user`.
 	#[arg(long, value_parser = mlpow_worker::pool::parse_pool_url, requires = "user")]
-	pool: Vec<String>,
+	pool: Vec<mlpow_stratum::transport::PoolUrl>,
+
+	/// For `stratum+ssl://` pools: a PEM file of certificates to trust
+	/// besides the system's (a pool's own CA or self-signed certificate).
+	#[arg(long, requires = "pool")]
+	pool_ca: Option<std::path::PathBuf>,
 
 	/// The pool account: `ADDRESS.WORKER` (an SS58 payout address and a
 	/// name for this machine).
@@ -288,7 +294,11 @@ fn mine(args: &Args, lanes: Vec<Box<dyn Lane>>) -> anyhow::Result<()> {
 	let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
 	let options = session::Options::worker(lanes, args.jobs_memory_mib << 20);
 	let source = match &args.user {
-		Some(user) => session::Source::Pool { pools: args.pool.clone(), user: user.clone() },
+		Some(user) => session::Source::Pool {
+			pools: mlpow_worker::pool::Pools::new(args.pool.clone(), args.pool_ca.as_deref())
+				.map_err(anyhow::Error::msg)?,
+			user: user.clone(),
+		},
 		None => session::Source::Node(args.node.clone()),
 	};
 	let session = session::Session::start_on(runtime.handle(), source, options);

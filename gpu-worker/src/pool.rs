@@ -17,7 +17,9 @@ use mlpow_stratum::{
 	codes,
 	line::read_line,
 	message::{self, JobNotice, Message, Subscribed},
-	methods, NoncePrefix, PROTOCOL,
+	methods,
+	transport::{PoolUrl, TlsConnector},
+	NoncePrefix, PROTOCOL,
 };
 use serde_json::{json, Value};
 use std::{
@@ -30,7 +32,6 @@ use std::{
 };
 use tokio::{
 	io::{AsyncWriteExt, BufReader},
-	net::TcpStream,
 	sync::mpsc,
 };
 
@@ -43,25 +44,43 @@ const MAX_LINE: usize = 64 << 10;
 /// Jobs remembered, to name the job of a share found on an older one.
 const JOBS_KEPT: usize = 32;
 
-/// A pool's address: `stratum+tcp://host:port`.
-pub fn parse_pool_url(url: &str) -> Result<String, String> {
-	if url.starts_with("stratum+ssl://") {
-		return Err("stratum+ssl:// is not supported yet: use stratum+tcp:// (or a TLS tunnel such as stunnel)".into());
+/// A pool's address: `stratum+tcp://host:port` or `stratum+ssl://host:port`.
+pub fn parse_pool_url(url: &str) -> Result<PoolUrl, String> {
+	PoolUrl::parse(url)
+}
+
+/// The pools to mine for, in order, and what `stratum+ssl://` trusts.
+#[derive(Clone)]
+pub struct Pools {
+	/// The primary first, then the fallbacks.
+	pub urls: Vec<PoolUrl>,
+	/// For `stratum+ssl://` pools: the system's roots and `--pool-ca`.
+	pub tls: Option<TlsConnector>,
+}
+
+impl std::fmt::Debug for Pools {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		let urls: Vec<String> = self.urls.iter().map(ToString::to_string).collect();
+		f.debug_struct("Pools").field("urls", &urls).field("tls", &self.tls.is_some()).finish()
 	}
-	let Some(rest) = url.strip_prefix("stratum+tcp://") else {
-		return Err(format!("{url:?} is not a stratum+tcp://host:port URL"));
-	};
-	let host_port = rest.trim_end_matches('/');
-	match host_port.rsplit_once(':') {
-		Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(host_port.to_string()),
-		_ => Err(format!("{url:?}: expected stratum+tcp://host:port")),
+}
+
+impl Pools {
+	/// `urls`, with a TLS configuration if any of them needs one (the
+	/// system's roots, and the certificates in `ca` if given).
+	pub fn new(urls: Vec<PoolUrl>, ca: Option<&std::path::Path>) -> Result<Self, String> {
+		let tls = match urls.iter().any(|u| u.tls) {
+			true => Some(mlpow_stratum::transport::client_tls(ca)?),
+			false => None,
+		};
+		Ok(Self { urls, tls })
 	}
 }
 
 /// Runs for ever: mines for the first pool of `pools` that answers, as
 /// `user` (`ADDRESS.WORKER`).
 pub async fn run(
-	pools: Vec<String>,
+	pools: Pools,
 	user: String,
 	miner: Arc<Miner>,
 	mut found: mpsc::Receiver<Found>,
@@ -69,9 +88,9 @@ pub async fn run(
 ) {
 	let mut backoff = FIRST_BACKOFF;
 	loop {
-		for pool in &pools {
+		for pool in &pools.urls {
 			let mut connected = false;
-			match session(pool, &user, &miner, &mut found, &outcomes, &mut connected).await {
+			match session(pool, pools.tls.as_ref(), &user, &miner, &mut found, &outcomes, &mut connected).await {
 				Ok(()) => log::warn!("pool {pool} closed the connection"),
 				Err(e) => log::warn!("pool {pool}: {e}"),
 			}
@@ -92,16 +111,16 @@ pub async fn run(
 
 /// One connection's life.
 async fn session(
-	pool: &str,
+	pool: &PoolUrl,
+	tls: Option<&TlsConnector>,
 	user: &str,
 	miner: &Arc<Miner>,
 	found: &mut mpsc::Receiver<Found>,
 	outcomes: &Arc<Outcomes>,
 	connected: &mut bool,
 ) -> anyhow::Result<()> {
-	let stream = tokio::time::timeout(HANDSHAKE, TcpStream::connect(pool)).await??;
-	stream.set_nodelay(true)?;
-	let (read, mut write) = stream.into_split();
+	let stream = tokio::time::timeout(HANDSHAKE, mlpow_stratum::transport::connect(pool, tls)).await??;
+	let (read, mut write) = tokio::io::split(stream);
 	let (lines_tx, mut lines) = mpsc::channel::<Result<String, String>>(16);
 	let reader = tokio::spawn(async move {
 		let (mut reader, mut buf, limit) = (BufReader::new(read), Vec::new(), AtomicUsize::new(MAX_LINE));
@@ -274,19 +293,5 @@ impl State {
 			},
 		}
 		Ok(())
-	}
-}
-
-#[cfg(test)]
-mod tests {
-	use super::*;
-
-	#[test]
-	fn pool_urls_are_stratum_tcp() {
-		assert_eq!(parse_pool_url("stratum+tcp://127.0.0.1:3333"), Ok("127.0.0.1:3333".into()));
-		assert_eq!(parse_pool_url("stratum+tcp://pool.example:3333/"), Ok("pool.example:3333".into()));
-		assert!(parse_pool_url("stratum+ssl://pool.example:3333").unwrap_err().contains("not supported yet"));
-		assert!(parse_pool_url("tcp://pool.example:3333").is_err());
-		assert!(parse_pool_url("stratum+tcp://pool.example").is_err());
 	}
 }

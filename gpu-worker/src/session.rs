@@ -49,14 +49,14 @@ mod weight;
 pub use weight::Weight;
 
 /// Where a session's work comes from, and where its winners go.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Source {
 	/// A node's mining RPC (`ws://`): winners are blocks.
 	Node(String),
-	/// Pools (`host:port`, the first that answers; the rest are fallbacks)
+	/// Pools (the first that answers; the rest are fallbacks)
 	/// over the mlpow Stratum protocol, as `user` (`ADDRESS.WORKER`):
 	/// winners are shares.
-	Pool { pools: Vec<String>, user: String },
+	Pool { pools: crate::pool::Pools, user: String },
 }
 
 /// How a session mines.

@@ -209,30 +209,14 @@ pub fn new_full<N: sc_network::NetworkBackend<Block, <Block as sp_runtime::trait
 	finality: mlpow_consensus::FinalityRules,
 ) -> Result<TaskManager, ServiceError> {
 	// The test switches (debug builds only) never run on a chain that is
-	// not a development chain, whatever the environment says.
-	if mlpow_consensus::test_switches::accepts_any_seal()
-		&& config.chain_spec.chain_type() != sc_service::ChainType::Development
-	{
-		return Err(ServiceError::Other(
-			"MLPOW_TEST_ACCEPT_ANY_SEAL=1 makes a node accept every seal; it is refused on a chain that is not a \
-			 development chain"
-				.into(),
-		));
-	}
-	if mlpow_consensus::test_switches::stamp_spacing_ms().is_some()
-		&& config.chain_spec.chain_type() != sc_service::ChainType::Development
-	{
+	// not a development chain, whatever the environment says: a switch's
+	// variable set at all is refused, since its file is read again later.
+	let switches = mlpow_consensus::test_switches::set_in_environment();
+	if !switches.is_empty() && config.chain_spec.chain_type() != sc_service::ChainType::Development {
 		return Err(ServiceError::Other(format!(
-			"{} gives a node a test clock; it is refused on a chain that is not a development chain",
-			mlpow_consensus::test_switches::STAMP_SPACING_FILE_ENV
-		)));
-	}
-	if mlpow_consensus::test_switches::import_delay_ms().is_some()
-		&& config.chain_spec.chain_type() != sc_service::ChainType::Development
-	{
-		return Err(ServiceError::Other(format!(
-			"{} slows a node's imports; it is refused on a chain that is not a development chain",
-			mlpow_consensus::test_switches::IMPORT_DELAY_FILE_ENV
+			"{} set: test switches of debug builds (accept any seal, a test clock, slow imports); they are \
+			 refused on a chain that is not a development chain",
+			switches.join(", ")
 		)));
 	}
 	let PartialComponents {

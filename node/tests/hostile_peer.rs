@@ -113,6 +113,8 @@ fn the_test_switches_are_refused_off_development_chains() {
 		("accept-any-seal", "MLPOW_TEST_ACCEPT_ANY_SEAL", "1"),
 		("test-clock", mlpow_consensus::test_switches::STAMP_SPACING_FILE_ENV, clock.to_str().unwrap()),
 		("slow-import", mlpow_consensus::test_switches::IMPORT_DELAY_FILE_ENV, clock.to_str().unwrap()),
+		// A file that is not there yet: it could be written once the node runs.
+		("later", mlpow_consensus::test_switches::IMPORT_DELAY_FILE_ENV, "/nonexistent/mlpow-later"),
 	] {
 		let (base, log_path) = (tmp.path().join(name), tmp.path().join(format!("{name}.log")));
 		let (rpc, p2p) = (free_port().to_string(), free_port().to_string());

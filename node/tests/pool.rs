@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::*;
+use common::{pool::*, *};
 use jsonrpsee::ws_client::WsClient;
 use mlpow_primitives::{ChallengeParams, Seal, U256};
 use serde_json::{json, Value};
@@ -20,8 +20,7 @@ use sp_core::{
 	Pair, H256,
 };
 use std::{
-	io::{Read, Write},
-	path::{Path, PathBuf},
+	path::Path,
 	time::{Duration, Instant},
 };
 use tokio::{
@@ -32,13 +31,7 @@ use tokio::{
 	},
 };
 
-const TIMEOUT: Duration = Duration::from_secs(180);
-
-fn pool_bin() -> PathBuf {
-	let path = node_bin().with_file_name("mlpow-pool");
-	assert!(path.exists(), "{} is missing: run `cargo build -p mlpow-pool` first", path.display());
-	path
-}
+const TIMEOUT: Duration = POOL_TIMEOUT;
 
 fn account(byte: u8) -> AccountId32 {
 	AccountId32::new([byte; 32])
@@ -53,59 +46,6 @@ fn start_pool(dir: &Path, node: &Node, listen: u16, status: u16, run: u32) -> Pr
 		"1000000000000",
 	];
 	start_pool_with(dir, node, listen, status, run, &args)
-}
-
-fn start_pool_with(dir: &Path, node: &Node, listen: u16, status: u16, run: u32, extra: &[&str]) -> Proc {
-	let args: Vec<String> = [
-		"--node",
-		&node.ws_url(),
-		"--listen",
-		&format!("127.0.0.1:{listen}"),
-		"--status",
-		&format!("127.0.0.1:{status}"),
-		"--share-interval",
-		"1",
-		"--start-difficulty",
-		"50",
-		"--data-dir",
-		dir.join("pool-data").to_str().unwrap(),
-		"--fee-percent",
-		"1",
-	]
-	.iter()
-	.chain(extra)
-	.map(|s| s.to_string())
-	.collect();
-	Proc::spawn("mlpow-pool", &pool_bin(), &args, dir.join(format!("pool-{run}.log")))
-}
-
-fn start_pool_worker(dir: &Path, listen: u16, user: &str, run: u32) -> Proc {
-	let args: Vec<String> = [
-		"--pool",
-		&format!("stratum+tcp://127.0.0.1:{listen}"),
-		"--user",
-		user,
-		"--threads",
-		"1",
-		"--report-secs",
-		"2",
-	]
-	.iter()
-	.map(|s| s.to_string())
-	.collect();
-	let name = user.rsplit('.').next().unwrap();
-	Proc::spawn("mlpow-worker", &worker_bin(), &args, dir.join(format!("{name}-{run}.log")))
-}
-
-/// The pool's `GET /status` (`None` while it is not listening).
-fn status(port: u16) -> Option<Value> {
-	let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-	stream.write_all(b"GET /status HTTP/1.1\r\nHost: pool\r\n\r\n").ok()?;
-	let mut text = String::new();
-	stream.read_to_string(&mut text).ok()?;
-	let (head, body) = text.split_once("\r\n\r\n")?;
-	assert!(head.starts_with("HTTP/1.1 200"), "{text}");
-	Some(serde_json::from_str(body).unwrap_or_else(|e| panic!("status: {e}: {text}")))
 }
 
 /// What the pool's ledger has credited a balance entry in all: owed,
@@ -146,27 +86,6 @@ async fn free_balance_or_zero(client: &WsClient, who: &AccountId32, at: Option<H
 fn credited_to(status: &Value, address: &str) -> u128 {
 	let balances = status["ledger"]["balances"].as_array().unwrap();
 	balances.iter().find(|b| b["address"] == address).map_or(0, credited)
-}
-
-fn accepted(status: &Value, worker: &str) -> u64 {
-	let workers = status["workers"].as_array().unwrap();
-	workers.iter().find(|w| w["worker"] == worker).map_or(0, |w| w["accepted"].as_u64().unwrap())
-}
-
-/// Waits until `done` holds of the pool's status.
-async fn wait_status(pool: &mut Proc, port: u16, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-	let deadline = Instant::now() + scaled(TIMEOUT);
-	loop {
-		pool.assert_running();
-		if let Some(s) = status(port) {
-			if done(&s) {
-				return s;
-			}
-			assert!(Instant::now() < deadline, "{what}: status {s}\n{}", pool.log_tail());
-		}
-		assert!(Instant::now() < deadline, "{what}: no status\n{}", pool.log_tail());
-		tokio::time::sleep(Duration::from_millis(250)).await;
-	}
 }
 
 /// A miner speaking the protocol by hand, to send what honest miners never do.

@@ -17,6 +17,16 @@ struct Cli {
 	/// Where miners connect (`stratum+tcp://` this address).
 	#[arg(long, default_value = "0.0.0.0:3333")]
 	listen: SocketAddr,
+	/// Where miners connect over TLS (`stratum+ssl://` this address), with
+	/// `--tls-cert` and `--tls-key`. The same pool, ledger and limits.
+	#[arg(long, requires_all = ["tls_cert", "tls_key"])]
+	tls_listen: Option<SocketAddr>,
+	/// The TLS certificate chain (PEM), for `--tls-listen`.
+	#[arg(long, requires = "tls_listen")]
+	tls_cert: Option<std::path::PathBuf>,
+	/// The TLS private key (PEM), for `--tls-listen`.
+	#[arg(long, requires = "tls_listen")]
+	tls_key: Option<std::path::PathBuf>,
 	/// The JSON status (`GET /status`) and Prometheus metrics (`GET /metrics`).
 	#[arg(long, default_value = "127.0.0.1:3334")]
 	status: SocketAddr,
@@ -102,16 +112,29 @@ async fn main() -> anyhow::Result<()> {
 	let jobs = Arc::new(Jobs::default());
 	let (current_tx, current) = watch::channel(None);
 	let (candidates_tx, candidates) = tokio::sync::mpsc::channel(64);
+	let tls = match (&cli.tls_listen, &cli.tls_cert, &cli.tls_key) {
+		(Some(addr), Some(cert), Some(key)) => {
+			let acceptor = mlpow_stratum::transport::server_tls(cert, key).map_err(anyhow::Error::msg)?;
+			Some((TcpListener::bind(addr).await?, acceptor))
+		}
+		_ => None,
+	};
 	let miners = TcpListener::bind(cli.listen).await?;
 	let status = TcpListener::bind(cli.status).await?;
 	// Tests and scripts read the bound ports from these lines (port 0 picks one).
 	log::info!("listening for miners on stratum+tcp://{}", miners.local_addr()?);
+	if let Some((listener, _)) = &tls {
+		log::info!("listening for miners on stratum+ssl://{}", listener.local_addr()?);
+	}
 	log::info!("status on http://{}/status and /metrics", status.local_addr()?);
 	tokio::spawn(stats::serve(status, stats.clone(), ledger.clone()));
 	tokio::spawn(node::run(cli.node.clone(), jobs.clone(), current_tx, candidates, stats.clone(), accounts));
 	let pool = Arc::new(server::Pool::new(config, jobs, current, candidates_tx, stats, ledger));
+	if let Some((listener, acceptor)) = tls {
+		tokio::spawn(server::serve(pool.clone(), listener, Some(acceptor)));
+	}
 	tokio::select! {
-		_ = server::serve(pool, miners) => {}
+		_ = server::serve(pool, miners, None) => {}
 		_ = tokio::signal::ctrl_c() => log::info!("stopping"),
 	}
 	Ok(())

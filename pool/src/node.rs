@@ -110,20 +110,22 @@ async fn session(
 			item = work.next() => match item {
 				Some(Ok(item)) => {
 					let job = jobs.add(item);
-					if job.clean {
-						// Shares of older parents are stale: their keys go.
-						let (ledger, parent) = (accounts.ledger.clone(), job.work.parent_hash.0);
-						tokio::task::spawn_blocking(move || {
-							if let Err(e) = ledger.forget_seen_except(&parent) {
-								log::warn!("forgetting the shares seen on older blocks: {e:#}");
-							}
-						});
-					}
 					log::info!(
 						"job {}: block #{} difficulty {}{}",
 						job.id, job.work.number, job.work.difficulty.0, if job.clean { " (new parent)" } else { "" }
 					);
+					let (clean, parent) = (job.clean, job.work.parent_hash.0);
 					current.send_replace(Some(job));
+					if clean {
+						// Shares of older parents are stale: their keys go,
+						// one parent at a time (awaited, so that an older
+						// parent's pruning never runs after a newer one's).
+						let ledger = accounts.ledger.clone();
+						let pruned = tokio::task::spawn_blocking(move || ledger.forget_seen_except(&parent)).await;
+						if let Err(e) = pruned.map_err(anyhow::Error::from).and_then(|r| r) {
+							log::warn!("forgetting the shares seen on older blocks: {e:#}");
+						}
+					}
 				}
 				Some(Err(e)) => anyhow::bail!("undecodable work from the node: {e}"),
 				None => return Ok(()),

@@ -11,6 +11,7 @@ use crate::{
 	vardiff::Vardiff,
 };
 use mlpow_primitives::{v2::noise::Mode, ChallengeParams, PUZZLE_V2, SEAL_LEN, U256};
+use mlpow_stratum::transport::{Stream, TlsAcceptor};
 use mlpow_stratum::{
 	codes,
 	line::{read_line, LineError},
@@ -32,8 +33,8 @@ use std::{
 	time::{Duration, Instant},
 };
 use tokio::{
-	io::{AsyncWriteExt, BufReader},
-	net::{tcp::OwnedWriteHalf, TcpListener, TcpStream},
+	io::{AsyncWriteExt, BufReader, WriteHalf},
+	net::{TcpListener, TcpStream},
 	sync::{mpsc, watch, Semaphore},
 };
 
@@ -57,6 +58,8 @@ pub const IDLE_FOR: Duration = Duration::from_secs(600);
 const OUTBOX: usize = 64;
 /// One write to a miner must finish within this.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A `stratum+ssl://` miner's TLS handshake must finish within this.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 /// Workers one connection may authorize.
 const MAX_WORKERS: usize = 256;
 /// How often a connection's share difficulty is looked at between jobs.
@@ -175,8 +178,10 @@ fn decrement(counts: &mut HashMap<IpAddr, usize>, ip: IpAddr) {
 mod conn;
 use conn::Conn;
 
-/// Accepts miners on `listener` for ever.
-pub async fn serve(pool: Arc<Pool>, listener: TcpListener) {
+/// Accepts miners on `listener` for ever: plain TCP, or TLS with `tls`
+/// (`stratum+ssl://`). The limits and bans apply before the TLS handshake,
+/// which costs the pool more than the miner.
+pub async fn serve(pool: Arc<Pool>, listener: TcpListener, tls: Option<TlsAcceptor>) {
 	loop {
 		let (stream, addr) = match listener.accept().await {
 			Ok(accepted) => accepted,
@@ -188,7 +193,7 @@ pub async fn serve(pool: Arc<Pool>, listener: TcpListener) {
 		};
 		let ip = addr.ip();
 		if pool.banned(ip) {
-			refuse(stream, codes::BANNED, "banned").await;
+			refuse(stream, tls.is_some(), codes::BANNED, "banned").await;
 			continue;
 		}
 		let full = {
@@ -207,14 +212,26 @@ pub async fn serve(pool: Arc<Pool>, listener: TcpListener) {
 		if let Some(why) = full {
 			pool.pending.lock().retain(|_, n| *n > 0);
 			pool.open.lock().retain(|_, n| *n > 0);
-			refuse(stream, codes::OTHER, why).await;
+			refuse(stream, tls.is_some(), codes::OTHER, why).await;
 			continue;
 		}
-		let pool = pool.clone();
+		let (pool, tls) = (pool.clone(), tls.clone());
 		tokio::spawn(async move {
 			pool.stats.connections.fetch_add(1, Ordering::Relaxed);
+			let _ = stream.set_nodelay(true);
+			let stream: Result<Box<dyn Stream>, String> = match tls {
+				None => Ok(Box::new(stream)),
+				Some(tls) => match tokio::time::timeout(TLS_HANDSHAKE, tls.accept(stream)).await {
+					Ok(Ok(stream)) => Ok(Box::new(stream)),
+					Ok(Err(e)) => Err(format!("TLS handshake: {e}")),
+					Err(_) => Err("no TLS handshake in time".into()),
+				},
+			};
 			let mut conn = Conn::new(pool.clone(), addr);
-			let why = conn.run(stream).await;
+			let why = match stream {
+				Ok(stream) => conn.run(stream).await,
+				Err(why) => why,
+			};
 			log::debug!("miner {addr} ({}): closed: {why}", conn.who());
 			if conn.authorized.is_empty() {
 				pool.leave_pending(ip);
@@ -228,8 +245,12 @@ pub async fn serve(pool: Arc<Pool>, listener: TcpListener) {
 	}
 }
 
-/// Answers a connection the pool will not serve, and closes it.
-async fn refuse(mut stream: TcpStream, code: i32, why: &str) {
+/// Answers a connection the pool will not serve, and closes it (a TLS
+/// connection is only closed: answering it would need the handshake).
+async fn refuse(mut stream: TcpStream, tls: bool, code: i32, why: &str) {
+	if tls {
+		return;
+	}
 	let line = message::refusal(&Value::Null, code, why);
 	let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(line.as_bytes())).await;
 }

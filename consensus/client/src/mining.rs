@@ -247,10 +247,13 @@ where
 					Some(hash) => SubmitOutcome::Accepted { hash, number: sub.number },
 					None => SubmitOutcome::ImportFailed("imported, but no import notification was seen".into()),
 				}
-			} else if !current(&sub.pre_hash) {
+			} else if handle.metadata().is_some_and(|m| m.pre_hash != sub.pre_hash) {
 				// The build changed between our check and the handle's own.
 				SubmitOutcome::Stale
 			} else {
+				// The handle takes the build before it imports, so a block
+				// whose import failed leaves no build behind: that is a
+				// failure, not stale work (a pool counts the two apart).
 				SubmitOutcome::ImportFailed("the block import refused the block (see the node log)".into())
 			}
 		};

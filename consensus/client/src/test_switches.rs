@@ -2,9 +2,13 @@
 //! what an attacker or a slow machine would: a hostile node serving junk
 //! seals ([`accepts_any_seal`]), a test clock that stamps an attacker's
 //! chain from the launch time on ([`stamp_spacing_ms`]), and a node that
-//! imports blocks slowly ([`import_delay_ms`]). Release builds compile each
-//! to nothing, and a debug node refuses each on a chain that is not a
-//! development chain (`node/src/service.rs`).
+//! imports blocks slowly ([`import_delay_ms`]). Builds without debug
+//! assertions (release builds) compile each to nothing, and a debug node
+//! whose environment names any of them refuses to start on a chain that is
+//! not a development chain (`node/src/service.rs`, [`set_in_environment`]),
+//! whatever the variable's value or file holds then: the files are read
+//! again for every block, so a check of their contents at start-up could
+//! be passed with an empty file and the switch turned on later.
 //!
 //! The hostile node: a test needs a peer that serves blocks whose seals do not verify, and
 //! the only process that speaks Substrate's network protocols is the node
@@ -17,12 +21,28 @@
 //! development chain (`node/src/service.rs`), so a debug node run on a real
 //! network's spec cannot be switched into it either.
 
+/// The environment variable of [`accepts_any_seal`].
+pub const ACCEPT_ANY_SEAL_ENV: &str = "MLPOW_TEST_ACCEPT_ANY_SEAL";
+
+/// The test switches' variables set in this node's environment: every one
+/// that is set, in a debug build; none in a release build, where they do
+/// nothing.
+pub fn set_in_environment() -> Vec<&'static str> {
+	if !cfg!(debug_assertions) {
+		return Vec::new();
+	}
+	[ACCEPT_ANY_SEAL_ENV, STAMP_SPACING_FILE_ENV, IMPORT_DELAY_FILE_ENV]
+		.into_iter()
+		.filter(|var| std::env::var_os(var).is_some())
+		.collect()
+}
+
 /// Whether this node accepts every seal (debug builds, with the variable set).
 #[cfg(debug_assertions)]
 pub fn accepts_any_seal() -> bool {
 	static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 	*ON.get_or_init(|| {
-		let on = std::env::var("MLPOW_TEST_ACCEPT_ANY_SEAL").is_ok_and(|v| v == "1");
+		let on = std::env::var(ACCEPT_ANY_SEAL_ENV).is_ok_and(|v| v == "1");
 		if on {
 			log::warn!(
 				target: "mlpow",

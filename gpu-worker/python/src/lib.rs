@@ -34,8 +34,10 @@ struct Miner {
 #[pymethods]
 impl Miner {
 	/// Connects to `node` in the background (it keeps reconnecting): a
-	/// node's `ws://` RPC, or a pool's `stratum+tcp://host:port`, mined
-	/// for as `user` (`ADDRESS.WORKER`).
+	/// node's `ws://` RPC, or a pool's `stratum+tcp://host:port` (or
+	/// `stratum+ssl://host:port`, checked against the system's roots and
+	/// the PEM file `pool_ca` if given), mined for as `user`
+	/// (`ADDRESS.WORKER`).
 	/// `backend`: what multiplies the calls: "cpu" (the calling thread),
 	/// "cuda" (the first GPU; host arrays are copied to it and back), or
 	/// "auto" (CUDA where a driver and a GPU are present, else the CPU).
@@ -43,12 +45,21 @@ impl Miner {
 	/// `min_fill`: the least share of a puzzle piece a call's data must fill
 	/// to be mined (smaller products are multiplied plainly).
 	#[new]
-	#[pyo3(signature = (node = "ws://127.0.0.1:9944", *, user = None, backend = "cpu", min_fill = 0.5, background_threads = 0))]
-	fn new(node: &str, user: Option<&str>, backend: &str, min_fill: f64, background_threads: usize) -> PyResult<Self> {
+	#[pyo3(signature = (node = "ws://127.0.0.1:9944", *, user = None, pool_ca = None, backend = "cpu", min_fill = 0.5, background_threads = 0))]
+	fn new(
+		node: &str,
+		user: Option<&str>,
+		pool_ca: Option<std::path::PathBuf>,
+		backend: &str,
+		min_fill: f64,
+		background_threads: usize,
+	) -> PyResult<Self> {
 		let source = match (node.starts_with("stratum+"), user) {
 			(true, Some(user)) => {
 				let pool = mlpow_worker::pool::parse_pool_url(node).map_err(PyValueError::new_err)?;
-				Source::Pool { pools: vec![pool], user: user.to_string() }
+				let pools =
+					mlpow_worker::pool::Pools::new(vec![pool], pool_ca.as_deref()).map_err(PyValueError::new_err)?;
+				Source::Pool { pools, user: user.to_string() }
 			}
 			(true, None) => {
 				return Err(PyValueError::new_err("a pool needs user=\"ADDRESS.WORKER\" (the payout address)"))

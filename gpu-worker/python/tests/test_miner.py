@@ -81,14 +81,15 @@ class WithoutANode(unittest.TestCase):
         a, b = np.ones((3, 4), np.int8), np.ones((4, 2), np.int8)
         np.testing.assert_array_equal(pool.matmul(a, b), np.full((3, 2), 4))
         self.assertFalse(pool.stats()["mining"])
-        for node, user, why in [
-            ("stratum+tcp://127.0.0.1:1", None, "needs user="),
-            ("ws://127.0.0.1:1", "x.y", "user= is for a pool"),
-            ("stratum+ssl://127.0.0.1:1", "x.y", "not supported yet"),
-            ("http://127.0.0.1:1", None, "neither a ws:// URL"),
+        for node, user, ca, why in [
+            ("stratum+tcp://127.0.0.1:1", None, None, "needs user="),
+            ("ws://127.0.0.1:1", "x.y", None, "user= is for a pool"),
+            ("stratum+ssl://127.0.0.1:1", "x.y", "/nonexistent/pool-ca.pem", "/nonexistent/pool-ca.pem"),
+            ("stratum+tcp://127.0.0.1", "x.y", None, "expected stratum+tcp://host:port"),
+            ("http://127.0.0.1:1", None, None, "neither a ws:// URL"),
         ]:
             with self.assertRaises(ValueError) as e:
-                mlpow.Miner(node, user=user)
+                mlpow.Miner(node, user=user, pool_ca=ca)
             self.assertIn(why, str(e.exception))
 
     def test_a_registered_weight_multiplies_exactly(self):

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod pool;
+
 use codec::Decode;
 use jsonrpsee::{
 	core::client::{ClientT, Error as RpcError},

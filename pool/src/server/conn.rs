@@ -85,9 +85,8 @@ impl Conn {
 	}
 
 	/// Serves the connection; returns why it ended.
-	pub(super) async fn run(&mut self, stream: TcpStream) -> String {
-		let _ = stream.set_nodelay(true);
-		let (read, write) = stream.into_split();
+	pub(super) async fn run(&mut self, stream: Box<dyn Stream>) -> String {
+		let (read, write) = tokio::io::split(stream);
 		let (outbox, queued) = mpsc::channel(OUTBOX);
 		self.outbox = Some(outbox);
 		let writer = tokio::spawn(write_lines(write, queued));
@@ -413,9 +412,10 @@ impl Conn {
 			Ok(true) => {}
 			Ok(false) => {
 				// Accepted before the pool restarted: the ledger remembers.
+				// An honest miner never sends a share again, and this one
+				// cost a tile check: junk, toward a ban.
 				self.pool.stats.share(&user, ShareResult::Duplicate, 0, 0.0, false);
-				self.send(message::refusal(id, codes::DUPLICATE, "duplicate share"));
-				return Ok(());
+				return self.junk(id, codes::DUPLICATE, "duplicate share (accepted before the pool restarted)");
 			}
 			Err(e) => {
 				log::error!("could not record a share of {user}: {e:#}");
@@ -471,7 +471,7 @@ fn line_limit(params: &ChallengeParams, chosen: bool) -> usize {
 }
 
 /// Writes queued lines until the queue closes or a write fails or stalls.
-async fn write_lines(mut write: OwnedWriteHalf, mut queued: mpsc::Receiver<String>) {
+async fn write_lines(mut write: WriteHalf<Box<dyn Stream>>, mut queued: mpsc::Receiver<String>) {
 	while let Some(line) = queued.recv().await {
 		match tokio::time::timeout(WRITE_TIMEOUT, write.write_all(line.as_bytes())).await {
 			Ok(Ok(())) => {}

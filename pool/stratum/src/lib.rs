@@ -4,8 +4,8 @@
 //! `consensus/STRATUM.md` writes it (`mlpow-stratum/1`): the messages
 //! ([`message`]), the error codes ([`codes`]), the per-connection nonce
 //! prefix ([`NoncePrefix`]), newline framing with a length limit
-//! ([`line`]) and the checks a pool makes on a share, in the spec's order
-//! ([`share`]). The pool (`mlpow-pool`) and the miners (`mlpow-worker
+//! ([`line`]), the checks a pool makes on a share, in the spec's order
+//! ([`share`]), and the transport, TCP or TLS ([`transport`]). The pool (`mlpow-pool`) and the miners (`mlpow-worker
 //! --pool`) both build on it, so the protocol is written once.
 
 #![warn(missing_docs)]
@@ -13,6 +13,7 @@
 pub mod line;
 pub mod message;
 pub mod share;
+pub mod transport;
 
 /// The protocol version a miner names in `mining.subscribe`.
 pub const PROTOCOL: &str = "mlpow-stratum/1";

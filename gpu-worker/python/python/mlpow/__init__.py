@@ -85,9 +85,11 @@ class Miner:
     """A miner in this process (see the module's docstring).
 
     ``node``: the node's WebSocket RPC, or a pool's
-    ``stratum+tcp://host:port`` with ``user="ADDRESS.WORKER"`` (the payout
-    address; the products then mine shares for the pool, which pays for
-    them). ``backend``: what multiplies,
+    ``stratum+tcp://host:port`` (or ``stratum+ssl://host:port``) with
+    ``user="ADDRESS.WORKER"`` (the payout address; the products then mine
+    shares for the pool, which pays for them). ``pool_ca``: for
+    ``stratum+ssl://``, a PEM file of certificates to trust besides the
+    system's (a pool's own). ``backend``: what multiplies,
     ``"cpu"`` (the calling thread), ``"cuda"`` (the first GPU, host arrays
     copied to it and back; a ``RuntimeError`` says why when there is none)
     or ``"auto"``. ``min_fill``: the least share of a puzzle piece a
@@ -96,9 +98,16 @@ class Miner:
     calls (default none: the model keeps its cores).
     """
 
-    def __init__(self, node="ws://127.0.0.1:9944", *, user=None, backend="cpu", min_fill=0.5, background_threads=0):
+    def __init__(
+        self, node="ws://127.0.0.1:9944", *, user=None, pool_ca=None, backend="cpu", min_fill=0.5, background_threads=0
+    ):
         self._native = _NativeMiner(
-            node, user=user, backend=backend, min_fill=min_fill, background_threads=background_threads
+            node,
+            user=user,
+            pool_ca=pool_ca,
+            backend=backend,
+            min_fill=min_fill,
+            background_threads=background_threads,
         )
 
     def register_weight(self, b):
