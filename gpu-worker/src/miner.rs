@@ -46,6 +46,8 @@ pub struct Counters {
 	pub tickets: AtomicU64,
 	pub macs: AtomicU64,
 	pub found: AtomicU64,
+	/// Winners not queued because [`FOUND_QUEUE`] were already waiting.
+	pub dropped: AtomicU64,
 }
 
 struct Slot {
@@ -270,6 +272,7 @@ fn send(found: &mpsc::Sender<Found>, name: &str, f: Found, counters: &Counters) 
 	match found.try_send(f) {
 		Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
 		Err(mpsc::error::TrySendError::Full(_)) => {
+			counters.dropped.fetch_add(1, Ordering::Relaxed);
 			log::warn!("{name}: {FOUND_QUEUE} found seals are waiting to be sent; dropping one")
 		}
 	}

@@ -30,6 +30,9 @@ pub struct Outcomes {
 	pub accepted: AtomicU64,
 	pub stale: AtomicU64,
 	pub rejected: AtomicU64,
+	/// Seals sent to the node or pool and not answered yet (a session
+	/// closing waits for them: [`crate::session::Session::close`]).
+	pub in_flight: AtomicU64,
 }
 
 impl From<WorkItem> for Job {
@@ -104,6 +107,7 @@ async fn session(
 					outcomes.stale.fetch_add(1, Ordering::Relaxed);
 					continue;
 				}
+				outcomes.in_flight.fetch_add(1, Ordering::Relaxed);
 				tokio::spawn(submit(client.clone(), f, outcomes.clone(), miner.jobs().clone()));
 			},
 		}
@@ -113,6 +117,7 @@ async fn session(
 async fn submit(client: Arc<WsClient>, f: Found, outcomes: Arc<Outcomes>, jobs: Arc<Jobs>) {
 	let seal = mlpow_work::encode_hex(&f.winner.seal);
 	let result: Result<Accepted, RpcError> = client.request(methods::SUBMIT_SEAL, rpc_params![f.version, seal]).await;
+	outcomes.in_flight.fetch_sub(1, Ordering::Relaxed);
 	match result {
 		Ok(a) => {
 			outcomes.accepted.fetch_add(1, Ordering::Relaxed);

@@ -151,7 +151,9 @@ async fn session(
 		*connected = true;
 		miner.set_nonce_prefix(Some(prefix));
 		log::info!("mining for pool {pool} as {user}, nonce prefix {}", prefix.to_hex());
-		let mut state = State { difficulty: U256::one(), jobs: HashMap::new(), chosen: HashMap::new(), next_id: 3 };
+		let unanswered = Unanswered { outcomes: outcomes.clone(), count: 0 };
+		let mut state =
+			State { difficulty: U256::one(), jobs: HashMap::new(), chosen: HashMap::new(), next_id: 3, unanswered };
 		for line in early {
 			state.incoming(&line, miner, outcomes)?;
 		}
@@ -177,6 +179,7 @@ async fn session(
 					let id = state.next_id;
 					state.next_id += 1;
 					write.write_all(message::request(id, methods::SUBMIT, json!([user, job_id, seal])).as_bytes()).await?;
+					state.unanswered.sent();
 				}
 			}
 		}
@@ -211,6 +214,34 @@ async fn answer(
 	tokio::time::timeout(HANDSHAKE, wait).await.map_err(|_| anyhow::anyhow!("no answer in time"))?
 }
 
+/// The shares this connection sent and the pool has not answered: counted
+/// in [`Outcomes::in_flight`] while the connection lasts, and taken off it
+/// when the connection ends (their answers will never come).
+struct Unanswered {
+	outcomes: Arc<Outcomes>,
+	count: u64,
+}
+
+impl Unanswered {
+	fn sent(&mut self) {
+		self.count += 1;
+		self.outcomes.in_flight.fetch_add(1, Ordering::Relaxed);
+	}
+
+	fn answered(&mut self) {
+		if self.count > 0 {
+			self.count -= 1;
+			self.outcomes.in_flight.fetch_sub(1, Ordering::Relaxed);
+		}
+	}
+}
+
+impl Drop for Unanswered {
+	fn drop(&mut self) {
+		self.outcomes.in_flight.fetch_sub(self.count, Ordering::Relaxed);
+	}
+}
+
 /// Work versions, unique across connections: a share found on a job of an
 /// earlier connection is never sent under a new job of the same number.
 static VERSION: AtomicU64 = AtomicU64::new(0);
@@ -227,6 +258,7 @@ struct State {
 	/// Whether each job takes chosen-mode shares.
 	chosen: HashMap<u64, bool>,
 	next_id: u64,
+	unanswered: Unanswered,
 }
 
 impl State {
@@ -276,21 +308,24 @@ impl State {
 				}));
 			}
 			Some(other) => log::debug!("pool sent {other:?}; ignored"),
-			None => match msg.error() {
-				None => {
-					outcomes.accepted.fetch_add(1, Ordering::Relaxed);
-				}
-				Some((code, _)) if code == i64::from(codes::STALE) || code == i64::from(codes::DUPLICATE) => {
-					outcomes.stale.fetch_add(1, Ordering::Relaxed);
-				}
-				Some((code, why)) => {
-					outcomes.rejected.fetch_add(1, Ordering::Relaxed);
-					log::warn!("share refused: error {code}: {why}");
-					if code == i64::from(codes::BANNED) {
-						anyhow::bail!("banned by the pool: {why}");
+			None => {
+				self.unanswered.answered();
+				match msg.error() {
+					None => {
+						outcomes.accepted.fetch_add(1, Ordering::Relaxed);
+					}
+					Some((code, _)) if code == i64::from(codes::STALE) || code == i64::from(codes::DUPLICATE) => {
+						outcomes.stale.fetch_add(1, Ordering::Relaxed);
+					}
+					Some((code, why)) => {
+						outcomes.rejected.fetch_add(1, Ordering::Relaxed);
+						log::warn!("share refused: error {code}: {why}");
+						if code == i64::from(codes::BANNED) {
+							anyhow::bail!("banned by the pool: {why}");
+						}
 					}
 				}
-			},
+			}
 		}
 		Ok(())
 	}

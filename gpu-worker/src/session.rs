@@ -42,6 +42,7 @@ use std::{
 		atomic::{AtomicU64, Ordering},
 		Arc, Mutex, TryLockError,
 	},
+	time::{Duration, Instant},
 };
 use tokio::sync::mpsc;
 
@@ -115,6 +116,10 @@ pub struct Stats {
 	pub stale: u64,
 	/// Seals the node refused.
 	pub rejected: u64,
+	/// Winners (of the calls and the background lanes) not sent because
+	/// 64 were already waiting: the connection was down or slow, or a
+	/// share difficulty far too low.
+	pub dropped: u64,
 }
 
 #[derive(Default)]
@@ -139,9 +144,9 @@ pub struct Session {
 	salt: Salt,
 	min_fill: f64,
 	counters: Counters,
-	node: Option<tokio::task::JoinHandle<()>>,
+	node: Mutex<Option<tokio::task::JoinHandle<()>>>,
 	/// The session's own runtime, when the caller gave it none.
-	runtime: Option<tokio::runtime::Runtime>,
+	runtime: Mutex<Option<tokio::runtime::Runtime>>,
 }
 
 impl Session {
@@ -160,8 +165,8 @@ impl Session {
 			.thread_name("mlpow-session")
 			.enable_all()
 			.build()?;
-		let mut session = Self::start_on(runtime.handle(), source, options);
-		session.runtime = Some(runtime);
+		let session = Self::start_on(runtime.handle(), source, options);
+		*lock(&session.runtime) = Some(runtime);
 		Ok(session)
 	}
 
@@ -172,9 +177,9 @@ impl Session {
 
 	/// A session that gets its work from `source`, on the caller's runtime.
 	pub fn start_on(runtime: &tokio::runtime::Handle, source: Source, options: Options) -> Self {
-		let (mut session, found) = Self::offline(options);
+		let (session, found) = Self::offline(options);
 		let (miner, outcomes) = (session.miner.clone(), session.outcomes.clone());
-		session.node = Some(match source {
+		*lock(&session.node) = Some(match source {
 			Source::Node(url) => runtime.spawn(crate::node::run(url, miner, found, outcomes)),
 			Source::Pool { pools, user } => runtime.spawn(crate::pool::run(pools, user, miner, found, outcomes)),
 		});
@@ -196,8 +201,8 @@ impl Session {
 			salt: Salt::new(),
 			min_fill: options.min_fill,
 			counters: Counters::default(),
-			node: None,
-			runtime: None,
+			node: Mutex::new(None),
+			runtime: Mutex::new(None),
 		};
 		(session, rx)
 	}
@@ -212,12 +217,11 @@ impl Session {
 		&self.outcomes
 	}
 
-	/// Ends the session: the node connection closes, and the background
-	/// lanes stop and are waited for.
-	pub fn stop(mut self) {
-		if let Some(node) = self.node.take() {
-			node.abort();
-		}
+	/// Ends the session: its winners are sent (see [`Self::close`]), the
+	/// node connection closes, and the background lanes stop and are
+	/// waited for.
+	pub fn stop(self) {
+		self.close(DROP_GRACE);
 		self.miner.stop();
 	}
 
@@ -316,6 +320,7 @@ impl Session {
 			blocks_accepted: load(&o.accepted),
 			stale: load(&o.stale),
 			rejected: load(&o.rejected),
+			dropped: load(&self.miner.counters().dropped),
 		}
 	}
 
@@ -375,16 +380,56 @@ impl Session {
 	}
 }
 
-impl Drop for Session {
-	fn drop(&mut self) {
-		if let Some(node) = self.node.take() {
+impl Session {
+	/// Stops mining, and waits up to `timeout` until every winner found so
+	/// far has been sent to the node (or pool) and answered: a winner is a
+	/// block (or a share), and dropping it would lose it. Then it
+	/// disconnects; products asked for after this are multiplied plainly.
+	/// Returns whether nothing was left unsent or unanswered (`false`: the
+	/// node was unreachable for `timeout`, or answered too slowly).
+	pub fn close(&self, timeout: Duration) -> bool {
+		self.miner.halt();
+		let deadline = Instant::now() + timeout;
+		let drained = loop {
+			let queued = self.found.max_capacity() - self.found.capacity();
+			if queued == 0 && self.outcomes.in_flight.load(Ordering::Relaxed) == 0 {
+				break true;
+			}
+			if lock(&self.node).is_none() || Instant::now() >= deadline {
+				break false;
+			}
+			std::thread::sleep(Duration::from_millis(10));
+		};
+		if !drained && lock(&self.node).is_some() {
+			log::warn!("closing with winners not yet sent or answered: they may be lost");
+		}
+		// No work from here on: a product is multiplied plainly.
+		self.miner.set_job(None);
+		if let Some(node) = lock(&self.node).take() {
 			node.abort();
 		}
-		self.miner.halt();
-		if let Some(runtime) = self.runtime.take() {
+		let runtime = lock(&self.runtime).take();
+		if let Some(runtime) = runtime {
 			runtime.shutdown_background();
 		}
+		drained
 	}
+}
+
+/// How long dropping a session waits for its winners (see
+/// [`Session::close`]; a caller that wants longer closes it first).
+const DROP_GRACE: Duration = Duration::from_secs(3);
+
+impl Drop for Session {
+	fn drop(&mut self) {
+		self.close(DROP_GRACE);
+	}
+}
+
+/// A lock whose holder may have panicked: the data (a task handle) is
+/// still good.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+	m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The deepest product whose int32 sums cannot overflow: `4096 * depth`

@@ -165,11 +165,26 @@ impl Miner {
 			("blocks_accepted", s.blocks_accepted),
 			("stale", s.stale),
 			("rejected", s.rejected),
+			("dropped", s.dropped),
 		] {
 			d.set_item(key, value)?;
 		}
 		d.set_item("mining", self.session.mining())?;
 		Ok(d)
+	}
+
+	/// Stops mining and waits up to `timeout` seconds until every winner
+	/// found so far (a block, or a pool's share) has been sent and
+	/// answered, then disconnects; later products are multiplied plainly.
+	/// `True` when nothing was left unsent. Dropping the miner does the
+	/// same with a 3 s wait.
+	#[pyo3(signature = (timeout = 10.0))]
+	fn close(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
+		if !(timeout.is_finite() && timeout >= 0.0) {
+			return Err(PyValueError::new_err(format!("timeout {timeout} is not a number of seconds")));
+		}
+		let session = &self.session;
+		Ok(py.detach(move || session.close(std::time::Duration::from_secs_f64(timeout))))
 	}
 
 	fn __repr__(&self) -> String {

@@ -251,7 +251,8 @@ class OnTheChain(Network, unittest.TestCase):
         self.assertTrue(POOL_BIN and os.path.exists(POOL_BIN), f"no pool binary at {POOL_BIN}")
         listen, status = free_port(), free_port()
         pool = Proc("pool", [POOL_BIN, "--node", f"ws://127.0.0.1:{self.a_rpc}", "--listen", f"127.0.0.1:{listen}",
-                             "--status", f"127.0.0.1:{status}", "--share-interval", "1", "--start-difficulty", "2"],
+                             "--status", f"127.0.0.1:{status}", "--share-interval", "1", "--start-difficulty", "2",
+                             "--data-dir", os.path.join(self.base, "pool-data")],
                     self.base)
         self.procs.append(pool)
         user = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty.python"
@@ -269,6 +270,22 @@ class OnTheChain(Network, unittest.TestCase):
         worker = wait_for("the pool crediting the shares", credited, 30, self.logs)
         self.assertGreaterEqual(worker["accepted"], 3, worker)
         self.assertEqual(worker["invalid"], 0, worker)
+
+        # Closed right after a share is found, the miner sends it and waits
+        # for the pool's answer: every winner is answered, but those the
+        # miner dropped (difficulty 2 makes half the tickets shares, more
+        # than 64 at once, which the miner refuses to queue; it counts them).
+        answered = lambda s: s["blocks_accepted"] + s["stale"] + s["rejected"] + s["dropped"]
+        self.multiply_until(miner, "a share just found", lambda s: s["winners"] > answered(s), 240)
+        self.assertTrue(miner.close(timeout=30))
+        stats = miner.stats()
+        self.assertEqual(answered(stats), stats["winners"], stats)
+        self.assertFalse(stats["mining"])
+        # Products after it are exact, and plain.
+        rng = np.random.default_rng(9)
+        a, b = rng.integers(-64, 64, size=(64, 40), dtype=np.int8), rng.integers(-64, 64, size=(40, 8), dtype=np.int8)
+        np.testing.assert_array_equal(miner.matmul(a, b), reference(a, b))
+        self.assertEqual(miner.stats()["macs_plain"] - stats["macs_plain"], 64 * 40 * 8)
         pool.stop()
 
     def test_a_registered_weight_mines_and_is_committed_once(self):

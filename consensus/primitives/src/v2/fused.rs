@@ -202,6 +202,9 @@ fn dot4(a: &[i8], b0: &[i8], b1: &[i8], b2: &[i8], b3: &[i8]) -> [i32; 4] {
 /// [`Fused::Avx512Vnni`] and AVX2 is available.
 pub(crate) fn paired_sub(kernel: Fused, l: &[u32], r: &[u32], m: usize, n: usize, kp: usize, c: &mut [i32]) {
 	assert!(l.len() == m * kp && r.len() == n * kp && c.len() == m * n && m.is_multiple_of(16) && n.is_multiple_of(16));
+	// (Only the x86 path reads `kernel`; elsewhere the portable loop runs.)
+	#[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+	let _ = kernel;
 	#[cfg(all(feature = "std", target_arch = "x86_64"))]
 	if matches!(kernel, Fused::Avx2 | Fused::Avx512Vnni) && Fused::Avx2.available() {
 		// SAFETY: AVX2 is present and the shapes were checked just above.

@@ -231,16 +231,6 @@ pub fn chosen_seal(id: &Seal, a: &Operand, bt: &Operand) -> Vec<u8> {
 	seal::encode_chosen(id, (&a.root(), &bt.root()), a_rows, &a_path, bt_rows, &bt_path)
 }
 
-/// What a chosen-matrix job must satisfy: v2 parameters, `a` of `m x k` and
-/// `bt` of `n x k`, every value in `-64..=63`. Shared by every miner that
-/// takes matrices (this crate's [`Job::chosen`], the worker's GPU lanes).
-pub fn check_chosen(params: &ChallengeParams, a: &[i8], bt: &[i8]) -> Result<(), JobError> {
-	check_params(params)?;
-	let (m, n, k) = (params.m as usize, params.n as usize, params.k as usize);
-	check_matrix("A", a, m, k)?;
-	check_matrix("Bt", bt, n, k)
-}
-
 /// `matrix` holds `rows x k` values, each in `-64..=63`.
 fn check_matrix(which: &'static str, matrix: &[i8], rows: usize, k: usize) -> Result<(), JobError> {
 	if matrix.len() != rows * k {

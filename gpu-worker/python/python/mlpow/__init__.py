@@ -110,6 +110,22 @@ class Miner:
             background_threads=background_threads,
         )
 
+    def close(self, timeout=10.0):
+        """Stops mining and waits up to ``timeout`` seconds until every
+        winner found so far (a block, or a pool's share) has been sent and
+        answered, then disconnects; products asked for later are multiplied
+        plainly. Returns ``True`` when nothing was left unsent. A miner
+        dropped without it waits 3 s; ``with mlpow.Miner(...) as m:``
+        closes it on leaving the block."""
+        return self._native.close(timeout)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
     def register_weight(self, b):
         """``b`` (``k x n``, int8 in -64..=63) as a :class:`Weight` to give
         :meth:`matmul` in its place: a matrix multiplied again and again (a
@@ -142,7 +158,8 @@ class Miner:
         """A dict: calls, macs, macs_mined, macs_plain, nonces, tickets,
         winners (of this miner's calls), blocks_accepted, stale, rejected
         (the node's answers to every seal of this miner, background
-        threads included), and whether calls mine now (``mining``)."""
+        threads included), dropped (winners not sent because 64 were
+        already waiting), and whether calls mine now (``mining``)."""
         return self._native.stats()
 
     def __repr__(self):
