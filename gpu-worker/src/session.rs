@@ -418,7 +418,7 @@ impl Session {
 
 /// How long dropping a session waits for its winners (see
 /// [`Session::close`]; a caller that wants longer closes it first).
-const DROP_GRACE: Duration = Duration::from_secs(3);
+pub const DROP_GRACE: Duration = Duration::from_secs(3);
 
 impl Drop for Session {
 	fn drop(&mut self) {

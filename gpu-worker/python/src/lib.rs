@@ -193,6 +193,16 @@ impl Miner {
 	}
 }
 
+impl Drop for Miner {
+	/// Python drops the miner with the GIL held, and the session's tasks
+	/// log through Python's `logging` (which takes the GIL) while it waits
+	/// for its winners' answers: wait without it.
+	fn drop(&mut self) {
+		let session = &self.session;
+		Python::attach(|py| py.detach(|| session.close(session::DROP_GRACE)));
+	}
+}
+
 /// A weight registered with a miner: `b` (`k x n`) held transposed, with
 /// its committed pieces.
 #[pyclass(frozen, module = "mlpow._native")]
@@ -260,6 +270,9 @@ fn job_error(e: JobError) -> PyErr {
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+	// Records go to `logging` (warnings show on stderr with no set-up, as
+	// Python's own do); a process that set a logger up before gets them too.
+	pyo3_log::init();
 	m.add_class::<Miner>()?;
 	m.add_class::<Weight>()?;
 	Ok(())

@@ -75,6 +75,19 @@ class WithoutANode(unittest.TestCase):
         self.assertEqual(after["macs_plain"] - before["macs_plain"], after["macs"] - before["macs"])
         self.assertFalse(after["mining"])
 
+    def test_the_sessions_log_reaches_pythons_logging(self):
+        """A miner whose node is not there says so, through ``logging``
+        (the logger of the Rust module that logs it), and keeps trying."""
+        url = nowhere()
+        with self.assertLogs("mlpow_worker", level="WARNING") as logged:
+            miner = mlpow.Miner(url)
+            deadline = time.monotonic() + 30
+            while not any(url in line for line in logged.output):
+                self.assertLess(time.monotonic(), deadline, logged.output)
+                time.sleep(0.05)
+        self.assertTrue(any(line.startswith("WARNING:mlpow_worker.node:") for line in logged.output), logged.output)
+        self.assertTrue(miner.close(timeout=1), "nothing was found, so nothing is left unsent")
+
     def test_a_pool_is_named_with_its_payout_address(self):
         # A pool nobody listens on: products are still exact, and nothing mines.
         pool = mlpow.Miner(f"stratum+tcp://127.0.0.1:{free_port()}", user="5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY.py")
