@@ -324,8 +324,10 @@ fn mine(args: &Args, lanes: Vec<Box<dyn Lane>>) -> anyhow::Result<()> {
 		log::info!("{signal}; stopping");
 		anyhow::Ok(())
 	});
-	runtime.shutdown_timeout(Duration::from_secs(1));
+	// The winners found so far go out (and are answered) while the runtime
+	// still drives the node task; then the runtime and the lanes stop.
 	session.stop();
+	runtime.shutdown_timeout(Duration::from_secs(1));
 	served
 }
 /// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill` and

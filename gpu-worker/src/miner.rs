@@ -46,7 +46,8 @@ pub struct Counters {
 	pub tickets: AtomicU64,
 	pub macs: AtomicU64,
 	pub found: AtomicU64,
-	/// Winners not queued because [`FOUND_QUEUE`] were already waiting.
+	/// Winners not queued: [`FOUND_QUEUE`] were already waiting, or the
+	/// connection's task had ended.
 	pub dropped: AtomicU64,
 }
 
@@ -103,6 +104,8 @@ impl Miner {
 	/// Replaces the job (or, with `None`, pauses every lane).
 	pub fn set_job(&self, job: Option<Job>) {
 		let mut slot = self.shared.slot.lock().unwrap_or_else(|p| p.into_inner());
+		// A halted miner (a session closing) takes no new work.
+		let job = job.filter(|_| !self.shared.stop.load(Ordering::SeqCst));
 		if slot.job.as_deref() == job.as_ref() {
 			return;
 		}
@@ -270,7 +273,10 @@ fn mine_piece(
 fn send(found: &mpsc::Sender<Found>, name: &str, f: Found, counters: &Counters) {
 	counters.found.fetch_add(1, Ordering::Relaxed);
 	match found.try_send(f) {
-		Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+		Ok(()) => {}
+		Err(mpsc::error::TrySendError::Closed(_)) => {
+			counters.dropped.fetch_add(1, Ordering::Relaxed);
+		}
 		Err(mpsc::error::TrySendError::Full(_)) => {
 			counters.dropped.fetch_add(1, Ordering::Relaxed);
 			log::warn!("{name}: {FOUND_QUEUE} found seals are waiting to be sent; dropping one")

@@ -33,6 +33,10 @@ pub struct Outcomes {
 	/// Seals sent to the node or pool and not answered yet (a session
 	/// closing waits for them: [`crate::session::Session::close`]).
 	pub in_flight: AtomicU64,
+	/// Winners never sent or never answered: queued when the connection
+	/// was lost, chosen-mode shares a pool does not take, shares whose
+	/// connection closed before the pool answered.
+	pub unsent: AtomicU64,
 }
 
 impl From<WorkItem> for Job {
@@ -62,7 +66,9 @@ pub async fn run(url: String, miner: Arc<Miner>, mut found: mpsc::Receiver<Found
 		}
 		// Without a node, any work in hand is stale.
 		miner.set_job(None);
-		while found.try_recv().is_ok() {}
+		while found.try_recv().is_ok() {
+			outcomes.unsent.fetch_add(1, Ordering::Relaxed);
+		}
 		log::info!("reconnecting in {:.1}s", backoff.as_secs_f64());
 		tokio::time::sleep(backoff).await;
 		backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -108,16 +114,28 @@ async fn session(
 					continue;
 				}
 				outcomes.in_flight.fetch_add(1, Ordering::Relaxed);
-				tokio::spawn(submit(client.clone(), f, outcomes.clone(), miner.jobs().clone()));
+				let guard = InFlight(outcomes.clone());
+				tokio::spawn(submit(client.clone(), f, outcomes.clone(), miner.jobs().clone(), guard));
 			},
 		}
 	}
 }
 
-async fn submit(client: Arc<WsClient>, f: Found, outcomes: Arc<Outcomes>, jobs: Arc<Jobs>) {
+/// One seal in flight: taken off [`Outcomes::in_flight`] when its
+/// submission ends, answered or not (a task dropped with the runtime
+/// counts it as unsent).
+struct InFlight(Arc<Outcomes>);
+
+impl Drop for InFlight {
+	fn drop(&mut self) {
+		self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+	}
+}
+
+async fn submit(client: Arc<WsClient>, f: Found, outcomes: Arc<Outcomes>, jobs: Arc<Jobs>, guard: InFlight) {
 	let seal = mlpow_work::encode_hex(&f.winner.seal);
 	let result: Result<Accepted, RpcError> = client.request(methods::SUBMIT_SEAL, rpc_params![f.version, seal]).await;
-	outcomes.in_flight.fetch_sub(1, Ordering::Relaxed);
+	drop(guard);
 	match result {
 		Ok(a) => {
 			outcomes.accepted.fetch_add(1, Ordering::Relaxed);

@@ -23,7 +23,7 @@ use mlpow_stratum::{
 };
 use serde_json::{json, Value};
 use std::{
-	collections::HashMap,
+	collections::{HashMap, HashSet},
 	sync::{
 		atomic::{AtomicU64, AtomicUsize, Ordering},
 		Arc,
@@ -97,7 +97,9 @@ pub async fn run(
 			// Without a pool, any work in hand is stale.
 			miner.set_job(None);
 			miner.set_nonce_prefix(None);
-			while found.try_recv().is_ok() {}
+			while found.try_recv().is_ok() {
+				outcomes.unsent.fetch_add(1, Ordering::Relaxed);
+			}
 			if connected {
 				backoff = FIRST_BACKOFF;
 				break; // back to the primary
@@ -151,7 +153,7 @@ async fn session(
 		*connected = true;
 		miner.set_nonce_prefix(Some(prefix));
 		log::info!("mining for pool {pool} as {user}, nonce prefix {}", prefix.to_hex());
-		let unanswered = Unanswered { outcomes: outcomes.clone(), count: 0 };
+		let unanswered = Unanswered { outcomes: outcomes.clone(), ids: HashSet::new() };
 		let mut state =
 			State { difficulty: U256::one(), jobs: HashMap::new(), chosen: HashMap::new(), next_id: 3, unanswered };
 		for line in early {
@@ -173,13 +175,17 @@ async fn session(
 					// pool would count it against this miner).
 					if f.winner.seal.len() > CHOSEN_ABOVE && !state.chosen.get(&f.version).copied().unwrap_or(false) {
 						log::debug!("a chosen-mode share the pool does not take: not sent");
+						outcomes.unsent.fetch_add(1, Ordering::Relaxed);
 						continue;
 					}
 					let seal = mlpow_work::encode_hex(&f.winner.seal);
 					let id = state.next_id;
 					state.next_id += 1;
+					// Counted before the write, which may take a while (a
+					// chosen share is hundreds of KiB): a session closing
+					// must not think the queue drained meanwhile.
+					state.unanswered.sent(id);
 					write.write_all(message::request(id, methods::SUBMIT, json!([user, job_id, seal])).as_bytes()).await?;
-					state.unanswered.sent();
 				}
 			}
 		}
@@ -214,31 +220,37 @@ async fn answer(
 	tokio::time::timeout(HANDSHAKE, wait).await.map_err(|_| anyhow::anyhow!("no answer in time"))?
 }
 
-/// The shares this connection sent and the pool has not answered: counted
-/// in [`Outcomes::in_flight`] while the connection lasts, and taken off it
-/// when the connection ends (their answers will never come).
+/// The shares this connection sent and the pool has not answered, by
+/// request id: counted in [`Outcomes::in_flight`] while the connection
+/// lasts, and moved to [`Outcomes::unsent`] when it ends (their answers
+/// will never come).
 struct Unanswered {
 	outcomes: Arc<Outcomes>,
-	count: u64,
+	ids: HashSet<u64>,
 }
 
 impl Unanswered {
-	fn sent(&mut self) {
-		self.count += 1;
-		self.outcomes.in_flight.fetch_add(1, Ordering::Relaxed);
+	fn sent(&mut self, id: u64) {
+		if self.ids.insert(id) {
+			self.outcomes.in_flight.fetch_add(1, Ordering::Relaxed);
+		}
 	}
 
-	fn answered(&mut self) {
-		if self.count > 0 {
-			self.count -= 1;
+	/// Whether `id` was a share of this connection waiting for its answer.
+	fn answered(&mut self, id: u64) -> bool {
+		let was = self.ids.remove(&id);
+		if was {
 			self.outcomes.in_flight.fetch_sub(1, Ordering::Relaxed);
 		}
+		was
 	}
 }
 
 impl Drop for Unanswered {
 	fn drop(&mut self) {
-		self.outcomes.in_flight.fetch_sub(self.count, Ordering::Relaxed);
+		let left = self.ids.len() as u64;
+		self.outcomes.in_flight.fetch_sub(left, Ordering::Relaxed);
+		self.outcomes.unsent.fetch_add(left, Ordering::Relaxed);
 	}
 }
 
@@ -309,7 +321,15 @@ impl State {
 			}
 			Some(other) => log::debug!("pool sent {other:?}; ignored"),
 			None => {
-				self.unanswered.answered();
+				// Only the answer to a share sent on this connection counts
+				// (an id-less refusal, or an answer to anything else, is
+				// not a share's).
+				if !msg.id.as_u64().is_some_and(|id| self.unanswered.answered(id)) {
+					if let Some((code, why)) = msg.error() {
+						log::warn!("the pool refused: error {code}: {why}");
+					}
+					return Ok(());
+				}
 				match msg.error() {
 					None => {
 						outcomes.accepted.fetch_add(1, Ordering::Relaxed);

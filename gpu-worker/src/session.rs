@@ -120,6 +120,8 @@ pub struct Stats {
 	/// 64 were already waiting: the connection was down or slow, or a
 	/// share difficulty far too low.
 	pub dropped: u64,
+	/// Winners never sent or never answered (see [`Outcomes::unsent`]).
+	pub unsent: u64,
 }
 
 #[derive(Default)]
@@ -321,6 +323,7 @@ impl Session {
 			stale: load(&o.stale),
 			rejected: load(&o.rejected),
 			dropped: load(&self.miner.counters().dropped),
+			unsent: load(&o.unsent),
 		}
 	}
 

@@ -91,14 +91,21 @@ async fn pool(connections: usize, secs: u64, params: ChallengeParams, preset: &s
 	let mut clients = Command::new(exe)
 		.args(["--clients", &port.to_string(), &connections.to_string(), &secs.to_string(), preset])
 		.spawn()?;
-	// Measured from when every connection is authorized and sending.
+	// Measured from when every connection is open and shares come.
+	let ready_by = Instant::now() + Duration::from_secs(120);
 	while (stats.connections.load(Ordering::Relaxed) as usize) < connections || ledger.shares_recorded() == 0 {
+		if let Some(status) = clients.try_wait()? {
+			anyhow::bail!("the miners' process ended first ({status})");
+		}
+		anyhow::ensure!(Instant::now() < ready_by, "{connections} connections were not open within 2 minutes");
 		tokio::time::sleep(Duration::from_millis(50)).await;
 	}
 	let (start, cpu0, shares0) = (Instant::now(), cpu_seconds(), ledger.shares_recorded());
 	tokio::time::sleep(Duration::from_secs(secs)).await;
 	let (wall, cpu, shares) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu0, ledger.shares_recorded() - shares0);
 	let rss = rss_mib();
+	// The miners run until stopped.
+	clients.kill()?;
 	clients.wait()?;
 	let per_share = cpu / shares as f64;
 	println!(
@@ -112,12 +119,12 @@ async fn pool(connections: usize, secs: u64, params: ChallengeParams, preset: &s
 }
 
 /// `connections` miners on `port`, each sending shares as fast as they are
-/// answered, for a little longer than the pool measures.
+/// answered, until the pool stops them (an hour at most).
 fn clients(port: u16, connections: usize, secs: u64, preset: &str) -> anyhow::Result<()> {
 	let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 	let params = if preset == "gpu" { ChallengeParams::GPU } else { ChallengeParams::DEV };
 	runtime.block_on(async move {
-		let until = Instant::now() + Duration::from_secs(secs + 30);
+		let until = Instant::now() + Duration::from_secs(secs.max(3600));
 		let mut miners = Vec::new();
 		// One at a time: the pool takes at most 8 unauthorized connections
 		// from one address.
@@ -187,7 +194,8 @@ fn cpu_seconds() -> f64 {
 	let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
 	let fields: Vec<&str> = after.split_whitespace().collect();
 	let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-	// utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+	// utime and stime are fields 14 and 15 of stat, 12 and 13 after the
+	// name, in clock ticks (USER_HZ, 100 on Linux's mainstream builds).
 	(ticks(11) + ticks(12)) / 100.0
 }
 

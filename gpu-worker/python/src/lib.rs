@@ -166,6 +166,7 @@ impl Miner {
 			("stale", s.stale),
 			("rejected", s.rejected),
 			("dropped", s.dropped),
+			("unsent", s.unsent),
 		] {
 			d.set_item(key, value)?;
 		}
@@ -180,8 +181,8 @@ impl Miner {
 	/// same with a 3 s wait.
 	#[pyo3(signature = (timeout = 10.0))]
 	fn close(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
-		if !(timeout.is_finite() && timeout >= 0.0) {
-			return Err(PyValueError::new_err(format!("timeout {timeout} is not a number of seconds")));
+		if !(timeout.is_finite() && (0.0..=86_400.0).contains(&timeout)) {
+			return Err(PyValueError::new_err(format!("timeout {timeout} is not a number of seconds up to a day")));
 		}
 		let session = &self.session;
 		Ok(py.detach(move || session.close(std::time::Duration::from_secs_f64(timeout))))
@@ -272,7 +273,8 @@ fn job_error(e: JobError) -> PyErr {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
 	// Records go to `logging` (warnings show on stderr with no set-up, as
 	// Python's own do); a process that set a logger up before gets them too.
-	pyo3_log::init();
+	// (`try_init`: a logger another extension installed first stays.)
+	let _ = pyo3_log::try_init();
 	m.add_class::<Miner>()?;
 	m.add_class::<Weight>()?;
 	Ok(())

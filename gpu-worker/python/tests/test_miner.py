@@ -288,17 +288,20 @@ class OnTheChain(Network, unittest.TestCase):
         # for the pool's answer: every winner is answered, but those the
         # miner dropped (difficulty 2 makes half the tickets shares, more
         # than 64 at once, which the miner refuses to queue; it counts them).
-        answered = lambda s: s["blocks_accepted"] + s["stale"] + s["rejected"] + s["dropped"]
+        answered = lambda s: s["blocks_accepted"] + s["stale"] + s["rejected"] + s["dropped"] + s["unsent"]
         self.multiply_until(miner, "a share just found", lambda s: s["winners"] > answered(s), 240)
         self.assertTrue(miner.close(timeout=30))
         stats = miner.stats()
         self.assertEqual(answered(stats), stats["winners"], stats)
         self.assertFalse(stats["mining"])
-        # Products after it are exact, and plain.
+        self.assertEqual(stats["unsent"], 0, stats)
+        # Products after it are exact, and plain (one large enough to mine
+        # before the close).
         rng = np.random.default_rng(9)
-        a, b = rng.integers(-64, 64, size=(64, 40), dtype=np.int8), rng.integers(-64, 64, size=(40, 8), dtype=np.int8)
+        a = rng.integers(-64, 64, size=(128, 250), dtype=np.int8)
+        b = rng.integers(-64, 64, size=(250, 128), dtype=np.int8)
         np.testing.assert_array_equal(miner.matmul(a, b), reference(a, b))
-        self.assertEqual(miner.stats()["macs_plain"] - stats["macs_plain"], 64 * 40 * 8)
+        self.assertEqual(miner.stats()["macs_plain"] - stats["macs_plain"], 128 * 250 * 128)
         pool.stop()
 
     def test_a_registered_weight_mines_and_is_committed_once(self):

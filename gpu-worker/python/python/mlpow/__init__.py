@@ -25,12 +25,27 @@ check. Every piece carries fresh random salt, so nothing else of the
 matrices can be inferred from the hashes, but the opened rows are public.
 """
 
+import atexit
+import weakref
+
 import numpy as np
 
 from ._native import Miner as _NativeMiner
 from ._native import Weight
 
 __all__ = ["Miner", "Weight", "LOW", "HIGH"]
+
+# Miners still open when the interpreter exits are closed before it tears
+# itself down: their background threads log through `logging`, and a thread
+# that enters Python while it finalizes is killed in a way Rust cannot
+# survive (CPython before 3.14). `atexit` runs first.
+_open_miners = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_miners():
+    for miner in list(_open_miners):
+        miner.close(timeout=3.0)
 
 #: The puzzle's value range, inclusive.
 LOW, HIGH = -64, 63
@@ -109,6 +124,7 @@ class Miner:
             min_fill=min_fill,
             background_threads=background_threads,
         )
+        _open_miners.add(self)
 
     def close(self, timeout=10.0):
         """Stops mining and waits up to ``timeout`` seconds until every
@@ -117,6 +133,7 @@ class Miner:
         plainly. Returns ``True`` when nothing was left unsent. A miner
         dropped without it waits 3 s; ``with mlpow.Miner(...) as m:``
         closes it on leaving the block."""
+        _open_miners.discard(self)
         return self._native.close(timeout)
 
     def __enter__(self):
@@ -158,8 +175,9 @@ class Miner:
         """A dict: calls, macs, macs_mined, macs_plain, nonces, tickets,
         winners (of this miner's calls), blocks_accepted, stale, rejected
         (the node's answers to every seal of this miner, background
-        threads included), dropped (winners not sent because 64 were
-        already waiting), and whether calls mine now (``mining``)."""
+        threads included), dropped (winners not queued: 64 were already
+        waiting), unsent (queued but never sent or never answered: the
+        connection was lost), and whether calls mine now (``mining``)."""
         return self._native.stats()
 
     def __repr__(self):
