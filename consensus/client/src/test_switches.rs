@@ -74,21 +74,8 @@ pub const STAMP_SPACING_FILE_ENV: &str = "MLPOW_TEST_STAMP_SPACING_FILE";
 /// target times apart to drive its difficulty to the floor) with a real
 /// node. Like [`accepts_any_seal`], release builds compile it to `None`
 /// and a node refuses it on a chain that is not a development chain.
-#[cfg(debug_assertions)]
 pub fn stamp_spacing_ms() -> Option<u64> {
-	let path = std::env::var_os(STAMP_SPACING_FILE_ENV)?;
-	let text = std::fs::read_to_string(&path).ok()?;
-	let spacing = text.trim().parse().ok();
-	if spacing.is_none() {
-		log::warn!(target: "mlpow", "{STAMP_SPACING_FILE_ENV}: {path:?} holds no number of milliseconds");
-	}
-	spacing
-}
-
-/// A debug node's test clock: never, in a release build.
-#[cfg(not(debug_assertions))]
-pub const fn stamp_spacing_ms() -> Option<u64> {
-	None
+	millis_in_file(STAMP_SPACING_FILE_ENV)
 }
 
 /// The environment variable naming a file that holds a delay in
@@ -103,19 +90,22 @@ pub const IMPORT_DELAY_FILE_ENV: &str = "MLPOW_TEST_IMPORT_DELAY_FILE";
 /// that sync imports for longer than the node's settle time (issue 22,
 /// property 3), without mining thousands of blocks: the node stands for a
 /// slow machine or a slow link. Release builds compile it to `None`.
-#[cfg(debug_assertions)]
 pub fn import_delay_ms() -> Option<u64> {
-	let path = std::env::var_os(IMPORT_DELAY_FILE_ENV)?;
-	let text = std::fs::read_to_string(&path).ok()?;
-	let delay = text.trim().parse().ok();
-	if delay.is_none() {
-		log::warn!(target: "mlpow", "{IMPORT_DELAY_FILE_ENV}: {path:?} holds no number of milliseconds");
-	}
-	delay
+	millis_in_file(IMPORT_DELAY_FILE_ENV)
 }
 
-/// A node that imports slowly: never, in a release build.
-#[cfg(not(debug_assertions))]
-pub const fn import_delay_ms() -> Option<u64> {
-	None
+/// The number of milliseconds in the file that the variable `env` names,
+/// read now; `None` without the variable, the file or a number, and always
+/// in a release build.
+fn millis_in_file(env: &str) -> Option<u64> {
+	if !cfg!(debug_assertions) {
+		return None;
+	}
+	let path = std::env::var_os(env)?;
+	let text = std::fs::read_to_string(&path).ok()?;
+	let millis = text.trim().parse().ok();
+	if millis.is_none() {
+		log::warn!(target: "mlpow", "{env}: {path:?} holds no number of milliseconds");
+	}
+	millis
 }
