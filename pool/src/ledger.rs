@@ -274,11 +274,17 @@ impl Ledger {
 
 	/// The blocks found, oldest first.
 	pub fn blocks(&self) -> anyhow::Result<Vec<Block>> {
-		let mut iter = self.db.iter(BLOCKS).map_err(db_error)?;
+		self.decode_all(BLOCKS, Block::decode)
+	}
+
+	/// Every entry of column `col` that `decode` reads, in key order
+	/// (entries it cannot read are skipped).
+	fn decode_all<T>(&self, col: u8, decode: impl Fn(&[u8], &[u8]) -> Option<T>) -> anyhow::Result<Vec<T>> {
+		let mut iter = self.db.iter(col).map_err(db_error)?;
 		iter.seek_to_first().map_err(db_error)?;
 		let mut out = Vec::new();
 		while let Some((key, value)) = iter.next().map_err(db_error)? {
-			out.extend(Block::decode(&key, &value));
+			out.extend(decode(&key, &value));
 		}
 		Ok(out)
 	}
@@ -316,15 +322,9 @@ impl Ledger {
 
 	/// Every account owed something.
 	pub fn balances(&self) -> anyhow::Result<Vec<(Account, u128)>> {
-		let mut iter = self.db.iter(BALANCES).map_err(db_error)?;
-		iter.seek_to_first().map_err(db_error)?;
-		let mut out = Vec::new();
-		while let Some((key, value)) = iter.next().map_err(db_error)? {
-			if let (Ok(account), Ok(owed)) = (Account::try_from(&key[..]), <[u8; 16]>::try_from(&value[..])) {
-				out.push((account, u128::from_le_bytes(owed)));
-			}
-		}
-		Ok(out)
+		self.decode_all(BALANCES, |key, value| {
+			Some((Account::try_from(key).ok()?, u128::from_le_bytes(value.try_into().ok()?)))
+		})
 	}
 
 	/// A payout of `amount` to `account`, sent as the pool account's
@@ -350,13 +350,7 @@ impl Ledger {
 
 	/// Payouts sent and not final yet, by nonce.
 	pub fn in_flight(&self) -> anyhow::Result<Vec<Payout>> {
-		let mut iter = self.db.iter(IN_FLIGHT).map_err(db_error)?;
-		iter.seek_to_first().map_err(db_error)?;
-		let mut out = Vec::new();
-		while let Some((key, value)) = iter.next().map_err(db_error)? {
-			out.extend(Payout::decode(&key, &value));
-		}
-		Ok(out)
+		self.decode_all(IN_FLIGHT, Payout::decode)
 	}
 
 	/// The payout is in a final block (the pool account's final nonce has
