@@ -279,13 +279,24 @@ describe('the JS miner through the real mlpow-pool', { timeout: 120_000 }, () =>
   const logs = () => procs.map((p) => `--- ${p.name}:\n${p.tail(15)}`).join('\n');
   const workerOf = (status, user) => status.workers.find((w) => w.worker === user);
   const balanceOf = (status, address) => status.ledger.balances.find((b) => b.address === address);
+  // The pool counts a share before its answer reaches the miner, so the
+  // miner's own count is waited for, never read at once after the pool's.
+  const minerAccepted = (count) => within(new Promise((resolve) => {
+    const check = () => {
+      if (miner.stats.accepted < count) return;
+      miner.off('accepted', check);
+      resolve();
+    };
+    miner.on('accepted', check);
+    check();
+  }), 30_000, `the JS miner's own count of accepted shares to reach ${count} (now ${miner.stats.accepted})`);
 
   test('the JS miner\'s shares are accepted and counted for its worker', async (t) => {
     const status = await waitStatus(pool, 'accepted shares from both miners', (s) =>
       (workerOf(s, jsUser)?.accepted ?? 0) >= 5 && (workerOf(s, workerUser)?.accepted ?? 0) >= 1, 60_000)
       .catch((e) => { throw new Error(`${e.message}\n${logs()}`); });
     const js = workerOf(status, jsUser);
-    assert.ok(miner.stats.accepted >= 5);
+    await minerAccepted(5);
     assert.equal(js.invalid, 0);
     assert.ok(BigInt(js.weight) > 0n, JSON.stringify(js));
     t.diagnostic(`after ${Date.now() - t0} ms: JS miner ${miner.stats.accepted} accepted, worker ${workerOf(status, workerUser).accepted}; difficulties ${difficulties.map(([ms, d]) => `${d}@${ms}`).join(' ')}`);
@@ -370,7 +381,7 @@ describe('the JS miner through the real mlpow-pool', { timeout: 120_000 }, () =>
     const after = await waitStatus(pool, 'the JS miner\'s shares after the hostile ones', (s) =>
       workerOf(s, jsUser).accepted >= before.accepted + 8, 30_000);
     const js = workerOf(after, jsUser);
-    assert.ok(miner.stats.accepted >= acceptedBefore + 8);
+    await minerAccepted(acceptedBefore + 8);
     assert.equal(js.duplicate - before.duplicate, 1);
     assert.equal(js.invalid - before.invalid, 4);
     assert.ok(miner.running);
