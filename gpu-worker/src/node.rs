@@ -128,14 +128,16 @@ struct InFlight(Arc<Outcomes>);
 
 impl Drop for InFlight {
 	fn drop(&mut self) {
-		self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+		self.0.in_flight.fetch_sub(1, Ordering::Release);
 	}
 }
 
 async fn submit(client: Arc<WsClient>, f: Found, outcomes: Arc<Outcomes>, jobs: Arc<Jobs>, guard: InFlight) {
 	let seal = mlpow_work::encode_hex(&f.winner.seal);
 	let result: Result<Accepted, RpcError> = client.request(methods::SUBMIT_SEAL, rpc_params![f.version, seal]).await;
-	drop(guard);
+	// The guard goes when the outcome is counted, not before: whoever sees
+	// nothing in flight (`Session::close`) must see the outcome.
+	let _guard = guard;
 	match result {
 		Ok(a) => {
 			outcomes.accepted.fetch_add(1, Ordering::Relaxed);

@@ -236,21 +236,25 @@ impl Unanswered {
 		}
 	}
 
-	/// Whether `id` was a share of this connection waiting for its answer.
-	fn answered(&mut self, id: u64) -> bool {
-		let was = self.ids.remove(&id);
-		if was {
-			self.outcomes.in_flight.fetch_sub(1, Ordering::Relaxed);
+	/// Whether `id` is a share of this connection waiting for its answer.
+	fn awaits(&self, id: u64) -> bool {
+		self.ids.contains(&id)
+	}
+
+	/// Share `id`'s answer is counted: no longer in flight. (After the
+	/// count, so that whoever sees nothing in flight sees the outcome.)
+	fn answered(&mut self, id: u64) {
+		if self.ids.remove(&id) {
+			self.outcomes.in_flight.fetch_sub(1, Ordering::Release);
 		}
-		was
 	}
 }
 
 impl Drop for Unanswered {
 	fn drop(&mut self) {
 		let left = self.ids.len() as u64;
-		self.outcomes.in_flight.fetch_sub(left, Ordering::Relaxed);
 		self.outcomes.unsent.fetch_add(left, Ordering::Relaxed);
+		self.outcomes.in_flight.fetch_sub(left, Ordering::Release);
 	}
 }
 
@@ -324,21 +328,24 @@ impl State {
 				// Only the answer to a share sent on this connection counts
 				// (an id-less refusal, or an answer to anything else, is
 				// not a share's).
-				if !msg.id.as_u64().is_some_and(|id| self.unanswered.answered(id)) {
+				let Some(id) = msg.id.as_u64().filter(|&id| self.unanswered.awaits(id)) else {
 					if let Some((code, why)) = msg.error() {
 						log::warn!("the pool refused: error {code}: {why}");
 					}
 					return Ok(());
-				}
+				};
 				match msg.error() {
 					None => {
 						outcomes.accepted.fetch_add(1, Ordering::Relaxed);
+						self.unanswered.answered(id);
 					}
 					Some((code, _)) if code == i64::from(codes::STALE) || code == i64::from(codes::DUPLICATE) => {
 						outcomes.stale.fetch_add(1, Ordering::Relaxed);
+						self.unanswered.answered(id);
 					}
 					Some((code, why)) => {
 						outcomes.rejected.fetch_add(1, Ordering::Relaxed);
+						self.unanswered.answered(id);
 						log::warn!("share refused: error {code}: {why}");
 						if code == i64::from(codes::BANNED) {
 							anyhow::bail!("banned by the pool: {why}");

@@ -395,7 +395,7 @@ impl Session {
 		let deadline = Instant::now() + timeout;
 		let drained = loop {
 			let queued = self.found.max_capacity() - self.found.capacity();
-			if queued == 0 && self.outcomes.in_flight.load(Ordering::Relaxed) == 0 {
+			if queued == 0 && self.outcomes.in_flight.load(Ordering::Acquire) == 0 {
 				break true;
 			}
 			if lock(&self.node).is_none() || Instant::now() >= deadline {

@@ -25,10 +25,6 @@ async fn peer_addr(client: &WsClient, node: &Node) -> String {
 	format!("/ip4/127.0.0.1/tcp/{}/p2p/{id}", node.p2p_port)
 }
 
-async fn best_hash(client: &WsClient) -> H256 {
-	header_at(client, None).await.hash()
-}
-
 /// The total work of blocks `1..=tip` on the chain ending at `tip`: each
 /// block's difficulty times the MACs a ticket costs at its parameters (both
 /// as its parent's state sets them). What `sc-consensus-pow` compares, and
@@ -91,13 +87,13 @@ async fn partitioned_miners_fork_then_converge_on_the_heaviest_chain() {
 	let mut wb = start_worker(&b, 1);
 	wait_for_block(&ca, &mut a, 4, TIMEOUT).await;
 	wa.stop();
-	let height_a = best_number(&ca).await;
+	let height_a = header_at(&ca, Some(quiet_tip(&ca).await)).await.number;
 	wait_for_block(&cb, &mut b, height_a + 2, TIMEOUT).await;
 	wb.stop();
 
 	// Two chains from the same genesis: a fork from block #1 on.
 	assert_ne!(block_hash(&ca, 1).await, block_hash(&cb, 1).await, "the partitioned miners built the same block");
-	let (tip_a, mut tip_b) = (best_hash(&ca).await, best_hash(&cb).await);
+	let (tip_a, mut tip_b) = (quiet_tip(&ca).await, quiet_tip(&cb).await);
 	let (td_a, mut td_b) = (total_work(&ca, tip_a).await, total_work(&cb, tip_b).await);
 	// At exactly equal work each node keeps the chain it saw first (SPEC.md,
 	// "Fork choice"), so neither would move: B mines one more block.
@@ -106,7 +102,7 @@ async fn partitioned_miners_fork_then_converge_on_the_heaviest_chain() {
 		let next = best_number(&cb).await + 1;
 		wait_for_block(&cb, &mut b, next, TIMEOUT).await;
 		wb.stop();
-		tip_b = best_hash(&cb).await;
+		tip_b = quiet_tip(&cb).await;
 		td_b = total_work(&cb, tip_b).await;
 	}
 	let winner = if td_a > td_b { tip_a } else { tip_b };
@@ -203,7 +199,7 @@ async fn a_fork_below_the_reorg_limit_is_refused() {
 	let mut wa = start_worker(&a, 1);
 	wait_for_block(&ca, &mut a, 4, TIMEOUT).await;
 	wa.stop();
-	let tip_a = best_hash(&ca).await;
+	let tip_a = quiet_tip(&ca).await;
 	let td_a = total_work(&ca, tip_a).await;
 	// B mines alone until its chain is heavier than A's.
 	let mut wb = start_worker(&b, 1);
@@ -217,7 +213,7 @@ async fn a_fork_below_the_reorg_limit_is_refused() {
 		tokio::time::sleep(Duration::from_millis(200)).await;
 	}
 	wb.stop();
-	let tip_b = best_hash(&cb).await;
+	let tip_b = quiet_tip(&cb).await;
 	let finalized_a: H256 = ca.request("chain_getFinalizedHead", rpc_params![]).await.unwrap();
 	assert_ne!(finalized_a, block_hash(&ca, 0).await, "A has finalized part of its chain");
 

@@ -98,6 +98,11 @@ async fn a_peer_advertising_a_fork_below_finality_stops_neither_mining_nor_final
 	let (best_after, finalized_after) =
 		wait_for(&ch, &mut honest, "mining and finality go on", |b, f| b >= best + 10 && f >= finalized + 5).await;
 	assert!(best_number(&ca).await >= claimed, "the attacker's claim stood throughout");
+	// Dialling the attacker, syncing and verifying its fork can take longer
+	// than ten blocks on a loaded machine: wait for the refusal and the
+	// penalty rather than read the log once.
+	honest.proc.wait_for_log("forks below finality", TIMEOUT).await;
+	honest.proc.wait_for_log(&format!("Report {id}: -"), TIMEOUT).await;
 	let log = std::fs::read_to_string(&honest.proc.log).unwrap();
 	// The fork was offered, and refused as forking below finality, naming the peer.
 	assert!(

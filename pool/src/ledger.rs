@@ -151,6 +151,10 @@ pub fn seen_key(parent: &[u8; 32], pre_hash: &[u8; 32], seal: &[u8]) -> SeenKey 
 pub struct Ledger {
 	db: Db,
 	next_share: parking_lot::Mutex<u64>,
+	/// Held by every change to what is owed, in flight and paid (each reads
+	/// and then writes), and by [`Ledger::consistent`], so that a reader sees
+	/// each payout in exactly one of the three.
+	accounts: parking_lot::Mutex<()>,
 }
 
 /// The ledger's columns: the first `columns` of them (an older version had
@@ -188,7 +192,7 @@ impl Ledger {
 		};
 		let next = db.get(META, NEXT_SHARE).map_err(db_error)?;
 		let next = next.and_then(|v| v.try_into().ok()).map_or(0, u64::from_be_bytes);
-		Ok(Self { db, next_share: parking_lot::Mutex::new(next) })
+		Ok(Self { db, next_share: parking_lot::Mutex::new(next), accounts: parking_lot::Mutex::new(()) })
 	}
 
 	/// Records an accepted share of `weight` (its share difficulty) for
@@ -295,6 +299,7 @@ impl Ledger {
 	/// account gets `floor(net * weight / total)`; the rounding stays with
 	/// the pool. One commit: the block's state and every balance.
 	pub fn settle(&self, block: &Block, final_here: bool, reward: u128, fee_ppm: u32) -> anyhow::Result<()> {
+		let _accounts = self.accounts.lock();
 		let mut settled = block.clone();
 		let mut changes = Vec::new();
 		if final_here {
@@ -331,6 +336,7 @@ impl Ledger {
 	/// transaction of nonce `nonce`, mortal until block #`expires`: taken
 	/// off what the account is owed until it is final or expired.
 	pub fn send_payout(&self, payout: &Payout) -> anyhow::Result<()> {
+		let _accounts = self.accounts.lock();
 		let owed = self.balance(&payout.account)?;
 		anyhow::ensure!(owed >= payout.amount, "a payout of {} where {} is owed", payout.amount, owed);
 		self.db
@@ -356,6 +362,7 @@ impl Ledger {
 	/// The payout is in a final block (the pool account's final nonce has
 	/// passed it): paid.
 	pub fn payout_final(&self, payout: &Payout) -> anyhow::Result<()> {
+		let _accounts = self.accounts.lock();
 		let paid = self.paid(&payout.account)?.saturating_add(payout.amount);
 		self.db
 			.commit([
@@ -368,6 +375,7 @@ impl Ledger {
 	/// The payout can never be included (its era ended below the final
 	/// block, and the nonce was not used): owed again.
 	pub fn payout_expired(&self, payout: &Payout) -> anyhow::Result<()> {
+		let _accounts = self.accounts.lock();
 		let owed = self.balance(&payout.account)?.saturating_add(payout.amount);
 		self.db
 			.commit([
@@ -381,6 +389,14 @@ impl Ledger {
 	pub fn paid(&self, account: &Account) -> anyhow::Result<u128> {
 		let value = self.db.get(PAID, account).map_err(db_error)?;
 		Ok(value.and_then(|v| v.try_into().ok()).map_or(0, u128::from_le_bytes))
+	}
+
+	/// Runs `read` with no change to what is owed, in flight or paid in
+	/// between its reads (the status: a payout counted twice, or not at all,
+	/// would make its sums lie).
+	pub fn consistent<T>(&self, read: impl FnOnce(&Self) -> T) -> T {
+		let _accounts = self.accounts.lock();
+		read(self)
 	}
 
 	/// Shares on record (for the status).

@@ -236,8 +236,12 @@ impl Stats {
 }
 
 /// The ledger as the status shows it: shares on record, what each address
-/// is owed, and the blocks found.
+/// is owed, and the blocks found, read at one moment.
 fn ledger_status(ledger: &Ledger) -> serde_json::Value {
+	ledger.consistent(read_ledger_status)
+}
+
+fn read_ledger_status(ledger: &Ledger) -> serde_json::Value {
 	use sp_core::crypto::{AccountId32, Ss58Codec};
 	let address = |a: &[u8; 32]| AccountId32::new(*a).to_ss58check();
 	let flying = ledger.in_flight().unwrap_or_default();

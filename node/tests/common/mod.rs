@@ -262,6 +262,31 @@ pub async fn best_number(client: &WsClient) -> u32 {
 	header_at(client, None).await.number
 }
 
+pub async fn best_hash(client: &WsClient) -> H256 {
+	header_at(client, None).await.hash()
+}
+
+/// The best block once no more arrive, after the node's miners stopped: a
+/// worker sends the seals it found as it stops and waits up to 3 s
+/// (`DROP_GRACE`) for their answers, so on a loaded machine a block can
+/// still be imported after the worker exited, and a tip read at once would
+/// be passed a moment later. Quiet means unchanged for 4 s.
+pub async fn quiet_tip(client: &WsClient) -> H256 {
+	const QUIET: Duration = Duration::from_secs(4);
+	let deadline = Instant::now() + scaled(Duration::from_secs(120));
+	let (mut tip, mut since) = (best_hash(client).await, Instant::now());
+	loop {
+		tokio::time::sleep(Duration::from_millis(250)).await;
+		let now = best_hash(client).await;
+		if now != tip {
+			(tip, since) = (now, Instant::now());
+		} else if since.elapsed() >= QUIET {
+			return tip;
+		}
+		assert!(Instant::now() < deadline, "the best block kept changing with no miner running");
+	}
+}
+
 pub async fn block_hash(client: &WsClient, number: u32) -> H256 {
 	client.request("chain_getBlockHash", rpc_params![number]).await.unwrap()
 }
