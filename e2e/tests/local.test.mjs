@@ -11,7 +11,12 @@ import { cryptoWaitReady } from '@polkadot/util-crypto';
 import { startChain, submit, eventsOf, waitForHeader } from '../lib/chain.mjs';
 import { checkAllBlocks, checkBlock, checkMetadata, checkPalletStorage, checkProperties, checkRpcMethods } from '../lib/checks.mjs';
 
-describe('local testnet (the council governs)', { timeout: 600_000 }, () => {
+// Node's runner times all of a suite's tests together (from the end of its
+// before hook) against this one budget, which the timer races, so under load
+// it must cover the sum of the tests' waits below, not the longest: eleven
+// submissions and headers of 120 s each at most (1,320 s), and the scan of
+// every block.
+describe('local testnet (the council governs)', { timeout: 1_500_000 }, () => {
   let chain;
   let api;
   let alice;
