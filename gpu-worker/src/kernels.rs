@@ -11,32 +11,49 @@ pub const BLAKE3_CUH: &str = include_str!("../kernels/blake3.cuh");
 pub const MINE_CU: &str = include_str!("../kernels/mine.cu");
 /// Puzzle v2: noisy operands, the transcript kernel, the correction.
 pub const V2_CU: &str = include_str!("../kernels/v2.cu");
-/// The `extern "C"` kernels of [`MINE_CU`] and [`V2_CU`].
-pub const KERNELS: [&str; 6] = [
+/// Puzzle v2's transcript kernel for Hopper (`wgmma`, sm_90a only; on other
+/// architectures its entry traps).
+pub const V2_WGMMA_CU: &str = include_str!("../kernels/v2_wgmma.cu");
+/// The `extern "C"` kernels of [`MINE_CU`], [`V2_CU`] and [`V2_WGMMA_CU`].
+pub const KERNELS: [&str; 7] = [
 	"mlpow_generate",
 	"mlpow_hash_tiles",
 	"mlpow2_noisy",
 	"mlpow2_column_sums",
 	"mlpow2_correction",
 	"mlpow2_transcript",
+	"mlpow2_transcript_wgmma",
 ];
 
 /// The oldest GPUs mined on: compute capability 7.5 (Turing) is the first
 /// with int8 tensor cores that cuBLASLt's IMMA kernels use.
 pub const MIN_COMPUTE_CAPABILITY: (i32, i32) = (7, 5);
 
-/// Every kernel as one source: [`V2_CU`] with `mine.cu` pasted in place of
-/// its `#include`, and `blake3.cuh` in place of mine.cu's. NVRTC compiles
-/// one string and cannot open files.
+/// Every kernel as one source: [`V2_WGMMA_CU`] with `v2.cu` pasted in place
+/// of its `#include`, `mine.cu` in place of v2.cu's, and `blake3.cuh` in
+/// place of mine.cu's. NVRTC compiles one string and cannot open files.
 pub fn source() -> String {
 	let mine = MINE_CU.replacen("#include \"blake3.cuh\"", BLAKE3_CUH, 1);
-	V2_CU.replacen("#include \"mine.cu\"", &mine, 1)
+	let v2 = V2_CU.replacen("#include \"mine.cu\"", &mine, 1);
+	V2_WGMMA_CU.replacen("#include \"v2.cu\"", &v2, 1)
+}
+
+/// NVRTC's virtual architecture for compute capability `cc`. Hopper (9.0)
+/// gets the architecture-specific `compute_90a`: `wgmma.mma_async` (the
+/// Hopper transcript kernel) exists only there, not in `compute_90`. PTX
+/// for an `a` target runs on exactly that architecture, which is all a 9.0
+/// device needs; every other capability gets its plain, forward-compatible
+/// `compute_XY`, where the wgmma kernel's entry only traps.
+pub fn nvrtc_arch(cc: (i32, i32)) -> String {
+	let suffix = if cc == (9, 0) { "a" } else { "" };
+	format!("compute_{}{}{suffix}", cc.0, cc.1)
 }
 
 /// NVRTC options for a device of compute capability `cc`: PTX for its
-/// virtual architecture, which the driver compiles for the exact GPU.
+/// virtual architecture ([`nvrtc_arch`]), which the driver compiles for the
+/// exact GPU.
 pub fn nvrtc_options(cc: (i32, i32)) -> Vec<String> {
-	vec![format!("--gpu-architecture=compute_{}{}", cc.0, cc.1), "--std=c++17".into(), "-default-device".into()]
+	vec![format!("--gpu-architecture={}", nvrtc_arch(cc)), "--std=c++17".into(), "-default-device".into()]
 }
 
 /// Eight 32-bit words passed to a kernel by value (`struct Words8`).
@@ -102,6 +119,14 @@ mod tests {
 		assert!(!src.contains("#include \""), "NVRTC cannot open the files of quoted includes");
 		for k in KERNELS {
 			assert!(src.contains(&format!("void {k}(")), "{k}");
+		}
+	}
+
+	#[test]
+	fn only_hopper_compiles_for_its_architecture_specific_target() {
+		assert!(nvrtc_options((9, 0)).contains(&"--gpu-architecture=compute_90a".to_string()));
+		for cc in [(7, 5), (8, 0), (8, 6), (8, 9), (10, 0), (12, 0)] {
+			assert_eq!(nvrtc_options(cc)[0], format!("--gpu-architecture=compute_{}{}", cc.0, cc.1));
 		}
 	}
 

@@ -9,7 +9,19 @@
 // by element: `ldmatrix_emulated` (ldmatrix.m8n8.x4.b16) and `mma_emulated`
 // (mma.m16n8k32 with .s8 operands).
 //
-// usage: host_kernels_v2 FILE, FILE holding whitespace-separated tokens:
+// With `wgmma` as the second argument it runs kernels/v2_wgmma.cu's
+// `mlpow2_transcript_wgmma` instead, the same way: the kernel's staging
+// offsets and its own descriptors, one emulated
+// `wgmma.mma_async.m64n128k32.s32.s8.s8` per warpgroup and k step
+// (tests/wgmma_emulation.hpp, written from the PTX ISA apart from the
+// kernel), the kernel's fold and epilogue. Same inputs, same outputs.
+// A third argument perturbs the wgmma kernel, to show that the tests catch
+// it: `mutate-sbo` adds 16 bytes to the stride byte offset of A's
+// descriptor; `mutate-map` swaps two registers of the accumulator map
+// (every thread's d0 and d1).
+//
+// usage: host_kernels_v2 FILE [mma|wgmma [mutate-sbo|mutate-map]], FILE
+// holding whitespace-separated tokens:
 //   m k n t r denoise nonce_index
 //   target_be ticket_key ctx_noise_a ctx_noise_bt noise_seed (32-byte hex)
 //   sel_a sel_bt (k bytes each, hex)
@@ -22,13 +34,16 @@
 //   noisy <hex of the m x n i32 noisy product, LE>
 //   product <hex of the denoised product>          (denoise = 1 only)
 
-#include "../kernels/v2.cu"
+#include "../kernels/v2_wgmma.cu"
+#include "wgmma_emulation.hpp"
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 static std::vector<unsigned char> unhex(const std::string &hex) {
@@ -107,8 +122,132 @@ static void mma_emulated(i32 *c[32], const u32 a[32][4], const u32 b[32][2]) {
 	}
 }
 
-int main(int argc, char **argv) {
-	if (argc != 2) {
+// One block of the transcript kernel: where its operands come from, and
+// where its epilogue writes (the tile states `sw`, zeroed by the caller;
+// the denoised product; the noisy product, which only this harness writes).
+struct Block {
+	const i8 *an, *btn;
+	u32 block_row, block_col, m, n, k, r, t;
+	bool denoise;
+	i32 *out, *noisy;
+	u32 *sw;
+};
+
+// `mlpow2_transcript` (v2.cu) on one block.
+static void mma_block(const Block &b) {
+	static std::vector<u8> smem(2 * V2_STAGES * V2_STAGE_BYTES);
+	static std::vector<V2Lane> lanes(V2_THREADS);
+	const u32 steps = b.k / V2_BK, steps_per_chunk = b.r / V2_BK;
+	for (auto &s : lanes) v2_lane_clear(&s);
+	for (u32 kt = 0; kt < steps; kt++) {
+		u8 *as = smem.data() + 2 * (kt % V2_STAGES) * V2_STAGE_BYTES, *bs = as + V2_STAGE_BYTES;
+		for (u32 tid = 0; tid < V2_THREADS; tid++) {
+			memcpy(as + v2_stage_offset(tid), b.an + v2_global_offset(tid, b.block_row, kt, b.k), 16);
+			memcpy(bs + v2_stage_offset(tid), b.btn + v2_global_offset(tid, b.block_col, kt, b.k), 16);
+		}
+		for (u32 warp = 0; warp < V2_THREADS / 32; warp++) {
+			u32 fa[V2_MF][32][4], fb[V2_NF][32][2], offsets[32], x[32][4];
+			for (int i = 0; i < V2_MF; i++) {
+				for (u32 lane = 0; lane < 32; lane++) offsets[lane] = v2_ldsm_a_offset(warp, lane, i);
+				ldmatrix_emulated(as, offsets, fa[i]);
+			}
+			for (int h = 0; h < V2_NF / 2; h++) {
+				for (u32 lane = 0; lane < 32; lane++) offsets[lane] = v2_ldsm_b_offset(warp, lane, h);
+				ldmatrix_emulated(bs, offsets, x);
+				for (u32 lane = 0; lane < 32; lane++) {
+					fb[2 * h][lane][0] = x[lane][0];
+					fb[2 * h][lane][1] = x[lane][1];
+					fb[2 * h + 1][lane][0] = x[lane][2];
+					fb[2 * h + 1][lane][1] = x[lane][3];
+				}
+			}
+			for (int i = 0; i < V2_MF; i++)
+				for (int j = 0; j < V2_NF; j++) {
+					i32 *c[32];
+					for (u32 lane = 0; lane < 32; lane++) c[lane] = lanes[warp * 32 + lane].acc[i][j];
+					mma_emulated(c, fa[i], fb[j]);
+				}
+		}
+		if ((kt + 1) % steps_per_chunk == 0)
+			for (auto &s : lanes) v2_lane_fold(&s);
+	}
+	// The epilogue, as the kernel runs it.
+	for (u32 tid = 0; tid < V2_THREADS; tid++) {
+		const V2Lane &s = lanes[tid];
+		v2_lane_reduce(&s, tid >> 5, tid & 31, b.t, b.sw);
+		if (b.denoise) v2_lane_denoise(&s, tid >> 5, tid & 31, b.block_row, b.block_col, b.m, b.n, b.out);
+		// The noisy product, for the test only (the kernel never writes it).
+		for (int i = 0; i < V2_MF; i++)
+			for (int j = 0; j < V2_NF; j++)
+				for (int e = 0; e < 4; e++) {
+					u32 row = b.block_row + v2_acc_row(tid >> 5, tid & 31, i, e);
+					u32 col = b.block_col + v2_acc_col(tid >> 5, tid & 31, j, e);
+					if (row < b.m && col < b.n) b.noisy[(size_t)row * b.n + col] = s.acc[i][j][e];
+				}
+	}
+}
+
+enum class Mutation { None, Sbo, Map };
+
+// `mlpow2_transcript_wgmma` (v2_wgmma.cu) on one block. The emulated shared
+// window is exactly the kernel's 32 KB of stages, addressed from 0, so the
+// kernel's descriptors are built from offsets into it; the emulation
+// refuses reads outside it. The copies of each k step land before its
+// wgmma (the kernel's cp.async wait, proxy fence and barrier), and each
+// emulated wgmma has completed on return (the kernel waits for it before
+// folding, and before the stage is overwritten).
+static void wgmma_block(const Block &b, Mutation mutation) {
+	static std::vector<u8> smem(2 * V2W_STAGES * V2W_STAGE_BYTES);
+	static std::vector<V2WLane> lanes(V2_THREADS);
+	std::vector<i32> d = wgmma_emu::make_accumulators(V2W_N);
+	const u32 steps = b.k / V2_BK, steps_per_chunk = b.r / V2_BK;
+	for (auto &s : lanes) v2w_lane_clear(&s);
+	for (u32 kt = 0; kt < steps; kt++) {
+		const u32 as = 2 * (kt % V2W_STAGES) * V2W_STAGE_BYTES, bs = as + V2W_STAGE_BYTES;
+		for (u32 tid = 0; tid < V2_THREADS; tid++) {
+			memcpy(&smem[as + v2w_stage_offset(tid)], b.an + v2_global_offset(tid, b.block_row, kt, b.k), 16);
+			memcpy(&smem[bs + v2w_stage_offset(tid)], b.btn + v2_global_offset(tid, b.block_col, kt, b.k), 16);
+		}
+		for (u32 wg = 0; wg < V2_THREADS / V2W_WG_THREADS; wg++) {
+			u64 da = v2w_desc(as + wg * V2W_WG_A_BYTES), db = v2w_desc(bs);
+			if (mutation == Mutation::Sbo) da += (u64)1 << 32;  // SBO + 16 bytes
+			// Registers d0..d63 of the warpgroup's threads, in the
+			// emulation's order. With `mutate-map` the lanes keep d0 and
+			// d1 swapped: the kernel's map would have those entries swapped.
+			for (u32 w = 0; w < V2W_WG_THREADS; w++) {
+				V2WLane &s = lanes[wg * V2W_WG_THREADS + w];
+				if (mutation == Mutation::Map) std::swap(s.acc[0], s.acc[1]);
+				memcpy(&d[w * V2W_ACC], s.acc, sizeof s.acc);
+			}
+			wgmma_emu::wgmma_m64nNk32_s32_s8_s8(smem.data(), smem.size(), da, db, V2W_N, d.data(), true);
+			for (u32 w = 0; w < V2W_WG_THREADS; w++) {
+				V2WLane &s = lanes[wg * V2W_WG_THREADS + w];
+				memcpy(s.acc, &d[w * V2W_ACC], sizeof s.acc);
+				if (mutation == Mutation::Map) std::swap(s.acc[0], s.acc[1]);
+			}
+		}
+		if ((kt + 1) % steps_per_chunk == 0)
+			for (auto &s : lanes) v2w_lane_fold(&s);
+	}
+	// The epilogue, as the kernel runs it.
+	for (u32 tid = 0; tid < V2_THREADS; tid++) {
+		const V2WLane &s = lanes[tid];
+		v2w_lane_reduce(&s, tid, b.t, b.sw);
+		if (b.denoise) v2w_lane_denoise(&s, tid, b.block_row, b.block_col, b.m, b.n, b.out);
+		// The noisy product, gathered through the kernel's own map.
+		for (int e = 0; e < V2W_ACC; e++) {
+			u32 row = b.block_row + v2w_tile_row(tid, e), col = b.block_col + v2w_tile_col(tid, e);
+			if (row < b.m && col < b.n) b.noisy[(size_t)row * b.n + col] = s.acc[e];
+		}
+	}
+}
+
+static int run(int argc, char **argv) {
+	const std::string kernel = argc > 2 ? argv[2] : "mma", mutate = argc > 3 ? argv[3] : "";
+	const bool wgmma = kernel == "wgmma";
+	const Mutation mutation =
+		mutate == "mutate-sbo" ? Mutation::Sbo : mutate == "mutate-map" ? Mutation::Map : Mutation::None;
+	if (argc < 2 || argc > 4 || (!wgmma && kernel != "mma") || (argc > 3 && (!wgmma || mutation == Mutation::None))) {
 		fprintf(stderr, "usage: see the comment at the top of host_kernels_v2.cpp\n");
 		return 2;
 	}
@@ -174,65 +313,21 @@ int main(int argc, char **argv) {
 	std::vector<u32> winners(1 + 3 * capacity, 0);
 	std::vector<u32> states((size_t)(m / t) * (n / t) * 16, 0);
 	std::vector<i32> noisy((size_t)m * n, 0);
-	std::vector<u8> smem(2 * V2_STAGES * V2_STAGE_BYTES);
-	std::vector<V2Lane> lanes(V2_THREADS);
-	const u32 steps = k / V2_BK, steps_per_chunk = r / V2_BK;
+	std::vector<u32> sw(16 * (V2_BM / 16) * (V2_BN / 16));
+	Block blk{an.data(), btn.data(), 0, 0, m, n, k, r, t, denoise != 0, out.data(), noisy.data(), sw.data()};
 	for (u32 by = 0; by < m_pad / V2_BM; by++)
 		for (u32 bx = 0; bx < n_pad / V2_BN; bx++) {
-			u32 block_row = by * V2_BM, block_col = bx * V2_BN;
-			for (auto &s : lanes) v2_lane_clear(&s);
-			for (u32 kt = 0; kt < steps; kt++) {
-				u8 *as = smem.data() + 2 * (kt % V2_STAGES) * V2_STAGE_BYTES, *bs = as + V2_STAGE_BYTES;
-				for (u32 tid = 0; tid < V2_THREADS; tid++) {
-					memcpy(as + v2_stage_offset(tid), an.data() + v2_global_offset(tid, block_row, kt, k), 16);
-					memcpy(bs + v2_stage_offset(tid), btn.data() + v2_global_offset(tid, block_col, kt, k), 16);
-				}
-				for (u32 warp = 0; warp < V2_THREADS / 32; warp++) {
-					u32 fa[V2_MF][32][4], fb[V2_NF][32][2], offsets[32], x[32][4];
-					for (int i = 0; i < V2_MF; i++) {
-						for (u32 lane = 0; lane < 32; lane++) offsets[lane] = v2_ldsm_a_offset(warp, lane, i);
-						ldmatrix_emulated(as, offsets, fa[i]);
-					}
-					for (int h = 0; h < V2_NF / 2; h++) {
-						for (u32 lane = 0; lane < 32; lane++) offsets[lane] = v2_ldsm_b_offset(warp, lane, h);
-						ldmatrix_emulated(bs, offsets, x);
-						for (u32 lane = 0; lane < 32; lane++) {
-							fb[2 * h][lane][0] = x[lane][0];
-							fb[2 * h][lane][1] = x[lane][1];
-							fb[2 * h + 1][lane][0] = x[lane][2];
-							fb[2 * h + 1][lane][1] = x[lane][3];
-						}
-					}
-					for (int i = 0; i < V2_MF; i++)
-						for (int j = 0; j < V2_NF; j++) {
-							i32 *c[32];
-							for (u32 lane = 0; lane < 32; lane++) c[lane] = lanes[warp * 32 + lane].acc[i][j];
-							mma_emulated(c, fa[i], fb[j]);
-						}
-				}
-				if ((kt + 1) % steps_per_chunk == 0)
-					for (auto &s : lanes) v2_lane_fold(&s);
-			}
-			// The epilogue, as the kernel runs it.
-			u32 *sw = (u32 *)smem.data();
+			blk.block_row = by * V2_BM;
+			blk.block_col = bx * V2_BN;
 			const u32 tiles = (V2_BM / t) * (V2_BN / t);
-			memset(sw, 0, tiles * 16 * 4);
-			for (u32 tid = 0; tid < V2_THREADS; tid++) {
-				const V2Lane &s = lanes[tid];
-				v2_lane_reduce(&s, tid >> 5, tid & 31, t, sw);
-				if (denoise) v2_lane_denoise(&s, tid >> 5, tid & 31, block_row, block_col, m, n, out.data());
-				// The noisy product, for the test only (the kernel never writes it).
-				for (int i = 0; i < V2_MF; i++)
-					for (int j = 0; j < V2_NF; j++)
-						for (int e = 0; e < 4; e++) {
-							u32 row = block_row + v2_acc_row(tid >> 5, tid & 31, i, e);
-							u32 col = block_col + v2_acc_col(tid >> 5, tid & 31, j, e);
-							if (row < m && col < n) noisy[(size_t)row * n + col] = s.acc[i][j][e];
-						}
-			}
+			memset(sw.data(), 0, tiles * 16 * 4);
+			if (wgmma)
+				wgmma_block(blk, mutation);
+			else
+				mma_block(blk);
 			for (u32 lt = 0; lt < tiles; lt++)
-				v2_tile_ticket(lt, sw, block_row, block_col, m, n, t, key, target_be, nonce_index, winners.data(),
-					capacity, states.data());
+				v2_tile_ticket(lt, sw.data(), blk.block_row, blk.block_col, m, n, t, key, target_be, nonce_index,
+					winners.data(), capacity, states.data());
 		}
 
 	for (u32 i = 0; i < m / t; i++)
@@ -258,4 +353,15 @@ int main(int argc, char **argv) {
 		printf("\n");
 	}
 	return 0;
+}
+
+// The emulation refuses what the PTX ISA leaves undefined (a read outside
+// the shared window, reserved descriptor bits) by throwing.
+int main(int argc, char **argv) {
+	try {
+		return run(argc, argv);
+	} catch (const std::exception &e) {
+		fprintf(stderr, "error: %s\n", e.what());
+		return 1;
+	}
 }

@@ -25,6 +25,11 @@ fn every_kernel_compiles_for_every_supported_architecture() {
 			assert!(text.contains(&format!(".entry {name}(")), "compute_{}{}: no entry {name} in the PTX", cc.0, cc.1);
 		}
 		assert!(text.contains(&format!(".target sm_{}{}", cc.0, cc.1)), "PTX for compute_{}{}", cc.0, cc.1);
+		// The Hopper transcript kernel's wgmma exists only on the
+		// architecture-specific sm_90a; elsewhere its entry only traps.
+		let hopper = cc == (9, 0);
+		assert_eq!(text.contains(".target sm_90a"), hopper, "compute_{}{}: the sm_90a target", cc.0, cc.1);
+		assert_eq!(text.contains("wgmma.mma_async"), hopper, "compute_{}{}: wgmma.mma_async in the PTX", cc.0, cc.1);
 	}
 }
 

@@ -1,9 +1,11 @@
 //! The puzzle v2 CUDA kernels' arithmetic, run on the CPU:
-//! `tests/host_kernels_v2.cpp` compiles `kernels/v2.cu` with the host C++
-//! compiler and runs the transcript kernel block by block, lane by lane,
-//! with the tensor-core instruction emulated from the PTX ISA's fragment
-//! tables. Its states, tickets, winners, noisy and denoised products must
-//! equal the v2 golden vectors and the Rust reference miner's.
+//! `tests/host_kernels_v2.cpp` compiles `kernels/v2.cu` and
+//! `kernels/v2_wgmma.cu` with the host C++ compiler and runs either
+//! transcript kernel (mma.sync, or Hopper's wgmma) block by block, lane by
+//! lane, with the tensor-core instructions emulated from the PTX ISA
+//! (`wgmma.mma_async` by `tests/wgmma_emulation.hpp`). For both kernels the
+//! states, tickets, winners, noisy and denoised products must equal the v2
+//! golden vectors and the Rust reference miner's.
 
 #[path = "support/host_cxx.rs"]
 mod host_cxx;
@@ -53,6 +55,26 @@ struct Input<'a> {
 	source: Source<'a>,
 }
 
+/// Which transcript kernel the harness runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kernel {
+	/// `mlpow2_transcript` (kernels/v2.cu).
+	MmaSync,
+	/// `mlpow2_transcript_wgmma` (kernels/v2_wgmma.cu).
+	Wgmma,
+}
+
+const KERNELS: [Kernel; 2] = [Kernel::MmaSync, Kernel::Wgmma];
+
+impl Kernel {
+	fn arg(self) -> &'static str {
+		match self {
+			Kernel::MmaSync => "mma",
+			Kernel::Wgmma => "wgmma",
+		}
+	}
+}
+
 #[derive(Default, Debug)]
 struct HostRun {
 	/// Row-major over the tiles.
@@ -64,7 +86,12 @@ struct HostRun {
 	product: Vec<i32>,
 }
 
-fn run(input: &Input) -> HostRun {
+fn run(input: &Input, kernel: Kernel) -> HostRun {
+	run_mutated(input, kernel, None)
+}
+
+/// `mutation`: the harness's `mutate-sbo` or `mutate-map` (wgmma only).
+fn run_mutated(input: &Input, kernel: Kernel, mutation: Option<&str>) -> HostRun {
 	let p = input.params;
 	let sel = Selections::generate(&input.noise_seed, p.k, p.r);
 	let target = mlpow_primitives::ticket::target(input.difficulty).expect("non-zero difficulty").to_big_endian();
@@ -96,7 +123,8 @@ fn run(input: &Input) -> HostRun {
 	let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
 		.join(format!("host_kernels_v2-{}.in", std::thread::current().name().unwrap_or("main").replace("::", "-")));
 	std::fs::write(&file, text).unwrap();
-	let out = Command::new(harness()).arg(&file).output().expect("running the harness");
+	let out =
+		Command::new(harness()).arg(&file).arg(kernel.arg()).args(mutation).output().expect("running the harness");
 	assert!(out.status.success(), "harness: {}", String::from_utf8_lossy(&out.stderr));
 	let mut got = HostRun::default();
 	let mut reported = None;
@@ -132,8 +160,8 @@ fn h32(v: &Value) -> Hash32 {
 fn v2_golden_vectors_reproduce_through_the_kernel_code() {
 	let file: Value = mlpow_vectors::v2();
 	let cases = file["cases"].as_array().unwrap();
-	for c in cases {
-		let name = c["name"].as_str().unwrap();
+	for (kernel, c) in KERNELS.iter().flat_map(|&k| cases.iter().map(move |c| (k, c))) {
+		let name = format!("{kernel:?} {}", c["name"].as_str().unwrap());
 		let params = mlpow_vectors::params(&c["params"]);
 		let bytes =
 			|k: &str| -> Vec<i8> { hex::decode(c[k].as_str().unwrap()).unwrap().iter().map(|&b| b as i8).collect() };
@@ -143,8 +171,10 @@ fn v2_golden_vectors_reproduce_through_the_kernel_code() {
 		} else {
 			Source::Seeded { job_seed: h32(&c["commit_a"]), weights_seed: h32(&c["weights_seed"]) }
 		};
-		let got =
-			run(&Input { params, noise_seed: h32(&c["noise_seed"]), difficulty: U256::one(), nonce_index: 0, source });
+		let got = run(
+			&Input { params, noise_seed: h32(&c["noise_seed"]), difficulty: U256::one(), nonce_index: 0, source },
+			kernel,
+		);
 		let states: Vec<String> = got
 			.states
 			.iter()
@@ -205,11 +235,14 @@ fn v2_header_seals_are_the_kernels_first_winners() {
 		};
 		let commitments = noise::Commitments { a: commits.0, bt: commits.1 };
 		let noise_seed = noise::noise_seed(&pre, &params, mode, &commitments, nonce);
-		let got = run(&Input { params, noise_seed, difficulty, nonce_index: 0, source });
-		let first = got.winners.iter().map(|&(_, i, j)| (i, j)).min();
-		assert_eq!(first, Some((i, j)), "{name}: the first winning tile");
-		let idx = (i * params.tiles_n() + j) as usize;
-		assert_eq!(hex::encode(got.tickets[idx]), s["ticket"].as_str().unwrap(), "{name}: ticket");
+		let input = Input { params, noise_seed, difficulty, nonce_index: 0, source };
+		for kernel in KERNELS {
+			let got = run(&input, kernel);
+			let first = got.winners.iter().map(|&(_, i, j)| (i, j)).min();
+			assert_eq!(first, Some((i, j)), "{name} {kernel:?}: the first winning tile");
+			let idx = (i * params.tiles_n() + j) as usize;
+			assert_eq!(hex::encode(got.tickets[idx]), s["ticket"].as_str().unwrap(), "{name} {kernel:?}: ticket");
+		}
 		checked += 1;
 	}
 	assert_eq!(checked, 2, "the seeded header and the one on a case's matrices");
@@ -253,22 +286,58 @@ fn the_kernel_code_mines_like_the_reference_miner() {
 			} else {
 				Source::Seeded { job_seed: c.a, weights_seed: c.bt }
 			};
-			let got = run(&Input { params: p, noise_seed, difficulty, nonce_index: 5, source });
-			let what = format!("{p:?} {:?}", job.mode());
-			assert_eq!(got.states, miner.states(), "{what}: states");
-			assert_eq!(got.noisy, miner.noisy_product(), "{what}: noisy product");
-			assert_eq!(got.product, miner.denoised().unwrap(), "{what}: denoised product");
-			let mut seals: Vec<Seal> = got
-				.winners
-				.iter()
-				.map(|&(b, i, j)| Seal { nonce: nonce - 5 + b as u64, tile_i: i, tile_j: j })
-				.collect();
-			seals.sort_by_key(|s| (s.tile_i, s.tile_j));
+			let input = Input { params: p, noise_seed, difficulty, nonce_index: 5, source };
 			let want: Vec<Seal> = wins.iter().map(|w| w.verified.seal).collect();
-			assert_eq!(seals, want, "{what}: winners");
+			for kernel in KERNELS {
+				let got = run(&input, kernel);
+				let what = format!("{kernel:?} {p:?} {:?}", job.mode());
+				assert_eq!(got.states, miner.states(), "{what}: states");
+				assert_eq!(got.noisy, miner.noisy_product(), "{what}: noisy product");
+				assert_eq!(got.product, miner.denoised().unwrap(), "{what}: denoised product");
+				let mut seals: Vec<Seal> = got
+					.winners
+					.iter()
+					.map(|&(b, i, j)| Seal { nonce: nonce - 5 + b as u64, tile_i: i, tile_j: j })
+					.collect();
+				seals.sort_by_key(|s| (s.tile_i, s.tile_j));
+				assert_eq!(seals, want, "{what}: winners");
+			}
 			winners += want.len();
 		}
 	}
 	// A third of the tickets win at difficulty 3: the winner path is exercised.
 	assert!(winners > 20, "{winners} winners");
+}
+
+/// The wgmma comparison can fail: the harness perturbs the wgmma kernel
+/// (16 bytes more stride byte offset in A's descriptor; two registers of
+/// the accumulator map swapped) and the states no longer match the
+/// reference miner's, while the unperturbed run does.
+#[test]
+fn a_perturbed_wgmma_kernel_is_caught() {
+	let (pre, ws) = ([9u8; 32], [4u8; 32]);
+	let p = ChallengeParams { version: 2, m: 144, k: 256, n: 272, t: 16, r: 64, epoch_length: 10 };
+	let job = Job::seeded(&p, &pre, &ws).unwrap();
+	let difficulty = U256::from(3);
+	let mut miner = Miner::new(&job, &pre, difficulty).unwrap();
+	let nonce = 77;
+	miner.try_nonce(nonce);
+	let c = job.commitments();
+	let noise_seed = noise::noise_seed(&pre, &p, job.mode(), &c, nonce);
+	let input = Input {
+		params: p,
+		noise_seed,
+		difficulty,
+		nonce_index: 0,
+		source: Source::Seeded { job_seed: c.a, weights_seed: c.bt },
+	};
+	assert_eq!(run(&input, Kernel::Wgmma).states, miner.states(), "unperturbed");
+	for mutation in ["mutate-sbo", "mutate-map"] {
+		let got = run_mutated(&input, Kernel::Wgmma, Some(mutation));
+		assert_eq!(got.states.len(), miner.states().len(), "{mutation}");
+		let differ = got.states.iter().zip(miner.states()).filter(|(a, b)| a != b).count();
+		assert!(differ > 0, "{mutation}: the states still match the reference");
+		assert_ne!(got.noisy, miner.noisy_product(), "{mutation}: noisy product");
+		println!("{mutation}: {differ} of {} tile states differ from the reference", got.states.len());
+	}
 }
