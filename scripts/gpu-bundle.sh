@@ -6,7 +6,10 @@
 #   cuda_device_v2    tests/cuda_device_v2.rs), release
 #   run.sh            finds the CUDA libraries, lists the devices, runs the
 #                     GPU tests, then the benchmarks at the GPU preset: v1,
-#                     v2, and useful mode (about 5 minutes in all)
+#                     v2, and useful mode, v2 with each transcript kernel
+#                     the GPU runs (mma.sync; wgmma on Hopper), each with
+#                     its mean power draw (about 7 minutes in all; with
+#                     MLPOW_NCU=1 also an Nsight Compute profile of each)
 # On the GPU machine: `bash gpu-bundle/run.sh` (extra arguments go to every
 # benchmark, e.g. --devices 0).
 set -euo pipefail
@@ -47,18 +50,52 @@ echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,power.limit --format=csv 2>/dev/null || true
 "$here/mlpow-worker" --list-devices
 status=0
+# One benchmark, with the GPU's power draw sampled every 200 ms meanwhile:
+# the mean over the run is printed beside the benchmark's own figures, for
+# energy per MAC (BENCHMARKS.md).
+bench() {
+	local name="$1"
+	shift
+	echo "== benchmark, $name"
+	local samples
+	samples=$(mktemp)
+	nvidia-smi --query-gpu=power.draw --format=csv,noheader,nounits -lms 200 >"$samples" 2>/dev/null &
+	local sampler=$!
+	timeout 120 "$@" || status=1
+	kill "$sampler" 2>/dev/null
+	wait "$sampler" 2>/dev/null
+	awk -v name="$name" '$1 + 0 > 0 { sum += $1; n++ } END { if (n) printf "power during %s: %.0f W mean over %d samples\n", name, sum / n, n }' "$samples"
+	rm -f "$samples"
+}
+# Hopper runs both v2 transcript kernels (MLPOW_V2_KERNEL, kernels.rs).
+kernels=mma
+if nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | grep -q '^9\.0'; then
+	kernels="mma wgmma"
+fi
 echo "== GPU tests, puzzle v1"
 timeout 300 "$here/cuda_device" --nocapture --test-threads 1 || status=1
-echo "== GPU tests, puzzle v2"
-timeout 300 "$here/cuda_device_v2" --nocapture --test-threads 1 || status=1
-echo "== benchmark, puzzle v1 (GPU preset)"
-timeout 120 "$here/mlpow-worker" --backend cuda --benchmark --bench-secs 5 "$@" || status=1
-echo "== benchmark, puzzle v2 (GPU preset, r = 64)"
-timeout 120 "$here/mlpow-worker" --backend cuda --benchmark --bench-secs 5 --bench-params 8192,4096,8192,16,64 "$@" ||
-	status=1
-echo "== benchmark, useful mode (jobs of the preset's shape)"
-timeout 120 "$here/mlpow-worker" --backend cuda --benchmark --bench-secs 5 --bench-params 8192,4096,8192,16,64 \
-	--bench-job 8192,4096,8192 "$@" || status=1
+echo "== GPU tests, puzzle v2 (every transcript kernel the device runs)"
+timeout 400 "$here/cuda_device_v2" --nocapture --test-threads 1 || status=1
+bench "puzzle v1 (GPU preset)" "$here/mlpow-worker" --backend cuda --benchmark --bench-secs 5 "$@"
+for kernel in $kernels; do
+	export MLPOW_V2_KERNEL=$kernel
+	bench "puzzle v2 (GPU preset, r = 64), $kernel kernel" "$here/mlpow-worker" --backend cuda --benchmark \
+		--bench-secs 5 --bench-params 8192,4096,8192,16,64 "$@"
+	bench "useful mode (jobs of the preset's shape), $kernel kernel" "$here/mlpow-worker" --backend cuda \
+		--benchmark --bench-secs 5 --bench-params 8192,4096,8192,16,64 --bench-job 8192,4096,8192 "$@"
+done
+unset MLPOW_V2_KERNEL
+# A profile of each transcript kernel (Nsight Compute), when asked for:
+# MLPOW_NCU=1 bash gpu-bundle/run.sh (a few minutes more).
+if [ "${MLPOW_NCU:-0}" = 1 ] && command -v ncu >/dev/null; then
+	for kernel in $kernels; do
+		echo "== Nsight Compute, $kernel transcript kernel"
+		MLPOW_V2_KERNEL=$kernel timeout 300 ncu --kernel-name regex:mlpow2_transcript --launch-count 1 \
+			--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
+			"$here/mlpow-worker" --backend cuda --benchmark --bench-secs 2 --bench-params 8192,4096,8192,16,64 "$@" ||
+			status=1
+	done
+fi
 exit $status
 RUN
 chmod +x "$out/run.sh"

@@ -25,6 +25,57 @@ pub const KERNELS: [&str; 7] = [
 	"mlpow2_transcript_wgmma",
 ];
 
+/// Which transcript kernel mines puzzle v2 on a device: `mlpow2_transcript`
+/// (mma.sync, every architecture) or `mlpow2_transcript_wgmma` (Hopper's
+/// warpgroup instruction, 9.0 only). Both compute the same results; the
+/// choice is speed, measured on the device (BENCHMARKS.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transcript {
+	MmaSync,
+	Wgmma,
+}
+
+impl Transcript {
+	/// The environment variable that picks one: `mma` or `wgmma` (unset:
+	/// `mma`, until the wgmma kernel has been measured on a device).
+	pub const ENV: &'static str = "MLPOW_V2_KERNEL";
+
+	/// The kernel's entry point.
+	pub fn entry(self) -> &'static str {
+		match self {
+			Self::MmaSync => "mlpow2_transcript",
+			Self::Wgmma => "mlpow2_transcript_wgmma",
+		}
+	}
+
+	/// The kernels a device of capability `cc` can run.
+	pub fn available(cc: (i32, i32)) -> Vec<Self> {
+		if cc == (9, 0) {
+			vec![Self::MmaSync, Self::Wgmma]
+		} else {
+			vec![Self::MmaSync]
+		}
+	}
+
+	/// The kernel `setting` (the value of [`Self::ENV`], if set) names, for
+	/// a device of capability `cc`; an error says why it cannot be used.
+	pub fn choose(setting: Option<&str>, cc: (i32, i32)) -> anyhow::Result<Self> {
+		let chosen = match setting.map(str::trim) {
+			None | Some("") | Some("mma") => Self::MmaSync,
+			Some("wgmma") => Self::Wgmma,
+			Some(other) => anyhow::bail!("{}={other:?}: give mma or wgmma", Self::ENV),
+		};
+		anyhow::ensure!(
+			Self::available(cc).contains(&chosen),
+			"{}=wgmma needs a Hopper GPU (compute capability 9.0); this one is {}.{}",
+			Self::ENV,
+			cc.0,
+			cc.1
+		);
+		Ok(chosen)
+	}
+}
+
 /// The oldest GPUs mined on: compute capability 7.5 (Turing) is the first
 /// with int8 tensor cores that cuBLASLt's IMMA kernels use.
 pub const MIN_COMPUTE_CAPABILITY: (i32, i32) = (7, 5);
@@ -119,6 +170,20 @@ mod tests {
 		assert!(!src.contains("#include \""), "NVRTC cannot open the files of quoted includes");
 		for k in KERNELS {
 			assert!(src.contains(&format!("void {k}(")), "{k}");
+		}
+	}
+
+	#[test]
+	fn the_transcript_kernel_is_chosen_by_name_and_wgmma_only_on_hopper() {
+		assert_eq!(Transcript::choose(None, (8, 0)).unwrap(), Transcript::MmaSync);
+		assert_eq!(Transcript::choose(Some("mma"), (9, 0)).unwrap(), Transcript::MmaSync);
+		assert_eq!(Transcript::choose(Some("wgmma"), (9, 0)).unwrap(), Transcript::Wgmma);
+		let why = Transcript::choose(Some("wgmma"), (8, 9)).unwrap_err().to_string();
+		assert!(why.contains("9.0") && why.contains("8.9"), "{why}");
+		let why = Transcript::choose(Some("tensor"), (9, 0)).unwrap_err().to_string();
+		assert!(why.contains("mma or wgmma"), "{why}");
+		for kernel in Transcript::available((9, 0)) {
+			assert!(KERNELS.contains(&kernel.entry()));
 		}
 	}
 

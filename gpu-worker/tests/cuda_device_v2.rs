@@ -18,9 +18,10 @@ use mlpow_primitives::{
 use mlpow_worker::{
 	backend::{Job, Lane},
 	chosen::{commit_a, commit_bt},
+	kernels::Transcript,
 };
 use serde_json::Value;
-use support_gpu::gpu;
+use support_gpu::gpu_each_transcript;
 
 fn h32(v: &Value) -> Hash32 {
 	hex::decode(v.as_str().unwrap()).unwrap().try_into().unwrap()
@@ -45,11 +46,15 @@ fn median_difficulty(tickets: &[Hash32]) -> U256 {
 
 #[test]
 fn v2_golden_vectors_reproduce_on_the_device() {
-	let Some(mut lane) = gpu("v2_golden_vectors_reproduce_on_the_device") else { return };
-	eprintln!("on {}", lane.info());
+	for (kernel, mut lane) in gpu_each_transcript("v2_golden_vectors_reproduce_on_the_device") {
+		golden_vectors_on(&mut lane, &format!("{kernel:?}"));
+	}
+}
+
+fn golden_vectors_on(lane: &mut mlpow_worker::cuda::CudaLane, kernel: &str) {
 	let file: Value = mlpow_vectors::v2();
 	for c in file["cases"].as_array().unwrap() {
-		let name = c["name"].as_str().unwrap();
+		let name = &format!("{kernel}: {}", c["name"].as_str().unwrap());
 		let p = mlpow_vectors::params(&c["params"]);
 		let nonce: u64 = c["nonce"].as_str().unwrap().parse().unwrap();
 		let tickets: Vec<Hash32> = c["tickets"].as_array().unwrap().iter().map(h32).collect();
@@ -91,7 +96,12 @@ fn matrix(len: usize, label: &str) -> Vec<i8> {
 
 #[test]
 fn v2_mining_equals_the_cpu_reference() {
-	let Some(mut lane) = gpu("v2_mining_equals_the_cpu_reference") else { return };
+	for (kernel, mut lane) in gpu_each_transcript("v2_mining_equals_the_cpu_reference") {
+		mining_equals_the_reference_on(&mut lane, kernel);
+	}
+}
+
+fn mining_equals_the_reference_on(lane: &mut mlpow_worker::cuda::CudaLane, kernel: Transcript) {
 	let (pre, ws) = ([3u8; 32], [8u8; 32]);
 	for (m, k, n, t, r) in [(256, 256, 384, 16, 64), (160, 512, 288, 32, 128), (1024, 4096, 1024, 16, 64)] {
 		let p = ChallengeParams { version: 2, m, k, n, t, r, epoch_length: 10 };
@@ -104,7 +114,7 @@ fn v2_mining_equals_the_cpu_reference() {
 		let report = lane.search(&work(p, ws, pre, d), 10..14, &|| false).unwrap();
 		assert_eq!(report.nonces_done, 4);
 		let got: Vec<Seal> = report.winners.iter().map(|w| w.id).collect();
-		assert_eq!(got, want, "{p:?}: seeded winners");
+		assert_eq!(got, want, "{kernel:?} {p:?}: seeded winners");
 		// Chosen: the exact product and the winners with their openings.
 		let (a, bt) = (matrix((m * k) as usize, "A"), matrix((n * k) as usize, "Bt"));
 		let chosen = V2Job::chosen(&p, a.clone(), bt.clone()).unwrap();
@@ -115,11 +125,11 @@ fn v2_mining_equals_the_cpu_reference() {
 			.unwrap();
 		let mut product = vec![0; (m * n) as usize];
 		kernel::gemm(&a, &bt, m as usize, n as usize, k as usize, &mut product);
-		assert!(out.product == product, "{p:?}: the useful product");
+		assert!(out.product == product, "{kernel:?} {p:?}: the useful product");
 		assert_eq!(
 			out.winners.iter().map(|w| w.seal.clone()).collect::<Vec<_>>(),
 			want.iter().map(|w| w.seal.clone()).collect::<Vec<_>>(),
-			"{p:?}: chosen winners and their openings"
+			"{kernel:?} {p:?}: chosen winners and their openings"
 		);
 	}
 }
@@ -129,7 +139,13 @@ fn v2_mining_equals_the_cpu_reference() {
 /// by its Freivalds check.
 #[test]
 fn v2_gpu_preset_mines_and_multiplies() {
-	let Some(mut lane) = gpu("v2_gpu_preset_mines_and_multiplies") else { return };
+	for (kernel, mut lane) in gpu_each_transcript("v2_gpu_preset_mines_and_multiplies") {
+		eprint!("{kernel:?}: ");
+		gpu_preset_on(&mut lane);
+	}
+}
+
+fn gpu_preset_on(lane: &mut mlpow_worker::cuda::CudaLane) {
 	let p = ChallengeParams { version: 2, m: 8192, k: 4096, n: 8192, t: 16, r: 64, epoch_length: 1000 };
 	p.validate().unwrap();
 	// About four winners per nonce.

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
 	backend::{Job, Lane, Multiplied, SearchReport, Winner},
-	kernels::{ContextKeys, Words8},
+	kernels::{ContextKeys, Transcript, Words8},
 };
 use anyhow::{anyhow, bail, Context as _};
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, PushKernelArg};
@@ -88,8 +88,17 @@ pub struct CudaLane {
 }
 
 impl CudaLane {
-	/// Opens `info`'s device: a context, the kernels compiled for it.
+	/// Opens `info`'s device: a context, the kernels compiled for it, and
+	/// puzzle v2's transcript kernel as `MLPOW_V2_KERNEL` names it
+	/// ([`Transcript::choose`]).
 	pub fn open(info: DeviceInfo) -> anyhow::Result<Self> {
+		let setting = std::env::var(Transcript::ENV).ok();
+		let transcript = Transcript::choose(setting.as_deref(), info.compute_capability)?;
+		Self::open_with(info, transcript)
+	}
+
+	/// [`Self::open`] with the transcript kernel given.
+	pub fn open_with(info: DeviceInfo, transcript: Transcript) -> anyhow::Result<Self> {
 		let ctx = CudaContext::new(info.ordinal).map_err(|e| anyhow!("creating a context: {e:?}"))?;
 		let ptx = compile_kernels(info.compute_capability)?;
 		let module = ctx.load_module(ptx).map_err(|e| anyhow!("loading the kernels: {e:?}"))?;
@@ -97,7 +106,7 @@ impl CudaLane {
 		Ok(Self {
 			generate: function("mlpow_generate")?,
 			hash_tiles: function("mlpow_hash_tiles")?,
-			v2: v2::Pipeline::new(&ctx, &module, info.to_string())?,
+			v2: v2::Pipeline::new(&ctx, &module, info.to_string(), transcript)?,
 			info,
 			ctx,
 			keys: ContextKeys::new(),

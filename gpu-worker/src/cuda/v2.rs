@@ -17,7 +17,7 @@
 use super::{launch::alloc, WINNER_CAPACITY};
 use crate::{
 	backend::{Job, Multiplied, SearchReport, Winner},
-	kernels::Words8,
+	kernels::{Transcript as TranscriptKernel, Words8},
 };
 use anyhow::{anyhow, bail};
 use cudarc::driver::{
@@ -80,14 +80,14 @@ struct Kernels {
 }
 
 impl Kernels {
-	fn load(module: &Arc<CudaModule>) -> anyhow::Result<Self> {
+	fn load(module: &Arc<CudaModule>, transcript: TranscriptKernel) -> anyhow::Result<Self> {
 		let function = |name: &str| module.load_function(name).map_err(|e| anyhow!("kernel {name}: {e:?}"));
 		Ok(Self {
 			generate: function("mlpow_generate")?,
 			noisy: function("mlpow2_noisy")?,
 			column_sums: function("mlpow2_column_sums")?,
 			correction: function("mlpow2_correction")?,
-			transcript: function("mlpow2_transcript")?,
+			transcript: function(transcript.entry())?,
 			ctx_a: Words8::context_key(noise::CTX_A),
 			ctx_bt: Words8::context_key(noise::CTX_BT),
 			ctx_noise_a: Words8::context_key(noise::CTX_NOISE_A),
@@ -201,8 +201,14 @@ pub(super) fn nonces_per_batch(p: &ChallengeParams) -> u32 {
 }
 
 impl Pipeline {
-	pub(super) fn new(ctx: &Arc<CudaContext>, module: &Arc<CudaModule>, device: String) -> anyhow::Result<Self> {
-		Ok(Self { ctx: ctx.clone(), k: Kernels::load(module)?, device, weights: None, activations: None, slots: None })
+	pub(super) fn new(
+		ctx: &Arc<CudaContext>,
+		module: &Arc<CudaModule>,
+		device: String,
+		transcript: TranscriptKernel,
+	) -> anyhow::Result<Self> {
+		let k = Kernels::load(module, transcript)?;
+		Ok(Self { ctx: ctx.clone(), k, device, weights: None, activations: None, slots: None })
 	}
 
 	/// Makes both slots' buffers ready for `p`: allocated when the
