@@ -1,7 +1,7 @@
 //! How many shares one pool core checks a second: the pool's own path for
 //! a share (STRATUM.md's checks 5, 6 and 8: form, nonce prefix, one tile
 //! at the share difficulty), timed on one thread for seeded shares at the
-//! dev parameters (v1) and at the GPU preset (v1 and v2), and what that
+//! dev parameters and at the GPU preset (v1 and v2 each), and what that
 //! means in miners served at one share per 10 s.
 //!
 //!     cargo run --release -p mlpow-stratum --example share_rate
@@ -12,12 +12,14 @@ use std::time::{Duration, Instant};
 
 fn main() {
 	let prefix = NoncePrefix::new(0x2a, 16).unwrap();
-	let gpu_v2 = ChallengeParams { version: PUZZLE_V2, r: 64, ..ChallengeParams::GPU };
 	println!("| params (m,k,n,t[,r]) | share | checks per second, one core | miners served at one share per 10 s |");
 	println!("|---|---|---|---|");
-	for (name, params) in
-		[("dev v1", ChallengeParams::DEV), ("GPU v1", ChallengeParams::GPU), ("GPU v2 seeded", gpu_v2)]
-	{
+	for (name, params) in [
+		("dev v1", ChallengeParams::DEV),
+		("dev v2 seeded", ChallengeParams::DEV_V2),
+		("GPU v1", ChallengeParams::GPU),
+		("GPU v2 seeded", ChallengeParams::GPU_V2),
+	] {
 		let (seed, pre_hash) = ([7u8; 32], [9u8; 32]);
 		// Difficulty 1: every ticket is a share, so every check runs in full.
 		let one = U256::one();
