@@ -114,7 +114,7 @@ async fn session(
 					continue;
 				}
 				outcomes.in_flight.fetch_add(1, Ordering::Relaxed);
-				let guard = InFlight(outcomes.clone());
+				let guard = InFlight { outcomes: outcomes.clone(), counted: false };
 				tokio::spawn(submit(client.clone(), f, outcomes.clone(), miner.jobs().clone(), guard));
 			},
 		}
@@ -122,13 +122,20 @@ async fn session(
 }
 
 /// One seal in flight: taken off [`Outcomes::in_flight`] when its
-/// submission ends, answered or not (a task dropped with the runtime
-/// counts it as unsent).
-struct InFlight(Arc<Outcomes>);
+/// submission ends, after its outcome is counted; a task dropped before
+/// that (with the runtime, after `close` gave up waiting) counts it as
+/// unsent.
+struct InFlight {
+	outcomes: Arc<Outcomes>,
+	counted: bool,
+}
 
 impl Drop for InFlight {
 	fn drop(&mut self) {
-		self.0.in_flight.fetch_sub(1, Ordering::Release);
+		if !self.counted {
+			self.outcomes.unsent.fetch_add(1, Ordering::Relaxed);
+		}
+		self.outcomes.in_flight.fetch_sub(1, Ordering::Release);
 	}
 }
 
@@ -137,7 +144,8 @@ async fn submit(client: Arc<WsClient>, f: Found, outcomes: Arc<Outcomes>, jobs: 
 	let result: Result<Accepted, RpcError> = client.request(methods::SUBMIT_SEAL, rpc_params![f.version, seal]).await;
 	// The guard goes when the outcome is counted, not before: whoever sees
 	// nothing in flight (`Session::close`) must see the outcome.
-	let _guard = guard;
+	let mut guard = guard;
+	guard.counted = true;
 	match result {
 		Ok(a) => {
 			outcomes.accepted.fetch_add(1, Ordering::Relaxed);

@@ -103,6 +103,12 @@ async fn a_peer_advertising_a_fork_below_finality_stops_neither_mining_nor_final
 	// penalty rather than read the log once.
 	honest.proc.wait_for_log("forks below finality", TIMEOUT).await;
 	honest.proc.wait_for_log(&format!("Report {id}: -"), TIMEOUT).await;
+	// And the node goes on after the attacker was met, not only before.
+	let (best_after, finalized_after) =
+		wait_for(&ch, &mut honest, "mining and finality go on after the refusal", |b, f| {
+			b >= best_after + 3 && f > finalized_after
+		})
+		.await;
 	let log = std::fs::read_to_string(&honest.proc.log).unwrap();
 	// The fork was offered, and refused as forking below finality, naming the peer.
 	assert!(

@@ -151,6 +151,9 @@ pub fn seen_key(parent: &[u8; 32], pre_hash: &[u8; 32], seal: &[u8]) -> SeenKey 
 pub struct Ledger {
 	db: Db,
 	next_share: parking_lot::Mutex<u64>,
+	/// The shares committed, readable without waiting for `next_share`
+	/// (which a block's settlement holds while it walks the shares).
+	recorded: std::sync::atomic::AtomicU64,
 	/// Held by every change to what is owed, in flight and paid (each reads
 	/// and then writes), and by [`Ledger::consistent`], so that a reader sees
 	/// each payout in exactly one of the three.
@@ -192,7 +195,12 @@ impl Ledger {
 		};
 		let next = db.get(META, NEXT_SHARE).map_err(db_error)?;
 		let next = next.and_then(|v| v.try_into().ok()).map_or(0, u64::from_be_bytes);
-		Ok(Self { db, next_share: parking_lot::Mutex::new(next), accounts: parking_lot::Mutex::new(()) })
+		Ok(Self {
+			db,
+			next_share: parking_lot::Mutex::new(next),
+			recorded: std::sync::atomic::AtomicU64::new(next),
+			accounts: parking_lot::Mutex::new(()),
+		})
 	}
 
 	/// Records an accepted share of `weight` (its share difficulty) for
@@ -216,6 +224,7 @@ impl Ledger {
 			])
 			.map_err(db_error)?;
 		*next += 1;
+		self.recorded.store(*next, std::sync::atomic::Ordering::Release);
 		Ok(true)
 	}
 
@@ -401,7 +410,7 @@ impl Ledger {
 
 	/// Shares on record (for the status).
 	pub fn shares_recorded(&self) -> u64 {
-		*self.next_share.lock()
+		self.recorded.load(std::sync::atomic::Ordering::Acquire)
 	}
 }
 

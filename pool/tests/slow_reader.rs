@@ -37,11 +37,27 @@ use tokio::{
 /// More jobs than socket buffers and the pool's queue can hold for a
 /// connection. The reader's buffer is fixed at 4 KiB here, so the pool's
 /// send buffer holds the rest: Linux grows it up to `tcp_wmem`'s maximum
-/// (4 MiB by default). A job's line is about 500 bytes, so 100,000 jobs are
-/// 50 MB, over ten times that; the run here dropped the slow miner after
-/// about 10,000 (the pool's task for it sees only the newest of the jobs
-/// sent while it waits, so more are sent than it queues).
-const MOST_JOBS: u64 = 100_000;
+/// (4 MiB by default). A job's line is about 500 bytes, so ten times that
+/// maximum in 400-byte jobs is far more than can be buffered; the run here
+/// dropped the slow miner after about 10,000 (the pool's task for it sees
+/// only the newest of the jobs sent while it waits, so more are sent than
+/// it queues).
+fn most_jobs() -> u64 {
+	let wmem_max = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+		.ok()
+		.and_then(|s| s.split_whitespace().nth(2).and_then(|v| v.parse::<u64>().ok()))
+		.unwrap_or(4 << 20);
+	(10 * wmem_max / 400).max(100_000)
+}
+
+/// Lines the pool queues for a miner before it drops it (`OUTBOX` in
+/// pool/src/server.rs): fewer jobs than this cannot fill the queue.
+const OUTBOX: u64 = 64;
+
+/// File descriptors this process holds.
+fn open_fds() -> usize {
+	std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
 
 /// How long the honest miner may take to get one job, on a loaded machine.
 const PER_JOB: Duration = Duration::from_secs(20);
@@ -144,14 +160,19 @@ async fn a_miner_that_never_reads_is_dropped_and_delays_no_other() {
 
 	// A new block's job after each one the honest miner got, until the
 	// pool drops the slow miner.
+	let (most, fds, started) = (most_jobs(), open_fds(), std::time::Instant::now());
 	let mut sent = 1;
 	while stats.connections.load(Ordering::Relaxed) == 2 {
-		assert!(sent < MOST_JOBS, "the pool still serves a miner that read nothing after {sent} jobs");
+		assert!(sent < most, "the pool still serves a miner that read nothing after {sent} jobs");
 		sent += 1;
 		current_tx.send(Some(jobs.add(work(sent)))).unwrap();
 		wait_for_job(&mut got, sent).await;
 	}
 	println!("the slow miner was dropped after {sent} jobs; the honest miner got each of them");
+	// Dropped for not reading: only a full queue explains it this soon (the
+	// idle limit is 10 minutes, and it would drop the honest miner too).
+	assert!(sent > OUTBOX, "dropped after {sent} jobs: too few to fill the pool's queue");
+	assert!(started.elapsed() < Duration::from_secs(300), "dropped only after {:?}", started.elapsed());
 	// The honest one is still served: more jobs reach it.
 	for _ in 0..3 {
 		sent += 1;
@@ -159,6 +180,20 @@ async fn a_miner_that_never_reads_is_dropped_and_delays_no_other() {
 		wait_for_job(&mut got, sent).await;
 	}
 	assert_eq!(stats.connections.load(Ordering::Relaxed), 1);
+	// And the pool let go of the connection's socket (its writer was blocked
+	// on a miner that does not read: it is stopped, not left holding the
+	// socket and its buffers uncounted), while the slow miner still holds
+	// its end: one descriptor fewer in this process, within seconds.
+	let released = timeout(Duration::from_secs(20), async {
+		while open_fds() >= fds {
+			tokio::time::sleep(Duration::from_millis(100)).await;
+		}
+	});
+	assert!(
+		released.await.is_ok(),
+		"the pool still holds the dropped miner's socket: {} descriptors, {fds} before",
+		open_fds()
+	);
 
 	// The slow miner reads at last: what was already on its way, then the
 	// end of the stream, and never the jobs sent after it was dropped.

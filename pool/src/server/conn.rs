@@ -89,7 +89,7 @@ impl Conn {
 		let (read, write) = tokio::io::split(stream);
 		let (outbox, queued) = mpsc::channel(OUTBOX);
 		self.outbox = Some(outbox);
-		let writer = tokio::spawn(write_lines(write, queued));
+		let mut writer = tokio::spawn(write_lines(write, queued));
 		// Lines are read in their own task: reading is not cancel-safe, and
 		// the loop below also waits for jobs.
 		let (lines_tx, mut lines) = mpsc::channel(1);
@@ -103,6 +103,12 @@ impl Conn {
 					Ok(false) => return,
 					Err(e) => Err(e),
 				};
+				// One long line (a chosen-mode share is up to a MiB) must not
+				// keep its buffer for the rest of the connection: a miner with
+				// many connections would pin that much per connection.
+				if buf.capacity() > SMALL_LINE {
+					buf = Vec::new();
+				}
 				let last = item.is_err();
 				if lines_tx.send(item).await.is_err() || last {
 					return;
@@ -162,7 +168,14 @@ impl Conn {
 		};
 		reader.abort();
 		self.outbox = None;
-		let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+		// What is queued gets a second to go out. After that the writer is
+		// stopped, not left waiting: the pool already counts the connection
+		// as closed, so a writer blocked on a miner that does not read would
+		// hold its socket and buffers uncounted (for 30 s a line, or for
+		// ever in a TLS shutdown).
+		if tokio::time::timeout(Duration::from_secs(1), &mut writer).await.is_err() {
+			writer.abort();
+		}
 		why
 	}
 
@@ -479,7 +492,7 @@ async fn write_lines(mut write: WriteHalf<Box<dyn Stream>>, mut queued: mpsc::Re
 		}
 	}
 	queued.close();
-	let _ = write.shutdown().await;
+	let _ = tokio::time::timeout(Duration::from_secs(1), write.shutdown()).await;
 }
 
 #[cfg(test)]
