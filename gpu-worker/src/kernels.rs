@@ -14,8 +14,12 @@ pub const V2_CU: &str = include_str!("../kernels/v2.cu");
 /// Puzzle v2's transcript kernel for Hopper (`wgmma`, sm_90a only; on other
 /// architectures its entry traps).
 pub const V2_WGMMA_CU: &str = include_str!("../kernels/v2_wgmma.cu");
-/// The `extern "C"` kernels of [`MINE_CU`], [`V2_CU`] and [`V2_WGMMA_CU`].
-pub const KERNELS: [&str; 7] = [
+/// Puzzle v2's chosen-mode commitments (Merkle roots of the operands'
+/// t-row blocks), computed where the operands live.
+pub const COMMIT_CU: &str = include_str!("../kernels/commit.cu");
+/// The `extern "C"` kernels of [`MINE_CU`], [`V2_CU`], [`V2_WGMMA_CU`] and
+/// [`COMMIT_CU`].
+pub const KERNELS: [&str; 10] = [
 	"mlpow_generate",
 	"mlpow_hash_tiles",
 	"mlpow2_noisy",
@@ -23,6 +27,9 @@ pub const KERNELS: [&str; 7] = [
 	"mlpow2_correction",
 	"mlpow2_transcript",
 	"mlpow2_transcript_wgmma",
+	"mlpow2_chunk_cvs",
+	"mlpow2_leaves",
+	"mlpow2_merkle_level",
 ];
 
 /// Which transcript kernel mines puzzle v2 on a device: `mlpow2_transcript`
@@ -82,11 +89,14 @@ pub const MIN_COMPUTE_CAPABILITY: (i32, i32) = (7, 5);
 
 /// Every kernel as one source: [`V2_WGMMA_CU`] with `v2.cu` pasted in place
 /// of its `#include`, `mine.cu` in place of v2.cu's, and `blake3.cuh` in
-/// place of mine.cu's. NVRTC compiles one string and cannot open files.
+/// place of mine.cu's; then [`COMMIT_CU`], whose only include, mine.cu, is
+/// already above (dropped, as its include guard would skip it). NVRTC
+/// compiles one string and cannot open files.
 pub fn source() -> String {
 	let mine = MINE_CU.replacen("#include \"blake3.cuh\"", BLAKE3_CUH, 1);
 	let v2 = V2_CU.replacen("#include \"mine.cu\"", &mine, 1);
-	V2_WGMMA_CU.replacen("#include \"v2.cu\"", &v2, 1)
+	let commit = COMMIT_CU.replacen("#include \"mine.cu\"", "// mine.cu: above", 1);
+	V2_WGMMA_CU.replacen("#include \"v2.cu\"", &v2, 1) + "\n" + &commit
 }
 
 /// NVRTC's virtual architecture for compute capability `cc`. Hopper (9.0)
