@@ -159,3 +159,34 @@ fn gpu_preset_on(lane: &mut mlpow_worker::cuda::CudaLane) {
 	assert_eq!(out.product.len(), (p.m * p.n) as usize);
 	eprintln!("{} winners over 3 nonces, {} in the useful nonce", report.winners.len(), out.winners.len());
 }
+
+/// Chosen-mode commitments computed on the device (kernels/commit.cu), as
+/// the in-process miner will commit a model's CUDA tensors: every leaf,
+/// every path and the root equal the primitives', over shapes with one
+/// leaf, padded leaf counts, short and many chunks, and the GPU preset.
+#[test]
+fn commitments_computed_on_the_device_equal_the_primitives() {
+	use mlpow_primitives::v2::commit::{leaf, MerkleTree};
+	let Some(mut lane) = support_gpu::gpu("commitments_computed_on_the_device_equal_the_primitives") else { return };
+	for (rows, k, t) in [(16, 32, 16), (48, 64, 16), (80, 768, 16), (128, 4096, 128), (8192, 4096, 16)] {
+		let matrix = matrix((rows * k) as usize, &format!("commit {rows}x{k}/{t}"));
+		let tree = lane.debug_commit(&matrix, rows, k, t).unwrap();
+		let want = MerkleTree::build(&matrix, t as usize, k as usize);
+		let leaves = (rows / t) as usize;
+		let width = leaves.next_power_of_two();
+		assert_eq!(tree.len(), 2 * width - 1, "{rows}x{k}/{t}: the tree's size");
+		for (i, block) in matrix.chunks_exact((t * k) as usize).enumerate() {
+			assert_eq!(tree[i], leaf(block), "{rows}x{k}/{t}: leaf {i}");
+		}
+		assert_eq!(*tree.last().unwrap(), want.root(), "{rows}x{k}/{t}: the root");
+		for i in 0..leaves {
+			// The path from the device's levels: the sibling at each level.
+			let (mut start, mut w, mut at, mut path) = (0, width, i, Vec::new());
+			while w > 1 {
+				path.push(tree[start + (at ^ 1)]);
+				(start, w, at) = (start + w, w / 2, at / 2);
+			}
+			assert_eq!(path, want.path(i as u32), "{rows}x{k}/{t}: the path of leaf {i}");
+		}
+	}
+}

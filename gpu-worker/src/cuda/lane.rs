@@ -2,6 +2,7 @@
 //! streams whose batches overlap (generate, GEMM, hash).
 
 use super::{
+	commit,
 	device::{compile_kernels, devices, libraries_loadable, DeviceInfo},
 	gemm::Gemm,
 	launch::{alloc, launch_config, HashTiles},
@@ -85,6 +86,7 @@ pub struct CudaLane {
 	epoch: Option<Epoch>,
 	batches: Option<Batches>,
 	v2: v2::Pipeline,
+	commit: commit::Commit,
 }
 
 impl CudaLane {
@@ -107,6 +109,7 @@ impl CudaLane {
 			generate: function("mlpow_generate")?,
 			hash_tiles: function("mlpow_hash_tiles")?,
 			v2: v2::Pipeline::new(&ctx, &module, info.to_string(), transcript)?,
+			commit: commit::Commit::load(&module)?,
 			info,
 			ctx,
 			keys: ContextKeys::new(),
@@ -282,6 +285,19 @@ impl CudaLane {
 		job.params.validate().map_err(|e| anyhow!("challenge parameters: {e}"))?;
 		self.ctx.bind_to_thread().map_err(|e| anyhow!("binding the context: {e:?}"))?;
 		self.v2.debug_seeded(job, nonce)
+	}
+
+	/// The chosen-mode commitment tree of `matrix` (`rows x k`, cut into
+	/// `t`-row leaves) as the device computes it from a copy uploaded here:
+	/// level 0 (the leaves, padded to a power of two), the levels above, the
+	/// root last (tests: the in-process path keeps its operands on the device).
+	#[cfg(feature = "test-hooks")]
+	pub fn debug_commit(&mut self, matrix: &[i8], rows: u32, k: u32, t: u32) -> anyhow::Result<Vec<Hash32>> {
+		self.ctx.bind_to_thread().map_err(|e| anyhow!("binding the context: {e:?}"))?;
+		let stream = self.ctx.default_stream();
+		let mut dev = alloc::<i8>(&self.ctx, &stream, matrix.len().max(1), "the matrix")?;
+		stream.memcpy_htod(matrix, &mut dev).map_err(|e| anyhow!("uploading the matrix: {e:?}"))?;
+		self.commit.tree(&self.ctx, &stream, &dev, rows, k, t)
 	}
 
 	/// Every tile digest of `nonce` as the device computes it, in tile order

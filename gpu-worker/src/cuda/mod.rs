@@ -27,9 +27,11 @@
 //! yardstick.
 //!
 //! The files: [`device`] finds GPUs and compiles the kernels; [`lane`] is a
-//! GPU's mining pipeline; [`v2`] its puzzle v2 pipeline; [`launch`] holds the
+//! GPU's mining pipeline; [`v2`] its puzzle v2 pipeline; [`commit`] the
+//! chosen-mode commitments of device matrices; [`launch`] holds the
 //! kernel-launch helpers; [`gemm`] wraps cuBLASLt.
 
+mod commit;
 mod device;
 mod gemm;
 mod lane;
