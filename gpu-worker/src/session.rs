@@ -393,12 +393,21 @@ impl Session {
 	pub fn close(&self, timeout: Duration) -> bool {
 		self.miner.halt();
 		let deadline = Instant::now() + timeout;
+		// A winner taken off the queue is counted in flight a few
+		// instructions later, on the runtime's thread: between the two it is
+		// in neither count. Nothing left is believed only when two looks
+		// 10 ms apart agree (the sender would have to be stopped exactly
+		// there for that long; without a node task there is no sender).
+		let mut empty_before = false;
 		let drained = loop {
 			let queued = self.found.max_capacity() - self.found.capacity();
-			if queued == 0 && self.outcomes.in_flight.load(Ordering::Acquire) == 0 {
+			let empty = queued == 0 && self.outcomes.in_flight.load(Ordering::Acquire) == 0;
+			let connected = lock(&self.node).is_some();
+			if empty && (empty_before || !connected) {
 				break true;
 			}
-			if lock(&self.node).is_none() || Instant::now() >= deadline {
+			empty_before = empty;
+			if !connected || Instant::now() >= deadline {
 				break false;
 			}
 			std::thread::sleep(Duration::from_millis(10));
