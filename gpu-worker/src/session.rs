@@ -20,7 +20,9 @@
 //! one half): a nonce costs the whole puzzle-sized product, so mining a
 //! decode step's single row would multiply the model's cost by `m`. The
 //! rest of such a call, and every call smaller than that, is multiplied
-//! plainly and counted in [`Stats::macs_plain`].
+//! plainly and counted in [`Stats::macs_plain`], unless small calls that
+//! share a registered weight are packed into one piece
+//! ([`Options::pack_window`], [`pack`]).
 
 use crate::{
 	backend::{Job, Lane},
@@ -46,6 +48,7 @@ use std::{
 };
 use tokio::sync::mpsc;
 
+mod pack;
 mod weight;
 pub use weight::Weight;
 
@@ -75,18 +78,27 @@ pub struct Options {
 	/// The least share of a puzzle piece a caller's data must fill for the
 	/// piece to be mined (module docs, "Small products").
 	pub min_fill: f64,
+	/// How long a small call with a registered weight waits for others with
+	/// the same weight to share a piece with ([`pack`]); zero: never.
+	pub pack_window: Duration,
 }
 
 impl Options {
 	/// One multiplier, nothing in the background, pieces at least half full.
 	pub fn new(multiplier: Box<dyn Lane>) -> Self {
-		Self { multiplier: Some(multiplier), background: Vec::new(), job_memory: 0, min_fill: 0.5 }
+		Self {
+			multiplier: Some(multiplier),
+			background: Vec::new(),
+			job_memory: 0,
+			min_fill: 0.5,
+			pack_window: Duration::ZERO,
+		}
 	}
 
 	/// The worker's session: `lanes` mine in the background, seeded nonces
 	/// and the pieces of jobs queued in `job_memory` bytes.
 	pub fn worker(lanes: Vec<Box<dyn Lane>>, job_memory: u64) -> Self {
-		Self { multiplier: None, background: lanes, job_memory, min_fill: 0.5 }
+		Self { multiplier: None, background: lanes, job_memory, min_fill: 0.5, pack_window: Duration::ZERO }
 	}
 }
 
@@ -95,6 +107,9 @@ impl Options {
 pub struct Stats {
 	/// `matmul` calls answered.
 	pub calls: u64,
+	/// Of those, the ones answered from a product shared with other calls
+	/// (packed: [`Options::pack_window`]).
+	pub calls_packed: u64,
 	/// Multiply-accumulates the callers asked for (`rows * depth * cols`).
 	pub macs: u64,
 	/// Of those, the ones computed in mined pieces.
@@ -127,6 +142,7 @@ pub struct Stats {
 #[derive(Default)]
 struct Counters {
 	calls: AtomicU64,
+	calls_packed: AtomicU64,
 	macs: AtomicU64,
 	macs_mined: AtomicU64,
 	macs_plain: AtomicU64,
@@ -145,6 +161,8 @@ pub struct Session {
 	multiplier_mines: bool,
 	salt: Salt,
 	min_fill: f64,
+	pack_window: Duration,
+	packer: pack::Packer,
 	counters: Counters,
 	node: Mutex<Option<tokio::task::JoinHandle<()>>>,
 	/// The session's own runtime, when the caller gave it none.
@@ -202,6 +220,8 @@ impl Session {
 			multiplier: Mutex::new(options.multiplier),
 			salt: Salt::new(),
 			min_fill: options.min_fill,
+			pack_window: options.pack_window,
+			packer: pack::Packer::default(),
 			counters: Counters::default(),
 			node: Mutex::new(None),
 			runtime: Mutex::new(None),
@@ -237,7 +257,7 @@ impl Session {
 		check_depth(*depth)?;
 		check_a(a, *rows, *depth)?;
 		let weight = Weight::new(*depth, *cols, bt.clone())?;
-		self.product(a, *rows, &weight)
+		self.answered(self.product(a, *rows, &weight))
 	}
 
 	/// The exact product `A * B` of `a` (`rows x depth`, row-major) and
@@ -247,7 +267,33 @@ impl Session {
 	pub fn matmul_by(&self, a: &[i8], rows: usize, weight: &Weight) -> Result<Vec<i32>, JobError> {
 		check_depth(weight.depth())?;
 		check_a(a, rows, weight.depth())?;
-		self.product(a, rows, weight)
+		if let Some(target) = self.pack_target(rows, weight) {
+			let (product, shared) = self.packer.product(self, a, rows, weight, target, self.pack_window);
+			if shared && product.is_ok() {
+				self.counters.calls_packed.fetch_add(1, Ordering::Relaxed);
+			}
+			return self.answered(product);
+		}
+		self.answered(self.product(a, rows, weight))
+	}
+
+	/// Counts a call answered (a refused one counts for nothing).
+	fn answered(&self, product: Result<Vec<i32>, JobError>) -> Result<Vec<i32>, JobError> {
+		if product.is_ok() {
+			self.counters.calls.fetch_add(1, Ordering::Relaxed);
+		}
+		product
+	}
+
+	/// The rows a packed batch for `weight` waits for, if a call of `rows`
+	/// rows is to be packed: packing is on, there is work to mine, and the
+	/// call alone is too small for a piece that more rows would fill.
+	fn pack_target(&self, rows: usize, weight: &Weight) -> Option<usize> {
+		if self.pack_window.is_zero() {
+			return None;
+		}
+		let shape = PuzzleShape::from(&self.work()?.params);
+		pack::rows_to_fill(shape, weight.depth(), weight.cols(), self.min_fill).filter(|&target| rows < target)
 	}
 
 	/// [`Self::matmul_by`] of checked operands.
@@ -263,7 +309,6 @@ impl Session {
 		c.resize(rows * cols, 0i32);
 		let whole = Block { rows: 0..rows, cols: 0..cols, depth: 0..depth };
 		let count = |counter: &AtomicU64, n: u64| counter.fetch_add(n, Ordering::Relaxed);
-		count(&self.counters.calls, 1);
 		count(&self.counters.macs, whole.macs());
 		let Some(first) = self.work() else {
 			// No work: the whole product at once, straight into `c`.
@@ -313,6 +358,7 @@ impl Session {
 		let (c, o) = (&self.counters, &self.outcomes);
 		Stats {
 			calls: load(&c.calls),
+			calls_packed: load(&c.calls_packed),
 			macs: load(&c.macs),
 			macs_mined: load(&c.macs_mined),
 			macs_plain: load(&c.macs_plain),

@@ -22,6 +22,9 @@ use std::sync::Arc;
 
 /// The most background mining threads a miner starts.
 const MAX_BACKGROUND_THREADS: usize = 1024;
+/// The longest packing window, in seconds: a call waits at most this for
+/// company, and a typo of milliseconds for seconds should not hang a model.
+const MAX_PACK_WINDOW: f64 = 10.0;
 
 /// A miner in this process: a session with a node in the background, and
 /// `matmul`, whose products mine on the node's work.
@@ -44,8 +47,11 @@ impl Miner {
 	/// `background_threads`: CPU threads mining seeded nonces between calls.
 	/// `min_fill`: the least share of a puzzle piece a call's data must fill
 	/// to be mined (smaller products are multiplied plainly).
+	/// `pack_window`: seconds a small call with a registered weight waits
+	/// for calls from other threads with the same weight, to mine their rows
+	/// together in one piece (0: never; at most 10).
 	#[new]
-	#[pyo3(signature = (node = "ws://127.0.0.1:9944", *, user = None, pool_ca = None, backend = "cpu", min_fill = 0.5, background_threads = 0))]
+	#[pyo3(signature = (node = "ws://127.0.0.1:9944", *, user = None, pool_ca = None, backend = "cpu", min_fill = 0.5, background_threads = 0, pack_window = 0.0))]
 	fn new(
 		node: &str,
 		user: Option<&str>,
@@ -53,6 +59,7 @@ impl Miner {
 		backend: &str,
 		min_fill: f64,
 		background_threads: usize,
+		pack_window: f64,
 	) -> PyResult<Self> {
 		let source = match (node.starts_with("stratum+"), user) {
 			(true, Some(user)) => {
@@ -75,6 +82,11 @@ impl Miner {
 		if !(0.0..=1.0).contains(&min_fill) {
 			return Err(PyValueError::new_err(format!("min_fill {min_fill} is not between 0 and 1")));
 		}
+		if !(0.0..=MAX_PACK_WINDOW).contains(&pack_window) {
+			return Err(PyValueError::new_err(format!(
+				"pack_window {pack_window} is not between 0 and {MAX_PACK_WINDOW} seconds"
+			)));
+		}
 		let first_gpu = || cuda::lanes(Some(&[0])).map(|mut lanes| lanes.remove(0));
 		let multiplier = match backend {
 			"cpu" => cpu::lanes(1).remove(0),
@@ -90,7 +102,13 @@ impl Miner {
 			)));
 		}
 		let background = if background_threads > 0 { cpu::lanes(background_threads) } else { Vec::new() };
-		let options = Options { multiplier: Some(multiplier), background, job_memory: 0, min_fill };
+		let options = Options {
+			multiplier: Some(multiplier),
+			background,
+			job_memory: 0,
+			min_fill,
+			pack_window: std::time::Duration::from_secs_f64(pack_window),
+		};
 		let session = Session::start(source, options).map_err(|e| PyRuntimeError::new_err(format!("{e:#}")))?;
 		Ok(Self { session, node: node.to_string() })
 	}
@@ -156,6 +174,7 @@ impl Miner {
 		let d = PyDict::new(py);
 		for (key, value) in [
 			("calls", s.calls),
+			("calls_packed", s.calls_packed),
 			("macs", s.macs),
 			("macs_mined", s.macs_mined),
 			("macs_plain", s.macs_plain),

@@ -20,6 +20,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -175,6 +176,10 @@ class WithoutANode(unittest.TestCase):
             mlpow.Miner("http://127.0.0.1:9944")
         with self.assertRaises(ValueError):
             mlpow.Miner(nowhere(), min_fill=2)
+        for window in (-1, 11):
+            with self.assertRaises(ValueError) as e:
+                mlpow.Miner(nowhere(), pack_window=window)
+            self.assertIn("pack_window", str(e.exception))
         with self.assertRaises(ValueError):
             mlpow.Miner(nowhere(), backend="tpu")
         # CUDA without a GPU (CI): refused with the reason; "auto" falls back.
@@ -321,6 +326,36 @@ class OnTheChain(Network, unittest.TestCase):
         # dev-v2 chain keeps it, so the pieces stay committed.)
         self.assertEqual(w.pieces_prepared, prepared)
         self.assertGreater(miner.stats()["nonces"], 0)
+
+    def test_decode_steps_from_threads_pack_into_one_mined_piece(self):
+        """Eight threads' decode steps (4 rows each) with one registered
+        weight: alone, each fills an eighth of the half of a dev-v2 piece a
+        nonce needs and would mine nothing; with a packing window they meet
+        in one piece, which mines, and each thread gets its own rows exactly."""
+        miner = mlpow.Miner(f"ws://127.0.0.1:{self.a_rpc}", pack_window=10)
+        wait_for("the miner's session on v2 work", lambda: miner.stats()["mining"], 60, self.logs)
+        rng = np.random.default_rng(33)
+        b = rng.integers(-64, 64, size=(62, 64), dtype=np.int8)
+        w = miner.register_weight(b)
+        steps = [rng.integers(-64, 64, size=(4, 62), dtype=np.int8) for _ in range(8)]
+        results = [None] * 8
+        meet = threading.Barrier(8)
+
+        def step(i):
+            meet.wait()
+            results[i] = miner.matmul(steps[i], w)
+
+        threads = [threading.Thread(target=step, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for a, got in zip(steps, results):
+            np.testing.assert_array_equal(got, reference(a, b))
+        stats = miner.stats()
+        self.assertEqual(stats["calls_packed"], 8, stats)
+        self.assertEqual((stats["nonces"], stats["macs_mined"], stats["macs_plain"]), (1, 32 * 62 * 64, 0), stats)
+        miner.close()
 
     def test_a_real_model_mines_through_the_package(self):
         """The MLPerf Tiny autoencoder's int8 layers, multiplied in a Python

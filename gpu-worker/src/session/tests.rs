@@ -230,3 +230,61 @@ fn a_bad_weight_or_a_mismatched_call_is_refused() {
 	}
 	assert_eq!(session.matmul_by(&[1; 8], 2, &weight).unwrap(), vec![4; 10]);
 }
+
+/// A session that packs small calls sharing a weight (`window`).
+fn packing_session(window: Duration) -> (Session, mpsc::Receiver<Found>) {
+	let multiplier = cpu::lanes(1).pop().unwrap();
+	Session::offline(Options { pack_window: window, ..Options::new(multiplier) })
+}
+
+/// Eight threads' decode steps (4 rows each) with one registered weight
+/// meet in one batch: 32 rows fill half of a dev-v2 piece (64 x 64 x 62),
+/// so the batch is mined as one nonce, and each caller gets exactly its own
+/// rows. Alone, each would be an eighth of the half a piece must fill, and
+/// would mine nothing. (The batch closes when its rows fill the piece, so
+/// the long window is waited out only if a thread never comes.)
+#[test]
+fn small_calls_sharing_a_weight_are_packed_into_one_mined_piece() {
+	let (session, _found) = packing_session(Duration::from_secs(60));
+	session.miner().set_job(Some(work(ChallengeParams::DEV_V2)));
+	let m = matrices(32, 62, 64);
+	let weight = Weight::new(62, 64, m.bt.clone()).unwrap();
+	let want = naive(&m);
+	let meet = std::sync::Barrier::new(8);
+	std::thread::scope(|s| {
+		for t in 0..8 {
+			let (session, weight, want, meet, m) = (&session, &weight, &want, &meet, &m);
+			s.spawn(move || {
+				let rows = t * 4..t * 4 + 4;
+				meet.wait();
+				let got = session.matmul_by(&m.a[rows.start * 62..rows.end * 62], 4, weight).unwrap();
+				assert_eq!(got, want[rows.start * 64..rows.end * 64], "thread {t}'s rows");
+			});
+		}
+	});
+	let stats = session.stats();
+	assert_eq!((stats.calls, stats.calls_packed), (8, 8), "{stats:?}");
+	assert_eq!((stats.nonces, stats.macs_mined, stats.macs_plain), (1, 32 * 62 * 64, 0), "{stats:?}");
+}
+
+/// A small call that no other joins waits out the window and is then
+/// multiplied plainly, exactly; without work, or for a call big enough
+/// alone, nothing waits and nothing is packed.
+#[test]
+fn a_lone_small_call_waits_out_the_window_and_nothing_waits_without_work() {
+	let (session, _found) = packing_session(Duration::from_millis(200));
+	let m = matrices(4, 62, 64);
+	let weight = Weight::new(62, 64, m.bt.clone()).unwrap();
+	// No work: at once, plainly.
+	assert_eq!(session.matmul_by(&m.a, 4, &weight).unwrap(), naive(&m));
+	session.miner().set_job(Some(work(ChallengeParams::DEV_V2)));
+	let started = Instant::now();
+	assert_eq!(session.matmul_by(&m.a, 4, &weight).unwrap(), naive(&m));
+	assert!(started.elapsed() >= Duration::from_millis(200), "the call waited for company");
+	let big = matrices(64, 62, 64);
+	let big_weight = Weight::new(62, 64, big.bt.clone()).unwrap();
+	assert_eq!(session.matmul_by(&big.a, 64, &big_weight).unwrap(), naive(&big));
+	let stats = session.stats();
+	assert_eq!((stats.calls, stats.calls_packed, stats.nonces), (3, 0, 1), "{stats:?}");
+	assert_eq!(stats.macs_plain, 2 * 4 * 62 * 64, "{stats:?}");
+}

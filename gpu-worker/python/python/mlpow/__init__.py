@@ -110,11 +110,24 @@ class Miner:
     or ``"auto"``. ``min_fill``: the least share of a puzzle piece a
     product must fill to be mined (0..1, default 0.5).
     ``background_threads``: CPU threads that mine seeded nonces between
-    calls (default none: the model keeps its cores).
+    calls (default none: the model keeps its cores). ``pack_window``:
+    seconds a small call with a registered weight (a decode step) waits for
+    calls from other threads with the same weight, so that their rows mine
+    together in one piece (0, the default: never wait, never pack; at most
+    10). The batch goes as soon as its rows fill the piece enough to mine;
+    ``stats()["calls_packed"]`` counts the calls answered from a shared piece.
     """
 
     def __init__(
-        self, node="ws://127.0.0.1:9944", *, user=None, pool_ca=None, backend="cpu", min_fill=0.5, background_threads=0
+        self,
+        node="ws://127.0.0.1:9944",
+        *,
+        user=None,
+        pool_ca=None,
+        backend="cpu",
+        min_fill=0.5,
+        background_threads=0,
+        pack_window=0.0,
     ):
         self._native = _NativeMiner(
             node,
@@ -123,6 +136,7 @@ class Miner:
             backend=backend,
             min_fill=min_fill,
             background_threads=background_threads,
+            pack_window=pack_window,
         )
         _open_miners.add(self)
 
@@ -172,7 +186,7 @@ class Miner:
         return _like_inputs(self._native.matmul(a_np, b_np), as_torch)
 
     def stats(self):
-        """A dict: calls, macs, macs_mined, macs_plain, nonces, tickets,
+        """A dict: calls, calls_packed, macs, macs_mined, macs_plain, nonces, tickets,
         winners (of this miner's calls), blocks_accepted, stale, rejected
         (the node's answers to every seal of this miner, background
         threads included), dropped (winners not queued: 64 were already
