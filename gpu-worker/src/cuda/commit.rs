@@ -49,7 +49,10 @@ impl Commit {
 		k: u32,
 		t: u32,
 	) -> anyhow::Result<Vec<Hash32>> {
-		ensure!(t > 0 && rows.is_multiple_of(t) && k.is_multiple_of(16), "a {rows} x {k} matrix does not cut into {t}-row blocks");
+		ensure!(
+			t > 0 && rows.is_multiple_of(t) && k.is_multiple_of(16),
+			"a {rows} x {k} matrix does not cut into {t}-row blocks"
+		);
 		ensure!(
 			matrix.len() >= rows as usize * k as usize,
 			"the matrix holds {} bytes, not {rows} x {k}",
