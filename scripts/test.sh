@@ -36,7 +36,7 @@ else
 	cargo test --workspace "${features[@]}"
 fi
 
-step "Client end-to-end tests (e2e/: an independent JS miner through the pool, @polkadot/api on the dev and local chains, polkadot-api past block 200)"
+step "Client end-to-end tests (e2e/: an independent JS puzzle v2 from SPEC-v2.md against its vectors, an independent JS miner through the pool, @polkadot/api on the dev and local chains, polkadot-api past block 200)"
 (
 	cd e2e
 	npm ci --no-audit --no-fund --loglevel=error
