@@ -11,17 +11,23 @@
 //! rows as one product (mined like any other) and each caller gets exactly
 //! its own rows of it.
 //!
-//! What it costs: a call that opens a batch waits up to the window when no
-//! other joins; one that joins waits for the batch's product. With no
+//! What it costs: a call that opens a batch waits up to the window when too
+//! few others join; one that joins waits for the batch's product. With no
 //! window (the default) nothing waits and nothing is packed. A model still
-//! never waits for the chain: without work, calls are not packed.
+//! never waits for the chain: without work, calls are not packed, and a
+//! batch waiting for rows stops waiting when the work goes.
+//!
+//! What cannot go wrong for a caller: the call whose rows fill the batch
+//! closes it, so it does not grow past the piece; a shared product that
+//! fails (too large for memory together) is retried by each call alone;
+//! and if the call that opened the batch unwinds before multiplying, the
+//! others multiply their own rows rather than wait for ever.
 
 use super::Weight;
 use super::{lock, Session};
 use crate::jobs::{plan::PuzzleShape, JobError};
 use std::{
 	collections::HashMap,
-	ops::Range,
 	sync::{Arc, Condvar, Mutex},
 	time::{Duration, Instant},
 };
@@ -35,9 +41,10 @@ pub(super) struct Packer {
 #[derive(Default)]
 struct Batch {
 	state: Mutex<BatchState>,
-	/// Rows joined (to the caller that opened it) and the product ready
-	/// (to those that joined).
-	changed: Condvar,
+	/// Rows joined: wakes the call that opened the batch.
+	joined: Condvar,
+	/// The product ready (or the batch abandoned): wakes those that joined.
+	ready: Condvar,
 }
 
 #[derive(Default)]
@@ -46,9 +53,19 @@ struct BatchState {
 	a: Vec<i8>,
 	rows: usize,
 	calls: u64,
+	/// Full: taken off the map by the call whose rows filled it.
+	full: bool,
 	/// The product of all the rows, once multiplied.
 	product: Option<Arc<Result<Vec<i32>, JobError>>>,
+	/// The call that opened it failed before multiplying (it panicked):
+	/// each call that joined multiplies its own rows.
+	abandoned: bool,
 }
+
+/// How often the call that opened a batch looks whether there is still
+/// work to mine (without it, nobody else will join: new calls are not
+/// packed).
+const LOOK_EVERY: Duration = Duration::from_millis(20);
 
 /// The rows of a product of `a` by a weight `(depth, cols)` that fill a piece
 /// of `shape` to `min_fill`; `None` when no number of rows up to a piece's
@@ -74,37 +91,44 @@ impl Packer {
 		window: Duration,
 	) -> (Result<Vec<i32>, JobError>, bool) {
 		// The weight's address names it while the caller holds it: two
-		// calls with the same key are calls with the same `Weight`.
+		// calls with the same key are calls with the same `Weight` (a batch
+		// is open only while the call that opened it runs, holding it).
 		let key = weight as *const Weight as usize;
 		let (batch, mine, opened) = {
 			let mut open = lock(&self.open);
-			match open.get(&key) {
-				Some(batch) => {
-					let mut state = lock(&batch.state);
-					let start = state.rows;
-					state.a.extend_from_slice(a);
-					state.rows += rows;
-					state.calls += 1;
-					batch.changed.notify_all();
-					drop(state);
-					(batch.clone(), start..start + rows, false)
-				}
-				None => {
-					let batch = Arc::new(Batch::default());
-					{
-						let mut state = lock(&batch.state);
-						state.a.extend_from_slice(a);
-						state.rows = rows;
-						state.calls = 1;
-					}
-					open.insert(key, batch.clone());
-					(batch, 0..rows, true)
-				}
+			let batch = open.get(&key).cloned();
+			let opened = batch.is_none();
+			let batch = batch.unwrap_or_default();
+			let mut state = lock(&batch.state);
+			let start = state.rows;
+			state.a.extend_from_slice(a);
+			state.rows += rows;
+			state.calls += 1;
+			if opened {
+				open.insert(key, batch.clone());
 			}
+			// The rows that fill it close it to joiners at once, so that it
+			// does not grow past the piece while its opener wakes.
+			if state.rows >= target {
+				state.full = true;
+				open.remove(&key);
+			}
+			batch.joined.notify_one();
+			drop(state);
+			(batch, start..start + rows, opened)
 		};
-		let product = if opened { self.lead(session, &batch, key, weight, target, window) } else { follow(&batch) };
+		let product =
+			if opened { Some(self.lead(session, &batch, key, weight, target, window)) } else { follow(&batch) };
 		let shared = lock(&batch.state).calls > 1;
-		(cut(&product, &mine, weight.cols()), shared)
+		match product.as_deref() {
+			Some(Ok(c)) => (Ok(c[mine.start * weight.cols()..mine.end * weight.cols()].to_vec()), shared),
+			// A shared product that failed (too large for memory together,
+			// say), or no product at all: this call's rows alone, as if it
+			// had never met the others.
+			Some(Err(_)) if shared => (session.product(a, rows, weight), false),
+			Some(Err(e)) => (Err(e.clone()), false),
+			None => (session.product(a, rows, weight), false),
+		}
 	}
 
 	/// The call that opened `batch`: waits for rows, closes the batch to
@@ -112,50 +136,80 @@ impl Packer {
 	fn lead(
 		&self,
 		session: &Session,
-		batch: &Batch,
+		batch: &Arc<Batch>,
 		key: usize,
 		weight: &Weight,
 		target: usize,
 		window: Duration,
 	) -> Arc<Result<Vec<i32>, JobError>> {
-		let deadline = Instant::now() + window;
+		// If this call unwinds before the product is handed round, the
+		// batch must not keep its joiners (or later calls) waiting for ever.
+		let guard = Abandon { packer: self, batch, key };
+		// A window too long to add is no deadline: the batch waits for rows.
+		let deadline = Instant::now().checked_add(window);
 		{
 			let mut state = lock(&batch.state);
-			while state.rows < target {
-				let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
-					break;
+			while state.rows < target && !state.full {
+				let left = match deadline {
+					Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+					None => LOOK_EVERY,
 				};
-				state = batch.changed.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0;
+				if left.is_zero() || session.work().is_none() {
+					break;
+				}
+				state = batch.joined.wait_timeout(state, left.min(LOOK_EVERY)).unwrap_or_else(|p| p.into_inner()).0;
 			}
 		}
-		// Closed: joiners take the map's lock to join, so after this none can.
-		lock(&self.open).remove(&key);
+		// Closed: joiners take the map's lock to join, so after this none
+		// can. (A full batch is off the map already, and another may have
+		// opened under the same key since.)
+		self.close(batch, key);
 		let (a, rows) = {
 			let mut state = lock(&batch.state);
 			(std::mem::take(&mut state.a), state.rows)
 		};
 		let product = Arc::new(session.product(&a, rows, weight));
 		lock(&batch.state).product = Some(product.clone());
-		batch.changed.notify_all();
+		batch.ready.notify_all();
+		std::mem::forget(guard);
 		product
+	}
+
+	/// Takes `batch` off the map, if it is still there.
+	fn close(&self, batch: &Arc<Batch>, key: usize) {
+		let mut open = lock(&self.open);
+		if open.get(&key).is_some_and(|b| Arc::ptr_eq(b, batch)) {
+			open.remove(&key);
+		}
 	}
 }
 
-/// A call that joined `batch`: waits for the product.
-fn follow(batch: &Batch) -> Arc<Result<Vec<i32>, JobError>> {
+/// Marks a batch abandoned if the call that opened it unwinds first.
+struct Abandon<'a> {
+	packer: &'a Packer,
+	batch: &'a Arc<Batch>,
+	key: usize,
+}
+
+impl Drop for Abandon<'_> {
+	fn drop(&mut self) {
+		self.packer.close(self.batch, self.key);
+		lock(&self.batch.state).abandoned = true;
+		self.batch.ready.notify_all();
+	}
+}
+
+/// A call that joined `batch`: waits for the product; `None` if the batch
+/// was abandoned.
+fn follow(batch: &Batch) -> Option<Arc<Result<Vec<i32>, JobError>>> {
 	let mut state = lock(&batch.state);
 	loop {
 		if let Some(product) = &state.product {
-			return product.clone();
+			return Some(product.clone());
 		}
-		state = batch.changed.wait(state).unwrap_or_else(|p| p.into_inner());
-	}
-}
-
-/// Rows `rows` of a product with `cols` columns.
-fn cut(product: &Result<Vec<i32>, JobError>, rows: &Range<usize>, cols: usize) -> Result<Vec<i32>, JobError> {
-	match product {
-		Ok(c) => Ok(c[rows.start * cols..rows.end * cols].to_vec()),
-		Err(e) => Err(e.clone()),
+		if state.abandoned {
+			return None;
+		}
+		state = batch.ready.wait(state).unwrap_or_else(|p| p.into_inner());
 	}
 }

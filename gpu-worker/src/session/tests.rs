@@ -251,6 +251,7 @@ fn small_calls_sharing_a_weight_are_packed_into_one_mined_piece() {
 	let weight = Weight::new(62, 64, m.bt.clone()).unwrap();
 	let want = naive(&m);
 	let meet = std::sync::Barrier::new(8);
+	let started = Instant::now();
 	std::thread::scope(|s| {
 		for t in 0..8 {
 			let (session, weight, want, meet, m) = (&session, &weight, &want, &meet, &m);
@@ -262,6 +263,8 @@ fn small_calls_sharing_a_weight_are_packed_into_one_mined_piece() {
 			});
 		}
 	});
+	// The batch went when its rows filled the piece, not at the window's end.
+	assert!(started.elapsed() < Duration::from_secs(30), "the batch waited out its window");
 	let stats = session.stats();
 	assert_eq!((stats.calls, stats.calls_packed), (8, 8), "{stats:?}");
 	assert_eq!((stats.nonces, stats.macs_mined, stats.macs_plain), (1, 32 * 62 * 64, 0), "{stats:?}");
@@ -272,19 +275,49 @@ fn small_calls_sharing_a_weight_are_packed_into_one_mined_piece() {
 /// alone, nothing waits and nothing is packed.
 #[test]
 fn a_lone_small_call_waits_out_the_window_and_nothing_waits_without_work() {
-	let (session, _found) = packing_session(Duration::from_millis(200));
 	let m = matrices(4, 62, 64);
 	let weight = Weight::new(62, 64, m.bt.clone()).unwrap();
+	{
+		let (session, _found) = packing_session(Duration::from_millis(200));
+		session.miner().set_job(Some(work(ChallengeParams::DEV_V2)));
+		let started = Instant::now();
+		assert_eq!(session.matmul_by(&m.a, 4, &weight).unwrap(), naive(&m));
+		assert!(started.elapsed() >= Duration::from_millis(200), "the call waited for company");
+		let stats = session.stats();
+		assert_eq!((stats.calls, stats.calls_packed, stats.nonces, stats.macs_plain), (1, 0, 0, 4 * 62 * 64));
+	}
+	// A long window: a call that waited in it would show.
+	let window = Duration::from_secs(60);
+	let (session, _found) = packing_session(window);
 	// No work: at once, plainly.
-	assert_eq!(session.matmul_by(&m.a, 4, &weight).unwrap(), naive(&m));
-	session.miner().set_job(Some(work(ChallengeParams::DEV_V2)));
 	let started = Instant::now();
 	assert_eq!(session.matmul_by(&m.a, 4, &weight).unwrap(), naive(&m));
-	assert!(started.elapsed() >= Duration::from_millis(200), "the call waited for company");
+	// A call big enough alone: at once, mined.
+	session.miner().set_job(Some(work(ChallengeParams::DEV_V2)));
 	let big = matrices(64, 62, 64);
 	let big_weight = Weight::new(62, 64, big.bt.clone()).unwrap();
 	assert_eq!(session.matmul_by(&big.a, 64, &big_weight).unwrap(), naive(&big));
+	assert!(started.elapsed() < window / 2, "a call waited that had nothing to wait for");
 	let stats = session.stats();
-	assert_eq!((stats.calls, stats.calls_packed, stats.nonces), (3, 0, 1), "{stats:?}");
-	assert_eq!(stats.macs_plain, 2 * 4 * 62 * 64, "{stats:?}");
+	assert_eq!((stats.calls, stats.calls_packed, stats.nonces), (2, 0, 1), "{stats:?}");
+}
+
+/// A batch whose opener waits for rows while the work goes away (a node
+/// restart) stops waiting: no one else would join, since calls without
+/// work are not packed.
+#[test]
+fn a_batch_stops_waiting_when_the_work_goes() {
+	let window = Duration::from_secs(60);
+	let (session, _found) = packing_session(window);
+	session.miner().set_job(Some(work(ChallengeParams::DEV_V2)));
+	let m = matrices(4, 62, 64);
+	let weight = Weight::new(62, 64, m.bt.clone()).unwrap();
+	let started = Instant::now();
+	std::thread::scope(|s| {
+		let call = s.spawn(|| session.matmul_by(&m.a, 4, &weight).unwrap());
+		std::thread::sleep(Duration::from_millis(100));
+		session.miner().set_job(None);
+		assert_eq!(call.join().unwrap(), naive(&m));
+	});
+	assert!(started.elapsed() < window / 2, "the batch waited out its window without work");
 }
