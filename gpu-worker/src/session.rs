@@ -257,7 +257,7 @@ impl Session {
 		check_depth(*depth)?;
 		check_a(a, *rows, *depth)?;
 		let weight = Weight::new(*depth, *cols, bt.clone())?;
-		self.answered(self.product(a, *rows, &weight))
+		self.answered(self.product(a, *rows, &weight, Busy::Plain))
 	}
 
 	/// The exact product `A * B` of `a` (`rows x depth`, row-major) and
@@ -274,7 +274,7 @@ impl Session {
 			}
 			return self.answered(product);
 		}
-		self.answered(self.product(a, rows, weight))
+		self.answered(self.product(a, rows, weight, Busy::Plain))
 	}
 
 	/// Counts a call answered (a refused one counts for nothing).
@@ -297,7 +297,7 @@ impl Session {
 	}
 
 	/// [`Self::matmul_by`] of checked operands.
-	fn product(&self, a: &[i8], rows: usize, weight: &Weight) -> Result<Vec<i32>, JobError> {
+	fn product(&self, a: &[i8], rows: usize, weight: &Weight, busy: Busy) -> Result<Vec<i32>, JobError> {
 		let (depth, cols, bt) = (weight.depth(), weight.cols(), weight.bt());
 		if rows.checked_mul(cols).is_none_or(|n| n > isize::MAX as usize / 4) {
 			return Err(JobError::Invalid(format!("the product of {rows} x {cols} does not fit in memory")));
@@ -320,13 +320,15 @@ impl Session {
 			// The work may change between pieces: each is mined on what is
 			// current. The multiplier is held for one piece at a time, and a
 			// piece that finds it busy (another thread's call) is multiplied
-			// plainly rather than wait.
+			// plainly rather than wait, unless it is a packed batch's, whose
+			// callers wait anyway.
 			let mined = match self.work() {
 				Some(work) if self.worth_mining(&block, &work) => {
-					let guard = match self.multiplier.try_lock() {
-						Ok(guard) => Some(guard),
-						Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-						Err(TryLockError::WouldBlock) => None,
+					let guard = match (self.multiplier.try_lock(), busy) {
+						(Ok(guard), _) => Some(guard),
+						(Err(TryLockError::Poisoned(poisoned)), _) => Some(poisoned.into_inner()),
+						(Err(TryLockError::WouldBlock), Busy::Wait) => Some(lock(&self.multiplier)),
+						(Err(TryLockError::WouldBlock), Busy::Plain) => None,
 					};
 					guard.and_then(|mut g| g.as_mut().and_then(|m| self.mine(&mut **m, &work, a, weight, &block)))
 				}
@@ -486,6 +488,15 @@ impl Drop for Session {
 
 /// A lock whose holder may have panicked: the data (a task handle) is
 /// still good.
+/// What a piece does when another call holds the multiplier.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Busy {
+	/// Multiplied plainly at once: a caller alone never waits.
+	Plain,
+	/// Waits its turn: a packed batch, whose callers wait already.
+	Wait,
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 	m.lock().unwrap_or_else(|p| p.into_inner())
 }

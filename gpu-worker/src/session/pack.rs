@@ -24,7 +24,7 @@
 //! others multiply their own rows rather than wait for ever.
 
 use super::Weight;
-use super::{lock, Session};
+use super::{lock, Busy, Session};
 use crate::jobs::{plan::PuzzleShape, JobError};
 use std::{
 	collections::HashMap,
@@ -125,9 +125,9 @@ impl Packer {
 			// A shared product that failed (too large for memory together,
 			// say), or no product at all: this call's rows alone, as if it
 			// had never met the others.
-			Some(Err(_)) if shared => (session.product(a, rows, weight), false),
+			Some(Err(_)) if shared => (session.product(a, rows, weight, Busy::Plain), false),
 			Some(Err(e)) => (Err(e.clone()), false),
-			None => (session.product(a, rows, weight), false),
+			None => (session.product(a, rows, weight, Busy::Plain), false),
 		}
 	}
 
@@ -168,7 +168,7 @@ impl Packer {
 			let mut state = lock(&batch.state);
 			(std::mem::take(&mut state.a), state.rows)
 		};
-		let product = Arc::new(session.product(&a, rows, weight));
+		let product = Arc::new(session.product(&a, rows, weight, Busy::Wait));
 		lock(&batch.state).product = Some(product.clone());
 		batch.ready.notify_all();
 		std::mem::forget(guard);
