@@ -268,7 +268,7 @@ impl Session {
 		check_depth(weight.depth())?;
 		check_a(a, rows, weight.depth())?;
 		if let Some(target) = self.pack_target(rows, weight) {
-			let (product, shared) = self.packer.product(self, a, rows, weight, target, self.pack_window);
+			let (product, shared) = self.packer.product(self, a, (rows, weight), target, self.pack_window);
 			if shared && product.is_ok() {
 				self.counters.calls_packed.fetch_add(1, Ordering::Relaxed);
 			}
@@ -450,14 +450,24 @@ impl Session {
 		let drained = loop {
 			let queued = self.found.max_capacity() - self.found.capacity();
 			let empty = queued == 0 && self.outcomes.in_flight.load(Ordering::Acquire) == 0;
-			let connected = lock(&self.node).is_some();
+			// A node task that ended (it panicked) sends nothing more, and
+			// what was queued for it went with its end of the queue.
+			let (task, connected) = {
+				let node = lock(&self.node);
+				(node.is_some(), node.as_ref().is_some_and(|task| !task.is_finished()))
+			};
+			if task && self.found.is_closed() {
+				break false;
+			}
 			if empty && (empty_before || !connected) {
 				break true;
 			}
-			empty_before = empty;
-			if !connected || Instant::now() >= deadline {
+			// An empty look gets its second look even past the deadline (a
+			// zero timeout on an idle session is still a clean close).
+			if !connected || (Instant::now() >= deadline && (!empty || empty_before)) {
 				break false;
 			}
+			empty_before = empty;
 			std::thread::sleep(Duration::from_millis(10));
 		};
 		if !drained && lock(&self.node).is_some() {
@@ -486,8 +496,6 @@ impl Drop for Session {
 	}
 }
 
-/// A lock whose holder may have panicked: the data (a task handle) is
-/// still good.
 /// What a piece does when another call holds the multiplier.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Busy {
@@ -497,6 +505,8 @@ enum Busy {
 	Wait,
 }
 
+/// A lock whose holder may have panicked: the data (a task handle) is
+/// still good.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 	m.lock().unwrap_or_else(|p| p.into_inner())
 }

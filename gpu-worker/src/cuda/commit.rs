@@ -8,7 +8,11 @@ use super::launch::{alloc, launch_config};
 use crate::kernels::Words8;
 use anyhow::{anyhow, ensure};
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtrMut, PushKernelArg};
-use mlpow_primitives::{v2::commit, Hash32};
+use mlpow_primitives::{
+	params::{MAX_K, MAX_T},
+	v2::commit,
+	Hash32,
+};
 use std::sync::Arc;
 
 /// BLAKE3 chunk size: the leaves are hashed a chunk a thread first.
@@ -49,16 +53,25 @@ impl Commit {
 		k: u32,
 		t: u32,
 	) -> anyhow::Result<Vec<Hash32>> {
+		// What the kernels assume: whole 64-byte blocks (t and k multiples of
+		// 16, as valid parameters have them), at least one leaf, and leaves
+		// no longer than valid parameters allow (the leaf kernel's stack of
+		// chaining values holds that many chunks).
 		ensure!(
-			t > 0 && rows.is_multiple_of(t) && k.is_multiple_of(16),
-			"a {rows} x {k} matrix does not cut into {t}-row blocks"
+			rows > 0 && t > 0 && t.is_multiple_of(16) && rows.is_multiple_of(t) && k.is_multiple_of(16),
+			"a {rows} x {k} matrix does not cut into {t}-row blocks of whole 64-byte blocks"
 		);
+		let leaf_bytes = u64::from(t) * u64::from(k);
+		ensure!(
+			leaf_bytes <= u64::from(MAX_T) * u64::from(MAX_K),
+			"leaves of {t} x {k} bytes are longer than any valid parameters make"
+		);
+		let leaf_bytes = leaf_bytes as u32;
 		ensure!(
 			matrix.len() >= rows as usize * k as usize,
 			"the matrix holds {} bytes, not {rows} x {k}",
 			matrix.len()
 		);
-		let leaf_bytes = t * k;
 		let leaves = u64::from(rows / t);
 		let chunks = u64::from(leaf_bytes).div_ceil(CHUNK);
 		let width = leaves.next_power_of_two();

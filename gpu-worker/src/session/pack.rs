@@ -18,8 +18,10 @@
 //! batch waiting for rows stops waiting when the work goes.
 //!
 //! What cannot go wrong for a caller: the call whose rows fill the batch
-//! closes it, so it does not grow past the piece; a shared product that
-//! fails (too large for memory together) is retried by each call alone;
+//! closes it, so it holds less than twice its target (each call is below
+//! it); rows past a piece are the next piece, mined if they fill it enough,
+//! as for any product. A shared product that fails (too large for memory
+//! together) is retried by each call alone;
 //! and if the call that opened the batch unwinds before multiplying, the
 //! others multiply their own rows rather than wait for ever.
 
@@ -78,15 +80,14 @@ pub(super) fn rows_to_fill(shape: PuzzleShape, depth: usize, cols: usize, min_fi
 
 impl Packer {
 	/// `a` (`rows` rows) times `weight`, packed with the other calls for
-	/// `weight` that meet it within `window` (up to `target` rows in all):
-	/// this call's rows of the product, and whether its batch held more than
-	/// this call.
+	/// `weight` that meet it within `window` (a batch goes at `target`
+	/// rows): this call's rows of the product, and whether its batch held
+	/// more than this call.
 	pub(super) fn product(
 		&self,
 		session: &Session,
 		a: &[i8],
-		rows: usize,
-		weight: &Weight,
+		(rows, weight): (usize, &Weight),
 		target: usize,
 		window: Duration,
 	) -> (Result<Vec<i32>, JobError>, bool) {
@@ -108,7 +109,7 @@ impl Packer {
 				open.insert(key, batch.clone());
 			}
 			// The rows that fill it close it to joiners at once, so that it
-			// does not grow past the piece while its opener wakes.
+			// does not go on growing while its opener wakes.
 			if state.rows >= target {
 				state.full = true;
 				open.remove(&key);
@@ -168,7 +169,10 @@ impl Packer {
 			let mut state = lock(&batch.state);
 			(std::mem::take(&mut state.a), state.rows)
 		};
-		let product = Arc::new(session.product(&a, rows, weight, Busy::Wait));
+		// Its callers wait for it anyway, so a batch waits for a busy
+		// multiplier; a call alone (no one joined) never does.
+		let busy = if lock(&batch.state).calls > 1 { Busy::Wait } else { Busy::Plain };
+		let product = Arc::new(session.product(&a, rows, weight, busy));
 		lock(&batch.state).product = Some(product.clone());
 		batch.ready.notify_all();
 		std::mem::forget(guard);

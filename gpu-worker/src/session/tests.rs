@@ -321,3 +321,13 @@ fn a_batch_stops_waiting_when_the_work_goes() {
 	});
 	assert!(started.elapsed() < window / 2, "the batch waited out its window without work");
 }
+
+/// Closing a session with nothing found is clean, even with no time given
+/// (its node task is still trying to connect: an empty look is confirmed
+/// by a second one 10 ms later, past the deadline).
+#[test]
+fn an_idle_session_closes_cleanly_even_with_no_time() {
+	let multiplier = cpu::lanes(1).pop().unwrap();
+	let session = Session::connect("ws://127.0.0.1:9", Options::new(multiplier)).unwrap();
+	assert!(session.close(Duration::ZERO), "nothing was found, so nothing was left");
+}
