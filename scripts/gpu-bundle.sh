@@ -2,8 +2,9 @@
 # Builds what a GPU machine without Rust needs to test and benchmark the CUDA
 # backend, into gpu-bundle/ (ignored by git; small enough to carry over):
 #   mlpow-worker      the release worker
-#   cuda_device       the GPU test binaries (tests/cuda_device.rs and
-#   cuda_device_v2    tests/cuda_device_v2.rs), release
+#   cuda_device       the GPU test binaries (tests/cuda_device.rs,
+#   cuda_device_v2    tests/cuda_device_v2.rs and
+#   cuda_device_inproc tests/cuda_device_inproc.rs), release
 #   run.sh            finds the CUDA libraries, lists the devices, runs the
 #                     GPU tests, then the benchmarks at the GPU preset: v1,
 #                     v2, and useful mode, v2 with each transcript kernel
@@ -19,7 +20,7 @@ out=gpu-bundle
 rm -rf "$out" && mkdir -p "$out"
 cargo build --release -p mlpow-worker --bin mlpow-worker
 cp "$CARGO_TARGET_DIR/release/mlpow-worker" "$out/"
-for test in cuda_device cuda_device_v2; do
+for test in cuda_device cuda_device_v2 cuda_device_inproc; do
 	test_bin=$(cargo test --release -p mlpow-worker --features test-hooks --test "$test" --no-run \
 		--message-format=json 2>/dev/null |
 		python3 -c 'import json,sys
@@ -29,7 +30,7 @@ for line in sys.stdin:
         print(m["executable"])' "$test")
 	cp "$test_bin" "$out/$test"
 done
-strip "$out/mlpow-worker" "$out/cuda_device" "$out/cuda_device_v2" 2>/dev/null || true
+strip "$out/mlpow-worker" "$out/cuda_device" "$out/cuda_device_v2" "$out/cuda_device_inproc" 2>/dev/null || true
 cat > "$out/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs on the GPU machine; see scripts/gpu-bundle.sh.
@@ -76,6 +77,8 @@ echo "== GPU tests, puzzle v1"
 timeout 300 "$here/cuda_device" --nocapture --test-threads 1 || status=1
 echo "== GPU tests, puzzle v2 (every transcript kernel the device runs)"
 timeout 400 "$here/cuda_device_v2" --nocapture --test-threads 1 || status=1
+echo "== GPU tests, operands kept on the device (the in-process miner's kernels)"
+timeout 120 "$here/cuda_device_inproc" --nocapture --test-threads 1 || status=1
 bench "puzzle v1 (GPU preset)" "$here/mlpow-worker" --backend cuda --benchmark --bench-secs 5 "$@"
 for kernel in $kernels; do
 	export MLPOW_V2_KERNEL=$kernel

@@ -33,12 +33,20 @@ pub fn holds(a: &[i8], bt: &[i8], c: &[i32], m: usize, n: usize, k: usize) -> bo
 	holds_with(a, bt, c, m, n, k, random_seed())
 }
 
-fn holds_with(a: &[i8], bt: &[i8], c: &[i32], m: usize, n: usize, k: usize, seed: u64) -> bool {
+/// The random vector of [`holds_with`]'s `seed`: the first `n` values of
+/// SplitMix64 from it (kernels/device.cu's `mlpow2_fv_x` makes the same).
+pub fn vector(seed: u64, n: usize) -> Vec<u64> {
+	let mut state = seed;
+	(0..n).map(|_| splitmix(&mut state)).collect()
+}
+
+/// [`holds`] with the random vector drawn from `seed` ([`vector`]): the
+/// same verdict as the device's check with that seed.
+pub fn holds_with(a: &[i8], bt: &[i8], c: &[i32], m: usize, n: usize, k: usize, seed: u64) -> bool {
 	if a.len() != m * k || bt.len() != n * k || c.len() != m * n {
 		return false;
 	}
-	let mut state = seed;
-	let x: Vec<u64> = (0..n).map(|_| splitmix(&mut state)).collect();
+	let x = vector(seed, n);
 	// Rows are independent: blocks of them on every core.
 	const ROWS: usize = 64;
 	// y = Bt^T x (k values): a partial sum per block of Bt's rows, added up.

@@ -17,9 +17,13 @@ pub const V2_WGMMA_CU: &str = include_str!("../kernels/v2_wgmma.cu");
 /// Puzzle v2's chosen-mode commitments (Merkle roots of the operands'
 /// t-row blocks), computed where the operands live.
 pub const COMMIT_CU: &str = include_str!("../kernels/commit.cu");
-/// The `extern "C"` kernels of [`MINE_CU`], [`V2_CU`], [`V2_WGMMA_CU`] and
-/// [`COMMIT_CU`].
-pub const KERNELS: [&str; 10] = [
+/// Operands the caller keeps on the device (a model's CUDA tensors): range
+/// checks, pieces cut out of strided matrices, products added into the
+/// caller's output, Freivalds' check, a plain fallback product.
+pub const DEVICE_CU: &str = include_str!("../kernels/device.cu");
+/// The `extern "C"` kernels of [`MINE_CU`], [`V2_CU`], [`V2_WGMMA_CU`],
+/// [`COMMIT_CU`] and [`DEVICE_CU`].
+pub const KERNELS: [&str; 18] = [
 	"mlpow_generate",
 	"mlpow_hash_tiles",
 	"mlpow2_noisy",
@@ -30,7 +34,20 @@ pub const KERNELS: [&str; 10] = [
 	"mlpow2_chunk_cvs",
 	"mlpow2_leaves",
 	"mlpow2_merkle_level",
+	"mlpow2_range",
+	"mlpow2_piece",
+	"mlpow2_add_block",
+	"mlpow2_fv_x",
+	"mlpow2_fv_bt",
+	"mlpow2_fv_part",
+	"mlpow2_fv_rows",
+	"mlpow_gemm_i8",
 ];
+
+/// The derive_key context of the salt that `mlpow2_piece` writes into the
+/// pieces it cuts from device operands (a secret seed per piece; private
+/// to this worker, not consensus: the salt only has to be unpredictable).
+pub const CTX_PIECE_SALT: &str = "mlpow worker device piece salt";
 
 /// Which transcript kernel mines puzzle v2 on a device: `mlpow2_transcript`
 /// (mma.sync, every architecture) or `mlpow2_transcript_wgmma` (Hopper's
@@ -89,14 +106,14 @@ pub const MIN_COMPUTE_CAPABILITY: (i32, i32) = (7, 5);
 
 /// Every kernel as one source: [`V2_WGMMA_CU`] with `v2.cu` pasted in place
 /// of its `#include`, `mine.cu` in place of v2.cu's, and `blake3.cuh` in
-/// place of mine.cu's; then [`COMMIT_CU`], whose only include, mine.cu, is
-/// already above (dropped, as its include guard would skip it). NVRTC
-/// compiles one string and cannot open files.
+/// place of mine.cu's; then [`COMMIT_CU`] and [`DEVICE_CU`], whose only
+/// include, mine.cu, is already above (dropped, as its include guard would
+/// skip it). NVRTC compiles one string and cannot open files.
 pub fn source() -> String {
 	let mine = MINE_CU.replacen("#include \"blake3.cuh\"", BLAKE3_CUH, 1);
 	let v2 = V2_CU.replacen("#include \"mine.cu\"", &mine, 1);
-	let commit = COMMIT_CU.replacen("#include \"mine.cu\"", "// mine.cu: above", 1);
-	V2_WGMMA_CU.replacen("#include \"v2.cu\"", &v2, 1) + "\n" + &commit
+	let above = |src: &str| src.replacen("#include \"mine.cu\"", "// mine.cu: above", 1);
+	V2_WGMMA_CU.replacen("#include \"v2.cu\"", &v2, 1) + "\n" + &above(COMMIT_CU) + "\n" + &above(DEVICE_CU)
 }
 
 /// NVRTC's virtual architecture for compute capability `cc`. Hopper (9.0)

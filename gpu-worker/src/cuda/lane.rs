@@ -5,6 +5,7 @@ use super::{
 	commit,
 	device::{compile_kernels, devices, libraries_loadable, DeviceInfo},
 	gemm::Gemm,
+	inproc,
 	launch::{alloc, launch_config, HashTiles},
 	v2, WINNER_CAPACITY,
 };
@@ -78,15 +79,19 @@ struct Batches {
 }
 
 pub struct CudaLane {
-	info: DeviceInfo,
-	ctx: Arc<CudaContext>,
+	pub(super) info: DeviceInfo,
+	pub(super) ctx: Arc<CudaContext>,
 	generate: CudaFunction,
 	hash_tiles: CudaFunction,
 	keys: ContextKeys,
 	epoch: Option<Epoch>,
 	batches: Option<Batches>,
 	v2: v2::Pipeline,
+	#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 	commit: commit::Commit,
+	/// Kernels for operands the caller keeps on the device.
+	#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+	pub(super) ops: inproc::DeviceOps,
 }
 
 impl CudaLane {
@@ -110,6 +115,7 @@ impl CudaLane {
 			hash_tiles: function("mlpow_hash_tiles")?,
 			v2: v2::Pipeline::new(&ctx, &module, info.to_string(), transcript)?,
 			commit: commit::Commit::load(&module)?,
+			ops: inproc::DeviceOps::load(&module)?,
 			info,
 			ctx,
 			keys: ContextKeys::new(),

@@ -73,7 +73,10 @@ pub(super) fn alloc<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroB
 
 /// One thread per item, `THREADS` a block.
 pub(super) fn launch_config(items: u64) -> anyhow::Result<LaunchConfig> {
-	let blocks =
-		u32::try_from(items.div_ceil(THREADS as u64)).map_err(|_| anyhow!("{items} threads do not fit one launch"))?;
+	// A grid's x dimension holds at most 2^31 - 1 blocks.
+	let blocks = u32::try_from(items.div_ceil(THREADS as u64))
+		.ok()
+		.filter(|&b| b <= i32::MAX as u32)
+		.ok_or_else(|| anyhow!("{items} threads do not fit one launch"))?;
 	Ok(LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 })
 }

@@ -28,14 +28,22 @@
 //!
 //! The files: [`device`] finds GPUs and compiles the kernels; [`lane`] is a
 //! GPU's mining pipeline; [`v2`] its puzzle v2 pipeline; [`commit`] the
-//! chosen-mode commitments of device matrices; [`launch`] holds the
-//! kernel-launch helpers; [`gemm`] wraps cuBLASLt.
+//! chosen-mode commitments of device matrices; [`operand`] describes the
+//! matrices a caller lends from device memory and [`inproc`] launches the
+//! kernels that work on them; [`launch`] holds the kernel-launch helpers;
+//! [`gemm`] wraps cuBLASLt.
 
+// Used by the test hooks and the device tests until the in-process miner's
+// device path (docs/in-process-cuda.md, stage 1.4-1.6) calls them.
+#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 mod commit;
 mod device;
 mod gemm;
+#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+mod inproc;
 mod lane;
 mod launch;
+pub mod operand;
 mod v2;
 
 pub use device::{compile_kernels, devices, DeviceInfo};

@@ -1,0 +1,167 @@
+//! The device-operand kernels run on host data uploaded for the purpose
+//! (tests/cuda_device_inproc.rs checks each against its host twin on a
+//! GPU). A layout is a [`DeviceMatrix`] whose `ptr` is the element offset
+//! of (0, 0) in the uploaded slice; the device address is added here.
+
+use super::{address, address_mut, lent_memory};
+use crate::{
+	cuda::{
+		launch::alloc,
+		operand::{DeviceMatrix, DeviceOut, OutOfRange},
+		CudaLane,
+	},
+	kernels::Words8,
+};
+use anyhow::anyhow;
+use cudarc::driver::{CudaSlice, CudaStream, DeviceRepr, ValidAsZeroBits};
+use std::sync::Arc;
+
+impl CudaLane {
+	fn upload<T: DeviceRepr + ValidAsZeroBits + Copy>(
+		&self,
+		stream: &Arc<CudaStream>,
+		data: &[T],
+	) -> anyhow::Result<CudaSlice<T>> {
+		let mut dev = alloc::<T>(&self.ctx, stream, data.len().max(1), "a test matrix")?;
+		stream.memcpy_htod(data, &mut dev).map_err(|e| anyhow!("uploading: {e:?}"))?;
+		Ok(dev)
+	}
+
+	/// `layout` with its offset made an address inside `buf`.
+	fn placed<T>(stream: &Arc<CudaStream>, buf: &CudaSlice<T>, layout: &DeviceMatrix) -> DeviceMatrix {
+		DeviceMatrix { ptr: address(stream, buf) + layout.ptr * std::mem::size_of::<T>() as u64, ..*layout }
+	}
+
+	/// [`inproc::DeviceOps::first_out_of_range`](super::DeviceOps::first_out_of_range)
+	/// over `data` as `layout` describes it.
+	pub fn debug_range(&mut self, data: &[i8], layout: &DeviceMatrix) -> anyhow::Result<Option<OutOfRange>> {
+		self.ctx.bind_to_thread().map_err(|e| anyhow!("binding the context: {e:?}"))?;
+		let stream = self.ctx.default_stream();
+		let buf = self.upload(&stream, data)?;
+		let m = Self::placed(&stream, &buf, layout);
+		lent_memory(m.ptr, m.span("the matrix")?, self.info.ordinal, "the matrix")?;
+		// SAFETY: `m` lies inside `buf` (checked by `lent_memory`), alive
+		// until this returns.
+		unsafe { self.ops.first_out_of_range(&self.ctx, &stream, &m) }
+	}
+
+	/// A `height x k` piece cut from `data` (the block `layout`), its salt
+	/// from `seed` in column `salt_col`, and the first value it copied that
+	/// is outside -64..63 (row, column in the block, value).
+	pub fn debug_piece(
+		&mut self,
+		data: &[i8],
+		layout: &DeviceMatrix,
+		shape: (u32, u32),
+		salt_col: u32,
+		seed: &[u8; 32],
+	) -> anyhow::Result<(Vec<i8>, Option<OutOfRange>)> {
+		self.ctx.bind_to_thread().map_err(|e| anyhow!("binding the context: {e:?}"))?;
+		let stream = self.ctx.default_stream();
+		let buf = self.upload(&stream, data)?;
+		let src = Self::placed(&stream, &buf, layout);
+		lent_memory(src.ptr, src.span("the block")?, self.info.ordinal, "the block")?;
+		let mut piece = alloc::<i8>(&self.ctx, &stream, shape.0 as usize * shape.1 as usize, "the piece")?;
+		let mut first = self.upload(&stream, &[u64::MAX])?;
+		// SAFETY: `src` lies inside `buf` (checked), alive until the copy
+		// back below has waited for the kernel.
+		unsafe { self.ops.piece(&stream, &mut piece, shape, &src, (salt_col, &Words8::le(seed)), &mut first)? };
+		let piece = stream.clone_dtoh(&piece).map_err(|e| anyhow!("reading the piece: {e:?}"))?;
+		let key = stream.clone_dtoh(&first).map_err(|e| anyhow!("reading the flag: {e:?}"))?[0];
+		let cols = u64::from(layout.cols);
+		Ok((
+			piece,
+			(key != u64::MAX).then(|| (((key >> 8) / cols) as u32, ((key >> 8) % cols) as u32, key as u8 as i8)),
+		))
+	}
+
+	/// `c` (rows `ldc` apart) after a `rows x cols` block of `product` (`n`
+	/// wide) is stored (`assign`) or added into its top-left corner.
+	pub fn debug_add_block(
+		&mut self,
+		c: &[i32],
+		ldc: u64,
+		(rows, cols): (u32, u32),
+		product: &[i32],
+		n: u32,
+		assign: bool,
+	) -> anyhow::Result<Vec<i32>> {
+		self.ctx.bind_to_thread().map_err(|e| anyhow!("binding the context: {e:?}"))?;
+		let stream = self.ctx.default_stream();
+		let mut out_buf = self.upload(&stream, c)?;
+		let product = self.upload(&stream, product)?;
+		let out = DeviceOut { ptr: address_mut(&stream, &mut out_buf), rows, cols, ldc };
+		lent_memory(out.ptr, out.span()?, self.info.ordinal, "the output")?;
+		// SAFETY: `out` lies inside `out_buf` (checked), which nothing else
+		// writes; the copy back waits for the kernel.
+		unsafe { self.ops.add_block(&stream, &out, &product, n, assign)? };
+		stream.clone_dtoh(&out_buf).map_err(|e| anyhow!("reading the output: {e:?}"))
+	}
+
+	/// Freivalds' verdict on `c` (`a.rows x bt.rows`, rows `ldc` apart) as
+	/// the product of `a` and `bt` laid out as given, with `seed`'s vector.
+	pub fn debug_holds(
+		&mut self,
+		(a, a_layout): (&[i8], &DeviceMatrix),
+		(bt, bt_layout): (&[i8], &DeviceMatrix),
+		c: &[i32],
+		ldc: u64,
+		seed: u64,
+	) -> anyhow::Result<bool> {
+		self.ctx.bind_to_thread().map_err(|e| anyhow!("binding the context: {e:?}"))?;
+		let stream = self.ctx.default_stream();
+		let (a_buf, bt_buf, c_buf) = (self.upload(&stream, a)?, self.upload(&stream, bt)?, self.upload(&stream, c)?);
+		let (a, bt) = (Self::placed(&stream, &a_buf, a_layout), Self::placed(&stream, &bt_buf, bt_layout));
+		let out = DeviceOut { ptr: address(&stream, &c_buf), rows: a.rows, cols: bt.rows, ldc };
+		let [sa, sb, sc] = crate::cuda::operand::check_product(&a, &bt, &out)?;
+		for (ptr, span, what) in [(a.ptr, sa, "A"), (bt.ptr, sb, "B"), (out.ptr, sc, "the output")] {
+			lent_memory(ptr, span, self.info.ordinal, what)?;
+		}
+		// SAFETY: all three lie inside their buffers (checked), alive
+		// until this returns, which waits for the kernels.
+		unsafe { self.ops.holds(&self.ctx, &stream, &a, &bt, &out, seed) }
+	}
+
+	/// `c` after the fallback kernel's `a * bt^T` is stored in (or added
+	/// to, `accumulate`) its `a.rows x bt.rows` corner, rows `ldc` apart.
+	pub fn debug_gemm(
+		&mut self,
+		(a, a_layout): (&[i8], &DeviceMatrix),
+		(bt, bt_layout): (&[i8], &DeviceMatrix),
+		c: &[i32],
+		ldc: u64,
+		accumulate: bool,
+	) -> anyhow::Result<Vec<i32>> {
+		self.ctx.bind_to_thread().map_err(|e| anyhow!("binding the context: {e:?}"))?;
+		let stream = self.ctx.default_stream();
+		let (a_buf, bt_buf) = (self.upload(&stream, a)?, self.upload(&stream, bt)?);
+		let mut c_buf = self.upload(&stream, c)?;
+		let (a, bt) = (Self::placed(&stream, &a_buf, a_layout), Self::placed(&stream, &bt_buf, bt_layout));
+		let out = DeviceOut { ptr: address_mut(&stream, &mut c_buf), rows: a.rows, cols: bt.rows, ldc };
+		let [sa, sb, sc] = crate::cuda::operand::check_product(&a, &bt, &out)?;
+		for (ptr, span, what) in [(a.ptr, sa, "A"), (bt.ptr, sb, "B"), (out.ptr, sc, "the output")] {
+			lent_memory(ptr, span, self.info.ordinal, what)?;
+		}
+		// SAFETY: as in `debug_holds`; the copy back waits for the kernel.
+		unsafe { self.ops.gemm(&stream, &a, &bt, &out, accumulate)? };
+		stream.clone_dtoh(&c_buf).map_err(|e| anyhow!("reading the output: {e:?}"))
+	}
+
+	/// Whether `lent_memory` takes `span` bytes from `offset` into a
+	/// `len`-byte allocation of the driver's own (`cuMemAlloc`, not the
+	/// stream-ordered pool, whose chunks hold many allocations), or, with
+	/// `host`, from a host buffer's address: the refusals of host memory
+	/// and of spans past an allocation, on a real driver.
+	pub fn debug_lent_memory(&mut self, len: usize, offset: u64, span: u64, host: bool) -> anyhow::Result<()> {
+		use cudarc::driver::result;
+		self.ctx.bind_to_thread().map_err(|e| anyhow!("binding the context: {e:?}"))?;
+		let host_buf = vec![0i8; len];
+		// SAFETY: a plain allocation, freed below; nothing reads it.
+		let dev = unsafe { result::malloc_sync(len) }.map_err(|e| anyhow!("allocating: {e:?}"))?;
+		let base = if host { host_buf.as_ptr() as u64 } else { dev };
+		let verdict = lent_memory(base + offset, span, self.info.ordinal, "the test buffer");
+		// SAFETY: allocated above, no kernel uses it.
+		unsafe { result::free_sync(dev) }.map_err(|e| anyhow!("freeing: {e:?}"))?;
+		verdict
+	}
+}

@@ -1,0 +1,128 @@
+//! The device-operand kernels (kernels/device.cu) on a real GPU: each, on
+//! strided and transposed layouts with offsets, equals the host function
+//! it stands for, and the driver's account of lent memory refuses host
+//! pointers and spans past an allocation. Without a usable GPU every test
+//! prints why and returns (tests/kernels_on_host_device.rs runs the same
+//! arithmetic on the CPU in CI).
+//!
+//! On a GPU machine: `cargo nextest run -p mlpow-worker --features
+//! test-hooks --test cuda_device_inproc --no-capture`, or the test binary
+//! from `scripts/gpu-bundle.sh`.
+
+#[path = "support/device_ops.rs"]
+mod ops;
+#[path = "support/gpu.rs"]
+mod support_gpu;
+
+use mlpow_worker::{cuda::operand::DeviceMatrix, freivalds, jobs::plan};
+use ops::{first_bad, gather, layout, place, product, reference_piece, values};
+
+#[test]
+fn device_operand_kernels_equal_their_host_twins() {
+	let Some(mut lane) = support_gpu::gpu("device_operand_kernels_equal_their_host_twins") else { return };
+
+	// Range: two bad values, the first in row-major order named.
+	for transposed in [false, true] {
+		let m = layout(300, 257, 3, 5, transposed);
+		let mut buf = place(&values(300 * 257, 1), &m, 100);
+		assert_eq!(lane.debug_range(&buf, &m).unwrap(), None);
+		let at = |i: u64, j: u64| (m.ptr + i * m.row_stride + j * m.col_stride) as usize;
+		buf[at(299, 0)] = 64;
+		buf[at(0, 256)] = -128;
+		assert_eq!(lane.debug_range(&buf, &m).unwrap(), first_bad(&buf, &m), "transposed {transposed}");
+	}
+
+	// Pieces, up to the GPU preset's (8192 x 4096).
+	for (height, k, rows, depth) in [(16, 16, 3, 5), (64, 96, 40, 94), (8192, 4096, 8000, 4094)] {
+		for transposed in [false, true] {
+			let whole = layout(rows + 4, depth + 5, 2, 7, transposed);
+			let buf = place(&values(whole.rows as usize * whole.cols as usize, u64::from(k)), &whole, 0);
+			let corner = whole.ptr + 2 * whole.row_stride + 3 * whole.col_stride;
+			let block = DeviceMatrix { ptr: corner, rows, cols: depth, ..whole };
+			let data = gather(&buf, &block);
+			for salt_col in [k - 1, k - 2] {
+				let seed: [u8; 32] = core::array::from_fn(|i| (i as u32 * 13 + salt_col) as u8);
+				let (got, flag) = lane.debug_piece(&buf, &block, (height, k), salt_col, &seed).unwrap();
+				assert_eq!(flag, None);
+				let want = reference_piece(
+					&data,
+					rows as usize,
+					depth as usize,
+					height as usize,
+					k as usize,
+					salt_col as usize,
+					&seed,
+				);
+				assert!(got == want, "{height}x{k} piece of {rows}x{depth}, transposed {transposed}, salt {salt_col}");
+			}
+			let mut bad = buf.clone();
+			let at = |i: u32, j: u32| {
+				(block.ptr + u64::from(i) * block.row_stride + u64::from(j) * block.col_stride) as usize
+			};
+			bad[at(rows - 1, 0)] = -100;
+			bad[at(0, depth - 1)] = 64;
+			let (_, flag) = lane.debug_piece(&bad, &block, (height, k), k - 1, &[1; 32]).unwrap();
+			assert_eq!(flag, first_bad(&bad, &block), "a bad value in the block, transposed {transposed}");
+		}
+	}
+
+	// A block stored and added into a strided output.
+	let (rows, cols, n, ldc) = (65u32, 130u32, 256u32, 200u64);
+	let c: Vec<i32> = (0..rows as i32 * ldc as i32).map(|v| v * 7 - 3).collect();
+	let prod: Vec<i32> = (0..rows as i32 * n as i32).map(|v| v * 5 - 1000).collect();
+	let block = plan::Block { rows: 0..rows as usize, cols: 0..cols as usize, depth: 0..1 };
+	let mut want = c.clone();
+	plan::accumulate(&mut want, ldc as usize, &block, &prod, n as usize);
+	assert_eq!(lane.debug_add_block(&c, ldc, (rows, cols), &prod, n, false).unwrap(), want);
+	let mut want = c.clone();
+	for i in 0..rows as usize {
+		want[i * ldc as usize..][..cols as usize].copy_from_slice(&prod[i * n as usize..][..cols as usize]);
+	}
+	assert_eq!(lane.debug_add_block(&c, ldc, (rows, cols), &prod, n, true).unwrap(), want);
+
+	// Freivalds and the fallback product, on every layout of the operands.
+	for (m, n, k) in [(1, 1, 1), (300, 257, 1030), (1024, 512, 4094)] {
+		for (ta, tb) in [(false, false), (false, true), (true, true)] {
+			let (a, bt) = (layout(m, k, 2, 4, ta), layout(n, k, 1, 0, tb));
+			let (av, btv) = (values((m * k) as usize, 5), values((n * k) as usize, 6));
+			let (a_buf, bt_buf) = (place(&av, &a, 77), place(&btv, &bt, 77));
+			let right = product(&av, &btv, m as usize, n as usize, k as usize);
+			let c_layout = layout(m, n, 3, 0, false);
+			let ldc = c_layout.row_stride;
+			let before: Vec<i32> = (0..m * n).map(|v| v as i32 % 1000 - 500).collect();
+			let c = place(&before, &c_layout, -1);
+			let stored = lane.debug_gemm((&a_buf, &a), (&bt_buf, &bt), &c, ldc, false).unwrap();
+			assert!(gather(&stored, &c_layout) == right, "{m}x{n}x{k} {ta} {tb}: the fallback product");
+			let added = lane.debug_gemm((&a_buf, &a), (&bt_buf, &bt), &c, ldc, true).unwrap();
+			let want: Vec<i32> = right.iter().zip(&before).map(|(r, b)| r + b).collect();
+			assert!(gather(&added, &c_layout) == want, "{m}x{n}x{k} {ta} {tb}: accumulated");
+
+			let seed = 0xfeed_beef ^ u64::from(m + n + k);
+			assert!(lane.debug_holds((&a_buf, &a), (&bt_buf, &bt), &stored, ldc, seed).unwrap());
+			let mut wrong = stored.clone();
+			wrong[((m - 1) as u64 * ldc + u64::from(n) - 1) as usize] ^= 1;
+			assert!(!lane.debug_holds((&a_buf, &a), (&bt_buf, &bt), &wrong, ldc, seed).unwrap());
+			assert!(!freivalds::holds_with(
+				&av,
+				&btv,
+				&gather(&wrong, &c_layout),
+				m as usize,
+				n as usize,
+				k as usize,
+				seed
+			));
+		}
+	}
+}
+
+#[test]
+fn lent_memory_must_be_this_gpus_and_inside_one_allocation() {
+	let Some(mut lane) = support_gpu::gpu("lent_memory_must_be_this_gpus_and_inside_one_allocation") else { return };
+	lane.debug_lent_memory(4096, 0, 4096, false).unwrap();
+	lane.debug_lent_memory(4096, 100, 3996, false).unwrap();
+	// The driver may round an allocation up; 64 MiB past it is past it.
+	let past = lane.debug_lent_memory(4096, 100, 64 << 20, false).unwrap_err().to_string();
+	assert!(past.contains("past the end of its allocation"), "{past}");
+	let host = lane.debug_lent_memory(4096, 0, 16, true).unwrap_err().to_string();
+	assert!(host.contains("host memory"), "{host}");
+}
