@@ -14,7 +14,14 @@ mod ops;
 #[path = "support/gpu.rs"]
 mod support_gpu;
 
-use mlpow_worker::{cuda::operand::DeviceMatrix, freivalds, jobs::plan};
+use mlpow_primitives::{ChallengeParams, U256};
+use mlpow_worker::{
+	backend::{Job, Lane},
+	chosen::{commit_a, commit_bt},
+	cuda::operand::DeviceMatrix,
+	freivalds,
+	jobs::plan,
+};
 use ops::{first_bad, gather, layout, place, product, reference_piece, values};
 
 #[test]
@@ -125,4 +132,65 @@ fn lent_memory_must_be_this_gpus_and_inside_one_allocation() {
 	assert!(past.contains("past the end of its allocation"), "{past}");
 	let host = lane.debug_lent_memory(4096, 0, 16, true).unwrap_err().to_string();
 	assert!(host.contains("host memory"), "{host}");
+}
+
+/// A useful nonce on pieces cut from lent blocks (a row-major activation,
+/// a transposed weight view, both smaller than the piece) and committed on
+/// the device equals the host path on the same pieces: the same product
+/// and the same seals, openings and all; and the block's part of the
+/// product is the plain product of the blocks.
+#[test]
+fn a_nonce_on_pieces_cut_and_committed_on_the_device_equals_the_host_path() {
+	let test = "a_nonce_on_pieces_cut_and_committed_on_the_device_equals_the_host_path";
+	let Some(mut lane) = support_gpu::gpu(test) else { return };
+	// Difficulties for about half the tickets (dev), and a dozen (GPU).
+	for (p, difficulty) in [(ChallengeParams::DEV_V2, 2u64), (ChallengeParams::GPU_V2, 1 << 14)] {
+		let (m, n, k) = (p.m, p.n, p.k);
+		let (rows, cols, depth) = (m - 3, n - 5, k - 2 - 7);
+		let (a, bt) = (layout(rows, depth, 2, 3, false), layout(cols, depth, 1, 0, true));
+		let (av, btv) = (values((rows * depth) as usize, 7), values((cols * depth) as usize, 8));
+		let (a_buf, bt_buf) = (place(&av, &a, 0), place(&btv, &bt, 0));
+		let seeds = ([3u8; 32], [4u8; 32]);
+		let work = Job {
+			version: 1,
+			pre_hash: [7; 32],
+			number: 1,
+			difficulty: U256::from(difficulty),
+			params: p,
+			weights_seed: [9; 32],
+		};
+		let nonce = 0x5eed;
+		let (got, winners, bad) =
+			lane.debug_multiply_device(&work, (&a_buf, &a), (&bt_buf, &bt), (&seeds.0, &seeds.1), nonce).unwrap();
+		assert_eq!(bad, None);
+		let (rows_u, cols_u, depth_u) = (rows as usize, cols as usize, depth as usize);
+		let piece_a = reference_piece(&av, rows_u, depth_u, m as usize, k as usize, k as usize - 1, &seeds.0);
+		let piece_bt = reference_piece(&btv, cols_u, depth_u, n as usize, k as usize, k as usize - 2, &seeds.1);
+		let host =
+			lane.multiply(&work, commit_a(&p, piece_a).unwrap(), commit_bt(&p, piece_bt).unwrap(), nonce).unwrap();
+		assert!(got == host.product, "{p:?}: the device pieces' product differs from the host path's");
+		assert_eq!(winners, host.winners, "{p:?}: winners and seals");
+		assert!(!winners.is_empty(), "{p:?}: no winner at difficulty {difficulty}");
+		let plain = product(&av, &btv, rows_u, cols_u, depth_u);
+		for i in 0..rows_u {
+			assert!(got[i * n as usize..][..cols_u] == plain[i * cols_u..][..cols_u], "{p:?}: row {i}");
+		}
+	}
+	// A value outside -64..63 in the weight's block: refused, naming it.
+	let p = ChallengeParams::DEV_V2;
+	let (a, bt) = (layout(10, 20, 0, 0, false), layout(12, 20, 0, 0, true));
+	let mut bt_buf = place(&values(12 * 20, 2), &bt, 0);
+	bt_buf[(5 * bt.row_stride + 7 * bt.col_stride) as usize] = 90;
+	let work = Job {
+		version: 1,
+		pre_hash: [7; 32],
+		number: 1,
+		difficulty: U256::from(2u64),
+		params: p,
+		weights_seed: [9; 32],
+	};
+	let (_, _, bad) = lane
+		.debug_multiply_device(&work, (&place(&values(200, 1), &a, 0), &a), (&bt_buf, &bt), (&[1; 32], &[2; 32]), 1)
+		.unwrap();
+	assert_eq!(bad, Some(("B", (5, 7, 90))));
 }

@@ -18,14 +18,17 @@
 //! whole span inside one allocation.
 
 use super::{
+	commit::Commit,
 	launch::{alloc, launch_config},
 	operand::{DeviceMatrix, DeviceOut, OutOfRange},
+	v2::device::DevicePiece,
 };
 use crate::kernels::{Words8, CTX_PIECE_SALT};
 use anyhow::{anyhow, ensure};
 use cudarc::driver::{
 	sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, PushKernelArg,
 };
+use mlpow_primitives::v2::commit::MerkleTree;
 use std::sync::Arc;
 
 /// Threads that share one row of Freivalds' check (`mlpow2_fv_part`): a
@@ -349,6 +352,39 @@ impl DeviceOps {
 		unsafe { launch.launch(launch_config(items)?) }.map_err(|e| anyhow!("the plain product: {e:?}"))?;
 		Ok(())
 	}
+}
+
+/// A `height x k` puzzle piece cut from the lent block `src` into a buffer
+/// of the lane's ([`DeviceOps::piece`], salted from `seed` in `salt_col`,
+/// values outside -64..63 flagged in `first_bad`) and committed where it
+/// lies ([`Commit::tree`]): only the tree comes back, and its root is
+/// checked against a host tree built from its leaves.
+///
+/// # Safety
+/// As [`DeviceOps::piece`].
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn commit_piece(
+	ops: &DeviceOps,
+	commit: &Commit,
+	ctx: &Arc<CudaContext>,
+	stream: &Arc<CudaStream>,
+	src: &DeviceMatrix,
+	(height, k, t): (u32, u32, u32),
+	salt: (u32, &Words8),
+	first_bad: &mut CudaSlice<u64>,
+) -> anyhow::Result<DevicePiece> {
+	ensure!(t > 0 && height.is_multiple_of(t), "a piece of {height} rows does not cut into blocks of {t}");
+	let mut buf = alloc::<i8>(ctx, stream, height as usize * k as usize, "a piece")?;
+	// SAFETY: the caller vouches for `src`; the tree below waits for the
+	// stream.
+	unsafe { ops.piece(stream, &mut buf, (height, k), src, salt, first_bad)? };
+	let levels = commit.tree(ctx, stream, &buf, height, k, t)?;
+	let tree = MerkleTree::from_leaves(levels[..(height / t) as usize].to_vec());
+	ensure!(
+		levels.last() == Some(&tree.root()),
+		"the device's commitment tree disagrees with its own leaves: the device computes wrongly"
+	);
+	Ok(DevicePiece { buf, rows: height, k, t, tree })
 }
 
 /// The device address of a buffer of ours, for a description.

@@ -86,9 +86,9 @@ pub struct CudaLane {
 	keys: ContextKeys,
 	epoch: Option<Epoch>,
 	batches: Option<Batches>,
-	v2: v2::Pipeline,
+	pub(super) v2: v2::Pipeline,
 	#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
-	commit: commit::Commit,
+	pub(super) commit: commit::Commit,
 	/// Kernels for operands the caller keeps on the device.
 	#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 	pub(super) ops: inproc::DeviceOps,

@@ -38,6 +38,8 @@ use std::sync::Arc;
 
 #[cfg(feature = "test-hooks")]
 mod debug;
+#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+pub(super) mod device;
 #[cfg(feature = "test-hooks")]
 pub use debug::V2Debug;
 
@@ -358,6 +360,69 @@ fn collect_winners(slot: &mut Slot, device: &str) -> anyhow::Result<Vec<(u32, u3
 	Ok(words[1..].chunks_exact(3).take(found.min(WINNER_CAPACITY) as usize).map(|w| (w[0], w[1], w[2])).collect())
 }
 
+/// What a useful nonce's kernels read besides the operands: alive until
+/// its stream has run them.
+struct UsefulScratch {
+	_u: CudaSlice<i32>,
+	_v: CudaSlice<i32>,
+	_inv_a: CudaSlice<u8>,
+	_inv_bt: CudaSlice<u8>,
+}
+
+/// Enqueues one chosen-mode nonce on `slot`: the noise and noisy operands,
+/// the column sums and the correction `D` written at `out_ptr` (`m x n`
+/// words), then the transcript kernel, which replaces `D` with the exact
+/// product and records the winners in the slot (cleared here). The caller
+/// marks the slot pending and keeps the scratch until the winners are read.
+#[allow(clippy::too_many_arguments)]
+fn enqueue_useful(
+	ctx: &Arc<CudaContext>,
+	k: &Kernels,
+	slot: &mut Slot,
+	p: &ChallengeParams,
+	ops: &Operands,
+	inputs: &NonceInputs,
+	target: &Words8,
+	out_ptr: drv_sys::CUdeviceptr,
+) -> anyhow::Result<UsefulScratch> {
+	let (m, n, r) = (p.m as usize, p.n as usize, p.r as usize);
+	let stream = slot.stream.clone();
+	let up = |e| anyhow!("uploading a useful nonce's selections: {e:?}");
+	let mut u = alloc::<i32>(ctx, &stream, m * r, "the column sums of A")?;
+	let mut v = alloc::<i32>(ctx, &stream, n * r, "the column sums of Bt'")?;
+	let invert = |sel: &[u8]| {
+		let mut inv = vec![0u8; sel.len()];
+		for (z, &q) in sel.iter().enumerate() {
+			inv[z / r * r + q as usize] = (z % r) as u8;
+		}
+		inv
+	};
+	let inv_a = stream.clone_htod(&invert(&inputs.sel.a)).map_err(up)?;
+	let inv_bt = stream.clone_htod(&invert(&inputs.sel.bt)).map_err(up)?;
+	slot.stream.memset_zeros(&mut slot.winners).map_err(|e| anyhow!("clearing the winners: {e:?}"))?;
+	// Noise and noisy operands first (Bt' feeds the correction); the
+	// transcript kernel after the correction, on the same stream.
+	upload_selections(slot, core::slice::from_ref(inputs))?;
+	enqueue_noise(k, slot, p, ops, inputs, 0)?;
+	for (dst, src, inv, rows) in [(&mut u, ops.a, &inv_bt, m), (&mut v, &slot.bt_noisy, &inv_a, n)] {
+		let total = (rows * r) as u64;
+		let mut launch = stream.launch_builder(&k.column_sums);
+		launch.arg(dst).arg(src).arg(inv).arg(&total).arg(&p.k).arg(&p.r);
+		// SAFETY: matches `mlpow2_column_sums`: `src` has `rows x k`
+		// values, `inv` `k` bytes, `dst` `rows x r` words.
+		unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("column sums: {e:?}"))?;
+	}
+	let total = (m * n) as u64;
+	let mut launch = stream.launch_builder(&k.correction);
+	launch.arg(&out_ptr).arg(&u).arg(&v).arg(&slot.el).arg(&slot.gl).arg(&total).arg(&p.n).arg(&p.r);
+	// SAFETY: matches `mlpow2_correction`; the caller vouches that `out_ptr`
+	// holds `m x n` words.
+	unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("the correction: {e:?}"))?;
+	let launch = Transcript { inputs, target, nonce_index: 0, states: 0, denoised: out_ptr };
+	enqueue_transcript(k, slot, p, &launch)?;
+	Ok(UsefulScratch { _u: u, _v: v, _inv_a: inv_a, _inv_bt: inv_bt })
+}
+
 impl Pipeline {
 	/// Seeded v2 mining of `nonces` for `job`.
 	pub(super) fn search(
@@ -436,7 +501,7 @@ impl Pipeline {
 		// operands were committed; here they are checked to be for `p`, and
 		// later give the openings of winning seals.
 		let job = v2::Job::of(&p, a, bt).map_err(|e| anyhow!("useful job: {e}"))?;
-		let (m, n, r) = (p.m as usize, p.n as usize, p.r as usize);
+		let (m, n) = (p.m as usize, p.n as usize);
 		let Some((_, slots)) = &mut self.slots else { bail!("no v2 buffers") };
 		let slot = &mut slots[0];
 		let stream = slot.stream.clone();
@@ -446,50 +511,17 @@ impl Pipeline {
 		stream.memcpy_htod(job.a(), &mut dev_a).map_err(up)?;
 		stream.memcpy_htod(job.bt(), &mut dev_bt).map_err(up)?;
 		let inputs = NonceInputs::new(&work.pre_hash, &p, Mode::Chosen, &job.commitments(), nonce);
-
-		// The correction D, written where the product will be.
 		let mut out = alloc::<i32>(ctx, &stream, m * n, "the product")?;
-		let mut u = alloc::<i32>(ctx, &stream, m * r, "the column sums of A")?;
-		let mut v = alloc::<i32>(ctx, &stream, n * r, "the column sums of Bt'")?;
-		let invert = |sel: &[u8]| {
-			let mut inv = vec![0u8; sel.len()];
-			for (z, &q) in sel.iter().enumerate() {
-				inv[z / r * r + q as usize] = (z % r) as u8;
-			}
-			inv
-		};
-		let inv_a = stream.clone_htod(&invert(&inputs.sel.a)).map_err(up)?;
-		let inv_bt = stream.clone_htod(&invert(&inputs.sel.bt)).map_err(up)?;
-		slot.stream.memset_zeros(&mut slot.winners).map_err(|e| anyhow!("clearing the winners: {e:?}"))?;
 		// In flight until the winners are read: a failure before then leaves
 		// the slot for `ensure_slots` to wait for.
 		slot.pending = Some((nonce, 1));
 		let ops = Operands { a: &dev_a, bt: &dev_bt, raw: false };
-		// Noise and noisy operands first (Bt' feeds the correction); the
-		// transcript kernel after the correction, on the same stream.
 		let (out_ptr, out_sync) = out.device_ptr_mut(&stream);
-		{
-			upload_selections(slot, core::slice::from_ref(&inputs))?;
-			enqueue_noise(k, slot, &p, &ops, &inputs, 0)?;
-			for (dst, src, inv, rows) in [(&mut u, &dev_a, &inv_bt, m), (&mut v, &slot.bt_noisy, &inv_a, n)] {
-				let total = (rows * r) as u64;
-				let mut launch = stream.launch_builder(&k.column_sums);
-				launch.arg(dst).arg(src).arg(inv).arg(&total).arg(&p.k).arg(&p.r);
-				// SAFETY: matches `mlpow2_column_sums`: `src` has `rows x k`
-				// values, `inv` `k` bytes, `dst` `rows x r` words.
-				unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("column sums: {e:?}"))?;
-			}
-			let total = (m * n) as u64;
-			let mut launch = stream.launch_builder(&k.correction);
-			launch.arg(&out_ptr).arg(&u).arg(&v).arg(&slot.el).arg(&slot.gl).arg(&total).arg(&p.n).arg(&p.r);
-			// SAFETY: matches `mlpow2_correction`; `out` holds `m x n` words.
-			unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("the correction: {e:?}"))?;
-			let launch = Transcript { inputs: &inputs, target: &target, nonce_index: 0, states: 0, denoised: out_ptr };
-			enqueue_transcript(k, slot, &p, &launch)?;
-		}
+		let scratch = enqueue_useful(ctx, k, slot, &p, &ops, &inputs, &target, out_ptr)?;
 		drop(out_sync);
 		let wins = collect_winners(slot, device)?;
 		slot.pending = None;
+		drop(scratch);
 		let product = stream.clone_dtoh(&out).map_err(|e| anyhow!("reading the product: {e:?}"))?;
 		stream.synchronize().map_err(|e| anyhow!("a useful job: {e:?}"))?;
 		if !crate::freivalds::holds(job.a(), job.bt(), &product, m, n, p.k as usize) {

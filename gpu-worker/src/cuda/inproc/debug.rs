@@ -5,6 +5,7 @@
 
 use super::{address, address_mut, lent_memory};
 use crate::{
+	backend::{Job, Winner},
 	cuda::{
 		launch::alloc,
 		operand::{DeviceMatrix, DeviceOut, OutOfRange},
@@ -15,6 +16,10 @@ use crate::{
 use anyhow::anyhow;
 use cudarc::driver::{CudaSlice, CudaStream, DeviceRepr, ValidAsZeroBits};
 use std::sync::Arc;
+
+/// A useful nonce on device pieces: the product and its winners, or the
+/// operand ("A" or "B") holding a value outside -64..63 and where.
+pub type DeviceNonce = (Vec<i32>, Vec<Winner>, Option<(&'static str, OutOfRange)>);
 
 impl CudaLane {
 	fn upload<T: DeviceRepr + ValidAsZeroBits + Copy>(
@@ -145,6 +150,62 @@ impl CudaLane {
 		// SAFETY: as in `debug_holds`; the copy back waits for the kernel.
 		unsafe { self.ops.gemm(&stream, &a, &bt, &out, accumulate)? };
 		stream.clone_dtoh(&c_buf).map_err(|e| anyhow!("reading the output: {e:?}"))
+	}
+
+	/// One useful nonce of `work` on pieces cut and committed on the device
+	/// from the lent blocks `a` (rows of `A`, at most `m x (k - 2)`) and
+	/// `bt` (rows of `Bt`, at most `n x (k - 2)`), salted from `seeds`: the
+	/// piece's whole `m x n` product read back, its winners, or the first
+	/// value outside -64..63 the cutting found in an operand ("A" or "B";
+	/// then nothing is mined).
+	pub fn debug_multiply_device(
+		&mut self,
+		work: &Job,
+		(a, a_layout): (&[i8], &DeviceMatrix),
+		(bt, bt_layout): (&[i8], &DeviceMatrix),
+		seeds: (&[u8; 32], &[u8; 32]),
+		nonce: u64,
+	) -> anyhow::Result<DeviceNonce> {
+		self.ctx.bind_to_thread().map_err(|e| anyhow!("binding the context: {e:?}"))?;
+		let p = work.params;
+		let stream = self.ctx.default_stream();
+		let (a_buf, bt_buf) = (self.upload(&stream, a)?, self.upload(&stream, bt)?);
+		let (a, bt) = (Self::placed(&stream, &a_buf, a_layout), Self::placed(&stream, &bt_buf, bt_layout));
+		for (m, what) in [(&a, "A"), (&bt, "B")] {
+			lent_memory(m.ptr, m.span(what)?, self.info.ordinal, what)?;
+		}
+		// A flag per operand, so that a refusal can say which.
+		let (mut first_a, mut first_bt) = (self.upload(&stream, &[u64::MAX])?, self.upload(&stream, &[u64::MAX])?);
+		let (seed_a, seed_bt) = (Words8::le(seeds.0), Words8::le(seeds.1));
+		let (ops, commit, ctx) = (&self.ops, &self.commit, &self.ctx);
+		// SAFETY: both blocks lie inside their buffers (checked), alive until
+		// this returns; each commitment waits for its piece.
+		let (pa, pbt) = unsafe {
+			(
+				super::commit_piece(ops, commit, ctx, &stream, &a, (p.m, p.k, p.t), (p.k - 1, &seed_a), &mut first_a)?,
+				super::commit_piece(
+					ops,
+					commit,
+					ctx,
+					&stream,
+					&bt,
+					(p.n, p.k, p.t),
+					(p.k - 2, &seed_bt),
+					&mut first_bt,
+				)?,
+			)
+		};
+		for (flag, m, which) in [(&first_a, &a, "A"), (&first_bt, &bt, "B")] {
+			let key = stream.clone_dtoh(flag).map_err(|e| anyhow!("reading the flag: {e:?}"))?[0];
+			if key != u64::MAX {
+				let (idx, cols) = (key >> 8, u64::from(m.cols));
+				let bad = ((idx / cols) as u32, (idx % cols) as u32, key as u8 as i8);
+				return Ok((Vec::new(), Vec::new(), Some((which, bad))));
+			}
+		}
+		let done = self.v2.multiply_device(work, &pa, &pbt, nonce)?;
+		let product = stream.clone_dtoh(&done.product).map_err(|e| anyhow!("reading the product: {e:?}"))?;
+		Ok((product, done.winners, None))
 	}
 
 	/// Whether `lent_memory` takes `span` bytes from `offset` into a

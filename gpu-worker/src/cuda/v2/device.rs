@@ -1,0 +1,116 @@
+//! A useful nonce on pieces that were cut and committed on the device
+//! (`inproc::commit_piece`): a model's CUDA tensors mined where they lie
+//! (docs/in-process-cuda.md, stage 1.5). The same kernels as
+//! [`Pipeline::multiply`], on operands that never leave the device; what
+//! comes back to the host is the commitment trees (when the pieces were
+//! committed), the winners, and each winner's two opened blocks (`t` rows
+//! each) for its seal. The product stays on the device for the caller to
+//! add into its output.
+//!
+//! As on the host path, every seal is verified by the primitives before it
+//! is returned: checking winners protects seals, not products (tickets
+//! hash the noisy product's transcript, so a wrong correction would never
+//! show in one). Products are checked by Freivalds on the device, once a
+//! call's output is complete (`inproc::DeviceOps::holds`).
+
+use super::{collect_winners, enqueue_useful, NonceInputs, Operands, Pipeline};
+use crate::{backend::Job, backend::Winner, cuda::launch::alloc, kernels::Words8};
+use anyhow::{anyhow, ensure};
+use cudarc::driver::{CudaSlice, CudaStream, DevicePtrMut};
+use mlpow_primitives::{
+	v2::{
+		commit::MerkleTree,
+		noise::{Commitments, Mode},
+		seal::encode_chosen,
+	},
+	verify, Hash32, Seal, PUZZLE_V2,
+};
+use std::sync::Arc;
+
+/// A puzzle piece (`rows x k`, row-major, salted) in device memory of the
+/// lane's own, and its commitment: the Merkle tree of its `t`-row blocks.
+pub(in crate::cuda) struct DevicePiece {
+	pub buf: CudaSlice<i8>,
+	pub rows: u32,
+	pub k: u32,
+	pub t: u32,
+	pub tree: MerkleTree,
+}
+
+impl DevicePiece {
+	/// Block `block`'s `t` rows, read from the device, and its path.
+	fn opening(&self, stream: &Arc<CudaStream>, block: u32) -> anyhow::Result<(Vec<i8>, Vec<Hash32>)> {
+		let len = (self.t * self.k) as usize;
+		let at = block as usize * len;
+		ensure!(at + len <= self.buf.len(), "block {block} is past the piece's {} rows", self.rows);
+		let mut rows = vec![0i8; len];
+		stream
+			.memcpy_dtoh(&self.buf.slice(at..at + len), &mut rows)
+			.map_err(|e| anyhow!("reading an opened block: {e:?}"))?;
+		Ok((rows, self.tree.path(block)))
+	}
+}
+
+/// A useful nonce's result: the exact product (`m x n` words) on the
+/// device, complete when this is returned, and the winners with their
+/// verified seals.
+pub(in crate::cuda) struct DeviceMultiplied {
+	pub product: CudaSlice<i32>,
+	pub winners: Vec<Winner>,
+}
+
+impl Pipeline {
+	/// One useful nonce of `work` on the pieces `a` (`m x k`) and `bt`
+	/// (`n x k`), which live on this lane's device.
+	pub(in crate::cuda) fn multiply_device(
+		&mut self,
+		work: &Job,
+		a: &DevicePiece,
+		bt: &DevicePiece,
+		nonce: u64,
+	) -> anyhow::Result<DeviceMultiplied> {
+		let p = work.params;
+		ensure!(p.version == PUZZLE_V2, "useful work needs puzzle v2");
+		ensure!(
+			(a.rows, a.k, a.t, bt.rows, bt.k, bt.t) == (p.m, p.k, p.t, p.n, p.k, p.t),
+			"pieces of {} x {} and {} x {} (t = {}, {}) are not a nonce of {p:?}",
+			a.rows,
+			a.k,
+			bt.rows,
+			bt.k,
+			a.t,
+			bt.t
+		);
+		self.ensure_slots(&p)?;
+		let (ctx, k, device) = (&self.ctx, &self.k, self.device.as_str());
+		let target = Words8::target_be(work.difficulty).ok_or_else(|| anyhow!("difficulty 0 has no target"))?;
+		let roots = (a.tree.root(), bt.tree.root());
+		let commitments = Commitments { a: roots.0, bt: roots.1 };
+		let inputs = NonceInputs::new(&work.pre_hash, &p, Mode::Chosen, &commitments, nonce);
+		let Some((_, slots)) = &mut self.slots else { anyhow::bail!("no v2 buffers") };
+		let slot = &mut slots[0];
+		let stream = slot.stream.clone();
+		let mut product = alloc::<i32>(ctx, &stream, p.m as usize * p.n as usize, "the product")?;
+		slot.pending = Some((nonce, 1));
+		let ops = Operands { a: &a.buf, bt: &bt.buf, raw: false };
+		let (out_ptr, out_sync) = product.device_ptr_mut(&stream);
+		let scratch = enqueue_useful(ctx, k, slot, &p, &ops, &inputs, &target, out_ptr)?;
+		drop(out_sync);
+		// Reading the winners waits for the slot's stream: the product is
+		// complete after this.
+		let wins = collect_winners(slot, device)?;
+		slot.pending = None;
+		drop(scratch);
+		let mut winners = Vec::new();
+		for (_, i, j) in wins {
+			let id = Seal { nonce, tile_i: i, tile_j: j };
+			let ((a_rows, a_path), (bt_rows, bt_path)) = (a.opening(&stream, i)?, bt.opening(&stream, j)?);
+			let seal = encode_chosen(&id, (&roots.0, &roots.1), &a_rows, &a_path, &bt_rows, &bt_path);
+			verify::verify(&p, &work.weights_seed, &work.pre_hash, work.difficulty, &seal)
+				.map_err(|e| anyhow!("{device}: the device found {id:?}, which does not verify ({e:?})"))?;
+			winners.push(Winner { id, seal });
+		}
+		winners.sort_by_key(|w| (w.id.tile_i, w.id.tile_j));
+		Ok(DeviceMultiplied { product, winners })
+	}
+}
