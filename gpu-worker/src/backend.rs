@@ -88,6 +88,13 @@ pub trait Lane: Send {
 		anyhow::bail!("{} does not run useful jobs", self.name())
 	}
 
+	/// The GPU lane behind this one, for products of operands that live in
+	/// its memory (`Session::matmul_device`); `None` for lanes that have no
+	/// device memory.
+	fn cuda(&mut self) -> Option<&mut crate::cuda::CudaLane> {
+		None
+	}
+
 	/// The benchmark's yardstick: multiply-accumulates per second of this
 	/// lane's plain int8 GEMM at the shape it mines `params` with (no
 	/// matrix generation, no hashing), timed for about `seconds`.

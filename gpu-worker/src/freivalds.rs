@@ -11,7 +11,7 @@
 use std::hash::{BuildHasher, Hasher};
 
 /// A random 64-bit seed from the standard library's per-process keys.
-fn random_seed() -> u64 {
+pub fn random_seed() -> u64 {
 	let mut h = std::collections::hash_map::RandomState::new().build_hasher();
 	h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
 	h.finish()

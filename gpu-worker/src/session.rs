@@ -48,6 +48,7 @@ use std::{
 };
 use tokio::sync::mpsc;
 
+mod device;
 mod pack;
 mod weight;
 pub use weight::Weight;

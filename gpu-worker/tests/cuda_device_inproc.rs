@@ -14,15 +14,18 @@ mod ops;
 #[path = "support/gpu.rs"]
 mod support_gpu;
 
+use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DevicePtr};
 use mlpow_primitives::{ChallengeParams, U256};
 use mlpow_worker::{
 	backend::{Job, Lane},
 	chosen::{commit_a, commit_bt},
-	cuda::operand::DeviceMatrix,
+	cuda::operand::{DeviceMatrix, DeviceOut},
 	freivalds,
-	jobs::plan,
+	jobs::{plan, JobError},
+	session::{Options, Session},
 };
 use ops::{first_bad, gather, layout, place, product, reference_piece, values};
+use std::sync::Arc;
 
 #[test]
 fn device_operand_kernels_equal_their_host_twins() {
@@ -193,4 +196,95 @@ fn a_nonce_on_pieces_cut_and_committed_on_the_device_equals_the_host_path() {
 		.debug_multiply_device(&work, (&place(&values(200, 1), &a, 0), &a), (&bt_buf, &bt), (&[1; 32], &[2; 32]), 1)
 		.unwrap();
 	assert_eq!(bad, Some(("B", (5, 7, 90))));
+}
+
+/// The address of a test buffer.
+fn addr<T>(stream: &Arc<CudaStream>, buf: &CudaSlice<T>) -> u64 {
+	buf.device_ptr(stream).0
+}
+
+/// `Session::matmul_device` end to end on the GPU: a session whose
+/// multiplier is the GPU lane, operands uploaded by the test as a model's
+/// would be (a row-major activation, a weight in PyTorch's `out x in`
+/// layout and as its transposed view), the product exact (CPU reference,
+/// or Freivalds on the host at the GPU preset), pieces mined with winners
+/// sent, plain without work, and values out of range refused before
+/// anything is written.
+#[test]
+fn a_sessions_device_products_are_exact_and_mine() {
+	let test = "a_sessions_device_products_are_exact_and_mine";
+	let Some(lane) = support_gpu::gpu(test) else { return };
+	let ctx = CudaContext::new(lane.info().ordinal).unwrap();
+	let stream = ctx.default_stream();
+	let (session, mut found) = Session::offline(Options::new(Box::new(lane)));
+	let up = |v: &[i8]| stream.clone_htod(v).unwrap();
+	for (p, (rows, depth, cols), difficulty) in
+		[(ChallengeParams::DEV_V2, (100, 300, 90), 16u64), (ChallengeParams::GPU_V2, (8192, 4094, 8192), 1 << 14)]
+	{
+		let work = Job {
+			version: 3,
+			pre_hash: [1; 32],
+			number: 9,
+			difficulty: U256::from(difficulty),
+			params: p,
+			weights_seed: [2; 32],
+		};
+		session.miner().set_job(Some(work));
+		let (av, wv) = (values(rows * depth, 1), values(cols * depth, 2));
+		let (a_buf, w_buf) = (up(&av), up(&wv));
+		let a = DeviceMatrix::row_major(addr(&stream, &a_buf), rows as u32, depth as u32);
+		let bt = DeviceMatrix::row_major(addr(&stream, &w_buf), cols as u32, depth as u32);
+		let out_buf = stream.alloc_zeros::<i32>(rows * cols).unwrap();
+		let out = DeviceOut::row_major(addr(&stream, &out_buf), rows as u32, cols as u32);
+		let before = session.stats();
+		// SAFETY: the test's own buffers, alive and idle during the call.
+		unsafe { session.matmul_device(&a, &bt, &out) }.unwrap();
+		let got = stream.clone_dtoh(&out_buf).unwrap();
+		if rows * cols * depth <= 1 << 24 {
+			assert!(got == product(&av, &wv, rows, cols, depth), "{p:?}: the product");
+		} else {
+			assert!(freivalds::holds(&av, &wv, &got, rows, cols, depth), "{p:?}: the product");
+		}
+		let stats = session.stats();
+		assert!(stats.macs_mined > before.macs_mined, "{p:?}: nothing mined: {stats:?}");
+		assert_eq!(stats.macs - before.macs, (rows * cols * depth) as u64);
+		assert!(stats.winners > before.winners, "{p:?}: no winner: {stats:?}");
+		// About one winner a nonce: every one is sent on (none dropped).
+		assert_eq!(stats.dropped, before.dropped);
+		for _ in before.winners..stats.winners {
+			let f = found.try_recv().expect("every winner sent on");
+			assert_eq!((f.version, f.number), (3, 9));
+		}
+	}
+
+	// The weight as `B` (depth x cols, row-major) seen transposed, no work:
+	// plain, exact, nothing mined.
+	session.miner().set_job(None);
+	let (rows, depth, cols) = (33, 70, 45);
+	let (av, bv) = (values(rows * depth, 3), values(depth * cols, 4));
+	let (a_buf, b_buf) = (up(&av), up(&bv));
+	let a = DeviceMatrix::row_major(addr(&stream, &a_buf), rows as u32, depth as u32);
+	let bt = DeviceMatrix::row_major(addr(&stream, &b_buf), depth as u32, cols as u32).t();
+	let out_buf = stream.alloc_zeros::<i32>(rows * cols).unwrap();
+	let out = DeviceOut::row_major(addr(&stream, &out_buf), rows as u32, cols as u32);
+	let before = session.stats();
+	// SAFETY: as above.
+	unsafe { session.matmul_device(&a, &bt, &out) }.unwrap();
+	let btv: Vec<i8> = (0..cols * depth).map(|e| bv[(e % depth) * cols + e / depth]).collect();
+	assert!(stream.clone_dtoh(&out_buf).unwrap() == product(&av, &btv, rows, cols, depth));
+	assert_eq!(session.stats().macs_mined, before.macs_mined);
+
+	// A value out of range: refused, naming it, the output untouched.
+	let mut bad = av.clone();
+	bad[5 * depth + 7] = -65;
+	let bad_buf = up(&bad);
+	let a = DeviceMatrix::row_major(addr(&stream, &bad_buf), rows as u32, depth as u32);
+	let out_buf = stream.clone_htod(&vec![7i32; rows * cols]).unwrap();
+	let out = DeviceOut::row_major(addr(&stream, &out_buf), rows as u32, cols as u32);
+	// SAFETY: as above.
+	match unsafe { session.matmul_device(&a, &bt, &out) } {
+		Err(JobError::Invalid(why)) => assert!(why.contains("-65 at (5, 7)"), "{why}"),
+		other => panic!("not refused: {other:?}"),
+	}
+	assert!(stream.clone_dtoh(&out_buf).unwrap().iter().all(|&v| v == 7));
 }

@@ -18,6 +18,10 @@ use std::{ffi::c_void, sync::Arc};
 /// seen column-major (`k x n`, transposed by `op = T`) and `A'` is `A` seen
 /// column-major (`k x rows`). That is the "TN" layout, both operands
 /// contiguous along `k`, which int8 IMMA kernels require.
+///
+/// [`Gemm::strided`] takes leading dimensions (`lda`, `ldb`, `ldc`
+/// elements between rows) for operands the caller keeps on the device, and
+/// [`Gemm::run_raw`] their addresses, with `beta` 1 to accumulate.
 pub(super) struct Gemm {
 	handle: lt_sys::cublasLtHandle_t,
 	desc: lt_sys::cublasLtMatmulDesc_t,
@@ -25,6 +29,8 @@ pub(super) struct Gemm {
 	algo: lt_sys::cublasLtMatmulAlgo_t,
 	workspace: CudaSlice<u8>,
 	shape: (usize, usize, usize),
+	/// Elements between rows of `A`, `Bt` and `C`.
+	ld: (usize, usize, usize),
 }
 
 // SAFETY: the handles are only used by the lane's thread, one call at a time.
@@ -38,6 +44,20 @@ impl Gemm {
 		n: usize,
 		k: usize,
 	) -> anyhow::Result<Self> {
+		Self::strided(ctx, stream, (rows, n, k), (k, k, n))
+	}
+
+	/// `C (rows x n, rows ldc apart) = A (rows x k, lda apart) * Bt^T (n x
+	/// k, ldb apart)`, each row contiguous.
+	pub(super) fn strided(
+		ctx: &Arc<CudaContext>,
+		stream: &Arc<CudaStream>,
+		(rows, n, k): (usize, usize, usize),
+		(lda, ldb, ldc): (usize, usize, usize),
+	) -> anyhow::Result<Self> {
+		if lda < k || ldb < k || ldc < n {
+			bail!("leading dimensions ({lda}, {ldb}, {ldc}) shorter than the rows ({k}, {k}, {n})");
+		}
 		let err = |what: &'static str| move |e: lt::CublasError| anyhow!("cuBLASLt {what}: {e:?}");
 		// Built up in place, so that `Drop` frees whatever was created when a
 		// later step fails.
@@ -50,6 +70,7 @@ impl Gemm {
 			// heuristic below before use.
 			algo: unsafe { std::mem::zeroed() },
 			shape: (rows, n, k),
+			ld: (lda, ldb, ldc),
 		};
 		g.desc =
 			lt::create_matmul_desc(lt_sys::cublasComputeType_t::CUBLAS_COMPUTE_32I, lt_sys::cudaDataType::CUDA_R_32I)
@@ -66,12 +87,12 @@ impl Gemm {
 		}
 		.map_err(err("transpose A"))?;
 		let (r, n64, k64) = (rows as u64, n as u64, k as u64);
-		g.layouts[0] =
-			lt::create_matrix_layout(lt_sys::cudaDataType::CUDA_R_8I, k64, n64, k as i64).map_err(err("layout Bt"))?;
+		g.layouts[0] = lt::create_matrix_layout(lt_sys::cudaDataType::CUDA_R_8I, k64, n64, ldb as i64)
+			.map_err(err("layout Bt"))?;
 		g.layouts[1] =
-			lt::create_matrix_layout(lt_sys::cudaDataType::CUDA_R_8I, k64, r, k as i64).map_err(err("layout A"))?;
+			lt::create_matrix_layout(lt_sys::cudaDataType::CUDA_R_8I, k64, r, lda as i64).map_err(err("layout A"))?;
 		g.layouts[2] =
-			lt::create_matrix_layout(lt_sys::cudaDataType::CUDA_R_32I, n64, r, n as i64).map_err(err("layout C"))?;
+			lt::create_matrix_layout(lt_sys::cudaDataType::CUDA_R_32I, n64, r, ldc as i64).map_err(err("layout C"))?;
 		let pref = lt::create_matmul_pref().map_err(err("preference"))?;
 		let ws = GEMM_WORKSPACE as u64;
 		// SAFETY: `pref` and every descriptor are live; the attribute is a u64.
@@ -111,17 +132,39 @@ impl Gemm {
 		c: &mut CudaSlice<i32>,
 	) -> anyhow::Result<()> {
 		let (rows, n, k) = self.shape;
+		if self.ld != (k, k, n) {
+			bail!("a strided GEMM runs on addresses (run_raw)");
+		}
 		if bt.len() < n * k || a.len() < rows * k || c.len() < rows * n {
 			bail!("GEMM buffers smaller than {rows}x{n}x{k}");
 		}
-		let (alpha, beta) = (1i32, 0i32);
 		let (bt_ptr, _b) = bt.device_ptr(stream);
 		let (a_ptr, _a) = a.device_ptr(stream);
 		let (c_ptr, _c) = c.device_ptr_mut(stream);
+		// SAFETY: the buffers hold the shapes (checked above).
+		unsafe { self.run_raw(stream, bt_ptr, a_ptr, c_ptr, false) }
+	}
+
+	/// Enqueues `c = a * bt^T` (or `c += a * bt^T`, `accumulate`) on
+	/// `stream`, on device addresses.
+	///
+	/// # Safety
+	/// The addresses hold the shapes and leading dimensions this GEMM was
+	/// made for, valid until the stream has run it; nothing else writes `c`.
+	pub(super) unsafe fn run_raw(
+		&mut self,
+		stream: &Arc<CudaStream>,
+		bt_ptr: u64,
+		a_ptr: u64,
+		c_ptr: u64,
+		accumulate: bool,
+	) -> anyhow::Result<()> {
+		let (rows, n, k) = self.shape;
+		let (alpha, beta) = (1i32, i32::from(accumulate));
 		let (w_ptr, _w) = self.workspace.device_ptr_mut(stream);
-		// SAFETY: the descriptors are live and describe these buffers, whose
-		// sizes were checked above; alpha and beta are i32 as the scale
-		// type says.
+		// SAFETY: the descriptors are live and describe these buffers (the
+		// caller vouches for them); alpha and beta are i32 as the scale type
+		// says.
 		unsafe {
 			lt::matmul(
 				self.handle,

@@ -25,9 +25,7 @@ use super::{
 };
 use crate::kernels::{Words8, CTX_PIECE_SALT};
 use anyhow::{anyhow, ensure};
-use cudarc::driver::{
-	sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, PushKernelArg,
-};
+use cudarc::driver::{sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, PushKernelArg};
 use mlpow_primitives::v2::commit::MerkleTree;
 use std::sync::Arc;
 
@@ -387,17 +385,6 @@ pub(super) unsafe fn commit_piece(
 	Ok(DevicePiece { buf, rows: height, k, t, tree })
 }
 
-/// The device address of a buffer of ours, for a description.
-pub(super) fn address<T>(stream: &Arc<CudaStream>, buf: &CudaSlice<T>) -> u64 {
-	let (ptr, _sync) = buf.device_ptr(stream);
-	ptr
-}
-
-/// The device address of a buffer of ours that a kernel will write.
-pub(super) fn address_mut<T>(stream: &Arc<CudaStream>, buf: &mut CudaSlice<T>) -> u64 {
-	let (ptr, _sync) = buf.device_ptr_mut(stream);
-	ptr
-}
-
+pub(super) mod call;
 #[cfg(feature = "test-hooks")]
 mod debug;

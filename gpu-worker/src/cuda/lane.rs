@@ -87,11 +87,11 @@ pub struct CudaLane {
 	epoch: Option<Epoch>,
 	batches: Option<Batches>,
 	pub(super) v2: v2::Pipeline,
-	#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 	pub(super) commit: commit::Commit,
 	/// Kernels for operands the caller keeps on the device.
-	#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 	pub(super) ops: inproc::DeviceOps,
+	/// Plain products of lent operands, prepared per shape and strides.
+	pub(super) gemms: inproc::call::GemmCache,
 }
 
 impl CudaLane {
@@ -116,6 +116,7 @@ impl CudaLane {
 			v2: v2::Pipeline::new(&ctx, &module, info.to_string(), transcript)?,
 			commit: commit::Commit::load(&module)?,
 			ops: inproc::DeviceOps::load(&module)?,
+			gemms: Default::default(),
 			info,
 			ctx,
 			keys: ContextKeys::new(),
@@ -414,6 +415,10 @@ impl Lane for CudaLane {
 		absorb(self, s ^ 1, &mut report)?;
 		report.winners.sort_by_key(|w| (w.id.nonce, w.id.tile_i, w.id.tile_j));
 		Ok(report)
+	}
+
+	fn cuda(&mut self) -> Option<&mut CudaLane> {
+		Some(self)
 	}
 
 	fn can_multiply(&self) -> bool {

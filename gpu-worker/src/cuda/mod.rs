@@ -33,13 +33,9 @@
 //! kernels that work on them; [`launch`] holds the kernel-launch helpers;
 //! [`gemm`] wraps cuBLASLt.
 
-// Used by the test hooks and the device tests until the in-process miner's
-// device path (docs/in-process-cuda.md, stage 1.4-1.6) calls them.
-#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 mod commit;
 mod device;
 mod gemm;
-#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 mod inproc;
 mod lane;
 mod launch;
@@ -47,6 +43,7 @@ pub mod operand;
 mod v2;
 
 pub use device::{compile_kernels, devices, DeviceInfo};
+pub use inproc::call::{DeviceOutcome, DevicePlan, MinedPiece};
 pub use lane::{lanes, CudaLane};
 #[cfg(feature = "test-hooks")]
 pub use v2::V2Debug;

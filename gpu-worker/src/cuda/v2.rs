@@ -38,7 +38,6 @@ use std::sync::Arc;
 
 #[cfg(feature = "test-hooks")]
 mod debug;
-#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 pub(super) mod device;
 #[cfg(feature = "test-hooks")]
 pub use debug::V2Debug;

@@ -40,6 +40,9 @@ pub mod codes {
 	pub const WRITE_FAILED: i32 = 2004;
 	/// The job memory is taken by other requests in progress: retry.
 	pub const BUSY: i32 = 2005;
+	/// The GPU failed to compute (a driver error, or a product that failed
+	/// its check twice): nothing it wrote is to be trusted.
+	pub const DEVICE_FAILED: i32 = 2006;
 }
 
 /// Why the job API refused a request.
@@ -51,6 +54,7 @@ pub enum JobError {
 	NotDone(u64, State),
 	WriteFailed(String),
 	Busy(String),
+	Device(String),
 }
 
 impl JobError {
@@ -63,6 +67,7 @@ impl JobError {
 			Self::NotDone(..) => codes::NOT_DONE,
 			Self::WriteFailed(_) => codes::WRITE_FAILED,
 			Self::Busy(_) => codes::BUSY,
+			Self::Device(_) => codes::DEVICE_FAILED,
 		}
 	}
 }
@@ -77,6 +82,7 @@ impl std::fmt::Display for JobError {
 			Self::NotDone(id, state) => write!(f, "job {id} is {state:?}, not done yet"),
 			Self::WriteFailed(why) => write!(f, "could not write the result: {why}"),
 			Self::Busy(why) => write!(f, "busy: the job API's memory budget is in use, retry: {why}"),
+			Self::Device(why) => write!(f, "the GPU failed: {why}"),
 		}
 	}
 }

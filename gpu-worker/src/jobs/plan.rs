@@ -125,6 +125,21 @@ impl Salt {
 	}
 }
 
+impl Salt {
+	/// 32 fresh secret bytes: the seed of a piece salted on the device
+	/// (kernels/device.cu), from the next stream.
+	pub fn seed(&self) -> [u8; 32] {
+		let n = self.next.fetch_add(1, Ordering::Relaxed);
+		let mut seed = [0u8; 32];
+		blake3::Hasher::new_keyed(&self.key)
+			.update(&n.to_le_bytes())
+			.update(b"device seed")
+			.finalize_xof()
+			.fill(&mut seed);
+		seed
+	}
+}
+
 impl Default for Salt {
 	fn default() -> Self {
 		Self::new()

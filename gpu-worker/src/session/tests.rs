@@ -331,3 +331,30 @@ fn an_idle_session_closes_cleanly_even_with_no_time() {
 	let session = Session::connect("ws://127.0.0.1:9", Options::new(multiplier)).unwrap();
 	assert!(session.close(Duration::ZERO), "nothing was found, so nothing was left");
 }
+
+/// Operands in GPU memory on a CPU multiplier are refused with the reason,
+/// after the descriptions' own checks, and nothing is counted or read
+/// (the addresses here are not memory at all).
+#[test]
+fn device_operands_on_a_cpu_multiplier_are_refused_with_the_reason() {
+	use crate::cuda::operand::{DeviceMatrix, DeviceOut};
+	let (s, _rx) = session();
+	s.miner().set_job(Some(work(ChallengeParams::DEV_V2)));
+	let a = DeviceMatrix::row_major(0x10_0000, 64, 62);
+	let bt = DeviceMatrix::row_major(0x20_0000, 64, 62);
+	let out = DeviceOut::row_major(0x30_0000, 64, 64);
+	let refused = |a: &DeviceMatrix, bt: &DeviceMatrix, out: &DeviceOut| {
+		// SAFETY: refused before any address is used (the test's point).
+		match unsafe { s.matmul_device(a, bt, out) } {
+			Err(JobError::Invalid(why)) => why,
+			other => panic!("not refused: {other:?}"),
+		}
+	};
+	assert!(refused(&a, &bt, &out).contains("backend=\"cuda\""));
+	let wrong = DeviceMatrix::row_major(0x20_0000, 64, 61);
+	assert!(refused(&a, &wrong, &out).contains("inner dimensions differ"));
+	let overlapping = DeviceOut::row_major(0x10_0000 + 64, 64, 64);
+	assert!(refused(&a, &bt, &overlapping).contains("shares memory"));
+	assert_eq!(s.stats().calls, 0);
+	assert_eq!(s.stats().nonces, 0);
+}

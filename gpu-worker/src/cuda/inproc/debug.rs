@@ -3,7 +3,7 @@
 //! GPU). A layout is a [`DeviceMatrix`] whose `ptr` is the element offset
 //! of (0, 0) in the uploaded slice; the device address is added here.
 
-use super::{address, address_mut, lent_memory};
+use super::lent_memory;
 use crate::{
 	backend::{Job, Winner},
 	cuda::{
@@ -14,7 +14,7 @@ use crate::{
 	kernels::Words8,
 };
 use anyhow::anyhow;
-use cudarc::driver::{CudaSlice, CudaStream, DeviceRepr, ValidAsZeroBits};
+use cudarc::driver::{CudaSlice, CudaStream, DevicePtr, DevicePtrMut, DeviceRepr, ValidAsZeroBits};
 use std::sync::Arc;
 
 /// A useful nonce on device pieces: the product and its winners, or the
@@ -225,4 +225,16 @@ impl CudaLane {
 		unsafe { result::free_sync(dev) }.map_err(|e| anyhow!("freeing: {e:?}"))?;
 		verdict
 	}
+}
+
+/// The device address of a buffer of ours, for a description.
+fn address<T>(stream: &Arc<CudaStream>, buf: &CudaSlice<T>) -> u64 {
+	let (ptr, _sync) = buf.device_ptr(stream);
+	ptr
+}
+
+/// The device address of a buffer of ours that a kernel will write.
+fn address_mut<T>(stream: &Arc<CudaStream>, buf: &mut CudaSlice<T>) -> u64 {
+	let (ptr, _sync) = buf.device_ptr_mut(stream);
+	ptr
 }

@@ -1,0 +1,86 @@
+//! [`Session::matmul_device`]: the product of operands that live in the
+//! GPU's memory (a model's CUDA tensors), mined there. The session plans
+//! the call as [`Session::matmul`] does (the current work, pieces of the
+//! puzzle's shape, each mined when it fills enough of one); the CUDA lane
+//! runs the plan on the device (`CudaLane::matmul_device`), and the
+//! session counts what mined and sends the winners on.
+//!
+//! The operands are never copied to the host: only commitment trees,
+//! winners and their opened blocks come back. The multiplier is held for
+//! the whole call (GPU work serialises on the device anyway).
+
+use super::{lock, Session};
+use crate::{
+	cuda::{
+		operand::{check_product, DeviceMatrix, DeviceOut},
+		DevicePlan, MinedPiece,
+	},
+	jobs::{
+		plan::{Block, PuzzleShape},
+		JobError,
+	},
+	miner::Found,
+};
+use std::sync::atomic::Ordering;
+
+impl Session {
+	/// `out = A * B` for `a` (`rows x depth`) and `bt` (`cols x depth`,
+	/// `B`'s transpose: a PyTorch `Linear.weight` as it is), all in the
+	/// memory of the session's GPU; mined on the current work where that
+	/// is worth it. Values outside -64..63, shapes that disagree, memory
+	/// that is not this GPU's, or a multiplier without a GPU are refused
+	/// with the reason before anything is written.
+	///
+	/// # Safety
+	/// The descriptions are of memory of the GPU's primary context (the
+	/// CUDA runtime's, PyTorch's) that stays valid until this returns;
+	/// nothing writes `a` or `bt`, or reads or writes `out`, meanwhile.
+	pub unsafe fn matmul_device(&self, a: &DeviceMatrix, bt: &DeviceMatrix, out: &DeviceOut) -> Result<(), JobError> {
+		check_product(a, bt, out).map_err(|e| JobError::Invalid(e.0))?;
+		let (rows, depth, cols) = (a.rows as usize, a.cols as usize, bt.rows as usize);
+		let whole = Block { rows: 0..rows, cols: 0..cols, depth: 0..depth };
+		let mut guard = lock(&self.multiplier);
+		let Some(lane) = guard.as_mut().and_then(|m| m.cuda()) else {
+			return Err(JobError::Invalid(
+				"operands in GPU memory need a miner on that GPU (backend=\"cuda\"); this one multiplies on the CPU"
+					.into(),
+			));
+		};
+		let work = self.work();
+		let blocks = match &work {
+			Some(work) => whole
+				.split(PuzzleShape::from(&work.params))
+				.into_iter()
+				.map(|block| {
+					let mined = self.worth_mining(&block, work).then(|| MinedPiece {
+						nonce: self.miner.take_nonce(),
+						seeds: (self.salt.seed(), self.salt.seed()),
+					});
+					(block, mined)
+				})
+				.collect(),
+			None => vec![(whole.clone(), None)],
+		};
+		let plan = DevicePlan { work: work.as_deref().cloned(), blocks };
+		let name = lane.info().to_string();
+		// SAFETY: the caller vouches for the three, as this function asks.
+		let outcome = unsafe { lane.matmul_device(a, bt, out, &plan) }?;
+		drop(guard);
+		let c = &self.counters;
+		c.calls.fetch_add(1, Ordering::Relaxed);
+		c.macs.fetch_add(whole.macs(), Ordering::Relaxed);
+		c.macs_mined.fetch_add(outcome.macs_mined, Ordering::Relaxed);
+		c.macs_plain.fetch_add(outcome.macs_plain, Ordering::Relaxed);
+		c.nonces.fetch_add(outcome.nonces, Ordering::Relaxed);
+		c.tickets.fetch_add(outcome.tickets, Ordering::Relaxed);
+		c.winners.fetch_add(outcome.winners.len() as u64, Ordering::Relaxed);
+		if let Some(work) = &plan.work {
+			for winner in outcome.winners {
+				log::info!("{name}: a caller's piece on the device won a ticket (nonce {})", winner.id.nonce);
+				let found = Found { version: work.version, number: work.number, winner, job: None };
+				self.miner.found(&self.found, &name, found);
+			}
+		}
+		Ok(())
+	}
+}
