@@ -138,8 +138,9 @@ MLPOW_FN void mlpow2_fv_part_one(u64 idx, u32 parts, const i32 *c, u64 ldc, u32 
 	const u64 i = idx / parts;
 	const u32 p = (u32)(idx % parts);
 	u64 acc = 0;
-	for (u32 y = p; y < cols; y += parts) acc += (u64)(long long)c[i * ldc + y] * x[y];
-	for (u32 z = p; z < depth; z += parts) acc -= (u64)(long long)a[i * ars + z * acs] * yvec[z];
+	// u64 indices: `y + parts` must not wrap for any u32 width.
+	for (u64 y = p; y < cols; y += parts) acc += (u64)(long long)c[i * ldc + y] * x[y];
+	for (u64 z = p; z < depth; z += parts) acc -= (u64)(long long)a[i * ars + z * acs] * yvec[z];
 	partial[idx] = acc;
 }
 

@@ -33,6 +33,15 @@ pub(super) struct Gemm {
 	ld: (usize, usize, usize),
 }
 
+/// What a strided GEMM may assume of the memory it is given: the least
+/// alignment of every address, in bytes (the heuristic then picks only
+/// kernels that need no more), and its scratch space.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Lent {
+	pub align: u32,
+	pub workspace: usize,
+}
+
 // SAFETY: the handles are only used by the lane's thread, one call at a time.
 unsafe impl Send for Gemm {}
 
@@ -44,17 +53,20 @@ impl Gemm {
 		n: usize,
 		k: usize,
 	) -> anyhow::Result<Self> {
-		Self::strided(ctx, stream, (rows, n, k), (k, k, n))
+		Self::strided(ctx, stream, (rows, n, k), (k, k, n), None)
 	}
 
 	/// `C (rows x n, rows ldc apart) = A (rows x k, lda apart) * Bt^T (n x
-	/// k, ldb apart)`, each row contiguous.
+	/// k, ldb apart)`, each row contiguous; `lent`: on memory of the
+	/// caller's, aligned only as it says (`None`: our own allocations).
 	pub(super) fn strided(
 		ctx: &Arc<CudaContext>,
 		stream: &Arc<CudaStream>,
 		(rows, n, k): (usize, usize, usize),
 		(lda, ldb, ldc): (usize, usize, usize),
+		lent: Option<Lent>,
 	) -> anyhow::Result<Self> {
+		let workspace = lent.map_or(GEMM_WORKSPACE, |l| l.workspace);
 		if lda < k || ldb < k || ldc < n {
 			bail!("leading dimensions ({lda}, {ldb}, {ldc}) shorter than the rows ({k}, {k}, {n})");
 		}
@@ -62,7 +74,7 @@ impl Gemm {
 		// Built up in place, so that `Drop` frees whatever was created when a
 		// later step fails.
 		let mut g = Gemm {
-			workspace: alloc::<u8>(ctx, stream, GEMM_WORKSPACE, "the GEMM workspace")?,
+			workspace: alloc::<u8>(ctx, stream, workspace, "the GEMM workspace")?,
 			handle: lt::create_handle().map_err(err("create"))?,
 			desc: std::ptr::null_mut(),
 			layouts: [std::ptr::null_mut(); 3],
@@ -94,16 +106,39 @@ impl Gemm {
 		g.layouts[2] =
 			lt::create_matrix_layout(lt_sys::cudaDataType::CUDA_R_32I, n64, r, ldc as i64).map_err(err("layout C"))?;
 		let pref = lt::create_matmul_pref().map_err(err("preference"))?;
-		let ws = GEMM_WORKSPACE as u64;
-		// SAFETY: `pref` and every descriptor are live; the attribute is a u64.
+		let ws = workspace as u64;
+		use lt_sys::cublasLtMatmulPreferenceAttributes_t as Pref;
+		let aligned = [
+			Pref::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+			Pref::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+			Pref::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+			Pref::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+		];
+		// SAFETY: `pref` and every descriptor are live; the attributes are a
+		// u64 (workspace) and u32s (alignments).
 		let heuristic = unsafe {
 			lt::set_matmul_pref_attribute(
 				pref,
-				lt_sys::cublasLtMatmulPreferenceAttributes_t::CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+				Pref::CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
 				&ws as *const u64 as *const c_void,
 				std::mem::size_of::<u64>(),
 			)
 			.map_err(err("workspace preference"))
+			.and_then(|()| {
+				// Without these the heuristic assumes 256-byte alignment, and a
+				// kernel that needs it faults on a tensor that has less.
+				for attr in aligned.into_iter().filter(|_| lent.is_some()) {
+					let align = lent.map_or(256, |l| l.align);
+					lt::set_matmul_pref_attribute(
+						pref,
+						attr,
+						&align as *const u32 as *const c_void,
+						std::mem::size_of::<u32>(),
+					)
+					.map_err(err("alignment preference"))?;
+				}
+				Ok(())
+			})
 			.and_then(|()| {
 				lt::get_matmul_algo_heuristic(
 					g.handle,
@@ -161,6 +196,7 @@ impl Gemm {
 	) -> anyhow::Result<()> {
 		let (rows, n, k) = self.shape;
 		let (alpha, beta) = (1i32, i32::from(accumulate));
+		let workspace = self.workspace.len();
 		let (w_ptr, _w) = self.workspace.device_ptr_mut(stream);
 		// SAFETY: the descriptors are live and describe these buffers (the
 		// caller vouches for them); alpha and beta are i32 as the scale type
@@ -181,7 +217,7 @@ impl Gemm {
 				self.layouts[2],
 				&self.algo,
 				w_ptr as *mut c_void,
-				GEMM_WORKSPACE,
+				workspace,
 				stream.cu_stream() as lt_sys::cudaStream_t,
 			)
 		}

@@ -23,7 +23,10 @@ use super::{
 	operand::{DeviceMatrix, DeviceOut, OutOfRange},
 	v2::device::DevicePiece,
 };
-use crate::kernels::{Words8, CTX_PIECE_SALT};
+use crate::{
+	jobs::JobError,
+	kernels::{Words8, CTX_PIECE_SALT},
+};
 use anyhow::{anyhow, ensure};
 use cudarc::driver::{sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, PushKernelArg};
 use mlpow_primitives::v2::commit::MerkleTree;
@@ -58,20 +61,26 @@ pub(super) struct DeviceOps {
 /// out pieces of larger allocations, and the driver knows only those. The
 /// description's shape and strides bound what the kernels read; the caller
 /// vouches for them.
-pub(super) fn lent_memory(ptr: u64, span: u64, ordinal: usize, what: &str) -> anyhow::Result<()> {
+pub(super) fn lent_memory(ptr: u64, span: u64, ordinal: usize, what: &str) -> Result<(), JobError> {
 	use sys::{CUmemorytype, CUpointer_attribute as Attr, CUresult};
-	let end = ptr.checked_add(span).ok_or_else(|| anyhow!("{what} reaches past the address space"))?;
-	// SAFETY: a 64-bit out-parameter, the size of every attribute asked
-	// for (a CUmemorytype or an ordinal widens into it, a context handle
-	// fills it).
-	let attribute = |attr: Attr, at: u64| -> anyhow::Result<u64> {
+	let refuse = |why: String| Err(JobError::Invalid(why));
+	let Some(end) = ptr.checked_add(span) else { return refuse(format!("{what} reaches past the address space")) };
+	// The driver's answer for one address: an address it does not know is
+	// the caller's mistake; any other failure (a context already broken)
+	// is the device's.
+	let attribute = |attr: Attr, at: u64| -> Result<u64, JobError> {
 		let mut value = 0u64;
+		// SAFETY: a 64-bit out-parameter, the size of every attribute
+		// asked for (a CUmemorytype or an ordinal widens into it, a context
+		// handle fills it).
 		let r = unsafe { sys::cuPointerGetAttribute(&mut value as *mut u64 as *mut core::ffi::c_void, attr, at) };
-		ensure!(
-			r == CUresult::CUDA_SUCCESS,
-			"{what} at {at:#x} is not memory the CUDA driver knows ({r:?}): host memory?"
-		);
-		Ok(value)
+		match r {
+			CUresult::CUDA_SUCCESS => Ok(value),
+			CUresult::CUDA_ERROR_INVALID_VALUE => {
+				Err(JobError::Invalid(format!("{what} at {at:#x} is not memory the CUDA driver knows: host memory?")))
+			}
+			other => Err(JobError::Device(format!("asking the driver about {what}: {other:?}"))),
+		}
 	};
 	let mut current: sys::CUcontext = std::ptr::null_mut();
 	// SAFETY: one out-parameter.
@@ -83,37 +92,46 @@ pub(super) fn lent_memory(ptr: u64, span: u64, ordinal: usize, what: &str) -> an
 	for _ in 0..4096 {
 		let kind = match attribute(Attr::CU_POINTER_ATTRIBUTE_MEMORY_TYPE, at) {
 			Ok(kind) => kind as u32,
-			Err(_) if at != ptr => {
-				anyhow::bail!("{what} reaches {span} bytes from {ptr:#x}, past the end of its allocation at {at:#x}")
+			Err(JobError::Invalid(_)) if at != ptr => {
+				return refuse(format!(
+					"{what} reaches {span} bytes from {ptr:#x}, past the end of its allocation at {at:#x}"
+				))
 			}
 			Err(e) => return Err(e),
 		};
-		ensure!(
-			kind == CUmemorytype::CU_MEMORYTYPE_DEVICE as u32 || kind == CUmemorytype::CU_MEMORYTYPE_UNIFIED as u32,
-			"{what} at {at:#x} is host memory (CUDA memory type {kind}); give a tensor on the GPU"
-		);
+		if kind != CUmemorytype::CU_MEMORYTYPE_DEVICE as u32 && kind != CUmemorytype::CU_MEMORYTYPE_UNIFIED as u32 {
+			return refuse(format!(
+				"{what} at {at:#x} is host memory (CUDA memory type {kind}); give a tensor on the GPU"
+			));
+		}
 		let on = attribute(Attr::CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, at)? as u32 as usize;
-		ensure!(on == ordinal, "{what} is on GPU {on}; this miner runs on GPU {ordinal}");
+		if on != ordinal {
+			return refuse(format!("{what} is on GPU {on}; this miner runs on GPU {ordinal}"));
+		}
 		let context = attribute(Attr::CU_POINTER_ATTRIBUTE_CONTEXT, at)?;
-		ensure!(
-			context == 0 || context == current as u64,
-			"{what} belongs to another CUDA context on GPU {on}: use the primary context (the CUDA runtime's)"
-		);
+		if context != 0 && context != current as u64 {
+			return refuse(format!(
+				"{what} belongs to another CUDA context on GPU {on}: use the primary context (the CUDA runtime's)"
+			));
+		}
 		let (mut base, mut size) = (0 as sys::CUdeviceptr, 0usize);
 		// SAFETY: two out-parameters of the sizes the driver writes.
 		let r = unsafe { sys::cuMemGetAddressRange_v2(&mut base, &mut size, at) };
-		ensure!(r == CUresult::CUDA_SUCCESS, "{what} at {at:#x}: no allocation holds it ({r:?})");
+		if r != CUresult::CUDA_SUCCESS {
+			return refuse(format!("{what} at {at:#x}: no allocation holds it ({r:?})"));
+		}
 		let mapped_to = base.saturating_add(size as u64);
 		if end <= mapped_to {
 			return Ok(());
 		}
-		ensure!(
-			mapped_to > at,
-			"{what} reaches {span} bytes from {ptr:#x}, past the end of its allocation ({size} bytes from {base:#x})"
-		);
+		if mapped_to <= at {
+			return refuse(format!(
+				"{what} reaches {span} bytes from {ptr:#x}, past the end of its allocation ({size} bytes from {base:#x})"
+			));
+		}
 		at = mapped_to;
 	}
-	anyhow::bail!("{what} spans more than 4096 separate mappings: refused")
+	refuse(format!("{what} spans more than 4096 separate mappings: refused"))
 }
 
 impl DeviceOps {

@@ -48,32 +48,38 @@ impl Session {
 		};
 		let work = self.work();
 		let blocks = match &work {
-			Some(work) => whole
-				.split(PuzzleShape::from(&work.params))
-				.into_iter()
-				.map(|block| {
-					let mined = self.worth_mining(&block, work).then(|| MinedPiece {
-						nonce: self.miner.take_nonce(),
-						seeds: (self.salt.seed(), self.salt.seed()),
-					});
-					(block, mined)
-				})
-				.collect(),
+			Some(work) => merge_plain(
+				whole
+					.split(PuzzleShape::from(&work.params))
+					.into_iter()
+					.map(|block| {
+						let mined = self.worth_mining(&block, work).then(|| MinedPiece {
+							nonce: self.miner.take_nonce(),
+							seeds: (self.salt.seed(), self.salt.seed()),
+						});
+						(block, mined)
+					})
+					.collect(),
+			),
 			None => vec![(whole.clone(), None)],
 		};
 		let plan = DevicePlan { work: work.as_deref().cloned(), blocks };
 		let name = lane.info().to_string();
 		// SAFETY: the caller vouches for the three, as this function asks.
-		let outcome = unsafe { lane.matmul_device(a, bt, out, &plan) }?;
+		let (outcome, result) = unsafe { lane.matmul_device(a, bt, out, &plan) };
 		drop(guard);
 		let c = &self.counters;
-		c.calls.fetch_add(1, Ordering::Relaxed);
-		c.macs.fetch_add(whole.macs(), Ordering::Relaxed);
-		c.macs_mined.fetch_add(outcome.macs_mined, Ordering::Relaxed);
-		c.macs_plain.fetch_add(outcome.macs_plain, Ordering::Relaxed);
+		if result.is_ok() {
+			c.calls.fetch_add(1, Ordering::Relaxed);
+			c.macs.fetch_add(whole.macs(), Ordering::Relaxed);
+			c.macs_mined.fetch_add(outcome.macs_mined, Ordering::Relaxed);
+			c.macs_plain.fetch_add(outcome.macs_plain, Ordering::Relaxed);
+		}
 		c.nonces.fetch_add(outcome.nonces, Ordering::Relaxed);
 		c.tickets.fetch_add(outcome.tickets, Ordering::Relaxed);
 		c.winners.fetch_add(outcome.winners.len() as u64, Ordering::Relaxed);
+		// Winners are blocks (or shares): sent even when the call failed
+		// after they were found (their seals are verified).
 		if let Some(work) = &plan.work {
 			for winner in outcome.winners {
 				log::info!("{name}: a caller's piece on the device won a ticket (nonce {})", winner.id.nonce);
@@ -81,6 +87,53 @@ impl Session {
 				self.miner.found(&self.found, &name, found);
 			}
 		}
-		Ok(())
+		result
+	}
+}
+
+/// Consecutive plain blocks of one output tile, adjacent in depth, as one
+/// block: one product instead of several, and the first starts at depth 0
+/// when the whole tile is plain (aligned as the caller's tensor is, so
+/// cuBLASLt takes it; a piece's depth, `k - 2`, is rarely a multiple of
+/// 16, and the fallback kernel is slow).
+fn merge_plain(blocks: Vec<(Block, Option<MinedPiece>)>) -> Vec<(Block, Option<MinedPiece>)> {
+	let mut out: Vec<(Block, Option<MinedPiece>)> = Vec::with_capacity(blocks.len());
+	for (block, mined) in blocks {
+		if let Some((last, None)) = out.last_mut() {
+			if mined.is_none()
+				&& last.rows == block.rows
+				&& last.cols == block.cols
+				&& last.depth.end == block.depth.start
+			{
+				last.depth.end = block.depth.end;
+				continue;
+			}
+		}
+		out.push((block, mined));
+	}
+	out
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn plain_blocks_of_a_tile_merge_and_mined_ones_stay() {
+		let b = |r: std::ops::Range<usize>, d: std::ops::Range<usize>| Block { rows: r, cols: 0..4, depth: d };
+		let m = || Some(MinedPiece { nonce: 1, seeds: ([0; 32], [0; 32]) });
+		let merged = merge_plain(vec![
+			(b(0..4, 0..10), None),
+			(b(0..4, 10..20), None),
+			(b(0..4, 20..30), m()),
+			(b(0..4, 30..35), None),
+			(b(4..6, 0..10), None),
+			(b(4..6, 10..20), None),
+		]);
+		let shape: Vec<_> = merged.iter().map(|(b, m)| (b.rows.clone(), b.depth.clone(), m.is_some())).collect();
+		assert_eq!(
+			shape,
+			vec![(0..4, 0..20, false), (0..4, 20..30, true), (0..4, 30..35, false), (4..6, 0..20, false)]
+		);
 	}
 }

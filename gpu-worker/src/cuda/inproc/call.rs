@@ -21,7 +21,7 @@ use super::{commit_piece, lent_memory};
 use crate::{
 	backend::{Job, Winner},
 	cuda::{
-		gemm::Gemm,
+		gemm::{Gemm, Lent},
 		launch::alloc,
 		operand::{check_product, DeviceMatrix, DeviceOut},
 		CudaLane,
@@ -30,8 +30,8 @@ use crate::{
 	kernels::Words8,
 };
 use anyhow::anyhow;
-use cudarc::driver::{CudaSlice, CudaStream};
-use std::{collections::HashMap, sync::Arc};
+use cudarc::driver::{sys, CudaSlice, CudaStream};
+use std::{collections::HashMap, ops::Range, sync::Arc};
 
 /// A mined block's nonce and the salt seeds of its two pieces (secret,
 /// fresh for each piece).
@@ -63,24 +63,70 @@ pub struct DeviceOutcome {
 	pub redone: bool,
 }
 
-/// Strided cuBLASLt GEMMs by shape and leading dimensions, made on first
-/// use (a model calls a few shapes again and again).
+/// Strided cuBLASLt GEMMs by shape, leading dimensions and alignment,
+/// made on first use (a model calls a few shapes again and again); a shape
+/// cuBLASLt has nothing for is remembered as such.
 #[derive(Default)]
-pub struct GemmCache(HashMap<[usize; 6], Option<Gemm>>);
+pub struct GemmCache(HashMap<[usize; 7], Option<Gemm>>);
 
-/// At most this many shapes are kept prepared.
-const GEMMS: usize = 32;
+/// At most this many shapes are kept prepared, each with its own scratch.
+const GEMMS: usize = 16;
+/// The scratch space of a GEMM on lent memory (the model's GPU memory is
+/// the model's: 16 of them hold 64 MiB).
+const LENT_WORKSPACE: usize = 4 << 20;
 
-fn refused(e: impl std::fmt::Display) -> JobError {
-	JobError::Invalid(e.to_string())
+/// An operand changed between its range check and its copy into a piece:
+/// the caller broke `matmul_device`'s contract.
+#[derive(Debug)]
+struct OperandChanged;
+
+impl std::fmt::Display for OperandChanged {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		f.write_str("an operand changed while it was being multiplied (a value outside -64..63 appeared)")
+	}
 }
+
+impl std::error::Error for OperandChanged {}
 
 fn device(e: anyhow::Error) -> JobError {
 	JobError::Device(format!("{e:#}"))
 }
 
+/// The calling thread's CUDA context, put back when the call ends (the
+/// caller's framework may have another current).
+struct Restore(sys::CUcontext);
+
+impl Drop for Restore {
+	fn drop(&mut self) {
+		// SAFETY: a context that was current on this thread (or null).
+		unsafe { sys::cuCtxSetCurrent(self.0) };
+	}
+}
+
+/// Waits for a stream when dropped: no path out of a call, errors and
+/// panics included, leaves a kernel reading or writing the caller's
+/// memory (which the caller may free and reuse at once).
+struct Finish(Arc<CudaStream>);
+
+impl Drop for Finish {
+	fn drop(&mut self) {
+		if let Err(e) = self.0.synchronize() {
+			log::error!("waiting for a call's kernels: {e:?}");
+		}
+	}
+}
+
+/// The largest power of two (at most 256) dividing every value: the
+/// alignment, in bytes, of addresses and row strides.
+fn alignment(values: &[u64]) -> u32 {
+	values.iter().fold(256u64, |align, &v| align.min(1 << v.trailing_zeros().min(8))) as u32
+}
+
 impl CudaLane {
-	/// `out = a * bt^T` on this lane's GPU, as `plan` says.
+	/// `out = a * bt^T` on this lane's GPU, as `plan` says: what it did,
+	/// winners included (each with a verified seal, to be sent whatever
+	/// the result), and whether it succeeded. On an error `out` holds
+	/// nothing to be trusted, and no kernel of the call is still running.
 	///
 	/// # Safety
 	/// The three describe memory of this device's primary context that
@@ -92,31 +138,54 @@ impl CudaLane {
 		bt: &DeviceMatrix,
 		out: &DeviceOut,
 		plan: &DevicePlan,
-	) -> Result<DeviceOutcome, JobError> {
-		let spans = check_product(a, bt, out).map_err(refused)?;
+	) -> (DeviceOutcome, Result<(), JobError>) {
+		let mut outcome = DeviceOutcome::default();
+		// SAFETY: the caller's promise, passed on.
+		let result = unsafe { self.run(a, bt, out, plan, &mut outcome) };
+		(outcome, result)
+	}
+
+	unsafe fn run(
+		&mut self,
+		a: &DeviceMatrix,
+		bt: &DeviceMatrix,
+		out: &DeviceOut,
+		plan: &DevicePlan,
+		outcome: &mut DeviceOutcome,
+	) -> Result<(), JobError> {
+		let spans = check_product(a, bt, out).map_err(|e| JobError::Invalid(e.0))?;
+		// Every block inside the product before anything runs.
+		let inside = |r: &Range<usize>, n: u32| r.start < r.end && r.end <= n as usize;
+		if let Some((block, _)) = plan
+			.blocks
+			.iter()
+			.find(|(b, _)| !(inside(&b.rows, a.rows) && inside(&b.cols, bt.rows) && inside(&b.depth, a.cols)))
+		{
+			return Err(JobError::Device(format!("the call's plan has a block {block:?} outside the product (a bug)")));
+		}
+		let mut previous: sys::CUcontext = std::ptr::null_mut();
+		// SAFETY: one out-parameter.
+		unsafe { sys::cuCtxGetCurrent(&mut previous) };
+		let _restore = Restore(previous);
 		self.ctx.bind_to_thread().map_err(|e| device(anyhow!("binding the context: {e:?}")))?;
 		for ((ptr, span), what) in
 			[(a.ptr, spans[0]), (bt.ptr, spans[1]), (out.ptr, spans[2])].into_iter().zip(["A", "B", "the output"])
 		{
-			lent_memory(ptr, span, self.info.ordinal, what).map_err(refused)?;
+			lent_memory(ptr, span, self.info.ordinal, what)?;
 		}
 		// The caller's kernels that write A and Bt are done (stage 1.2 will
 		// join its stream instead).
 		self.ctx.synchronize().map_err(|e| device(anyhow!("waiting for the caller's work: {e:?}")))?;
 		let stream = self.ctx.default_stream();
+		let _finish = Finish(stream.clone());
 		for (m, which) in [(a, "A"), (&bt.t(), "B")] {
 			// SAFETY: `m` was checked above and is the caller's to vouch for.
 			if let Some((i, j, v)) = unsafe { self.ops.first_out_of_range(&self.ctx, &stream, m) }.map_err(device)? {
 				return Err(JobError::Invalid(format!("{which} holds {v} at ({i}, {j}): values must be in -64..63")));
 			}
 		}
-		let mut outcome = DeviceOutcome::default();
 		for (block, mined) in &plan.blocks {
-			let fits = |r: &std::ops::Range<usize>, n: u32| r.start < r.end && r.end <= n as usize;
-			if !(fits(&block.rows, a.rows) && fits(&block.cols, bt.rows) && fits(&block.depth, a.cols)) {
-				return Err(JobError::Invalid(format!("a block {block:?} outside the product")));
-			}
-			let r32 = |r: &std::ops::Range<usize>| r.start as u32..r.end as u32;
+			let r32 = |r: &Range<usize>| r.start as u32..r.end as u32;
 			let (a_blk, bt_blk) =
 				(a.block(r32(&block.rows), r32(&block.depth)), bt.block(r32(&block.cols), r32(&block.depth)));
 			let out_blk = out.block(r32(&block.rows), r32(&block.cols));
@@ -126,6 +195,7 @@ impl CudaLane {
 				(Some(m), Some(work)) => {
 					match unsafe { self.mine_block(&stream, work, &a_blk, &bt_blk, &out_blk, first, m) } {
 						Ok(won) => Some(won),
+						Err(e) if e.is::<OperandChanged>() => return Err(JobError::Invalid(e.to_string())),
 						Err(e) => {
 							log::warn!(
 								"{}: cannot mine a piece under work {}, multiplying it plainly: {e:#}",
@@ -166,7 +236,7 @@ impl CudaLane {
 			outcome.redone = true;
 		}
 		stream.synchronize().map_err(|e| device(anyhow!("finishing the product: {e:?}")))?;
-		Ok(outcome)
+		Ok(())
 	}
 
 	/// One mined block: both pieces cut and committed on the device, the
@@ -195,10 +265,12 @@ impl CudaLane {
 				commit_piece(ops, commit, ctx, stream, bt, (p.n, p.k, p.t), (p.k - 2, &seed_bt), &mut flag)?,
 			)
 		};
-		// The values were range-checked before; a value that changed since
-		// (the caller broke the contract) is not mined.
+		// The values were range-checked before; one that changed since is
+		// the caller's broken promise, and nothing of it is mined.
 		let key = stream.clone_dtoh(&flag).map_err(|e| anyhow!("reading a range flag: {e:?}"))?[0];
-		anyhow::ensure!(key == u64::MAX, "an operand changed while it was being multiplied");
+		if key != u64::MAX {
+			return Err(anyhow::Error::new(OperandChanged));
+		}
 		let done = self.v2.multiply_device(work, &pa, &pbt, mined.nonce)?;
 		// SAFETY: `out` is a block of a checked description; the product is
 		// complete (`multiply_device` waited for it).
@@ -208,9 +280,9 @@ impl CudaLane {
 	}
 
 	/// `out = a * bt^T` (or `+=`, `accumulate`) plainly: cuBLASLt on the
-	/// lent memory when both operands are contiguous along the depth and
-	/// aligned as its int8 kernels want, the fallback kernel otherwise (or
-	/// when cuBLASLt has nothing for the shape).
+	/// lent memory when both operands are contiguous along the depth (the
+	/// layout its int8 kernels take), told the memory's real alignment; the
+	/// fallback kernel otherwise, or when cuBLASLt has nothing for it.
 	unsafe fn plain(
 		&mut self,
 		stream: &Arc<CudaStream>,
@@ -219,25 +291,31 @@ impl CudaLane {
 		out: &DeviceOut,
 		accumulate: bool,
 	) -> anyhow::Result<()> {
-		let aligned = |x: u64| x.is_multiple_of(16);
-		if a.col_stride == 1
-			&& bt.col_stride == 1
-			&& [a.ptr, bt.ptr, out.ptr, a.row_stride, bt.row_stride, out.ldc * 4].into_iter().all(aligned)
-		{
-			let key = [a.rows, bt.rows, a.cols].map(|x| x as usize);
-			let key = [key[0], key[1], key[2], a.row_stride as usize, bt.row_stride as usize, out.ldc as usize];
-			if self.gemms.0.len() >= GEMMS && !self.gemms.0.contains_key(&key) {
-				self.gemms.0.clear();
+		if a.col_stride == 1 && bt.col_stride == 1 {
+			let align = alignment(&[a.ptr, bt.ptr, out.ptr, a.row_stride, bt.row_stride, out.ldc * 4]);
+			let (m, n, k) = (a.rows as usize, bt.rows as usize, a.cols as usize);
+			let key = [m, n, k, a.row_stride as usize, bt.row_stride as usize, out.ldc as usize, align as usize];
+			if !self.gemms.0.contains_key(&key) {
+				if self.gemms.0.len() >= GEMMS {
+					self.gemms.0.clear();
+				}
+				let lent = Lent { align, workspace: LENT_WORKSPACE };
+				match Gemm::strided(&self.ctx, stream, (m, n, k), (key[3], key[4], key[5]), Some(lent)) {
+					Ok(gemm) => {
+						self.gemms.0.insert(key, Some(gemm));
+					}
+					// Nothing for this layout: remembered. Anything else (a
+					// failed allocation) is tried again next time.
+					Err(e) if format!("{e:#}").contains("has no int8 GEMM") => {
+						log::debug!("{}: the fallback product for {key:?}: {e:#}", self.info);
+						self.gemms.0.insert(key, None);
+					}
+					Err(e) => log::debug!("{}: no cuBLASLt product for {key:?} now: {e:#}", self.info),
+				}
 			}
-			let (ctx, info) = (&self.ctx, &self.info);
-			let gemm = self.gemms.0.entry(key).or_insert_with(|| {
-				Gemm::strided(ctx, stream, (key[0], key[1], key[2]), (key[3], key[4], key[5]))
-					.map_err(|e| log::debug!("{info}: the fallback product for {key:?}: {e:#}"))
-					.ok()
-			});
-			if let Some(gemm) = gemm {
+			if let Some(Some(gemm)) = self.gemms.0.get_mut(&key) {
 				// SAFETY: the caller vouches for the three; the GEMM was made
-				// for exactly these shapes and strides.
+				// for exactly these shapes, strides and alignment.
 				match unsafe { gemm.run_raw(stream, bt.ptr, a.ptr, out.ptr, accumulate) } {
 					Ok(()) => return Ok(()),
 					Err(e) => log::debug!("{}: cuBLASLt refused {key:?}, using the fallback product: {e:#}", self.info),

@@ -223,7 +223,7 @@ impl CudaLane {
 		let verdict = lent_memory(base + offset, span, self.info.ordinal, "the test buffer");
 		// SAFETY: allocated above, no kernel uses it.
 		unsafe { result::free_sync(dev) }.map_err(|e| anyhow!("freeing: {e:?}"))?;
-		verdict
+		Ok(verdict?)
 	}
 }
 
