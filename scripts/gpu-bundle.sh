@@ -5,6 +5,8 @@
 #   cuda_device       the GPU test binaries (tests/cuda_device.rs,
 #   cuda_device_v2    tests/cuda_device_v2.rs and
 #   cuda_device_inproc tests/cuda_device_inproc.rs), release
+#   mlpow-*.whl       the `mlpow` Python package (abi3 wheel), and
+#   test_cuda.py      its CUDA-tensor tests (gpu-worker/python/tests)
 #   run.sh            finds the CUDA libraries, lists the devices, runs the
 #                     GPU tests, then the benchmarks at the GPU preset: v1,
 #                     v2, and useful mode, v2 with each transcript kernel
@@ -31,6 +33,8 @@ for line in sys.stdin:
 	cp "$test_bin" "$out/$test"
 done
 strip "$out/mlpow-worker" "$out/cuda_device" "$out/cuda_device_v2" "$out/cuda_device_inproc" 2>/dev/null || true
+"$MLPOW_ROOT/scripts/python-wheel.sh" "$out" >/dev/null
+cp gpu-worker/python/tests/test_cuda.py "$out/"
 cat > "$out/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs on the GPU machine; see scripts/gpu-bundle.sh.
@@ -79,6 +83,17 @@ echo "== GPU tests, puzzle v2 (every transcript kernel the device runs)"
 timeout 400 "$here/cuda_device_v2" --nocapture --test-threads 1 || status=1
 echo "== GPU tests, operands kept on the device (the in-process miner's kernels)"
 timeout 120 "$here/cuda_device_inproc" --nocapture --test-threads 1 || status=1
+# The Python package on torch's CUDA tensors, where this machine's Python
+# has torch: the wheel is unpacked, not installed (abi3, no pip needed).
+if python3 -c 'import torch' 2>/dev/null; then
+	echo "== the mlpow package on torch CUDA tensors"
+	pkg=$(mktemp -d)
+	python3 -m zipfile -e "$here"/mlpow-*.whl "$pkg"
+	PYTHONPATH="$pkg" timeout 120 python3 "$here/test_cuda.py" -v || status=1
+	rm -rf "$pkg"
+else
+	echo "== the mlpow package on torch CUDA tensors: skipped (no torch)"
+fi
 bench "puzzle v1 (GPU preset)" "$here/mlpow-worker" --backend cuda --benchmark --bench-secs 5 "$@"
 for kernel in $kernels; do
 	export MLPOW_V2_KERNEL=$kernel

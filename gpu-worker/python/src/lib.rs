@@ -20,6 +20,8 @@ use pyo3::{
 };
 use std::sync::Arc;
 
+mod dlpack;
+
 /// The most background mining threads a miner starts.
 const MAX_BACKGROUND_THREADS: usize = 1024;
 /// The longest packing window, in seconds: a call waits at most this for
@@ -167,6 +169,58 @@ impl Miner {
 		into_array(py, product, rows, cols)
 	}
 
+	/// The exact product `a @ b` written into `out`, for tensors in the
+	/// memory of this miner's GPU (a `backend="cuda"` miner), taken through
+	/// DLPack and never copied to the host: `a` (`m x k`) and `b` (`k x
+	/// n`) int8 in -64..=63 (checked on the GPU), any non-negative strides
+	/// (a `Linear.weight.t()` view as it is); `out` int32 `m x n`, rows
+	/// apart by any stride, columns adjacent, sharing no memory with `a`
+	/// or `b`. `stream`: the CUDA stream the tensors were made on (its
+	/// handle, 1 for the legacy default), which the producers order their
+	/// pending work before; the call then waits for the whole device
+	/// before reading and for its own work before returning.
+	#[pyo3(signature = (a, b, out, stream = None))]
+	fn matmul_device(
+		&self,
+		py: Python<'_>,
+		a: &Bound<'_, PyAny>,
+		b: &Bound<'_, PyAny>,
+		out: &Bound<'_, PyAny>,
+		stream: Option<isize>,
+	) -> PyResult<()> {
+		let taken = [
+			dlpack::take(py, "a", a, stream)?,
+			dlpack::take(py, "b", b, stream)?,
+			dlpack::take(py, "out", out, stream)?,
+		];
+		let ma = dlpack::Matrix::of("a", &taken[0], 8)?;
+		let mb = dlpack::Matrix::of("b", &taken[1], 8)?;
+		let mo = dlpack::Matrix::of("out", &taken[2], 32)?;
+		for (m, name) in [(&ma, "a"), (&mb, "b"), (&mo, "out")] {
+			if !m.on_gpu() {
+				return Err(PyValueError::new_err(format!(
+					"{name} is in {}: matmul multiplies host arrays; matmul_device takes tensors on the miner's GPU",
+					m.place()
+				)));
+			}
+		}
+		if ma.cols != mb.rows {
+			return Err(PyValueError::new_err(format!(
+				"shapes {} x {} and {} x {} do not multiply: a's columns must equal b's rows",
+				ma.rows, ma.cols, mb.rows, mb.cols
+			)));
+		}
+		let (da, dbt, dout) = (ma.as_device_matrix(), mb.as_device_matrix().t(), mo.as_device_out("out")?);
+		let session = &self.session;
+		// SAFETY: the three managed tensors are held (`taken`) until after
+		// the call, which waits for its own work before it returns; the
+		// producers ordered their pending work before `stream`, and the call
+		// waits for the device before it reads.
+		py.detach(move || unsafe { session.matmul_device(&da, &dbt, &dout) }).map_err(job_error)?;
+		drop(taken);
+		Ok(())
+	}
+
 	/// What this miner's calls did: MACs multiplied, mined and plain,
 	/// nonces, tickets, winners, and the node's answers to the seals.
 	fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -284,6 +338,7 @@ fn into_array(py: Python<'_>, product: Vec<i32>, rows: usize, cols: usize) -> Py
 fn job_error(e: JobError) -> PyErr {
 	match e {
 		JobError::TooLarge(why) => PyMemoryError::new_err(why),
+		JobError::Device(why) => PyRuntimeError::new_err(format!("the GPU failed: {why}")),
 		other => PyValueError::new_err(other.to_string()),
 	}
 }
@@ -296,5 +351,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
 	let _ = pyo3_log::try_init();
 	m.add_class::<Miner>()?;
 	m.add_class::<Weight>()?;
+	m.add_function(wrap_pyfunction!(dlpack::dlpack_describe, m)?)?;
 	Ok(())
 }

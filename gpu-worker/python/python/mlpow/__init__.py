@@ -14,6 +14,11 @@ already are, and the model keeps the exact product::
 with values in -64..=63 (the puzzle's 7-bit range: quantize to 7 bits).
 The product comes back as int32, of the same kind as the inputs.
 
+With ``backend="cuda"``, torch CUDA tensors on the miner's GPU are taken
+where they lie (DLPack: never copied to the host), mined there, and the
+product comes back as a CUDA tensor; ``b`` may be any view, a
+``Linear.weight.t()`` as it is.
+
 The connection to the node runs in the background and comes back by itself
 after the node restarts. A call never waits for the chain: without work
 (no node, a v1 chain) or for a product too small to fill half a puzzle
@@ -28,7 +33,10 @@ matrices can be inferred from the hashes, but the opened rows are public.
 import atexit
 import weakref
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:  # torch's CUDA tensors need no numpy (a GPU machine may lack it)
+    np = None
 
 from ._native import Miner as _NativeMiner
 from ._native import Weight
@@ -57,14 +65,13 @@ def _is_torch(x):
 
 def _operand(name, x):
     """``x`` as a checked int8 numpy array, or a clear exception."""
+    if np is None:
+        raise ImportError(f"{name}: host arrays and CPU tensors need numpy (pip install numpy)")
     if _is_torch(x):
         import torch
 
         if x.device.type != "cpu":
-            raise ValueError(
-                f"{name} is on {x.device}: give CPU tensors ({name}.cpu()); with backend=\"cuda\" the miner "
-                "copies them to the GPU itself (device tensors through DLPack are not in this version)"
-            )
+            raise ValueError(f"{name} is on {x.device}: give a CPU or a CUDA tensor")
         if x.dtype != torch.int8:
             raise TypeError(f"{name} has dtype {x.dtype}: the puzzle multiplies torch.int8 in {LOW}..={HIGH}")
         if not x.is_contiguous():
@@ -85,6 +92,41 @@ def _operand(name, x):
         bad = lo if lo < LOW else hi
         raise ValueError(f"{name} holds {bad}, outside the puzzle's 7-bit range {LOW}..={HIGH}")
     return x
+
+
+def _on_cuda(x):
+    return _is_torch(x) and x.device.type == "cuda"
+
+
+def _cuda_operand(name, x, device):
+    """``x`` as a checked int8 CUDA matrix on ``device``, or a clear exception
+    (its values are checked on the GPU, by the call)."""
+    import torch
+
+    if not _on_cuda(x):
+        raise ValueError(f"{name} is not on {device} (the other operand is): give both on the same GPU")
+    if x.device != device:
+        raise ValueError(f"{name} is on {x.device}, the other operand on {device}: give both on one GPU")
+    if x.dtype != torch.int8:
+        raise TypeError(f"{name} has dtype {x.dtype}: the puzzle multiplies torch.int8 in {LOW}..={HIGH}")
+    if x.dim() != 2:
+        raise ValueError(f"{name} has {x.dim()} dimensions: give a matrix (2 dimensions)")
+    if 0 in x.shape:
+        raise ValueError(f"{name} is empty ({x.shape[0]} x {x.shape[1]})")
+    if x.requires_grad:
+        raise ValueError(f"{name} requires grad: multiply under torch.no_grad(), or give {name}.detach()")
+    return x
+
+
+class _DeviceWeight:
+    """A weight registered from a CUDA tensor: the tensor, held."""
+
+    def __init__(self, b):
+        self.tensor = b
+        self.shape = tuple(b.shape)
+
+    def __repr__(self):
+        return f"Weight(shape={self.shape}, device={self.tensor.device})"
 
 
 def _like_inputs(c, as_torch):
@@ -162,12 +204,38 @@ class Miner:
         :meth:`matmul` in its place: a matrix multiplied again and again (a
         layer's weights) is checked once, and its puzzle pieces are
         committed by the first product that uses them and reused by every
-        later one, so a call commits only ``a``."""
+        later one, so a call commits only ``a``. A CUDA tensor is held as it
+        is (checked once; its pieces are cut on the GPU at each call)."""
+        if _on_cuda(b):
+            return _DeviceWeight(_cuda_operand("b", b, b.device))
         return self._native.register_weight(_operand("b", b))
+
+    def _matmul_cuda(self, a, b):
+        """``a @ b`` for CUDA tensors, on their GPU, into a new int32 tensor."""
+        import torch
+
+        a = _cuda_operand("a", a, a.device if _on_cuda(a) else b.device)
+        b = _cuda_operand("b", b, a.device)
+        if a.shape[1] != b.shape[0]:
+            raise ValueError(
+                f"shapes {a.shape[0]} x {a.shape[1]} and {b.shape[0]} x {b.shape[1]} do not multiply: a's "
+                "columns must equal b's rows"
+            )
+        with torch.cuda.device(a.device):
+            out = torch.empty((a.shape[0], b.shape[1]), dtype=torch.int32, device=a.device)
+            # The producers order their pending work before this stream
+            # (DLPack's `stream`: a handle, 1 for the legacy default).
+            stream = torch.cuda.current_stream(a.device).cuda_stream or 1
+            self._native.matmul_device(a, b, out, stream)
+        return out
 
     def matmul(self, a, b):
         """The exact int32 product ``a @ b``, mined where it is worth it.
         ``b`` is a matrix or a :class:`Weight` from :meth:`register_weight`."""
+        if isinstance(b, _DeviceWeight):
+            return self._matmul_cuda(a, b.tensor)
+        if _on_cuda(a) or _on_cuda(b):
+            return self._matmul_cuda(a, b)
         as_torch = _is_torch(a) or _is_torch(b)
         if isinstance(b, Weight):
             a_np = _operand("a", a)

@@ -1,0 +1,102 @@
+"""The `mlpow` package on CUDA tensors (a GPU machine with torch; skipped
+elsewhere, with the reason): products of torch int8 tensors on the GPU,
+taken through DLPack and never copied to the host, equal torch's own, on
+the default stream and on a side stream, for a weight given as it is and
+as a ``Linear.weight.t()`` view; bad input is refused with the named
+exception and the next call still works; 100 calls do not grow torch's
+allocated memory. Mining: an offline miner is not available from Python,
+so these run without work (plain products on the device, every path of
+the call but the mined pieces, which tests/cuda_device_inproc.rs checks).
+"""
+
+import unittest
+
+try:
+    import torch
+
+    HAVE_GPU = torch.cuda.is_available()
+    WHY = "no CUDA device visible to torch"
+except ImportError:  # pragma: no cover - CI has no torch
+    torch = None
+    HAVE_GPU = False
+    WHY = "torch is not installed"
+
+import mlpow
+
+
+def reference(a, b):
+    # Exact in float64 on the GPU: |a @ b| < 2^53.
+    return (a.double() @ b.double()).to(torch.int32)
+
+
+def operands(m, k, n, device, seed=0):
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    a = torch.randint(-64, 64, (m, k), generator=g, dtype=torch.int8).to(device)
+    b = torch.randint(-64, 64, (k, n), generator=g, dtype=torch.int8).to(device)
+    return a, b
+
+
+@unittest.skipUnless(HAVE_GPU, WHY)
+class OnTheGpu(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.miner = mlpow.Miner("ws://127.0.0.1:1", backend="cuda")
+        cls.device = torch.device("cuda", 0)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.miner.close(timeout=1.0)
+
+    def test_products_are_exact_on_every_layout_and_stream(self):
+        with torch.no_grad():
+            for m, k, n in [(1, 1, 1), (65, 63, 1), (300, 4100, 257), (1024, 4096, 1024)]:
+                a, b = operands(m, k, n, self.device, seed=m)
+                c = self.miner.matmul(a, b)
+                self.assertEqual(c.device, self.device)
+                self.assertEqual(c.dtype, torch.int32)
+                self.assertTrue(torch.equal(c, reference(a, b)), f"{m}x{k}x{n}")
+                # A weight in Linear's layout (out x in), given as its view.
+                w = b.t().contiguous()
+                self.assertTrue(torch.equal(self.miner.matmul(a, w.t()), reference(a, b)))
+                # On a side stream.
+                side = torch.cuda.Stream()
+                with torch.cuda.stream(side):
+                    c2 = self.miner.matmul(a, b)
+                side.synchronize()
+                self.assertTrue(torch.equal(c2, reference(a, b)))
+                # A registered weight.
+                reg = self.miner.register_weight(b)
+                self.assertTrue(torch.equal(self.miner.matmul(a, reg), reference(a, b)))
+        self.assertGreater(self.miner.stats()["calls"], 0)
+
+    def test_bad_input_is_refused_and_the_next_call_works(self):
+        a, b = operands(8, 16, 4, self.device)
+        bad = a.clone()
+        bad[3, 5] = 100
+        cases = [
+            ((a.float(), b), TypeError),
+            ((bad, b), ValueError),
+            ((a, b[:15]), ValueError),
+            ((a[:0], b), ValueError),
+            ((a, b.cpu()), ValueError),
+            ((a.unsqueeze(0), b), ValueError),
+        ]
+        for (x, y), error in cases:
+            with self.assertRaises(error):
+                self.miner.matmul(x, y)
+        self.assertTrue(torch.equal(self.miner.matmul(a, b), reference(a, b)))
+
+    def test_calls_do_not_grow_the_gpus_memory(self):
+        a, b = operands(256, 512, 256, self.device)
+        self.miner.matmul(a, b)
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        for _ in range(100):
+            c = self.miner.matmul(a, b)
+        del c
+        torch.cuda.synchronize()
+        self.assertLessEqual(torch.cuda.memory_allocated(), before)
+
+
+if __name__ == "__main__":
+    unittest.main()
