@@ -227,6 +227,29 @@ fn a_blocks_product_is_stored_or_added_as_the_host_accumulates_it() {
 	assert_eq!(add(&c, ldc, (rows, cols), &product, n, true), want);
 }
 
+/// The harness's arguments for a command over a product (`freivalds`,
+/// `gemm`): the shape, the strides, `ldc`, the command's own `extra`, then
+/// the three files; and the output's file.
+fn product_args(
+	command: &str,
+	(a_buf, a): (&[i8], &DeviceMatrix),
+	(bt_buf, bt): (&[i8], &DeviceMatrix),
+	c: &[i32],
+	ldc: u64,
+	extra: &[String],
+) -> (Vec<String>, PathBuf) {
+	let (af, btf, cf) = (
+		file("a", &i8_bytes(&a_buf[a.ptr as usize..])),
+		file("bt", &i8_bytes(&bt_buf[bt.ptr as usize..])),
+		file("c", &i32_bytes(c)),
+	);
+	let ([ars, acs], [brs, bcs]) = (strides(a), strides(bt));
+	let mut args = vec![s(command), s(a.rows), s(bt.rows), s(a.cols), ars, acs, brs, bcs, s(ldc)];
+	args.extend_from_slice(extra);
+	args.extend([&af, &btf, &cf].map(|f| f.display().to_string()));
+	(args, cf)
+}
+
 /// Freivalds on the host: the vector x, Bt^T x, and how many rows fail.
 fn freivalds_run(
 	(a_buf, a): (&[i8], &DeviceMatrix),
@@ -235,28 +258,8 @@ fn freivalds_run(
 	ldc: u64,
 	seed: u64,
 ) -> (Vec<u64>, Vec<u64>, u32) {
-	let (af, btf, cf) = (
-		file("a", &i8_bytes(&a_buf[a.ptr as usize..])),
-		file("bt", &i8_bytes(&bt_buf[bt.ptr as usize..])),
-		file("c", &i32_bytes(c)),
-	);
-	let ([ars, acs], [brs, bcs]) = (strides(a), strides(bt));
-	let out = run(&[
-		s("freivalds"),
-		s(a.rows),
-		s(bt.rows),
-		s(a.cols),
-		ars,
-		acs,
-		brs,
-		bcs,
-		s(ldc),
-		s(32),
-		s(seed),
-		af.display().to_string(),
-		btf.display().to_string(),
-		cf.display().to_string(),
-	]);
+	let (args, _) = product_args("freivalds", (a_buf, a), (bt_buf, bt), c, ldc, &[s(32), s(seed)]);
+	let out = run(&args);
 	let (mut x, mut y, mut bad) = (Vec::new(), Vec::new(), None);
 	for line in out.lines() {
 		let f: Vec<&str> = line.split(' ').collect();
@@ -326,27 +329,8 @@ fn gemm(
 	ldc: u64,
 	accumulate: bool,
 ) -> Vec<i32> {
-	let (af, btf, cf) = (
-		file("a", &i8_bytes(&a_buf[a.ptr as usize..])),
-		file("bt", &i8_bytes(&bt_buf[bt.ptr as usize..])),
-		file("c", &i32_bytes(c)),
-	);
-	let ([ars, acs], [brs, bcs]) = (strides(a), strides(bt));
-	run(&[
-		s("gemm"),
-		s(a.rows),
-		s(bt.rows),
-		s(a.cols),
-		ars,
-		acs,
-		brs,
-		bcs,
-		s(ldc),
-		s(u8::from(accumulate)),
-		af.display().to_string(),
-		btf.display().to_string(),
-		cf.display().to_string(),
-	]);
+	let (args, cf) = product_args("gemm", (a_buf, a), (bt_buf, bt), c, ldc, &[s(u8::from(accumulate))]);
+	run(&args);
 	i32s(&std::fs::read(cf).unwrap())
 }
 

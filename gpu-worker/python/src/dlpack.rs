@@ -146,8 +146,14 @@ pub fn take(py: Python<'_>, name: &str, obj: &Bound<'_, PyAny>, stream: Option<i
 			obj.get_type().name()?
 		)));
 	}
+	// Host memory takes no stream (numpy refuses one): asked where the
+	// tensor is first, as the protocol advises.
+	let on_host = match obj.call_method0("__dlpack_device__") {
+		Ok(device) => matches!(device.extract::<(i32, i32)>(), Ok((CPU | CUDA_HOST, _))),
+		Err(_) => false,
+	};
 	let kwargs = PyDict::new(py);
-	kwargs.set_item("stream", stream)?;
+	kwargs.set_item("stream", if on_host { None } else { stream })?;
 	kwargs.set_item("max_version", (1, 0))?;
 	let capsule = match obj.call_method("__dlpack__", (), Some(&kwargs)) {
 		Ok(capsule) => capsule,
@@ -225,7 +231,16 @@ impl Matrix {
 		}
 		// SAFETY: `shape` holds `ndim` values, and `strides` too unless NULL.
 		let shape = unsafe { [*t.shape, *t.shape.add(1)] };
-		let strides = if t.strides.is_null() { [shape[1], 1] } else { unsafe { [*t.strides, *t.strides.add(1)] } };
+		let mut strides = if t.strides.is_null() { [shape[1], 1] } else { unsafe { [*t.strides, *t.strides.add(1)] } };
+		// The stride of a dimension of size 1 says nothing, and producers
+		// write anything there (PyTorch up to 2.9 exports 1): a single row
+		// is a compact one, a single column's elements adjacent.
+		if shape[1] == 1 {
+			strides[1] = 1;
+		}
+		if shape[0] == 1 {
+			strides[0] = shape[1].saturating_mul(strides[1]);
+		}
 		if shape[0] <= 0 || shape[1] <= 0 {
 			return Err(PyValueError::new_err(format!("{name} is empty ({} x {})", shape[0], shape[1])));
 		}

@@ -188,6 +188,13 @@ impl Miner {
 		out: &Bound<'_, PyAny>,
 		stream: Option<isize>,
 	) -> PyResult<()> {
+		// DLPack's streams: -1 (no ordering), 1 (legacy default), 2
+		// (per-thread default), or a handle; 0 means nothing.
+		if matches!(stream, Some(s) if s == 0 || s < -1) {
+			return Err(PyValueError::new_err(format!(
+				"stream {stream:?}: give a CUDA stream's handle, 1 for the legacy default stream, or None"
+			)));
+		}
 		let taken = [
 			dlpack::take(py, "a", a, stream)?,
 			dlpack::take(py, "b", b, stream)?,

@@ -49,7 +49,9 @@ class OnTheGpu(unittest.TestCase):
 
     def test_products_are_exact_on_every_layout_and_stream(self):
         with torch.no_grad():
-            for m, k, n in [(1, 1, 1), (65, 63, 1), (300, 4100, 257), (1024, 4096, 1024)]:
+            # One row (a decode step; PyTorch exports its stride as 1), one
+            # column, a depth past one piece, and a large product.
+            for m, k, n in [(1, 1, 1), (1, 63, 5), (1, 4096, 1024), (65, 63, 1), (300, 4100, 257), (1024, 4096, 1024)]:
                 a, b = operands(m, k, n, self.device, seed=m)
                 c = self.miner.matmul(a, b)
                 self.assertEqual(c.device, self.device)
@@ -86,16 +88,21 @@ class OnTheGpu(unittest.TestCase):
                 self.miner.matmul(x, y)
         self.assertTrue(torch.equal(self.miner.matmul(a, b), reference(a, b)))
 
-    def test_calls_do_not_grow_the_gpus_memory(self):
+    def test_calls_do_not_grow_the_gpus_memory_or_hold_the_tensors(self):
+        import sys
+
         a, b = operands(256, 512, 256, self.device)
         self.miner.matmul(a, b)
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated()
+        refs = (sys.getrefcount(a), sys.getrefcount(b))
         for _ in range(100):
             c = self.miner.matmul(a, b)
         del c
         torch.cuda.synchronize()
         self.assertLessEqual(torch.cuda.memory_allocated(), before)
+        # Every DLPack capsule's deleter ran: nothing keeps the tensors.
+        self.assertEqual((sys.getrefcount(a), sys.getrefcount(b)), refs)
 
 
 if __name__ == "__main__":

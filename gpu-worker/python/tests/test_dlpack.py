@@ -77,6 +77,12 @@ class Describe(unittest.TestCase):
         # int32, strides still in elements.
         c = np.zeros((4, 6), dtype=np.int32)
         self.assertEqual(_native.dlpack_describe(c, 32)["strides"], (6, 1))
+        # A dimension of size 1: its stride says nothing (PyTorch exports 1),
+        # and is read as a compact row or column.
+        row = np.lib.stride_tricks.as_strided(x, shape=(1, 12), strides=(1, 1))
+        self.assertEqual(_native.dlpack_describe(row, 8)["strides"], (12, 1))
+        col = np.lib.stride_tricks.as_strided(x, shape=(10, 1), strides=(12, 7))
+        self.assertEqual(_native.dlpack_describe(col, 8)["strides"], (12, 1))
         # An older producer's capsule.
         legacy = _native.dlpack_describe(Legacy(x), 8)
         self.assertFalse(legacy["versioned"])
@@ -133,6 +139,14 @@ class DeviceProducts(unittest.TestCase):
             self.assertIn("host memory", str(caught.exception))
             self.assertIn("matmul_device takes tensors on the miner's GPU", str(caught.exception))
             self.assertEqual(miner.stats()["calls"], 0)
+            # A stream is not given to host memory's producer (numpy refuses
+            # one), and a stream of 0 means nothing.
+            with self.assertRaises(ValueError) as caught:
+                miner.matmul_device(a, b, out, 5)
+            self.assertIn("host memory", str(caught.exception))
+            with self.assertRaises(ValueError) as caught:
+                miner.matmul_device(a, b, out, 0)
+            self.assertIn("stream", str(caught.exception))
             before = sys.getrefcount(a)
             for _ in range(50):
                 with self.assertRaises(ValueError):

@@ -31,6 +31,7 @@ matrices can be inferred from the hashes, but the opened rows are public.
 """
 
 import atexit
+import sys
 import weakref
 
 try:
@@ -60,7 +61,8 @@ LOW, HIGH = -64, 63
 
 
 def _is_torch(x):
-    return type(x).__module__.startswith("torch")
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
 
 
 def _operand(name, x):
@@ -107,6 +109,10 @@ def _cuda_operand(name, x, device):
         raise ValueError(f"{name} is not on {device} (the other operand is): give both on the same GPU")
     if x.device != device:
         raise ValueError(f"{name} is on {x.device}, the other operand on {device}: give both on one GPU")
+    if getattr(torch.version, "hip", None):
+        raise RuntimeError("torch is built for ROCm: the miner's GPU path is CUDA's")
+    if x.layout is not torch.strided:
+        raise ValueError(f"{name} is a {x.layout} tensor: give a dense one ({name}.to_dense())")
     if x.dtype != torch.int8:
         raise TypeError(f"{name} has dtype {x.dtype}: the puzzle multiplies torch.int8 in {LOW}..={HIGH}")
     if x.dim() != 2:
