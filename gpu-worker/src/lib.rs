@@ -74,3 +74,24 @@ pub fn si(x: f64) -> String {
 	};
 	format!("{v:.2}{unit}")
 }
+
+/// Challenge parameters by name (`gpu`, `dev`) or as `M,K,N,T` (puzzle v1)
+/// or `M,K,N,T,R` (puzzle v2), checked by the consensus rules.
+pub fn parse_params(s: &str) -> Result<mlpow_primitives::ChallengeParams, String> {
+	use mlpow_primitives::{ChallengeParams, PUZZLE_V1, PUZZLE_V2};
+	let p = match s {
+		"gpu" => ChallengeParams::GPU,
+		"dev" => ChallengeParams::DEV,
+		_ => {
+			let v: Vec<u32> =
+				s.split(',').map(|x| x.trim().parse::<u32>()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+			match v[..] {
+				[m, k, n, t] => ChallengeParams { version: PUZZLE_V1, m, k, n, t, r: 0, epoch_length: 1 },
+				[m, k, n, t, r] => ChallengeParams { version: PUZZLE_V2, m, k, n, t, r, epoch_length: 1 },
+				_ => return Err("expected gpu, dev, M,K,N,T or M,K,N,T,R".into()),
+			}
+		}
+	};
+	p.validate().map_err(|e| format!("{e:?}"))?;
+	Ok(p)
+}

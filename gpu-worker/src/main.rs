@@ -113,25 +113,7 @@ enum BackendChoice {
 }
 
 fn parse_params(s: &str) -> Result<ChallengeParams, String> {
-	let p = match s {
-		"gpu" => ChallengeParams::GPU,
-		"dev" => ChallengeParams::DEV,
-		_ => {
-			let v: Vec<u32> =
-				s.split(',').map(|x| x.trim().parse::<u32>()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
-			match v[..] {
-				[m, k, n, t] => {
-					ChallengeParams { version: mlpow_primitives::PUZZLE_V1, m, k, n, t, r: 0, epoch_length: 1 }
-				}
-				[m, k, n, t, r] => {
-					ChallengeParams { version: mlpow_primitives::PUZZLE_V2, m, k, n, t, r, epoch_length: 1 }
-				}
-				_ => return Err("expected gpu, dev, M,K,N,T or M,K,N,T,R".into()),
-			}
-		}
-	};
-	p.validate().map_err(|e| format!("{e:?}"))?;
-	Ok(p)
+	mlpow_worker::parse_params(s)
 }
 
 fn parse_shape(s: &str) -> Result<[usize; 3], String> {

@@ -34,6 +34,26 @@ const MAX_PACK_WINDOW: f64 = 10.0;
 struct Miner {
 	session: Session,
 	node: String,
+	/// An offline miner's winners, which no node takes: kept for `found()`.
+	found: Option<std::sync::Mutex<tokio::sync::mpsc::Receiver<mlpow_worker::miner::Found>>>,
+}
+
+/// What multiplies a miner's calls, by name.
+fn multiplier(backend: &str) -> PyResult<Box<dyn mlpow_worker::backend::Lane>> {
+	let first_gpu = || cuda::lanes(Some(&[0])).map(|mut lanes| lanes.remove(0));
+	Ok(match backend {
+		"cpu" => cpu::lanes(1).remove(0),
+		"cuda" => first_gpu().map_err(|e| PyRuntimeError::new_err(format!("backend \"cuda\": {e:#}")))?,
+		"auto" => first_gpu().unwrap_or_else(|_| cpu::lanes(1).remove(0)),
+		other => return Err(PyValueError::new_err(format!("backend {other:?}: give \"cpu\", \"cuda\" or \"auto\""))),
+	})
+}
+
+fn check_min_fill(min_fill: f64) -> PyResult<()> {
+	if !(0.0..=1.0).contains(&min_fill) {
+		return Err(PyValueError::new_err(format!("min_fill {min_fill} is not between 0 and 1")));
+	}
+	Ok(())
 }
 
 #[pymethods]
@@ -81,23 +101,13 @@ impl Miner {
 				)))
 			}
 		};
-		if !(0.0..=1.0).contains(&min_fill) {
-			return Err(PyValueError::new_err(format!("min_fill {min_fill} is not between 0 and 1")));
-		}
+		check_min_fill(min_fill)?;
 		if !(0.0..=MAX_PACK_WINDOW).contains(&pack_window) {
 			return Err(PyValueError::new_err(format!(
 				"pack_window {pack_window} is not between 0 and {MAX_PACK_WINDOW} seconds"
 			)));
 		}
-		let first_gpu = || cuda::lanes(Some(&[0])).map(|mut lanes| lanes.remove(0));
-		let multiplier = match backend {
-			"cpu" => cpu::lanes(1).remove(0),
-			"cuda" => first_gpu().map_err(|e| PyRuntimeError::new_err(format!("backend \"cuda\": {e:#}")))?,
-			"auto" => first_gpu().unwrap_or_else(|_| cpu::lanes(1).remove(0)),
-			other => {
-				return Err(PyValueError::new_err(format!("backend {other:?}: give \"cpu\", \"cuda\" or \"auto\"")))
-			}
-		};
+		let multiplier = multiplier(backend)?;
 		if background_threads > MAX_BACKGROUND_THREADS {
 			return Err(PyValueError::new_err(format!(
 				"background_threads {background_threads}: at most {MAX_BACKGROUND_THREADS}"
@@ -112,7 +122,48 @@ impl Miner {
 			pack_window: std::time::Duration::from_secs_f64(pack_window),
 		};
 		let session = Session::start(source, options).map_err(|e| PyRuntimeError::new_err(format!("{e:#}")))?;
-		Ok(Self { session, node: node.to_string() })
+		Ok(Self { session, node: node.to_string(), found: None })
+	}
+
+	/// A miner without a node, mining its calls on work it makes itself:
+	/// puzzle v2 at `params` ("M,K,N,T,R") and `difficulty`, a fixed
+	/// header. Its winners go nowhere but `found()`. For benchmarks and
+	/// tests on machines without a chain (the GPU machine).
+	#[staticmethod]
+	#[pyo3(signature = (params, difficulty, *, backend = "cpu", min_fill = 0.5))]
+	fn offline(params: &str, difficulty: u64, backend: &str, min_fill: f64) -> PyResult<Self> {
+		let params = mlpow_worker::parse_params(params).map_err(|e| PyValueError::new_err(format!("params: {e}")))?;
+		if params.version != mlpow_primitives::PUZZLE_V2 {
+			return Err(PyValueError::new_err("params: calls mine puzzle v2 only (give M,K,N,T,R)"));
+		}
+		if difficulty == 0 {
+			return Err(PyValueError::new_err("difficulty 0 has no target"));
+		}
+		check_min_fill(min_fill)?;
+		let options = Options { min_fill, ..Options::new(multiplier(backend)?) };
+		let (session, found) = Session::offline(options);
+		session.miner().set_job(Some(mlpow_worker::backend::Job {
+			version: 1,
+			pre_hash: [0x6d; 32],
+			number: 1,
+			difficulty: difficulty.into(),
+			params,
+			weights_seed: [0x77; 32],
+		}));
+		Ok(Self { session, node: "offline".into(), found: Some(std::sync::Mutex::new(found)) })
+	}
+
+	/// An offline miner's winners since the last call, each `(nonce,
+	/// tile_i, tile_j, seal bytes)`, every seal verified before it was kept;
+	/// a miner with a node sends them there instead (empty here).
+	fn found(&self) -> Vec<(u64, u32, u32, Vec<u8>)> {
+		let Some(found) = &self.found else { return Vec::new() };
+		let mut rx = found.lock().unwrap_or_else(|e| e.into_inner());
+		let mut out = Vec::new();
+		while let Ok(f) = rx.try_recv() {
+			out.push((f.winner.id.nonce, f.winner.id.tile_i, f.winner.id.tile_j, f.winner.seal));
+		}
+		out
 	}
 
 	/// The exact product `a @ b` (int32) of `a` (`m x k`) and `b`

@@ -193,6 +193,36 @@ class WithoutANode(unittest.TestCase):
         np.testing.assert_array_equal(self.miner.matmul(ok + 1, okb + 2), np.full((2, 4), 6))
 
 
+class Offline(unittest.TestCase):
+    """A miner on work of its own making (no node): its products mine and
+    its winners are kept for ``found()``."""
+
+    def test_an_offline_miner_mines_its_products_and_keeps_its_winners(self):
+        # dev-v2 pieces (64 x 64 x 62), 16 tickets a nonce: about one winner each.
+        miner = mlpow.Miner.offline("64,64,64,16,32", 16)
+        try:
+            a = np.random.default_rng(1).integers(-64, 64, (100, 300), dtype=np.int8)
+            b = np.random.default_rng(2).integers(-64, 64, (300, 90), dtype=np.int8)
+            self.assertTrue(np.array_equal(miner.matmul(a, b), reference(a, b)))
+            stats = miner.stats()
+            self.assertTrue(stats["mining"])
+            self.assertGreater(stats["macs_mined"], 0)
+            self.assertGreater(stats["winners"], 0)
+            found = miner.found()
+            self.assertEqual(len(found), stats["winners"] - stats["dropped"])
+            nonce, tile_i, tile_j, seal = found[0]
+            # A chosen seal: 16-byte id, mode 1, then both roots and openings.
+            self.assertEqual(seal[16], 1)
+            self.assertEqual(int.from_bytes(seal[:8], "little"), nonce)
+            self.assertEqual(miner.found(), [])
+        finally:
+            miner.close(timeout=0.5)
+        for bad, why in [(("64,64,64,16", 16), "puzzle v2"), (("64,64,64,16,32", 0), "difficulty 0"), (("1,2", 5), "params")]:
+            with self.assertRaises(ValueError) as caught:
+                mlpow.Miner.offline(*bad)
+            self.assertIn(why, str(caught.exception))
+
+
 @unittest.skipUnless(NODE_BIN, "set MLPOW_NODE_BIN (scripts/test.sh does)")
 class OnTheChain(Network, unittest.TestCase):
     @classmethod

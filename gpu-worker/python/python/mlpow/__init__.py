@@ -188,6 +188,23 @@ class Miner:
         )
         _open_miners.add(self)
 
+    @classmethod
+    def offline(cls, params, difficulty, *, backend="cpu", min_fill=0.5):
+        """A miner without a node: its calls mine puzzle v2 work it makes
+        itself, at ``params`` (``"M,K,N,T,R"``) and ``difficulty``, and
+        its winners are kept for :meth:`found` (benchmarks, and tests on
+        machines without a chain)."""
+        miner = cls.__new__(cls)
+        miner._native = _NativeMiner.offline(params, difficulty, backend=backend, min_fill=min_fill)
+        _open_miners.add(miner)
+        return miner
+
+    def found(self):
+        """An offline miner's winners since the last call: ``(nonce,
+        tile_i, tile_j, seal)`` each, the seal verified (a miner with a node
+        sends them there instead: empty)."""
+        return self._native.found()
+
     def close(self, timeout=10.0):
         """Stops mining and waits up to ``timeout`` seconds until every
         winner found so far (a block, or a pool's share) has been sent and
