@@ -105,7 +105,10 @@ python_env() {
 	dir="$("$MLPOW_ROOT/scripts/setup-python.sh")"
 	pkg="$CARGO_TARGET_DIR/python-$profile/mlpow"
 	mkdir -p "$pkg"
-	ln -sf "$MLPOW_ROOT/gpu-worker/python/python/mlpow/__init__.py" "$pkg/__init__.py"
+	local module
+	for module in "$MLPOW_ROOT"/gpu-worker/python/python/mlpow/*.py; do
+		ln -sf "$module" "$pkg/"
+	done
 	ln -sf "$CARGO_TARGET_DIR/$profile/lib_native.so" "$pkg/_native.abi3.so"
 	export PYTHONPATH="$dir:$MLPOW_ROOT/clients/python:${pkg%/mlpow}${PYTHONPATH:+:$PYTHONPATH}"
 }

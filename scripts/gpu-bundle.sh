@@ -6,7 +6,8 @@
 #   cuda_device_v2    tests/cuda_device_v2.rs and
 #   cuda_device_inproc tests/cuda_device_inproc.rs), release
 #   mlpow-*.whl       the `mlpow` Python package (abi3 wheel), and
-#   test_cuda.py      its CUDA-tensor tests (gpu-worker/python/tests) and
+#   test_cuda.py      its CUDA-tensor tests (gpu-worker/python/tests),
+#   test_torch.py     its PyTorch layers' tests (mlpow.torch), and
 #   bench_cuda.py     its benchmark against torch._int_mm (python/examples)
 #   run.sh            finds the CUDA libraries, lists the devices, runs the
 #                     GPU tests, then the benchmarks at the GPU preset: v1,
@@ -35,7 +36,7 @@ for line in sys.stdin:
 done
 strip "$out/mlpow-worker" "$out/cuda_device" "$out/cuda_device_v2" "$out/cuda_device_inproc" 2>/dev/null || true
 "$MLPOW_ROOT/scripts/python-wheel.sh" "$out" >/dev/null
-cp gpu-worker/python/tests/test_cuda.py gpu-worker/python/examples/bench_cuda.py "$out/"
+cp gpu-worker/python/tests/test_cuda.py gpu-worker/python/tests/test_torch.py gpu-worker/python/examples/bench_cuda.py "$out/"
 cat > "$out/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs on the GPU machine; see scripts/gpu-bundle.sh.
@@ -91,6 +92,7 @@ if python3 -c 'import torch' 2>/dev/null; then
 	pkg=$(mktemp -d)
 	python3 -m zipfile -e "$here"/mlpow-*.whl "$pkg"
 	PYTHONPATH="$pkg" timeout 120 python3 "$here/test_cuda.py" -v || status=1
+	PYTHONPATH="$pkg" timeout 120 python3 "$here/test_torch.py" -v || status=1
 	bench "the mlpow package against torch._int_mm (8192 x 4096 x 8192)" \
 		env PYTHONPATH="$pkg" python3 "$here/bench_cuda.py"
 	rm -rf "$pkg"

@@ -1,0 +1,88 @@
+"""``mlpow.torch``: a PyTorch model's linear layers swapped for mining ones
+(skipped without torch, with the reason; the GPU bundle runs it on the GPU
+machine's torch, on the CPU and on CUDA). The quantization equals
+``mlpow.quant``'s; a patched model's output is the same whether its
+products mined or not, and close to the float model's."""
+
+import unittest
+
+import numpy as np
+
+try:
+    import torch
+    from torch import nn
+
+    WHY = None
+except ImportError:  # pragma: no cover - CI has no torch
+    torch = None
+    WHY = "torch is not installed"
+
+import mlpow
+from mlpow import quant
+
+
+def model(seed):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(300, 128), nn.ReLU(), nn.Linear(128, 90), nn.ReLU(), nn.Linear(90, 10))
+
+
+@unittest.skipIf(torch is None, WHY or "")
+class Patched(unittest.TestCase):
+    def devices(self):
+        yield "cpu", "cpu"
+        if torch.cuda.is_available():
+            yield "cuda", "cuda"
+
+    def test_the_quantization_is_mlpow_quants(self):
+        import mlpow.torch as mt
+
+        w = torch.randn(40, 70) * torch.rand(40, 1) * 10
+        q, s = mt._quantize(w, dim=1)
+        q_np, s_np = quant.quantize_weight(w.numpy())
+        self.assertTrue(np.array_equal(q.numpy(), q_np))
+        self.assertTrue(np.array_equal(s.numpy(), s_np))
+
+    def test_a_patched_models_output_does_not_depend_on_mining(self):
+        import mlpow.torch as mt
+
+        for device, backend in self.devices():
+            with self.subTest(device=device):
+                reference = model(1).to(device)
+                x = torch.randn(100, 300, device=device)
+                with torch.no_grad():
+                    y_float = reference(x)
+                outputs, stats = [], []
+                for miner in (
+                    mlpow.Miner.offline("64,64,64,16,32", 16, backend=backend),
+                    mlpow.Miner("ws://127.0.0.1:1", backend=backend),
+                ):
+                    m = model(1).to(device)
+                    replaced = mt.patch(m, miner, skip={"4"})
+                    self.assertEqual(replaced, ["0", "2"])
+                    self.assertIsInstance(m[4], nn.Linear)
+                    with torch.no_grad():
+                        outputs.append(m(x))
+                        outputs.append(m(x.unsqueeze(0)).squeeze(0))  # leading dimensions kept
+                    stats.append(miner.stats())
+                    miner.close(timeout=0.5)
+                self.assertGreater(stats[0]["macs_mined"], 0)
+                self.assertEqual(stats[1]["macs_mined"], 0)
+                for y in outputs[1:]:
+                    self.assertTrue(torch.equal(y, outputs[0]), "mining changed the model's output")
+                rel = (outputs[0] - y_float).norm() / y_float.norm()
+                self.assertLess(rel.item(), 0.05)
+
+    def test_training_mode_gradients_are_refused(self):
+        import mlpow.torch as mt
+
+        miner = mlpow.Miner("ws://127.0.0.1:1")
+        try:
+            layer = mt.MiningLinear(nn.Linear(8, 4), miner)
+            with self.assertRaises(RuntimeError):
+                layer(torch.randn(2, 8, requires_grad=True))
+        finally:
+            miner.close(timeout=0.5)
+
+
+if __name__ == "__main__":
+    unittest.main()
