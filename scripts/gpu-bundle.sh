@@ -7,7 +7,8 @@
 #   cuda_device_inproc tests/cuda_device_inproc.rs), release
 #   mlpow-*.whl       the `mlpow` Python package (abi3 wheel), and
 #   test_cuda.py      its CUDA-tensor tests (gpu-worker/python/tests),
-#   test_torch.py     its PyTorch layers' tests (mlpow.torch), and
+#   test_torch.py     its PyTorch layers' tests (mlpow.torch, and the MLPerf
+#   mlperf_tiny/      Tiny autoencoder as a PyTorch model through them), and
 #   bench_cuda.py     its benchmark against torch._int_mm (python/examples)
 #   run.sh            finds the CUDA libraries, lists the devices, runs the
 #                     GPU tests, then the benchmarks at the GPU preset: v1,
@@ -37,6 +38,8 @@ done
 strip "$out/mlpow-worker" "$out/cuda_device" "$out/cuda_device_v2" "$out/cuda_device_inproc" 2>/dev/null || true
 "$MLPOW_ROOT/scripts/python-wheel.sh" "$out" >/dev/null
 cp gpu-worker/python/tests/test_cuda.py gpu-worker/python/tests/test_torch.py gpu-worker/python/examples/bench_cuda.py "$out/"
+mkdir -p "$out/mlperf_tiny"
+cp clients/python/examples/mlperf_tiny/{model.py,torch_model.py,anomaly_detection_int8.npz} "$out/mlperf_tiny/"
 cat > "$out/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs on the GPU machine; see scripts/gpu-bundle.sh.
@@ -92,7 +95,7 @@ if python3 -c 'import torch' 2>/dev/null; then
 	pkg=$(mktemp -d)
 	python3 -m zipfile -e "$here"/mlpow-*.whl "$pkg"
 	PYTHONPATH="$pkg" timeout 120 python3 "$here/test_cuda.py" -v || status=1
-	PYTHONPATH="$pkg" timeout 120 python3 "$here/test_torch.py" -v || status=1
+	PYTHONPATH="$pkg" MLPOW_MLPERF_DIR="$here/mlperf_tiny" timeout 180 python3 "$here/test_torch.py" -v || status=1
 	bench "the mlpow package against torch._int_mm (8192 x 4096 x 8192)" \
 		env PYTHONPATH="$pkg" python3 "$here/bench_cuda.py"
 	rm -rf "$pkg"

@@ -4,7 +4,10 @@ machine's torch, on the CPU and on CUDA). The quantization equals
 ``mlpow.quant``'s; a patched model's output is the same whether its
 products mined or not, and close to the float model's."""
 
+import os
+import sys
 import unittest
+from pathlib import Path
 
 import numpy as np
 
@@ -82,6 +85,41 @@ class Patched(unittest.TestCase):
                 layer(torch.randn(2, 8, requires_grad=True))
         finally:
             miner.close(timeout=0.5)
+
+
+# The MLPerf Tiny autoencoder's example (clients/python/examples), or the
+# copy the GPU bundle carries beside this file.
+MLPERF = Path(
+    os.environ.get("MLPOW_MLPERF_DIR")
+    or Path(__file__).resolve().parents[3] / "clients" / "python" / "examples" / "mlperf_tiny"
+)
+
+
+@unittest.skipIf(torch is None, WHY or "")
+@unittest.skipUnless((MLPERF / "torch_model.py").exists(), f"no MLPerf Tiny example at {MLPERF}")
+class PublishedModel(unittest.TestCase):
+    def test_the_mlperf_autoencoder_scores_the_same_mined_or_not(self):
+        """The MLPerf Tiny anomaly detector as a PyTorch model, patched: its
+        anomaly scores are the same mined and plain, and rank like the int8
+        TFLite reference's (what its AUC depends on)."""
+        sys.path.insert(0, str(MLPERF))
+        import torch_model
+
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        for device in devices:
+            backend = "cuda" if device == "cuda" else "cpu"
+            mined = mlpow.Miner.offline("64,64,64,16,32", 320, backend=backend)
+            plain = mlpow.Miner("ws://127.0.0.1:1", backend=backend)
+            try:
+                out = torch_model.compare(64, {"mined": mined, "plain": plain}, device)
+                self.assertGreater(mined.stats()["macs_mined"], 0)
+            finally:
+                mined.close(timeout=0.5)
+                plain.close(timeout=0.5)
+            self.assertTrue(np.array_equal(out["mined"], out["plain"]), f"{device}: mining changed the scores")
+            rho, rel = out["agreement"]["mined"]
+            self.assertGreater(rho, 0.95, f"{device}: rank correlation with the reference")
+            self.assertLess(rel, 0.1, f"{device}: relative difference from the reference")
 
 
 if __name__ == "__main__":
