@@ -278,8 +278,12 @@ fn send(found: &mpsc::Sender<Found>, name: &str, f: Found, counters: &Counters) 
 			counters.dropped.fetch_add(1, Ordering::Relaxed);
 		}
 		Err(mpsc::error::TrySendError::Full(_)) => {
-			counters.dropped.fetch_add(1, Ordering::Relaxed);
-			log::warn!("{name}: {FOUND_QUEUE} found seals are waiting to be sent; dropping one")
+			// Said at the 1st, 2nd, 4th, 8th... drop: a long outage (or an
+			// offline miner nobody drains) is not a warning per seal.
+			let dropped = counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+			if dropped.is_power_of_two() {
+				log::warn!("{name}: {FOUND_QUEUE} found seals are waiting to be sent; dropped {dropped} so far")
+			}
 		}
 	}
 }
