@@ -238,7 +238,7 @@ fn a_sessions_device_products_are_exact_and_mine() {
 		let out = DeviceOut::row_major(addr(&stream, &out_buf), rows as u32, cols as u32);
 		let before = session.stats();
 		// SAFETY: the test's own buffers, alive and idle during the call.
-		unsafe { session.matmul_device(&a, &bt, &out) }.unwrap();
+		unsafe { session.matmul_device(&a, &bt, &out, None) }.unwrap();
 		let got = stream.clone_dtoh(&out_buf).unwrap();
 		if rows * cols * depth <= 1 << 24 {
 			assert!(got == product(&av, &wv, rows, cols, depth), "{p:?}: the product");
@@ -269,7 +269,7 @@ fn a_sessions_device_products_are_exact_and_mine() {
 	let out = DeviceOut::row_major(addr(&stream, &out_buf), rows as u32, cols as u32);
 	let before = session.stats();
 	// SAFETY: as above.
-	unsafe { session.matmul_device(&a, &bt, &out) }.unwrap();
+	unsafe { session.matmul_device(&a, &bt, &out, Some(0)) }.unwrap();
 	let btv: Vec<i8> = (0..cols * depth).map(|e| bv[(e % depth) * cols + e / depth]).collect();
 	assert!(stream.clone_dtoh(&out_buf).unwrap() == product(&av, &btv, rows, cols, depth));
 	assert_eq!(session.stats().macs_mined, before.macs_mined);
@@ -282,7 +282,7 @@ fn a_sessions_device_products_are_exact_and_mine() {
 	let out_buf = stream.clone_htod(&vec![7i32; rows * cols]).unwrap();
 	let out = DeviceOut::row_major(addr(&stream, &out_buf), rows as u32, cols as u32);
 	// SAFETY: as above.
-	match unsafe { session.matmul_device(&a, &bt, &out) } {
+	match unsafe { session.matmul_device(&a, &bt, &out, Some(1)) } {
 		Err(JobError::Invalid(why)) => assert!(why.contains("-65 at (5, 7)"), "{why}"),
 		other => panic!("not refused: {other:?}"),
 	}

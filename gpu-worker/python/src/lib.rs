@@ -228,8 +228,8 @@ impl Miner {
 	/// apart by any stride, columns adjacent, sharing no memory with `a`
 	/// or `b`. `stream`: the CUDA stream the tensors were made on (its
 	/// handle, 1 for the legacy default), which the producers order their
-	/// pending work before; the call then waits for the whole device
-	/// before reading and for its own work before returning.
+	/// pending work before and the call waits for before reading (None:
+	/// the whole device); it waits for its own work before returning.
 	#[pyo3(signature = (a, b, out, stream = None))]
 	fn matmul_device(
 		&self,
@@ -274,7 +274,9 @@ impl Miner {
 		// the call, which waits for its own work before it returns; the
 		// producers ordered their pending work before `stream`, and the call
 		// waits for the device before it reads.
-		py.detach(move || unsafe { session.matmul_device(&da, &dbt, &dout) }).map_err(job_error)?;
+		// -1 (no ordering asked for) waits for the whole device, as None does.
+		let caller = stream.filter(|&s| s > 0).map(|s| s as u64);
+		py.detach(move || unsafe { session.matmul_device(&da, &dbt, &dout, caller) }).map_err(job_error)?;
 		drop(taken);
 		Ok(())
 	}

@@ -31,11 +31,23 @@ impl Session {
 	/// that is not this GPU's, or a multiplier without a GPU are refused
 	/// with the reason before anything is written.
 	///
+	/// `stream`: the CUDA stream (a handle of the primary context; 0 or 1
+	/// for the legacy default stream) the operands were written on, which
+	/// the call waits for before it reads; `None` waits for the whole
+	/// device.
+	///
 	/// # Safety
 	/// The descriptions are of memory of the GPU's primary context (the
 	/// CUDA runtime's, PyTorch's) that stays valid until this returns;
-	/// nothing writes `a` or `bt`, or reads or writes `out`, meanwhile.
-	pub unsafe fn matmul_device(&self, a: &DeviceMatrix, bt: &DeviceMatrix, out: &DeviceOut) -> Result<(), JobError> {
+	/// nothing writes `a` or `bt`, or reads or writes `out`, meanwhile;
+	/// `stream` is a live stream of that context.
+	pub unsafe fn matmul_device(
+		&self,
+		a: &DeviceMatrix,
+		bt: &DeviceMatrix,
+		out: &DeviceOut,
+		stream: Option<u64>,
+	) -> Result<(), JobError> {
 		check_product(a, bt, out).map_err(|e| JobError::Invalid(e.0))?;
 		let (rows, depth, cols) = (a.rows as usize, a.cols as usize, bt.rows as usize);
 		let whole = Block { rows: 0..rows, cols: 0..cols, depth: 0..depth };
@@ -63,7 +75,7 @@ impl Session {
 			),
 			None => vec![(whole.clone(), None)],
 		};
-		let plan = DevicePlan { work: work.as_deref().cloned(), blocks };
+		let plan = DevicePlan { work: work.as_deref().cloned(), blocks, caller_stream: stream };
 		let name = lane.info().to_string();
 		// SAFETY: the caller vouches for the three, as this function asks.
 		let (outcome, result) = unsafe { lane.matmul_device(a, bt, out, &plan) };

@@ -345,7 +345,7 @@ fn device_operands_on_a_cpu_multiplier_are_refused_with_the_reason() {
 	let out = DeviceOut::row_major(0x30_0000, 64, 64);
 	let refused = |a: &DeviceMatrix, bt: &DeviceMatrix, out: &DeviceOut| {
 		// SAFETY: refused before any address is used (the test's point).
-		match unsafe { s.matmul_device(a, bt, out) } {
+		match unsafe { s.matmul_device(a, bt, out, None) } {
 			Err(JobError::Invalid(why)) => why,
 			other => panic!("not refused: {other:?}"),
 		}

@@ -13,9 +13,10 @@
 //!    (a device or kernel fault) the output is recomputed plainly and
 //!    checked again, and the call fails only if that fails too.
 //!
-//! Until the caller's stream is joined (stage 1.2) the call orders itself
-//! by synchronizing the context before it reads and its stream before it
-//! returns: correct for any stream of the caller's, not yet overlapped.
+//! The call waits for the caller's stream (or, if it names none, the whole
+//! device) before it reads, and for its own work before it returns (it
+//! reads Freivalds' verdict): correct for any stream of the caller's, and
+//! not overlapped with the caller's later kernels.
 
 use super::{commit_piece, lent_memory};
 use crate::{
@@ -48,6 +49,11 @@ pub struct MinedPiece {
 pub struct DevicePlan {
 	pub work: Option<Job>,
 	pub blocks: Vec<(Block, Option<MinedPiece>)>,
+	/// The CUDA stream the caller's operands were written on (a handle; 0
+	/// or 1 for the legacy default stream, 2 for the per-thread one): the
+	/// call waits for it before reading. `None`: it waits for the whole
+	/// device.
+	pub caller_stream: Option<u64>,
 }
 
 /// What one call did.
@@ -173,9 +179,19 @@ impl CudaLane {
 		{
 			lent_memory(ptr, span, self.info.ordinal, what)?;
 		}
-		// The caller's kernels that write A and Bt are done (stage 1.2 will
-		// join its stream instead).
-		self.ctx.synchronize().map_err(|e| device(anyhow!("waiting for the caller's work: {e:?}")))?;
+		// The caller's kernels that write A and Bt are done: its stream's,
+		// or, when it named none, the whole device's.
+		match plan.caller_stream {
+			Some(handle) => {
+				// SAFETY: the caller's promise: a stream of this context (or
+				// one of the driver's special handles, 0, 1 and 2).
+				let r = unsafe { sys::cuStreamSynchronize(handle as sys::CUstream) };
+				if r != sys::CUresult::CUDA_SUCCESS {
+					return Err(JobError::Device(format!("waiting for the caller's stream {handle:#x}: {r:?}")));
+				}
+			}
+			None => self.ctx.synchronize().map_err(|e| device(anyhow!("waiting for the caller's work: {e:?}")))?,
+		}
 		let stream = self.ctx.default_stream();
 		let _finish = Finish(stream.clone());
 		for (m, which) in [(a, "A"), (&bt.t(), "B")] {
