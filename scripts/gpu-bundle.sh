@@ -87,7 +87,7 @@ timeout 300 "$here/cuda_device" --nocapture --test-threads 1 || status=1
 echo "== GPU tests, puzzle v2 (every transcript kernel the device runs)"
 timeout 400 "$here/cuda_device_v2" --nocapture --test-threads 1 || status=1
 echo "== GPU tests, operands kept on the device (the in-process miner's kernels)"
-timeout 120 "$here/cuda_device_inproc" --nocapture --test-threads 1 || status=1
+timeout 300 "$here/cuda_device_inproc" --nocapture --test-threads 1 || status=1
 # The Python package on torch's CUDA tensors, where this machine's Python
 # has torch: the wheel is unpacked, not installed (abi3, no pip needed).
 if python3 -c 'import torch' 2>/dev/null; then

@@ -272,8 +272,8 @@ impl Miner {
 		let session = &self.session;
 		// SAFETY: the three managed tensors are held (`taken`) until after
 		// the call, which waits for its own work before it returns; the
-		// producers ordered their pending work before `stream`, and the call
-		// waits for the device before it reads.
+		// producers ordered their pending work before `stream`, which the
+		// call waits for before it reads (the whole device without one).
 		// -1 (no ordering asked for) waits for the whole device, as None does.
 		let caller = stream.filter(|&s| s > 0).map(|s| s as u64);
 		py.detach(move || unsafe { session.matmul_device(&da, &dbt, &dout, caller) }).map_err(job_error)?;

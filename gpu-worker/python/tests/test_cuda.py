@@ -4,9 +4,9 @@ taken through DLPack and never copied to the host, equal torch's own, on
 the default stream and on a side stream, for a weight given as it is and
 as a ``Linear.weight.t()`` view; bad input is refused with the named
 exception and the next call still works; 100 calls do not grow torch's
-allocated memory. Mining: an offline miner is not available from Python,
-so these run without work (plain products on the device, every path of
-the call but the mined pieces, which tests/cuda_device_inproc.rs checks).
+allocated memory. These run without work (plain products on the device);
+the mined path through the package is test_torch.py's (an offline miner)
+and bench_cuda.py's, and the Rust side's tests/cuda_device_inproc.rs.
 """
 
 import unittest

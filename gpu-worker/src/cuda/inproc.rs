@@ -14,8 +14,8 @@
 //! Memory a caller lends is described by [`DeviceMatrix`] / [`DeviceOut`]
 //! and checked twice before a kernel reads it: the description's
 //! arithmetic ([`operand`](super::operand)), then the driver's account of
-//! the address ([`lent_memory`]): device memory of this lane's GPU, the
-//! whole span inside one allocation.
+//! the address ([`lent_memory`]): device memory of this lane's GPU and
+//! context, the whole span mapped (in one allocation or adjacent ones).
 
 use super::{
 	commit::Commit,

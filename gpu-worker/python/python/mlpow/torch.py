@@ -18,7 +18,7 @@ chain. Inference only.
 import torch
 from torch import nn
 
-from .quant import HIGH, LOW
+from . import HIGH, LOW  # the puzzle's range (mlpow.quant needs numpy; this does not)
 
 __all__ = ["MiningLinear", "patch"]
 
@@ -48,7 +48,8 @@ class MiningLinear(nn.Module):
         self.register_buffer("bias", bias)
         self.miner = miner
         # Registered with the miner on first use, on the weights' device (and
-        # again if the module moves): committed once, not at every call.
+        # again if the module moves): on the CPU its pieces are committed
+        # once; a CUDA weight is held as it is, its pieces cut at each call.
         self._weight, self._weight_device = None, None
 
     def _registered(self):
