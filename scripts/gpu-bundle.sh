@@ -17,7 +17,8 @@
 #                     its mean power draw (about 7 minutes in all; with
 #                     MLPOW_NCU=1 also an Nsight Compute profile of each)
 # On the GPU machine: `bash gpu-bundle/run.sh` (extra arguments go to every
-# benchmark, e.g. --devices 0).
+# benchmark, e.g. --devices 0); `MLPOW_STEPS=tests` or `MLPOW_STEPS=bench`
+# runs one half (neither is timed on a GPU yet: give each its own call).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$MLPOW_ROOT"
@@ -82,34 +83,47 @@ kernels=mma
 if nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | grep -q '^9\.0'; then
 	kernels="mma wgmma"
 fi
-echo "== GPU tests, puzzle v1"
-timeout 300 "$here/cuda_device" --nocapture --test-threads 1 || status=1
-echo "== GPU tests, puzzle v2 (every transcript kernel the device runs)"
-timeout 400 "$here/cuda_device_v2" --nocapture --test-threads 1 || status=1
-echo "== GPU tests, operands kept on the device (the in-process miner's kernels)"
-timeout 300 "$here/cuda_device_inproc" --nocapture --test-threads 1 || status=1
-# The Python package on torch's CUDA tensors, where this machine's Python
-# has torch: the wheel is unpacked, not installed (abi3, no pip needed).
+# MLPOW_STEPS picks what runs: "tests", "bench" or both (the default), so
+# that a session with little device time can run them in two calls.
+steps=" ${MLPOW_STEPS:-tests bench} "
+# The Python package, where this machine's Python has torch: the wheel is
+# unpacked, not installed (abi3, no pip needed).
+pkg=""
 if python3 -c 'import torch' 2>/dev/null; then
-	echo "== the mlpow package on torch CUDA tensors"
 	pkg=$(mktemp -d)
 	python3 -m zipfile -e "$here"/mlpow-*.whl "$pkg"
-	PYTHONPATH="$pkg" timeout 120 python3 "$here/test_cuda.py" -v || status=1
-	PYTHONPATH="$pkg" MLPOW_MLPERF_DIR="$here/mlperf_tiny" timeout 180 python3 "$here/test_torch.py" -v || status=1
-	bench "the mlpow package against torch._int_mm (8192 x 4096 x 8192)" \
-		env PYTHONPATH="$pkg" python3 "$here/bench_cuda.py"
-	rm -rf "$pkg"
-else
-	echo "== the mlpow package on torch CUDA tensors: skipped (no torch)"
 fi
-bench "puzzle v1 (GPU preset)" "$here/mlpow-worker" --backend cuda --benchmark --bench-secs 5 "$@"
-for kernel in $kernels; do
-	export MLPOW_V2_KERNEL=$kernel
-	bench "puzzle v2 (GPU preset, r = 64), $kernel kernel" "$here/mlpow-worker" --backend cuda --benchmark \
-		--bench-secs 5 --bench-params 8192,4096,8192,16,64 "$@"
-	bench "useful mode (jobs of the preset's shape), $kernel kernel" "$here/mlpow-worker" --backend cuda \
-		--benchmark --bench-secs 5 --bench-params 8192,4096,8192,16,64 --bench-job 8192,4096,8192 "$@"
-done
+if [[ $steps == *" tests "* ]]; then
+	echo "== GPU tests, puzzle v1"
+	timeout 300 "$here/cuda_device" --nocapture --test-threads 1 || status=1
+	echo "== GPU tests, puzzle v2 (every transcript kernel the device runs)"
+	timeout 400 "$here/cuda_device_v2" --nocapture --test-threads 1 || status=1
+	echo "== GPU tests, operands kept on the device (the in-process miner's kernels)"
+	timeout 300 "$here/cuda_device_inproc" --nocapture --test-threads 1 || status=1
+	if [ -n "$pkg" ]; then
+		echo "== the mlpow package on torch CUDA tensors"
+		PYTHONPATH="$pkg" timeout 120 python3 "$here/test_cuda.py" -v || status=1
+		PYTHONPATH="$pkg" MLPOW_MLPERF_DIR="$here/mlperf_tiny" timeout 180 python3 "$here/test_torch.py" -v ||
+			status=1
+	else
+		echo "== the mlpow package on torch CUDA tensors: skipped (no torch)"
+	fi
+fi
+if [[ $steps == *" bench "* ]]; then
+	if [ -n "$pkg" ]; then
+		bench "the mlpow package against torch._int_mm (8192 x 4096 x 8192)" \
+			env PYTHONPATH="$pkg" python3 "$here/bench_cuda.py"
+	fi
+	bench "puzzle v1 (GPU preset)" "$here/mlpow-worker" --backend cuda --benchmark --bench-secs 5 "$@"
+	for kernel in $kernels; do
+		export MLPOW_V2_KERNEL=$kernel
+		bench "puzzle v2 (GPU preset, r = 64), $kernel kernel" "$here/mlpow-worker" --backend cuda --benchmark \
+			--bench-secs 5 --bench-params 8192,4096,8192,16,64 "$@"
+		bench "useful mode (jobs of the preset's shape), $kernel kernel" "$here/mlpow-worker" --backend cuda \
+			--benchmark --bench-secs 5 --bench-params 8192,4096,8192,16,64 --bench-job 8192,4096,8192 "$@"
+	done
+fi
+[ -n "$pkg" ] && rm -rf "$pkg"
 unset MLPOW_V2_KERNEL
 # A profile of each transcript kernel (Nsight Compute), when asked for:
 # MLPOW_NCU=1 bash gpu-bundle/run.sh (a few minutes more).
