@@ -102,8 +102,8 @@ if [[ $steps == *" tests "* ]]; then
 	timeout 300 "$here/cuda_device_inproc" --nocapture --test-threads 1 || status=1
 	if [ -n "$pkg" ]; then
 		echo "== the mlpow package on torch CUDA tensors"
-		PYTHONPATH="$pkg" timeout 120 python3 "$here/test_cuda.py" -v || status=1
-		PYTHONPATH="$pkg" MLPOW_MLPERF_DIR="$here/mlperf_tiny" timeout 180 python3 "$here/test_torch.py" -v ||
+		PYTHONPATH="$pkg${PYTHONPATH:+:$PYTHONPATH}" timeout 120 python3 "$here/test_cuda.py" -v || status=1
+		PYTHONPATH="$pkg${PYTHONPATH:+:$PYTHONPATH}" MLPOW_MLPERF_DIR="$here/mlperf_tiny" timeout 180 python3 "$here/test_torch.py" -v ||
 			status=1
 	else
 		echo "== the mlpow package on torch CUDA tensors: skipped (no torch)"
@@ -112,7 +112,7 @@ fi
 if [[ $steps == *" bench "* ]]; then
 	if [ -n "$pkg" ]; then
 		bench "the mlpow package against torch._int_mm (8192 x 4096 x 8192)" \
-			env PYTHONPATH="$pkg" python3 "$here/bench_cuda.py"
+			env PYTHONPATH="$pkg${PYTHONPATH:+:$PYTHONPATH}" python3 "$here/bench_cuda.py"
 	fi
 	bench "puzzle v1 (GPU preset)" "$here/mlpow-worker" --backend cuda --benchmark --bench-secs 5 "$@"
 	for kernel in $kernels; do
