@@ -49,20 +49,11 @@ fn device_operand_kernels_equal_their_host_twins() {
 			let buf = place(&values(whole.rows as usize * whole.cols as usize, u64::from(k)), &whole, 0);
 			let corner = whole.ptr + 2 * whole.row_stride + 3 * whole.col_stride;
 			let block = DeviceMatrix { ptr: corner, rows, cols: depth, ..whole };
-			let data = gather(&buf, &block);
 			for salt_col in [k - 1, k - 2] {
 				let seed: [u8; 32] = core::array::from_fn(|i| (i as u32 * 13 + salt_col) as u8);
 				let (got, flag) = lane.debug_piece(&buf, &block, (height, k), salt_col, &seed).unwrap();
 				assert_eq!(flag, None);
-				let want = reference_piece(
-					&data,
-					rows as usize,
-					depth as usize,
-					height as usize,
-					k as usize,
-					salt_col as usize,
-					&seed,
-				);
+				let want = reference_piece(&buf, &block, (height, k), salt_col, &seed);
 				assert!(got == want, "{height}x{k} piece of {rows}x{depth}, transposed {transposed}, salt {salt_col}");
 			}
 			let mut bad = buf.clone();
@@ -167,8 +158,8 @@ fn a_nonce_on_pieces_cut_and_committed_on_the_device_equals_the_host_path() {
 			lane.debug_multiply_device(&work, (&a_buf, &a), (&bt_buf, &bt), (&seeds.0, &seeds.1), nonce).unwrap();
 		assert_eq!(bad, None);
 		let (rows_u, cols_u, depth_u) = (rows as usize, cols as usize, depth as usize);
-		let piece_a = reference_piece(&av, rows_u, depth_u, m as usize, k as usize, k as usize - 1, &seeds.0);
-		let piece_bt = reference_piece(&btv, cols_u, depth_u, n as usize, k as usize, k as usize - 2, &seeds.1);
+		let piece_a = reference_piece(&a_buf, &a, (m, k), k - 1, &seeds.0);
+		let piece_bt = reference_piece(&bt_buf, &bt, (n, k), k - 2, &seeds.1);
 		let host =
 			lane.multiply(&work, commit_a(&p, piece_a).unwrap(), commit_bt(&p, piece_bt).unwrap(), nonce).unwrap();
 		assert!(got == host.product, "{p:?}: the device pieces' product differs from the host path's");

@@ -65,22 +65,21 @@ pub fn salt_values(seed: &[u8; 32], rows: usize) -> Vec<i8> {
 	bytes.into_iter().map(|b| (b as i8) >> 1).collect()
 }
 
-/// The piece the host path makes of the same block: `plan::padded`, then
-/// `plan::salt_a` (salt in column k - 1) or `salt_bt` (k - 2), with the
-/// seed's salt.
+/// The piece the host path makes of the block `block` describes in `buf`:
+/// `plan::padded` to `height x k`, then `plan::salt_a` (salt in column
+/// k - 1) or `salt_bt` (k - 2), with the seed's salt.
 pub fn reference_piece(
-	block: &[i8],
-	rows: usize,
-	depth: usize,
-	height: usize,
-	k: usize,
-	salt_col: usize,
+	buf: &[i8],
+	block: &DeviceMatrix,
+	(height, k): (u32, u32),
+	salt_col: u32,
 	seed: &[u8; 32],
 ) -> Vec<i8> {
-	let mut piece = plan::padded(block, depth, &(0..rows), &(0..depth), height, k);
+	let (rows, depth, height, k) = (block.rows as usize, block.cols as usize, height as usize, k as usize);
+	let mut piece = plan::padded(&gather(buf, block), depth, &(0..rows), &(0..depth), height, k);
 	let mut salt = salt_values(seed, height).into_iter();
 	let mut next = move || salt.next().expect("a salt value a row");
-	if salt_col == k - 1 {
+	if salt_col as usize == k - 1 {
 		plan::salt_a(&mut piece, k, &mut next);
 	} else {
 		plan::salt_bt(&mut piece, k, &mut next);
