@@ -323,6 +323,15 @@ __device__ __forceinline__ void v2_copy16(u8 *dst, const i8 *src) {
 #endif
 }
 
+// Step `kt`'s slices of A and Bt into one pipeline stage: A's at `stage`,
+// Bt's `stage_bytes` after it, this thread's 16 bytes of each at `so`
+// (both transcript kernels stage the same slices, in their own layouts).
+__device__ __forceinline__ void v2_load_stage(u8 *stage, u32 stage_bytes, u32 so, const i8 *a, const i8 *bt,
+	u32 tid, u32 block_row, u32 block_col, u32 kt, u32 k) {
+	v2_copy16(stage + so, a + v2_global_offset(tid, block_row, kt, k));
+	v2_copy16(stage + stage_bytes + so, bt + v2_global_offset(tid, block_col, kt, k));
+}
+
 __device__ __forceinline__ void v2_copy_commit() {
 #if __CUDA_ARCH__ >= 800
 	asm volatile("cp.async.commit_group;\n" ::: "memory");
@@ -368,11 +377,8 @@ extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript(co
 	v2_lane_clear(&s);
 
 	for (u32 st = 0; st < V2_STAGES - 1; st++) {
-		if (st < steps) {
-			u8 *stage = smem + 2 * st * V2_STAGE_BYTES;
-			v2_copy16(stage + so, a + v2_global_offset(tid, block_row, st, k));
-			v2_copy16(stage + V2_STAGE_BYTES + so, bt + v2_global_offset(tid, block_col, st, k));
-		}
+		if (st < steps)
+			v2_load_stage(smem + 2 * st * V2_STAGE_BYTES, V2_STAGE_BYTES, so, a, bt, tid, block_row, block_col, st, k);
 		v2_copy_commit();
 	}
 	for (u32 kt = 0; kt < steps; kt++) {
@@ -381,11 +387,9 @@ extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript(co
 		// The stage consumed in the previous step is free for step
 		// kt + STAGES - 1 (every thread is past it: the barrier above).
 		u32 next = kt + V2_STAGES - 1;
-		if (next < steps) {
-			u8 *stage = smem + 2 * (next % V2_STAGES) * V2_STAGE_BYTES;
-			v2_copy16(stage + so, a + v2_global_offset(tid, block_row, next, k));
-			v2_copy16(stage + V2_STAGE_BYTES + so, bt + v2_global_offset(tid, block_col, next, k));
-		}
+		if (next < steps)
+			v2_load_stage(smem + 2 * (next % V2_STAGES) * V2_STAGE_BYTES, V2_STAGE_BYTES, so, a, bt, tid, block_row,
+				block_col, next, k);
 		v2_copy_commit();
 
 		const u8 *as = smem + 2 * (kt % V2_STAGES) * V2_STAGE_BYTES, *bs = as + V2_STAGE_BYTES;

@@ -247,11 +247,8 @@ extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript_wg
 	// more than that is kept free for the wgmma that may still be reading
 	// (each warpgroup waits only for all but its latest group).
 	for (u32 st = 0; st < V2W_STAGES - 2; st++) {
-		if (st < steps) {
-			u8 *stage = smem + 2 * st * V2W_STAGE_BYTES;
-			v2_copy16(stage + so, a + v2_global_offset(tid, block_row, st, k));
-			v2_copy16(stage + V2W_STAGE_BYTES + so, bt + v2_global_offset(tid, block_col, st, k));
-		}
+		if (st < steps)
+			v2_load_stage(smem + 2 * st * V2W_STAGE_BYTES, V2W_STAGE_BYTES, so, a, bt, tid, block_row, block_col, st, k);
 		v2_copy_commit();
 	}
 	for (u32 kt = 0; kt < steps; kt++) {
@@ -262,11 +259,9 @@ extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript_wg
 		// both warpgroups saw complete in step kt - 1 (wait_group 1, or 0)
 		// before the barrier above.
 		u32 next = kt + V2W_STAGES - 2;
-		if (next < steps) {
-			u8 *stage = smem + 2 * (next % V2W_STAGES) * V2W_STAGE_BYTES;
-			v2_copy16(stage + so, a + v2_global_offset(tid, block_row, next, k));
-			v2_copy16(stage + V2W_STAGE_BYTES + so, bt + v2_global_offset(tid, block_col, next, k));
-		}
+		if (next < steps)
+			v2_load_stage(smem + 2 * (next % V2W_STAGES) * V2W_STAGE_BYTES, V2W_STAGE_BYTES, so, a, bt, tid,
+				block_row, block_col, next, k);
 		v2_copy_commit();
 
 		const u32 as = smem_at + 2 * (kt % V2W_STAGES) * V2W_STAGE_BYTES, bs = as + V2W_STAGE_BYTES;
