@@ -64,6 +64,14 @@ struct BatchState {
 	abandoned: bool,
 }
 
+impl Packer {
+	/// Batches open for joining (tests wait on it instead of sleeping).
+	#[cfg(test)]
+	pub(super) fn open_batches(&self) -> usize {
+		self.open.lock().unwrap_or_else(|p| p.into_inner()).len()
+	}
+}
+
 /// How often the call that opened a batch looks whether there is still
 /// work to mine (without it, nobody else will join: new calls are not
 /// packed).

@@ -315,7 +315,13 @@ fn a_batch_stops_waiting_when_the_work_goes() {
 	let started = Instant::now();
 	std::thread::scope(|s| {
 		let call = s.spawn(|| session.matmul_by(&m.a, 4, &weight).unwrap());
-		std::thread::sleep(Duration::from_millis(100));
+		// The call is waiting in its batch before the work goes (not a
+		// sleep: under load the call could start after it).
+		let opened = Instant::now();
+		while session.packer.open_batches() == 0 {
+			assert!(opened.elapsed() < window / 4, "the call never opened a batch");
+			std::thread::yield_now();
+		}
 		session.miner().set_job(None);
 		assert_eq!(call.join().unwrap(), naive(&m));
 	});
