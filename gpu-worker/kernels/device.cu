@@ -4,7 +4,9 @@
 // Each is what the host path does with host slices, done where the data is:
 //
 // - `mlpow2_range`: the first value of a strided matrix outside v2's input
-//   range -64..63 (the host path checks it in `Session::matmul`);
+//   range -64..63 (the host path checks it in `Session::matmul`), and
+//   optionally a row-major copy of what it checked (a registered weight's
+//   own copy, made and checked in one pass);
 // - `mlpow2_piece`: one puzzle piece cut out of a strided matrix, zero-
 //   padded and salted (`jobs::plan::padded` + `salt_a` / `salt_bt`);
 // - `mlpow2_add_block`: a piece's product stored or added into the
@@ -39,9 +41,12 @@ MLPOW_FN u64 device_at(u64 idx, u64 cols, u64 rs, u64 cs) {
 // Range check, item `idx` (row-major) of a `_ x cols` matrix: a value
 // outside -64..63 lowers `*first_bad` to `idx << 8 | the value's byte`
 // (the host starts it at u64::MAX; the smallest index wins, and its value
-// comes with it for the message).
-MLPOW_FN void mlpow2_range_one(u64 idx, const i8 *m, u64 cols, u64 rs, u64 cs, u64 *first_bad) {
+// comes with it for the message). With `copy` (else null), the value read
+// is stored at `copy[idx]`: the copy holds exactly what was checked, even
+// if the source changes meanwhile.
+MLPOW_FN void mlpow2_range_one(u64 idx, const i8 *m, u64 cols, u64 rs, u64 cs, u64 *first_bad, i8 *copy) {
 	const i8 v = m[device_at(idx, cols, rs, cs)];
+	if (copy) copy[idx] = v;
 	if (v < -64 || v > 63) {
 		const u64 key = idx << 8 | (u64)(unsigned char)v;
 #ifdef __CUDACC__
@@ -172,9 +177,10 @@ MLPOW_FN void mlpow_gemm_i8_one(u64 idx, const i8 *a, u64 ars, u64 acs, const i8
 }
 
 #ifdef __CUDACC__
-extern "C" __global__ void mlpow2_range(const i8 *m, u64 items, u64 cols, u64 rs, u64 cs, u64 *first_bad) {
+extern "C" __global__ void mlpow2_range(const i8 *m, u64 items, u64 cols, u64 rs, u64 cs, u64 *first_bad,
+	i8 *copy) {
 	u64 idx = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-	if (idx < items) mlpow2_range_one(idx, m, cols, rs, cs, first_bad);
+	if (idx < items) mlpow2_range_one(idx, m, cols, rs, cs, first_bad, copy);
 }
 
 extern "C" __global__ void mlpow2_piece(i8 *piece, u64 items, u32 k, const i8 *src, u64 rs, u64 cs, u32 rows,

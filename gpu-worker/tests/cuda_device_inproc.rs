@@ -279,3 +279,71 @@ fn a_sessions_device_products_are_exact_and_mine() {
 	}
 	assert!(stream.clone_dtoh(&out_buf).unwrap().iter().all(|&v| v == 7));
 }
+
+/// A weight registered from device memory (`Session::register_weight_device`):
+/// copied and range-checked once, its pieces committed by the first mined
+/// call and reused by the next ones, products exact, and later writes to
+/// the caller's tensor not seen; a value out of range refused at
+/// registration, naming it.
+#[test]
+fn a_registered_device_weight_commits_its_pieces_once_and_keeps_its_values() {
+	let test = "a_registered_device_weight_commits_its_pieces_once_and_keeps_its_values";
+	let Some(lane) = support_gpu::gpu(test) else { return };
+	let ctx = CudaContext::new(lane.info().ordinal).unwrap();
+	let stream = ctx.default_stream();
+	let (session, _found) = Session::offline(Options::new(Box::new(lane)));
+	let work = Job {
+		version: 3,
+		pre_hash: [4; 32],
+		number: 11,
+		difficulty: U256::from(16u64),
+		params: ChallengeParams::DEV_V2,
+		weights_seed: [5; 32],
+	};
+	session.miner().set_job(Some(work));
+	let (rows, depth, cols) = (100, 300, 90);
+	let wv = values(cols * depth, 6);
+	let mut w_buf = stream.clone_htod(&wv).unwrap();
+	let bt = DeviceMatrix::row_major(addr(&stream, &w_buf), cols as u32, depth as u32);
+	// SAFETY: the test's own buffer, alive and idle during the call.
+	let weight = unsafe { session.register_weight_device(&bt, None) }.unwrap();
+	assert_eq!((weight.shape(), weight.pieces_prepared()), ((depth, cols), 0));
+	// The caller's tensor changes after registration: not seen.
+	stream.memcpy_htod(&vec![1i8; cols * depth], &mut w_buf).unwrap();
+	let mut made = 0;
+	for call in 0..3u64 {
+		let av = values(rows * depth, 10 + call);
+		let a_buf = stream.clone_htod(&av).unwrap();
+		let a = DeviceMatrix::row_major(addr(&stream, &a_buf), rows as u32, depth as u32);
+		let out_buf = stream.alloc_zeros::<i32>(rows * cols).unwrap();
+		let out = DeviceOut::row_major(addr(&stream, &out_buf), rows as u32, cols as u32);
+		let before = session.stats();
+		// SAFETY: as above.
+		unsafe { session.matmul_device_by(&a, &weight, &out, Some(1)) }.unwrap();
+		assert!(stream.clone_dtoh(&out_buf).unwrap() == product(&av, &wv, rows, cols, depth), "call {call}");
+		assert!(session.stats().macs_mined > before.macs_mined, "call {call} mined nothing");
+		if call == 0 {
+			made = weight.pieces_prepared();
+			assert!(made > 0, "the first mined call commits the weight's pieces");
+		}
+		assert_eq!(weight.pieces_prepared(), made, "call {call} committed the weight again");
+	}
+	// A shape that does not multiply is refused before anything runs.
+	let a_buf = stream.clone_htod(&values(rows * 7, 1)).unwrap();
+	let a = DeviceMatrix::row_major(addr(&stream, &a_buf), rows as u32, 7);
+	let out_buf = stream.alloc_zeros::<i32>(rows * cols).unwrap();
+	let out = DeviceOut::row_major(addr(&stream, &out_buf), rows as u32, cols as u32);
+	// SAFETY: as above.
+	assert!(matches!(unsafe { session.matmul_device_by(&a, &weight, &out, None) }, Err(JobError::Invalid(_))));
+	// Out of range at registration: refused, naming the value and where
+	// it is in B (depth x cols).
+	let mut bad = wv.clone();
+	bad[3 * depth + 8] = 99;
+	let bad_buf = stream.clone_htod(&bad).unwrap();
+	let bt = DeviceMatrix::row_major(addr(&stream, &bad_buf), cols as u32, depth as u32);
+	// SAFETY: as above.
+	match unsafe { session.register_weight_device(&bt, None) } {
+		Err(JobError::Invalid(why)) => assert!(why.contains("99 at (8, 3)"), "{why}"),
+		other => panic!("not refused: {other:?}"),
+	}
+}

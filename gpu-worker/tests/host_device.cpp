@@ -8,7 +8,9 @@
 // is inside its file (a test's mistake ends here, not in a wild read).
 // Strides are in elements.
 //
-//   range ITEMS COLS RS CS M                  -> "first <idx> <value>" | "first none"
+//   range ITEMS COLS RS CS M [COPY]           -> "first <idx> <value>" | "first none"
+//                                             (COPY: ITEMS bytes, written:
+//                                             what was checked, row-major)
 //   piece HEIGHT K ROWS DEPTH RS CS SALT_COL SALT_KEY SEED SRC OUT
 //                                             (OUT: HEIGHT x K bytes, written)
 //                                             -> "first ..." as range, over
@@ -95,14 +97,17 @@ static void usage() {
 int main(int argc, char **argv) {
 	if (argc < 2) usage();
 	const std::string cmd = argv[1];
-	if (cmd == "range" && argc == 7) {
+	if (cmd == "range" && (argc == 7 || argc == 8)) {
 		const u64 items = num(argv[2]), cols = num(argv[3]), rs = num(argv[4]), cs = num(argv[5]);
 		std::vector<i8> m = read_as<i8>(argv[6]);
 		inside("M", items / cols, cols, rs, cs, m.size());
+		std::vector<i8> copy(argc == 8 ? items : 0, (i8)0x5a);  // garbage: every byte must be written
 		u64 first = UINT64_MAX;
 		// Last index first: a GPU runs threads in any order, and the flag
 		// must not depend on it.
-		for (u64 idx = items; idx-- > 0;) mlpow2_range_one(idx, m.data(), cols, rs, cs, &first);
+		for (u64 idx = items; idx-- > 0;)
+			mlpow2_range_one(idx, m.data(), cols, rs, cs, &first, argc == 8 ? copy.data() : nullptr);
+		if (argc == 8) write_as(argv[7], copy);
 		print_first(first);
 	} else if (cmd == "piece" && argc == 13) {
 		const u64 height = num(argv[2]), k = num(argv[3]), rows = num(argv[4]), depth = num(argv[5]);

@@ -91,6 +91,39 @@ fn the_range_check_finds_the_first_value_outside_seven_bits_in_row_major_order()
 	}
 }
 
+/// The range check with a copy (a registered weight's own copy, made in
+/// the same pass): row-major, every byte written, and exactly the values
+/// checked, out-of-range ones included (the caller refuses the copy then).
+#[test]
+fn the_range_checks_copy_is_what_it_checked_in_row_major_order() {
+	for transposed in [false, true] {
+		for (rows, cols) in [(1, 1), (5, 7), (33, 65)] {
+			let m = layout(rows, cols, 3, 5, transposed);
+			let mut good = values(rows as usize * cols as usize, 12);
+			let buf = place(&good, &m, 100);
+			let (first, copy) = range_copy(&buf, &m);
+			assert_eq!(first, None);
+			assert_eq!(copy, good, "{rows}x{cols} transposed {transposed}");
+			let last = good.len() - 1;
+			good[last] = -100;
+			let (first, copy) = range_copy(&place(&good, &m, 0), &m);
+			assert_eq!(first, Some((rows - 1, cols - 1, -100)));
+			assert_eq!(copy, good);
+		}
+	}
+}
+
+/// `first_out_of_range` with a copy, on the host: the flag and the copy.
+fn range_copy(buf: &[i8], m: &DeviceMatrix) -> (Option<(u32, u32, i8)>, Vec<i8>) {
+	let f = file("m", &i8_bytes(&buf[m.ptr as usize..]));
+	let out = file("copy", &[]);
+	let [rs, cs] = strides(m);
+	let items = u64::from(m.rows) * u64::from(m.cols);
+	let line = run(&[s("range"), s(items), s(m.cols), rs, cs, f.display().to_string(), out.display().to_string()]);
+	let copy = std::fs::read(&out).unwrap().into_iter().map(|b| b as i8).collect();
+	(parse_first(&line, m.cols), copy)
+}
+
 /// Parses the harness's range flag: (row, column, value) in a matrix
 /// `cols` wide, or None.
 fn parse_first(line: &str, cols: u32) -> Option<(u32, u32, i8)> {

@@ -6,6 +6,8 @@ GPU bundle runs it):
 - ``miner.matmul(a, w.t())`` on an offline miner at the GPU preset: the
   product mined (pieces cut and committed on the GPU, nonces, tickets,
   winners' seals verified) and returned exact;
+- the same with ``w`` registered (``miner.register_weight(w.t())``): its
+  pieces cut and committed once, so a call cuts and commits only ``a``;
 - the same call on a miner without work: the plain path of the package.
 
 Prints seconds per call (CUDA events on the current stream), MAC/s, the
@@ -46,14 +48,16 @@ def main():
     # About one winner in 20 nonces at the GPU preset (262,144 tickets a nonce).
     mined = mlpow.Miner.offline("8192,4096,8192,16,64", 5_000_000, backend="cuda")
     plain = mlpow.Miner("ws://127.0.0.1:1", backend="cuda")
+    registered = mined.register_weight(b)
     want = torch._int_mm(a, b)
-    for name, miner in (("mined", mined), ("plain", plain)):
-        got = miner.matmul(a, b)
+    for name, miner, rhs in (("mined", mined, b), ("registered", mined, registered), ("plain", plain, b)):
+        got = miner.matmul(a, rhs)
         assert torch.equal(got, want), f"the {name} product differs from torch._int_mm's"
     macs = m * k * n
     rows = [
         ("torch._int_mm", seconds_per_call(lambda: torch._int_mm(a, b), reps)),
         ("mlpow, mined", seconds_per_call(lambda: mined.matmul(a, b), reps)),
+        ("mlpow, weight", seconds_per_call(lambda: mined.matmul(a, registered), reps)),
         ("mlpow, no work", seconds_per_call(lambda: plain.matmul(a, b), reps)),
     ]
     base = rows[0][1]

@@ -230,6 +230,7 @@ impl Miner {
 	/// handle, 1 for the legacy default), which the producers order their
 	/// pending work before and the call waits for before reading (None:
 	/// the whole device); it waits for its own work before returning.
+	/// `b` may also be a [`DeviceWeight`] from `register_weight_device`.
 	#[pyo3(signature = (a, b, out, stream = None))]
 	fn matmul_device(
 		&self,
@@ -239,46 +240,74 @@ impl Miner {
 		out: &Bound<'_, PyAny>,
 		stream: Option<isize>,
 	) -> PyResult<()> {
-		// DLPack's streams: -1 (no ordering), 1 (legacy default), 2
-		// (per-thread default), or a handle; 0 means nothing.
-		if matches!(stream, Some(s) if s == 0 || s < -1) {
-			return Err(PyValueError::new_err(format!(
-				"stream {stream:?}: give a CUDA stream's handle, 1 for the legacy default stream, or None"
-			)));
+		let caller = caller_stream(stream)?;
+		let weight = b.cast::<DeviceWeight>().ok().map(|w| w.get().inner.clone());
+		let mut taken = vec![dlpack::take(py, "a", a, stream)?, dlpack::take(py, "out", out, stream)?];
+		if weight.is_none() {
+			taken.push(dlpack::take(py, "b", b, stream)?);
 		}
-		let taken = [
-			dlpack::take(py, "a", a, stream)?,
-			dlpack::take(py, "b", b, stream)?,
-			dlpack::take(py, "out", out, stream)?,
-		];
-		let ma = dlpack::Matrix::of("a", &taken[0], 8)?;
-		let mb = dlpack::Matrix::of("b", &taken[1], 8)?;
-		let mo = dlpack::Matrix::of("out", &taken[2], 32)?;
-		for (m, name) in [(&ma, "a"), (&mb, "b"), (&mo, "out")] {
-			if !m.on_gpu() {
-				return Err(PyValueError::new_err(format!(
-					"{name} is in {}: matmul multiplies host arrays; matmul_device takes tensors on the miner's GPU",
-					m.place()
-				)));
+		let ma = on_gpu("a", dlpack::Matrix::of("a", &taken[0], 8)?)?;
+		let mo = on_gpu("out", dlpack::Matrix::of("out", &taken[1], 32)?)?;
+		let (da, dout) = (ma.as_device_matrix(), mo.as_device_out("out")?);
+		let session = &self.session;
+		match weight {
+			Some(weight) => {
+				let (depth, cols) = weight.shape();
+				if ma.cols as usize != depth {
+					return Err(PyValueError::new_err(format!(
+						"shapes {} x {} and {depth} x {cols} do not multiply: a's columns must equal the weight's rows",
+						ma.rows, ma.cols
+					)));
+				}
+				// SAFETY: as below; the weight is the miner's own memory.
+				py.detach(move || unsafe { session.matmul_device_by(&da, &weight, &dout, caller) })
+			}
+			None => {
+				let mb = on_gpu("b", dlpack::Matrix::of("b", &taken[2], 8)?)?;
+				if ma.cols != mb.rows {
+					return Err(PyValueError::new_err(format!(
+						"shapes {} x {} and {} x {} do not multiply: a's columns must equal b's rows",
+						ma.rows, ma.cols, mb.rows, mb.cols
+					)));
+				}
+				let dbt = mb.as_device_matrix().t();
+				// SAFETY: the managed tensors are held (`taken`) until after
+				// the call, which waits for its own work before it returns;
+				// the producers ordered their pending work before `stream`,
+				// which the call waits for before it reads (the whole device
+				// without one).
+				py.detach(move || unsafe { session.matmul_device(&da, &dbt, &dout, caller) })
 			}
 		}
-		if ma.cols != mb.rows {
-			return Err(PyValueError::new_err(format!(
-				"shapes {} x {} and {} x {} do not multiply: a's columns must equal b's rows",
-				ma.rows, ma.cols, mb.rows, mb.cols
-			)));
-		}
-		let (da, dbt, dout) = (ma.as_device_matrix(), mb.as_device_matrix().t(), mo.as_device_out("out")?);
-		let session = &self.session;
-		// SAFETY: the three managed tensors are held (`taken`) until after
-		// the call, which waits for its own work before it returns; the
-		// producers ordered their pending work before `stream`, which the
-		// call waits for before it reads (the whole device without one).
-		// -1 (no ordering asked for) waits for the whole device, as None does.
-		let caller = stream.filter(|&s| s > 0).map(|s| s as u64);
-		py.detach(move || unsafe { session.matmul_device(&da, &dbt, &dout, caller) }).map_err(job_error)?;
+		.map_err(job_error)?;
 		drop(taken);
 		Ok(())
+	}
+
+	/// `b` (`k x n`, int8 in -64..=63, a tensor on this miner's GPU, any
+	/// non-negative strides) registered as a weight: copied into the
+	/// miner's own GPU memory and checked there once; its puzzle pieces are
+	/// committed by the first product that mines them and reused by every
+	/// later `matmul_device` given the weight, so a call commits only `a`.
+	/// Later changes to `b` are not seen: register it again. `stream` as
+	/// in `matmul_device`.
+	#[pyo3(signature = (b, stream = None))]
+	fn register_weight_device(
+		&self,
+		py: Python<'_>,
+		b: &Bound<'_, PyAny>,
+		stream: Option<isize>,
+	) -> PyResult<DeviceWeight> {
+		let caller = caller_stream(stream)?;
+		let taken = dlpack::take(py, "b", b, stream)?;
+		let dbt = on_gpu("b", dlpack::Matrix::of("b", &taken, 8)?)?.as_device_matrix().t();
+		let session = &self.session;
+		// SAFETY: the managed tensor is held until after the call, which
+		// waits for the copy before it returns; the producer ordered its
+		// pending work before `stream`, which the call waits for first.
+		let weight = py.detach(move || unsafe { session.register_weight_device(&dbt, caller) }).map_err(job_error)?;
+		drop(taken);
+		Ok(DeviceWeight { inner: Arc::new(weight) })
 	}
 
 	/// What this miner's calls did: MACs multiplied, mined and plain,
@@ -368,6 +397,67 @@ impl Weight {
 	}
 }
 
+/// A weight registered from a tensor on the miner's GPU: `b` (`k x n`)
+/// copied into the miner's own GPU memory, with its committed pieces.
+#[pyclass(frozen, module = "mlpow._native")]
+struct DeviceWeight {
+	inner: Arc<cuda::DeviceWeight>,
+}
+
+#[pymethods]
+impl DeviceWeight {
+	/// `(k, n)`: the shape of `b`.
+	#[getter]
+	fn shape(&self) -> (usize, usize) {
+		self.inner.shape()
+	}
+
+	/// The GPU (its ordinal) whose memory holds the weight.
+	#[getter]
+	fn device(&self) -> usize {
+		self.inner.ordinal()
+	}
+
+	/// Puzzle pieces committed so far under the chain's current shape.
+	#[getter]
+	fn pieces_prepared(&self) -> usize {
+		self.inner.pieces_prepared()
+	}
+
+	fn __repr__(&self) -> String {
+		let (k, n) = self.inner.shape();
+		format!(
+			"DeviceWeight(shape=({k}, {n}), device={}, pieces_prepared={})",
+			self.inner.ordinal(),
+			self.inner.pieces_prepared()
+		)
+	}
+}
+
+/// DLPack's `stream` argument checked, and what the call waits for: a
+/// handle (1 the legacy default stream, 2 the per-thread one), or `None`
+/// for the whole device (also for -1, "no ordering asked for"). 0 means
+/// nothing in DLPack and is refused, as are other negative values.
+fn caller_stream(stream: Option<isize>) -> PyResult<Option<u64>> {
+	if matches!(stream, Some(s) if s == 0 || s < -1) {
+		return Err(PyValueError::new_err(format!(
+			"stream {stream:?}: give a CUDA stream's handle, 1 for the legacy default stream, or None"
+		)));
+	}
+	Ok(stream.filter(|&s| s > 0).map(|s| s as u64))
+}
+
+/// `m`, if it is on a GPU; else an error naming where it is.
+fn on_gpu(name: &str, m: dlpack::Matrix) -> PyResult<dlpack::Matrix> {
+	if !m.on_gpu() {
+		return Err(PyValueError::new_err(format!(
+			"{name} is in {}: matmul multiplies host arrays; matmul_device takes tensors on the miner's GPU",
+			m.place()
+		)));
+	}
+	Ok(m)
+}
+
 fn shape<T: numpy::Element>(array: &PyReadonlyArray2<'_, T>) -> [usize; 2] {
 	let s = array.shape();
 	[s[0], s[1]]
@@ -411,6 +501,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
 	let _ = pyo3_log::try_init();
 	m.add_class::<Miner>()?;
 	m.add_class::<Weight>()?;
+	m.add_class::<DeviceWeight>()?;
 	m.add_function(wrap_pyfunction!(dlpack::dlpack_describe, m)?)?;
 	Ok(())
 }

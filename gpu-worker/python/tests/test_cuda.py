@@ -4,9 +4,12 @@ taken through DLPack and never copied to the host, equal torch's own, on
 the default stream and on a side stream, for a weight given as it is and
 as a ``Linear.weight.t()`` view; bad input is refused with the named
 exception and the next call still works; 100 calls do not grow torch's
-allocated memory. These run without work (plain products on the device);
-the mined path through the package is test_torch.py's (an offline miner)
-and bench_cuda.py's, and the Rust side's tests/cuda_device_inproc.rs.
+allocated memory. These run without work (plain products on the device),
+but for a registered weight's, mined on an offline miner: copied and
+checked once, pieces committed once and reused, later changes to the
+tensor not seen. The mined path through the package is also
+test_torch.py's and bench_cuda.py's, and the Rust side's
+tests/cuda_device_inproc.rs.
 """
 
 import unittest
@@ -87,6 +90,44 @@ class OnTheGpu(unittest.TestCase):
             with self.assertRaises(error):
                 self.miner.matmul(x, y)
         self.assertTrue(torch.equal(self.miner.matmul(a, b), reference(a, b)))
+
+    def test_a_registered_weight_is_copied_checked_once_and_its_pieces_committed_once(self):
+        # Mined (an offline miner: work of its own), so that pieces are made.
+        miner = mlpow.Miner.offline("256,640,256,16,32", 16, backend="cuda")
+        try:
+            with torch.no_grad():
+                a, b = operands(300, 1300, 500, self.device, seed=7)
+                w = miner.register_weight(b)
+                self.assertIsInstance(w, mlpow.DeviceWeight)
+                self.assertEqual((w.shape, w.device, w.pieces_prepared), ((1300, 500), 0, 0))
+                self.assertTrue(torch.equal(miner.matmul(a, w), reference(a, b)))
+                made = w.pieces_prepared
+                self.assertGreater(made, 0)
+                before = miner.stats()
+                # New activations, the same weight: its pieces are reused.
+                a2, _ = operands(256, 1300, 1, self.device, seed=8)
+                self.assertTrue(torch.equal(miner.matmul(a2, w), reference(a2, b)))
+                self.assertEqual(w.pieces_prepared, made)
+                self.assertGreater(miner.stats()["macs_mined"], before["macs_mined"])
+                # The weight is the miner's copy: changing b later is not seen.
+                old = b.clone()
+                b.fill_(1)
+                self.assertTrue(torch.equal(miner.matmul(a, w), reference(a, old)))
+                # Its view as Linear keeps it (out x in, transposed) works too.
+                wt = miner.register_weight(old.t().contiguous().t())
+                self.assertTrue(torch.equal(miner.matmul(a, wt), reference(a, old)))
+                # Bad weights and bad activations are refused by name.
+                bad = old.clone()
+                bad[4, 2] = -100
+                with self.assertRaisesRegex(ValueError, "-100"):
+                    miner.register_weight(bad)
+                with self.assertRaises(ValueError):
+                    miner.matmul(a[:, :5], w)
+                with self.assertRaises(ValueError):
+                    miner.matmul(a.cpu(), w)
+                self.assertTrue(torch.equal(miner.matmul(a, w), reference(a, old)))
+        finally:
+            miner.close(timeout=1.0)
 
     def test_calls_do_not_grow_the_gpus_memory_or_hold_the_tensors(self):
         import sys

@@ -28,7 +28,7 @@ use crate::{
 	kernels::{Words8, CTX_PIECE_SALT},
 };
 use anyhow::{anyhow, ensure};
-use cudarc::driver::{sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, PushKernelArg};
+use cudarc::driver::{sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtrMut, PushKernelArg};
 use mlpow_primitives::v2::commit::MerkleTree;
 use std::sync::Arc;
 
@@ -151,7 +151,9 @@ impl DeviceOps {
 	}
 
 	/// The first element of `m` (row-major order) outside -64..63: its row,
-	/// column and value; `None` when all are inside. Waits for the stream.
+	/// column and value; `None` when all are inside. With `copy`, the
+	/// values checked are also written there, row-major (a registered
+	/// weight's own copy: exactly what was checked). Waits for the stream.
 	///
 	/// # Safety
 	/// `m` describes memory of this context that stays valid and unwritten
@@ -161,16 +163,27 @@ impl DeviceOps {
 		ctx: &Arc<CudaContext>,
 		stream: &Arc<CudaStream>,
 		m: &DeviceMatrix,
+		copy: Option<&mut CudaSlice<i8>>,
 	) -> anyhow::Result<Option<OutOfRange>> {
 		ensure!(m.rows > 0 && m.cols > 0, "an empty matrix has no range to check");
 		let mut first = alloc::<u64>(ctx, stream, 1, "the range check's flag")?;
 		stream.memcpy_htod(&[u64::MAX], &mut first).map_err(|e| anyhow!("setting the range flag: {e:?}"))?;
 		let items = u64::from(m.rows) * u64::from(m.cols);
 		let cols = u64::from(m.cols);
+		let (copy_ptr, copy_sync) = match copy {
+			Some(copy) => {
+				ensure!(copy.len() as u64 >= items, "a copy of {} bytes for {items} values", copy.len());
+				let (ptr, sync) = copy.device_ptr_mut(stream);
+				(ptr, Some(sync))
+			}
+			None => (0, None),
+		};
 		let mut launch = stream.launch_builder(&self.range);
-		launch.arg(&m.ptr).arg(&items).arg(&cols).arg(&m.row_stride).arg(&m.col_stride).arg(&mut first);
-		// SAFETY: matches `mlpow2_range`; the caller vouches for `m`.
+		launch.arg(&m.ptr).arg(&items).arg(&cols).arg(&m.row_stride).arg(&m.col_stride).arg(&mut first).arg(&copy_ptr);
+		// SAFETY: matches `mlpow2_range`; the caller vouches for `m`;
+		// `copy_ptr` is null or holds `items` bytes (checked).
 		unsafe { launch.launch(launch_config(items)?) }.map_err(|e| anyhow!("checking the range: {e:?}"))?;
+		drop(copy_sync);
 		let key = stream.clone_dtoh(&first).map_err(|e| anyhow!("reading the range flag: {e:?}"))?[0];
 		Ok((key != u64::MAX).then(|| {
 			let idx = key >> 8;
@@ -406,3 +419,4 @@ pub(super) unsafe fn commit_piece(
 pub(super) mod call;
 #[cfg(feature = "test-hooks")]
 mod debug;
+pub(super) mod weight;

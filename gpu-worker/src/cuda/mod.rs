@@ -43,7 +43,10 @@ pub mod operand;
 mod v2;
 
 pub use device::{compile_kernels, devices, DeviceInfo};
-pub use inproc::call::{DeviceOutcome, DevicePlan, MinedPiece};
+pub use inproc::{
+	call::{DeviceOutcome, DevicePlan, DeviceRhs, MinedPiece},
+	weight::DeviceWeight,
+};
 pub use lane::{lanes, CudaLane};
 #[cfg(feature = "test-hooks")]
 pub use v2::V2Debug;

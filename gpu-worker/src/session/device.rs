@@ -13,7 +13,7 @@ use super::{lock, Session};
 use crate::{
 	cuda::{
 		operand::{check_product, DeviceMatrix, DeviceOut},
-		DevicePlan, MinedPiece,
+		DevicePlan, DeviceRhs, DeviceWeight, MinedPiece,
 	},
 	jobs::{
 		plan::{Block, PuzzleShape},
@@ -49,15 +49,76 @@ impl Session {
 		stream: Option<u64>,
 	) -> Result<(), JobError> {
 		check_product(a, bt, out).map_err(|e| JobError::Invalid(e.0))?;
-		let (rows, depth, cols) = (a.rows as usize, a.cols as usize, bt.rows as usize);
+		// SAFETY: the caller's promise, passed on.
+		unsafe { self.device_call(a, DeviceRhs::Lent(*bt), out, stream) }
+	}
+
+	/// `bt` (`cols x depth`: `B` transposed, as [`Self::matmul_device`]
+	/// takes it) registered as a weight on the session's GPU: copied into
+	/// the miner's own device memory and checked once; its puzzle pieces
+	/// are committed by the first product that mines them and reused by
+	/// every later one ([`Self::matmul_device_by`]), so a call commits only
+	/// its activations. Later changes to the caller's memory are not seen.
+	///
+	/// # Safety
+	/// `bt` describes memory of the GPU's primary context, valid and
+	/// unwritten until this returns; `stream` as in
+	/// [`Self::matmul_device`].
+	pub unsafe fn register_weight_device(
+		&self,
+		bt: &DeviceMatrix,
+		stream: Option<u64>,
+	) -> Result<DeviceWeight, JobError> {
+		let mut guard = lock(&self.multiplier);
+		let lane = guard.as_mut().and_then(|m| m.cuda()).ok_or_else(needs_gpu)?;
+		// SAFETY: the caller's promise, passed on.
+		unsafe { lane.register_weight(bt, stream) }
+	}
+
+	/// `out = A * B` for `a` (`rows x depth`) in the GPU's memory and a
+	/// weight registered with [`Self::register_weight_device`], as
+	/// [`Self::matmul_device`] does it.
+	///
+	/// # Safety
+	/// As [`Self::matmul_device`], for `a` and `out`.
+	pub unsafe fn matmul_device_by(
+		&self,
+		a: &DeviceMatrix,
+		weight: &DeviceWeight,
+		out: &DeviceOut,
+		stream: Option<u64>,
+	) -> Result<(), JobError> {
+		let (depth, cols) = weight.shape();
+		if a.cols as usize != depth || out.cols as usize != cols {
+			return Err(JobError::Invalid(format!(
+				"A is {} x {} and the weight {depth} x {cols}, the output {} x {}: they do not multiply",
+				a.rows, a.cols, out.rows, out.cols
+			)));
+		}
+		// SAFETY: the caller's promise, passed on.
+		unsafe { self.device_call(a, DeviceRhs::Weight(weight), out, stream) }
+	}
+
+	/// Plans a call, runs it on the GPU lane, counts what it did and sends
+	/// its winners on.
+	///
+	/// # Safety
+	/// As [`Self::matmul_device`].
+	unsafe fn device_call(
+		&self,
+		a: &DeviceMatrix,
+		rhs: DeviceRhs,
+		out: &DeviceOut,
+		stream: Option<u64>,
+	) -> Result<(), JobError> {
+		let bt_rows = match rhs {
+			DeviceRhs::Lent(bt) => bt.rows,
+			DeviceRhs::Weight(w) => w.shape().1 as u32,
+		};
+		let (rows, depth, cols) = (a.rows as usize, a.cols as usize, bt_rows as usize);
 		let whole = Block { rows: 0..rows, cols: 0..cols, depth: 0..depth };
 		let mut guard = lock(&self.multiplier);
-		let Some(lane) = guard.as_mut().and_then(|m| m.cuda()) else {
-			return Err(JobError::Invalid(
-				"operands in GPU memory need a miner on that GPU (backend=\"cuda\"); this one multiplies on the CPU"
-					.into(),
-			));
-		};
+		let lane = guard.as_mut().and_then(|m| m.cuda()).ok_or_else(needs_gpu)?;
 		let work = self.work();
 		let blocks = match &work {
 			Some(work) => merge_plain(
@@ -78,7 +139,7 @@ impl Session {
 		let plan = DevicePlan { work: work.as_deref().cloned(), blocks, caller_stream: stream };
 		let name = lane.info().to_string();
 		// SAFETY: the caller vouches for the three, as this function asks.
-		let (outcome, result) = unsafe { lane.matmul_device(a, bt, out, &plan) };
+		let (outcome, result) = unsafe { lane.matmul_device(a, &rhs, out, &plan) };
 		drop(guard);
 		let c = &self.counters;
 		if result.is_ok() {
@@ -101,6 +162,12 @@ impl Session {
 		}
 		result
 	}
+}
+
+fn needs_gpu() -> JobError {
+	JobError::Invalid(
+		"operands in GPU memory need a miner on that GPU (backend=\"cuda\"); this one multiplies on the CPU".into(),
+	)
 }
 
 /// Consecutive plain blocks of one output tile, adjacent in depth, as one

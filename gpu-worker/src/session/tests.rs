@@ -357,6 +357,11 @@ fn device_operands_on_a_cpu_multiplier_are_refused_with_the_reason() {
 		}
 	};
 	assert!(refused(&a, &bt, &out).contains("backend=\"cuda\""));
+	// SAFETY: refused before the address is used.
+	match unsafe { s.register_weight_device(&bt, None) } {
+		Err(JobError::Invalid(why)) => assert!(why.contains("backend=\"cuda\""), "{why}"),
+		other => panic!("not refused: {other:?}"),
+	}
 	let wrong = DeviceMatrix::row_major(0x20_0000, 64, 61);
 	assert!(refused(&a, &wrong, &out).contains("inner dimensions differ"));
 	let overlapping = DeviceOut::row_major(0x10_0000 + 64, 64, 64);

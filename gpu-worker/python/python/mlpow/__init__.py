@@ -40,9 +40,9 @@ except ImportError:  # torch's CUDA tensors need no numpy (a GPU machine may lac
     np = None
 
 from ._native import Miner as _NativeMiner
-from ._native import Weight
+from ._native import DeviceWeight, Weight
 
-__all__ = ["Miner", "Weight", "LOW", "HIGH"]
+__all__ = ["Miner", "Weight", "DeviceWeight", "LOW", "HIGH"]
 
 # Miners still open when the interpreter exits are closed before it tears
 # itself down: their background threads log through `logging`, and a thread
@@ -122,17 +122,6 @@ def _cuda_operand(name, x, device):
     if x.requires_grad:
         raise ValueError(f"{name} requires grad: multiply under torch.no_grad(), or give {name}.detach()")
     return x
-
-
-class _DeviceWeight:
-    """A weight registered from a CUDA tensor: the tensor, held."""
-
-    def __init__(self, b):
-        self.tensor = b
-        self.shape = tuple(b.shape)
-
-    def __repr__(self):
-        return f"Weight(shape={self.shape}, device={self.tensor.device})"
 
 
 def _like_inputs(c, as_torch):
@@ -227,25 +216,41 @@ class Miner:
         :meth:`matmul` in its place: a matrix multiplied again and again (a
         layer's weights) is checked once, and its puzzle pieces are
         committed by the first product that uses them and reused by every
-        later one, so a call commits only ``a``. A CUDA tensor is held as it
-        is (checked once; its pieces are cut on the GPU at each call)."""
+        later one, so a call commits only ``a``. A CUDA tensor on the
+        miner's GPU becomes a :class:`DeviceWeight`: copied into the miner's
+        own GPU memory and checked there, its pieces cut and committed on
+        the GPU once; later changes to ``b`` are not seen (register it
+        again)."""
         if _on_cuda(b):
-            return _DeviceWeight(_cuda_operand("b", b, b.device))
+            import torch
+
+            b = _cuda_operand("b", b, b.device)
+            with torch.cuda.device(b.device):
+                # The producers order their pending work before this stream.
+                stream = torch.cuda.current_stream(b.device).cuda_stream or 1
+                return self._native.register_weight_device(b, stream)
         return self._native.register_weight(_operand("b", b))
 
     def _matmul_cuda(self, a, b):
-        """``a @ b`` for CUDA tensors, on their GPU, into a new int32 tensor."""
+        """``a @ b`` for CUDA tensors (``b`` a tensor or a
+        :class:`DeviceWeight`), on their GPU, into a new int32 tensor."""
         import torch
 
-        a = _cuda_operand("a", a, a.device if _on_cuda(a) else b.device)
-        b = _cuda_operand("b", b, a.device)
-        if a.shape[1] != b.shape[0]:
+        if isinstance(b, DeviceWeight):
+            gpu = torch.device("cuda", b.device)
+            a = _cuda_operand("a", a, gpu)
+            (k, n), what = b.shape, "the weight's"
+        else:
+            a = _cuda_operand("a", a, a.device if _on_cuda(a) else b.device)
+            b = _cuda_operand("b", b, a.device)
+            (k, n), what = b.shape, "b's"
+        if a.shape[1] != k:
             raise ValueError(
-                f"shapes {a.shape[0]} x {a.shape[1]} and {b.shape[0]} x {b.shape[1]} do not multiply: a's "
-                "columns must equal b's rows"
+                f"shapes {a.shape[0]} x {a.shape[1]} and {k} x {n} do not multiply: a's columns must equal "
+                f"{what} rows"
             )
         with torch.cuda.device(a.device):
-            out = torch.empty((a.shape[0], b.shape[1]), dtype=torch.int32, device=a.device)
+            out = torch.empty((a.shape[0], n), dtype=torch.int32, device=a.device)
             # The producers order their pending work before this stream
             # (DLPack's `stream`: a handle, 1 for the legacy default).
             stream = torch.cuda.current_stream(a.device).cuda_stream or 1
@@ -255,8 +260,8 @@ class Miner:
     def matmul(self, a, b):
         """The exact int32 product ``a @ b``, mined where it is worth it.
         ``b`` is a matrix or a :class:`Weight` from :meth:`register_weight`."""
-        if isinstance(b, _DeviceWeight):
-            return self._matmul_cuda(a, b.tensor)
+        if isinstance(b, DeviceWeight):
+            return self._matmul_cuda(a, b)
         if _on_cuda(a) or _on_cuda(b):
             return self._matmul_cuda(a, b)
         as_torch = _is_torch(a) or _is_torch(b)

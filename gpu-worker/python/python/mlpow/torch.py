@@ -48,8 +48,8 @@ class MiningLinear(nn.Module):
         self.register_buffer("bias", bias)
         self.miner = miner
         # Registered with the miner on first use, on the weights' device (and
-        # again if the module moves): on the CPU its pieces are committed
-        # once; a CUDA weight is held as it is, its pieces cut at each call.
+        # again if the module moves): its pieces are committed once, on the
+        # CPU or (a CUDA weight, copied into the miner's GPU memory) the GPU.
         self._weight, self._weight_device = None, None
 
     def _registered(self):

@@ -18,7 +18,7 @@
 //! reads Freivalds' verdict): correct for any stream of the caller's, and
 //! not overlapped with the caller's later kernels.
 
-use super::{commit_piece, lent_memory};
+use super::{commit_piece, lent_memory, weight::DeviceWeight};
 use crate::{
 	backend::{Job, Winner},
 	cuda::{
@@ -54,6 +54,22 @@ pub struct DevicePlan {
 	/// call waits for it before reading. `None`: it waits for the whole
 	/// device.
 	pub caller_stream: Option<u64>,
+}
+
+/// The right-hand operand of a call: `Bt` lent for the call, or a weight
+/// registered before ([`CudaLane::register_weight`]).
+#[derive(Clone, Copy, Debug)]
+pub enum DeviceRhs<'a> {
+	Lent(DeviceMatrix),
+	Weight(&'a DeviceWeight),
+}
+
+/// Where a mined block's `Bt` piece comes from.
+enum BtPiece<'a> {
+	/// Cut and committed now from this lent block.
+	Lent(&'a DeviceMatrix),
+	/// The weight's piece for this block, made once.
+	Weight(&'a DeviceWeight, &'a Block),
 }
 
 /// What one call did.
@@ -100,7 +116,7 @@ fn device(e: anyhow::Error) -> JobError {
 
 /// The calling thread's CUDA context, put back when the call ends (the
 /// caller's framework may have another current).
-struct Restore(sys::CUcontext);
+pub(super) struct Restore(sys::CUcontext);
 
 impl Drop for Restore {
 	fn drop(&mut self) {
@@ -141,7 +157,7 @@ impl CudaLane {
 	pub unsafe fn matmul_device(
 		&mut self,
 		a: &DeviceMatrix,
-		bt: &DeviceMatrix,
+		bt: &DeviceRhs,
 		out: &DeviceOut,
 		plan: &DevicePlan,
 	) -> (DeviceOutcome, Result<(), JobError>) {
@@ -151,14 +167,56 @@ impl CudaLane {
 		(outcome, result)
 	}
 
+	/// Binds the lane's context to the calling thread; the guard puts the
+	/// thread's previous one back.
+	pub(super) fn enter(&self) -> Result<Restore, JobError> {
+		let mut previous: sys::CUcontext = std::ptr::null_mut();
+		// SAFETY: one out-parameter.
+		unsafe { sys::cuCtxGetCurrent(&mut previous) };
+		let restore = Restore(previous);
+		self.ctx.bind_to_thread().map_err(|e| device(anyhow!("binding the context: {e:?}")))?;
+		Ok(restore)
+	}
+
+	/// Waits until the caller's kernels that write what a call reads are
+	/// done: its stream's, or, when it named none, the whole device's.
+	pub(super) fn wait_for_caller(&self, caller_stream: Option<u64>) -> Result<(), JobError> {
+		match caller_stream {
+			Some(handle) => {
+				// SAFETY: the caller's promise: a stream of this context (or
+				// one of the driver's special handles, 0, 1 and 2).
+				let r = unsafe { sys::cuStreamSynchronize(handle as sys::CUstream) };
+				if r != sys::CUresult::CUDA_SUCCESS {
+					return Err(JobError::Device(format!("waiting for the caller's stream {handle:#x}: {r:?}")));
+				}
+				Ok(())
+			}
+			None => self.ctx.synchronize().map_err(|e| device(anyhow!("waiting for the caller's work: {e:?}"))),
+		}
+	}
+
 	unsafe fn run(
 		&mut self,
 		a: &DeviceMatrix,
-		bt: &DeviceMatrix,
+		rhs: &DeviceRhs,
 		out: &DeviceOut,
 		plan: &DevicePlan,
 		outcome: &mut DeviceOutcome,
 	) -> Result<(), JobError> {
+		let (bt, weight) = match *rhs {
+			DeviceRhs::Lent(bt) => (bt, None),
+			DeviceRhs::Weight(w) => {
+				if w.ordinal() != self.info.ordinal {
+					return Err(JobError::Invalid(format!(
+						"the weight was registered on GPU {}; this miner runs on GPU {}",
+						w.ordinal(),
+						self.info.ordinal
+					)));
+				}
+				(w.matrix(), Some(w))
+			}
+		};
+		let bt = &bt;
 		let spans = check_product(a, bt, out).map_err(|e| JobError::Invalid(e.0))?;
 		// Every block inside the product before anything runs.
 		let inside = |r: &Range<usize>, n: u32| r.start < r.end && r.end <= n as usize;
@@ -169,34 +227,23 @@ impl CudaLane {
 		{
 			return Err(JobError::Device(format!("the call's plan has a block {block:?} outside the product (a bug)")));
 		}
-		let mut previous: sys::CUcontext = std::ptr::null_mut();
-		// SAFETY: one out-parameter.
-		unsafe { sys::cuCtxGetCurrent(&mut previous) };
-		let _restore = Restore(previous);
-		self.ctx.bind_to_thread().map_err(|e| device(anyhow!("binding the context: {e:?}")))?;
+		let _restore = self.enter()?;
 		for ((ptr, span), what) in
 			[(a.ptr, spans[0]), (bt.ptr, spans[1]), (out.ptr, spans[2])].into_iter().zip(["A", "B", "the output"])
 		{
 			lent_memory(ptr, span, self.info.ordinal, what)?;
 		}
-		// The caller's kernels that write A and Bt are done: its stream's,
-		// or, when it named none, the whole device's.
-		match plan.caller_stream {
-			Some(handle) => {
-				// SAFETY: the caller's promise: a stream of this context (or
-				// one of the driver's special handles, 0, 1 and 2).
-				let r = unsafe { sys::cuStreamSynchronize(handle as sys::CUstream) };
-				if r != sys::CUresult::CUDA_SUCCESS {
-					return Err(JobError::Device(format!("waiting for the caller's stream {handle:#x}: {r:?}")));
-				}
-			}
-			None => self.ctx.synchronize().map_err(|e| device(anyhow!("waiting for the caller's work: {e:?}")))?,
-		}
+		self.wait_for_caller(plan.caller_stream)?;
 		let stream = self.ctx.default_stream();
 		let _finish = Finish(stream.clone());
-		for (m, which) in [(a, "A"), (&bt.t(), "B")] {
+		// A registered weight was checked as it was copied, and nobody
+		// writes the copy.
+		let lent = [(a, "A"), (&bt.t(), "B")];
+		for &(m, which) in &lent[..if weight.is_some() { 1 } else { 2 }] {
 			// SAFETY: `m` was checked above and is the caller's to vouch for.
-			if let Some((i, j, v)) = unsafe { self.ops.first_out_of_range(&self.ctx, &stream, m) }.map_err(device)? {
+			if let Some((i, j, v)) =
+				unsafe { self.ops.first_out_of_range(&self.ctx, &stream, m, None) }.map_err(device)?
+			{
 				return Err(JobError::Invalid(format!("{which} holds {v} at ({i}, {j}): values must be in -64..63")));
 			}
 		}
@@ -209,7 +256,11 @@ impl CudaLane {
 			let piece = match (mined, &plan.work) {
 				// SAFETY: blocks of checked descriptions.
 				(Some(m), Some(work)) => {
-					match unsafe { self.mine_block(&stream, work, &a_blk, &bt_blk, &out_blk, first, m) } {
+					let bt_piece = match weight {
+						Some(w) => BtPiece::Weight(w, block),
+						None => BtPiece::Lent(&bt_blk),
+					};
+					match unsafe { self.mine_block(&stream, work, &a_blk, bt_piece, &out_blk, first, m) } {
 						Ok(won) => Some(won),
 						Err(e) if e.is::<OperandChanged>() => return Err(JobError::Invalid(e.to_string())),
 						Err(e) => {
@@ -255,16 +306,17 @@ impl CudaLane {
 		Ok(())
 	}
 
-	/// One mined block: both pieces cut and committed on the device, the
-	/// nonce mined, its product stored (`first`) or added into `out`.
-	/// Returns the winners (seals verified).
+	/// One mined block: both pieces cut and committed on the device (a
+	/// registered weight's `Bt` piece only the first time), the nonce
+	/// mined, its product stored (`first`) or added into `out`. Returns
+	/// the winners (seals verified).
 	#[allow(clippy::too_many_arguments)]
 	unsafe fn mine_block(
 		&mut self,
 		stream: &Arc<CudaStream>,
 		work: &Job,
 		a: &DeviceMatrix,
-		bt: &DeviceMatrix,
+		bt: BtPiece,
 		out: &DeviceOut,
 		first: bool,
 		mined: &MinedPiece,
@@ -274,12 +326,14 @@ impl CudaLane {
 		stream.memcpy_htod(&[u64::MAX], &mut flag).map_err(|e| anyhow!("setting a range flag: {e:?}"))?;
 		let (seed_a, seed_bt) = (Words8::le(&mined.seeds.0), Words8::le(&mined.seeds.1));
 		let (ops, commit, ctx) = (&self.ops, &self.commit, &self.ctx);
-		// SAFETY: blocks of checked descriptions, valid for the call.
-		let (pa, pbt) = unsafe {
-			(
-				commit_piece(ops, commit, ctx, stream, a, (p.m, p.k, p.t), (p.k - 1, &seed_a), &mut flag)?,
-				commit_piece(ops, commit, ctx, stream, bt, (p.n, p.k, p.t), (p.k - 2, &seed_bt), &mut flag)?,
-			)
+		// SAFETY: a block of a checked description, valid for the call.
+		let pa = unsafe { commit_piece(ops, commit, ctx, stream, a, (p.m, p.k, p.t), (p.k - 1, &seed_a), &mut flag)? };
+		let pbt = match bt {
+			// SAFETY: as above.
+			BtPiece::Lent(bt) => Arc::new(unsafe {
+				commit_piece(ops, commit, ctx, stream, bt, (p.n, p.k, p.t), (p.k - 2, &seed_bt), &mut flag)?
+			}),
+			BtPiece::Weight(weight, block) => self.weight_piece(stream, weight, &p, block)?,
 		};
 		// The values were range-checked before; one that changed since is
 		// the caller's broken promise, and nothing of it is mined.

@@ -47,7 +47,7 @@ impl CudaLane {
 		lent_memory(m.ptr, m.span("the matrix")?, self.info.ordinal, "the matrix")?;
 		// SAFETY: `m` lies inside `buf` (checked by `lent_memory`), alive
 		// until this returns.
-		unsafe { self.ops.first_out_of_range(&self.ctx, &stream, &m) }
+		unsafe { self.ops.first_out_of_range(&self.ctx, &stream, &m, None) }
 	}
 
 	/// A `height x k` piece cut from `data` (the block `layout`), its salt
