@@ -12,10 +12,15 @@
 //    XORs every accumulator into its fold register every `r` of `k`,
 //    reduces each t x t tile's folds to its 16-word state in shared memory,
 //    hashes the state into the ticket and appends winners. The raw product
-//    never reaches memory; for a useful job it writes `C' - D`, where
-//    4. `mlpow2_column_sums` and `mlpow2_correction` wrote the rank-2r
-//    correction `D = (A*S'^T)*G_L^T + E_L*(S*Bt'^T)` beforehand, so what
-//    lands in memory is the exact product `A * Bt^T`.
+//    never reaches memory; for a useful job it writes `C' - D`, the exact
+//    product `A * Bt^T`, where `D = U*G_L^T + E_L*V^T` is the rank-2r
+//    correction, `U = A*S'^T` and `V = (S*Bt'^T)^T` (4. `mlpow2_column_sums`
+//    beforehand). The transcript kernel computes `D` itself, in its
+//    epilogue, on the tensor cores, from the int8 limbs of `U` and `V`
+//    (`mlpow2_limbs`; "The fused correction" below), so the product is
+//    written once and nothing else of size m x n is. (The wgmma kernel,
+//    v2_wgmma.cu, still reads `D` from memory, written by
+//    `mlpow2_correction` on the CUDA cores.)
 //
 // As in mine.cu, each kernel is a per-thread body plus a `__global__`
 // wrapper. `mlpow2_transcript` is built from per-lane pieces (staging,
@@ -115,6 +120,46 @@ MLPOW_FN void mlpow2_correction_one(u64 idx, i32 *d, const i32 *u, const i32 *v,
 	for (u32 q = 0; q < r; q++)
 		sum += u[x * r + q] * (i32)v2_seven(gl[y * r + q]) + (i32)v2_seven(el[x * r + q]) * v[y * r + q];
 	d[idx] = sum;
+}
+
+// --- The fused correction. ---
+//
+// |U| <= 64 k/r and |V| <= 128 k/r (sums of k/r int8 values), too wide for
+// int8 tensor cores, so each is split into `limbs` int8 limbs in base 128:
+// U = sum_l 128^l U_l, the low limbs in -64..63 and the top one what
+// remains (the host picks `limbs` so that it fits -127..127: 2 at the
+// presets, at most 3, since `validate` keeps k <= r * r). Then
+//     D = sum_l 128^l [U_l | E] * [G | V_l]^T,
+// each term a 2r-deep int8 product, summed from the top limb down by
+// Horner's rule (times 128 between limbs). Every int32 sum here wraps, as
+// the noisy product's do; the exact product fits int32, so the result is
+// exact. `corr_a` row x holds, limb by limb from l = 0, U_l[x][0..r] then
+// E_L[x][0..r] as values; `corr_b` row y G_L[y][0..r] then V_l[y][0..r]:
+// `limbs * 2r` bytes a row, rows padded with zeros to whole blocks.
+
+// Row `idx / r`, column `idx % r` of a side's limbs (`limbs x 2r` bytes a
+// row in `dst`): the limbs of `sums[idx]` and the value of the raw noise
+// byte `noise[idx]`, side 0 (A's) as [U_l | E], side 1 (Bt's) as [G | V_l].
+MLPOW_FN void mlpow2_limbs_one(u64 idx, i8 *dst, const i32 *sums, const i8 *noise, u32 r, u32 limbs, int side) {
+	const u64 row = idx / r;
+	const u32 q = (u32)(idx % r);
+	const i8 e = v2_seven(noise[idx]);
+	i32 w = sums[idx];
+	for (u32 l = 0; l < limbs; l++) {
+		// The low limbs: w mod 128 in -64..63; exact division after.
+		const i32 limb = l + 1 == limbs ? w : ((w + 64) & 127) - 64;
+		w = (w - limb) / 128;
+		i8 *at = dst + row * limbs * 2 * r + l * 2 * r;
+		at[side ? r + q : q] = (i8)limb;
+		at[side ? q : r + q] = e;
+	}
+}
+
+// Where correction step `c` (32 of the 2r-deep products, top limb first)
+// starts in a row of `corr_a` / `corr_b`.
+MLPOW_FN u32 v2_corr_col(u32 c, u32 r, u32 limbs) {
+	const u32 per_limb = 2 * r / V2_BK;
+	return (limbs - 1 - c / per_limb) * 2 * r + (c % per_limb) * V2_BK;
 }
 
 // The ticket: keyed_hash(key, i u32 LE || j u32 LE || W[0..16] u32 LE), 72
@@ -241,9 +286,29 @@ MLPOW_FN void v2_lane_reduce(const V2Lane *s, u32 warp, u32 lane, u32 t, u32 *sw
 			}
 }
 
-// For a useful job: `out[X][Y] = acc - out[X][Y]` (out held the
-// correction D) for the lane's elements inside the `m x n` product.
-MLPOW_FN void v2_lane_denoise(const V2Lane *s, u32 warp, u32 lane, u32 block_row, u32 block_col, u32 m, u32 n,
+// The fold registers, free once reduced, become the correction's
+// accumulators: cleared, and multiplied by 128 between limbs.
+MLPOW_FN void v2_lane_clear_fold(V2Lane *s) {
+	V2_UNROLL
+	for (int a = 0; a < V2_MF; a++)
+		V2_UNROLL
+		for (int b = 0; b < V2_NF; b++)
+			V2_UNROLL
+			for (int e = 0; e < 4; e++) s->fold[a][b][e] = 0;
+}
+
+MLPOW_FN void v2_lane_shift(V2Lane *s) {
+	V2_UNROLL
+	for (int a = 0; a < V2_MF; a++)
+		V2_UNROLL
+		for (int b = 0; b < V2_NF; b++)
+			V2_UNROLL
+			for (int e = 0; e < 4; e++) s->fold[a][b][e] <<= 7;
+}
+
+// For a useful job, fused: `out[X][Y] = acc - D` with D in the fold
+// registers, for the lane's elements inside the `m x n` product.
+MLPOW_FN void v2_lane_exact(const V2Lane *s, u32 warp, u32 lane, u32 block_row, u32 block_col, u32 m, u32 n,
 	i32 *out) {
 	V2_UNROLL
 	for (int a = 0; a < V2_MF; a++)
@@ -252,10 +317,7 @@ MLPOW_FN void v2_lane_denoise(const V2Lane *s, u32 warp, u32 lane, u32 block_row
 			V2_UNROLL
 			for (int e = 0; e < 4; e++) {
 				u32 row = block_row + v2_acc_row(warp, lane, a, e), col = block_col + v2_acc_col(warp, lane, b, e);
-				if (row < m && col < n) {
-					u64 at = (u64)row * n + col;
-					out[at] = s->acc[a][b][e] - out[at];
-				}
+				if (row < m && col < n) out[(u64)row * n + col] = (i32)((u32)s->acc[a][b][e] - s->fold[a][b][e]);
 			}
 }
 
@@ -356,6 +418,12 @@ extern "C" __global__ void mlpow2_column_sums(i32 *out, const i8 *src, const u8 
 	if (idx < total) mlpow2_column_sums_one(idx, out, src, inv, k, r);
 }
 
+extern "C" __global__ void mlpow2_limbs(i8 *dst, const i32 *sums, const i8 *noise, u64 total, u32 r, u32 limbs,
+	int side) {
+	u64 idx = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+	if (idx < total) mlpow2_limbs_one(idx, dst, sums, noise, r, limbs, side);
+}
+
 extern "C" __global__ void mlpow2_correction(i32 *d, const i32 *u, const i32 *v, const i8 *el, const i8 *gl,
 	u64 total, u32 n, u32 r) {
 	u64 idx = (u64)blockIdx.x * blockDim.x + threadIdx.x;
@@ -365,20 +433,66 @@ extern "C" __global__ void mlpow2_correction(i32 *d, const i32 *u, const i32 *v,
 // Grid (n_pad / 128, m_pad / 128), 256 threads. `a` and `bt` are the noisy
 // operands padded with zero rows to whole blocks; `k` and `r` multiples of
 // 32; `t` divides 128. Tiles outside `m x n` are not hashed.
+// Step `step` of a block's pipeline into its stage: main steps (k / 32 of
+// A' and Bt'), then, for a useful job, the correction's (top limb first).
+__device__ __forceinline__ void v2_load_step(u8 *smem, u32 so, const i8 *a, const i8 *bt, const i8 *corr_a,
+	const i8 *corr_b, u32 tid, u32 block_row, u32 block_col, u32 step, u32 steps, u32 csteps, u32 k, u32 r,
+	u32 limbs) {
+	u8 *stage = smem + 2 * (step % V2_STAGES) * V2_STAGE_BYTES;
+	if (step < steps) {
+		v2_load_stage(stage, V2_STAGE_BYTES, so, a, bt, tid, block_row, block_col, step, k);
+	} else if (step - steps < csteps) {
+		const u32 col = v2_corr_col(step - steps, r, limbs);
+		v2_load_stage(stage, V2_STAGE_BYTES, so, corr_a + col, corr_b + col, tid, block_row, block_col, 0,
+			limbs * 2 * r);
+	}
+}
+
+// One stage's 128 x 128 x 32 product added into `acc` (a lane's 4 x 4
+// fragments): the fragments loaded with ldmatrix, 16 mma.
+__device__ __forceinline__ void v2_stage_mma(const u8 *as, u32 warp, u32 lane, i32 (*acc)[V2_NF][4]) {
+	const u8 *bs = as + V2_STAGE_BYTES;
+	u32 fa[V2_MF][4], fb[V2_NF][2];
+	V2_UNROLL
+	for (int i = 0; i < V2_MF; i++) v2_ldsm_x4(as + v2_ldsm_a_offset(warp, lane, i), fa[i]);
+	V2_UNROLL
+	for (int h = 0; h < V2_NF / 2; h++) {
+		u32 x[4];
+		v2_ldsm_x4(bs + v2_ldsm_b_offset(warp, lane, h), x);
+		fb[2 * h][0] = x[0];
+		fb[2 * h][1] = x[1];
+		fb[2 * h + 1][0] = x[2];
+		fb[2 * h + 1][1] = x[3];
+	}
+	V2_UNROLL
+	for (int i = 0; i < V2_MF; i++)
+		V2_UNROLL
+		for (int j = 0; j < V2_NF; j++) v2_mma(acc[i][j], fa[i], fb[j]);
+}
+
+// Grid (n_pad / 128, m_pad / 128), 256 threads. `a` and `bt` are the noisy
+// operands padded with zero rows to whole blocks; `k` and `r` multiples of
+// 32; `t` divides 128. Tiles outside `m x n` are not hashed. For a useful
+// job `denoised` (m x n) receives the exact product, computed with the
+// correction's limbs `corr_a` and `corr_b` (`limbs` of them, rows padded to
+// whole blocks); both null otherwise.
 extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript(const i8 *a, const i8 *bt, u32 m,
 	u32 n, u32 k, u32 r, u32 t, Words8 ticket_key, Words8 target_be, u32 nonce_index, u32 *winners, u32 capacity,
-	u32 *states, i32 *denoised) {
+	u32 *states, i32 *denoised, const i8 *corr_a, const i8 *corr_b, u32 limbs) {
 	__shared__ __align__(16) u8 smem[2 * V2_STAGES * V2_STAGE_BYTES];
 	const u32 tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 	const u32 block_row = blockIdx.y * V2_BM, block_col = blockIdx.x * V2_BN;
 	const u32 steps = k / V2_BK, steps_per_chunk = r / V2_BK;
+	// The correction's steps run through the same pipeline, so their first
+	// copies are in flight while the main product ends and the tickets are
+	// hashed.
+	const u32 csteps = denoised && corr_a && corr_b ? limbs * (2 * r / V2_BK) : 0;
 	const u32 so = v2_stage_offset(tid);
 	V2Lane s;
 	v2_lane_clear(&s);
 
 	for (u32 st = 0; st < V2_STAGES - 1; st++) {
-		if (st < steps)
-			v2_load_stage(smem + 2 * st * V2_STAGE_BYTES, V2_STAGE_BYTES, so, a, bt, tid, block_row, block_col, st, k);
+		v2_load_step(smem, so, a, bt, corr_a, corr_b, tid, block_row, block_col, st, steps, csteps, k, r, limbs);
 		v2_copy_commit();
 	}
 	for (u32 kt = 0; kt < steps; kt++) {
@@ -386,47 +500,45 @@ extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript(co
 		__syncthreads();
 		// The stage consumed in the previous step is free for step
 		// kt + STAGES - 1 (every thread is past it: the barrier above).
-		u32 next = kt + V2_STAGES - 1;
-		if (next < steps)
-			v2_load_stage(smem + 2 * (next % V2_STAGES) * V2_STAGE_BYTES, V2_STAGE_BYTES, so, a, bt, tid, block_row,
-				block_col, next, k);
+		v2_load_step(smem, so, a, bt, corr_a, corr_b, tid, block_row, block_col, kt + V2_STAGES - 1, steps, csteps,
+			k, r, limbs);
 		v2_copy_commit();
-
-		const u8 *as = smem + 2 * (kt % V2_STAGES) * V2_STAGE_BYTES, *bs = as + V2_STAGE_BYTES;
-		u32 fa[V2_MF][4], fb[V2_NF][2];
-		V2_UNROLL
-		for (int i = 0; i < V2_MF; i++) v2_ldsm_x4(as + v2_ldsm_a_offset(warp, lane, i), fa[i]);
-		V2_UNROLL
-		for (int h = 0; h < V2_NF / 2; h++) {
-			u32 x[4];
-			v2_ldsm_x4(bs + v2_ldsm_b_offset(warp, lane, h), x);
-			fb[2 * h][0] = x[0];
-			fb[2 * h][1] = x[1];
-			fb[2 * h + 1][0] = x[2];
-			fb[2 * h + 1][1] = x[3];
-		}
-		V2_UNROLL
-		for (int i = 0; i < V2_MF; i++)
-			V2_UNROLL
-			for (int j = 0; j < V2_NF; j++) v2_mma(s.acc[i][j], fa[i], fb[j]);
+		v2_stage_mma(smem + 2 * (kt % V2_STAGES) * V2_STAGE_BYTES, warp, lane, s.acc);
 		if ((kt + 1) % steps_per_chunk == 0) v2_lane_fold(&s);
 	}
 
-	// Epilogue: the stages become the tile states.
-#if __CUDA_ARCH__ >= 800
-	asm volatile("cp.async.wait_all;\n" ::: "memory");
-#endif
+	// Epilogue: the stage of the last step, which no copy in flight
+	// targets (the correction's go to the other three), becomes the tile
+	// states (16 words a tile, at most 64 tiles since t >= 16: 4 KB).
 	__syncthreads();
-	u32 *sw = (u32 *)smem;
+	u32 *sw = (u32 *)(smem + 2 * ((steps - 1) % V2_STAGES) * V2_STAGE_BYTES);
 	const u32 tiles = (V2_BM / t) * (V2_BN / t);
 	for (u32 q = tid; q < tiles * 16; q += V2_THREADS) sw[q] = 0;
 	__syncthreads();
 	v2_lane_reduce(&s, warp, lane, t, sw);
-	if (denoised) v2_lane_denoise(&s, warp, lane, block_row, block_col, m, n, denoised);
 	__syncthreads();
 	for (u32 lt = tid; lt < tiles; lt += V2_THREADS)
 		v2_tile_ticket(lt, sw, block_row, block_col, m, n, t, ticket_key, target_be, nonce_index, winners, capacity,
 			states);
+	// (Without limbs nothing is written: the host's check of the product
+	// fails, as it must.)
+	if (csteps == 0) return;
+
+	// The correction D into the fold registers, then the exact product out.
+	v2_lane_clear_fold(&s);
+	for (u32 c = 0; c < csteps; c++) {
+		const u32 kt = steps + c;
+		v2_copy_wait();
+		// Also: every thread is done with the tile states before the
+		// copy below (c = 0) overwrites their stage.
+		__syncthreads();
+		v2_load_step(smem, so, a, bt, corr_a, corr_b, tid, block_row, block_col, kt + V2_STAGES - 1, steps, csteps,
+			k, r, limbs);
+		v2_copy_commit();
+		if (c > 0 && c % (2 * r / V2_BK) == 0) v2_lane_shift(&s);
+		v2_stage_mma(smem + 2 * (kt % V2_STAGES) * V2_STAGE_BYTES, warp, lane, (i32(*)[V2_NF][4])s.fold);
+	}
+	v2_lane_exact(&s, warp, lane, block_row, block_col, m, n, denoised);
 }
 
 #endif  // __CUDACC__

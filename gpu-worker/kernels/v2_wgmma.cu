@@ -228,10 +228,13 @@ __device__ __forceinline__ void v2w_copy_wait() {
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
 // Grid (n_pad / 128, m_pad / 128), 256 threads, parameters as
-// `mlpow2_transcript` (v2.cu). On anything but sm_90a it traps.
+// `mlpow2_transcript` (v2.cu), but for a useful job `denoised` holds the
+// correction D when it starts (`mlpow2_correction`) and `corr_a`, `corr_b`
+// and `limbs` are not used (the fused correction is the mma.sync kernel's
+// for now). On anything but sm_90a it traps.
 extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript_wgmma(const i8 *a, const i8 *bt, u32 m,
 	u32 n, u32 k, u32 r, u32 t, Words8 ticket_key, Words8 target_be, u32 nonce_index, u32 *winners, u32 capacity,
-	u32 *states, i32 *denoised) {
+	u32 *states, i32 *denoised, const i8 *corr_a, const i8 *corr_b, u32 limbs) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 	// 2 x 4 x 4096 = 32 KB: static shared memory needs no opt-in.
 	__shared__ __align__(128) u8 smem[2 * V2W_STAGES * V2W_STAGE_BYTES];

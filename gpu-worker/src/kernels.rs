@@ -23,11 +23,12 @@ pub const COMMIT_CU: &str = include_str!("../kernels/commit.cu");
 pub const DEVICE_CU: &str = include_str!("../kernels/device.cu");
 /// The `extern "C"` kernels of [`MINE_CU`], [`V2_CU`], [`V2_WGMMA_CU`],
 /// [`COMMIT_CU`] and [`DEVICE_CU`].
-pub const KERNELS: [&str; 18] = [
+pub const KERNELS: [&str; 19] = [
 	"mlpow_generate",
 	"mlpow_hash_tiles",
 	"mlpow2_noisy",
 	"mlpow2_column_sums",
+	"mlpow2_limbs",
 	"mlpow2_correction",
 	"mlpow2_transcript",
 	"mlpow2_transcript_wgmma",
@@ -48,6 +49,24 @@ pub const KERNELS: [&str; 18] = [
 /// pieces it cuts from device operands (a secret seed per piece; private
 /// to this worker, not consensus: the salt only has to be unpredictable).
 pub const CTX_PIECE_SALT: &str = "mlpow worker device piece salt";
+
+/// The int8 limbs (base 128) the fused correction splits `U` and `V`
+/// into (kernels/v2.cu, "The fused correction"): both are sums of `k / r`
+/// int8 values, so at most `128 k / r` in magnitude; the low limbs take
+/// -64..63 each and the top one must hold what remains within -127..127.
+/// 2 at every preset, at most 3 (`ChallengeParams::validate` keeps `k <=
+/// r * r`, so `k / r <= 128`).
+pub fn correction_limbs(k: u32, r: u32) -> u32 {
+	let mut bound = 128 * u64::from(k / r.max(1));
+	let mut limbs = 1;
+	while bound > 127 {
+		// After a low limb w mod 128 in -64..63: |(w - limb) / 128| <=
+		// (|w| + 64) / 128.
+		bound = (bound + 64) / 128;
+		limbs += 1;
+	}
+	limbs
+}
 
 /// Which transcript kernel mines puzzle v2 on a device: `mlpow2_transcript`
 /// (mma.sync, every architecture) or `mlpow2_transcript_wgmma` (Hopper's
@@ -70,6 +89,12 @@ impl Transcript {
 			Self::MmaSync => "mlpow2_transcript",
 			Self::Wgmma => "mlpow2_transcript_wgmma",
 		}
+	}
+
+	/// Whether the kernel computes a useful job's correction itself, from
+	/// its limbs ([`correction_limbs`]), rather than reading it from memory.
+	pub fn fuses_correction(self) -> bool {
+		matches!(self, Self::MmaSync)
 	}
 
 	/// The kernels a device of capability `cc` can run.
@@ -190,6 +215,36 @@ impl Default for ContextKeys {
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	/// The limb count covers every value the sums can take: each value of
+	/// `-128 k/r ..= 128 k/r`, split as kernels/v2.cu's `mlpow2_limbs_one`
+	/// splits it, leaves a top limb within -127..127 and the low ones within
+	/// -64..63, and they add back up; one limb fewer does not cover it.
+	#[test]
+	fn the_correction_limbs_cover_every_column_sum() {
+		let split = |mut w: i64, limbs: u32| -> Option<Vec<i64>> {
+			let mut out = Vec::new();
+			for l in 0..limbs {
+				let limb = if l + 1 == limbs { w } else { ((w + 64) & 127) - 64 };
+				w = (w - limb) / 128;
+				out.push(limb);
+			}
+			let top_ok = out.last().is_some_and(|t| t.abs() <= 127);
+			let low_ok = out[..out.len() - 1].iter().all(|l| (-64..=63).contains(l));
+			(top_ok && low_ok).then_some(out)
+		};
+		for (k, r) in [(64, 32), (4096, 64), (4096, 32), (1 << 16, 32), (1 << 16, 128), (2048, 128)] {
+			let limbs = correction_limbs(k, r);
+			let bound = 128 * i64::from(k / r);
+			for w in -bound..=bound {
+				let parts = split(w, limbs).unwrap_or_else(|| panic!("k {k} r {r}: {w} in {limbs} limbs"));
+				let back = parts.iter().rev().fold(0i64, |acc, l| acc * 128 + l);
+				assert_eq!(back, w);
+			}
+			assert!(limbs == 1 || split(bound, limbs - 1).is_none() || split(-bound, limbs - 1).is_none());
+		}
+		assert_eq!(correction_limbs(4096, 64), 2, "the GPU preset");
+	}
 
 	#[test]
 	fn the_bundled_source_has_no_includes_left_and_every_kernel() {

@@ -22,7 +22,7 @@
 //
 // usage: host_kernels_v2 FILE [mma|wgmma [mutate-sbo|mutate-map]], FILE
 // holding whitespace-separated tokens:
-//   m k n t r denoise nonce_index
+//   m k n t r denoise nonce_index limbs (the fused correction's, for mma)
 //   target_be ticket_key ctx_noise_a ctx_noise_bt noise_seed (32-byte hex)
 //   sel_a sel_bt (k bytes each, hex)
 //   seeded ctx_a job_seed ctx_bt weights_seed     or     chosen A Bt (hex)
@@ -131,51 +131,84 @@ struct Block {
 	bool denoise;
 	i32 *out, *noisy;
 	u32 *sw;
+	// The fused correction's limbs (the mma kernel's useful jobs).
+	const i8 *corr_a, *corr_b;
+	u32 limbs;
 };
 
-// `mlpow2_transcript` (v2.cu) on one block.
+// One stage's product into `acc(lane, i, j)` for every lane of every
+// warp, as `v2_stage_mma` runs it: fragments through the kernel's
+// ldmatrix offsets, the emulated mma.
+template <typename Acc>
+static void stage_mma(const u8 *as, Acc acc) {
+	const u8 *bs = as + V2_STAGE_BYTES;
+	for (u32 warp = 0; warp < V2_THREADS / 32; warp++) {
+		u32 fa[V2_MF][32][4], fb[V2_NF][32][2], offsets[32], x[32][4];
+		for (int i = 0; i < V2_MF; i++) {
+			for (u32 lane = 0; lane < 32; lane++) offsets[lane] = v2_ldsm_a_offset(warp, lane, i);
+			ldmatrix_emulated(as, offsets, fa[i]);
+		}
+		for (int h = 0; h < V2_NF / 2; h++) {
+			for (u32 lane = 0; lane < 32; lane++) offsets[lane] = v2_ldsm_b_offset(warp, lane, h);
+			ldmatrix_emulated(bs, offsets, x);
+			for (u32 lane = 0; lane < 32; lane++) {
+				fb[2 * h][lane][0] = x[lane][0];
+				fb[2 * h][lane][1] = x[lane][1];
+				fb[2 * h + 1][lane][0] = x[lane][2];
+				fb[2 * h + 1][lane][1] = x[lane][3];
+			}
+		}
+		for (int i = 0; i < V2_MF; i++)
+			for (int j = 0; j < V2_NF; j++) {
+				i32 *c[32];
+				for (u32 lane = 0; lane < 32; lane++) c[lane] = acc(warp * 32 + lane, i, j);
+				mma_emulated(c, fa[i], fb[j]);
+			}
+	}
+}
+
+// `mlpow2_transcript` (v2.cu) on one block: its steps staged through
+// `v2_load_step`'s offsets (main, then the correction's), each stage's
+// product as `v2_stage_mma`, the fold, the epilogue's reduce, and for a
+// useful job the correction into the fold registers and the exact product.
 static void mma_block(const Block &b) {
 	static std::vector<u8> smem(2 * V2_STAGES * V2_STAGE_BYTES);
 	static std::vector<V2Lane> lanes(V2_THREADS);
 	const u32 steps = b.k / V2_BK, steps_per_chunk = b.r / V2_BK;
+	const u32 csteps = b.denoise ? b.limbs * (2 * b.r / V2_BK) : 0, width = b.limbs * 2 * b.r;
 	for (auto &s : lanes) v2_lane_clear(&s);
-	for (u32 kt = 0; kt < steps; kt++) {
-		u8 *as = smem.data() + 2 * (kt % V2_STAGES) * V2_STAGE_BYTES, *bs = as + V2_STAGE_BYTES;
+	auto stage = [&](u32 step) {
+		u8 *as = smem.data() + 2 * (step % V2_STAGES) * V2_STAGE_BYTES, *bs = as + V2_STAGE_BYTES;
 		for (u32 tid = 0; tid < V2_THREADS; tid++) {
-			memcpy(as + v2_stage_offset(tid), b.an + v2_global_offset(tid, b.block_row, kt, b.k), 16);
-			memcpy(bs + v2_stage_offset(tid), b.btn + v2_global_offset(tid, b.block_col, kt, b.k), 16);
-		}
-		for (u32 warp = 0; warp < V2_THREADS / 32; warp++) {
-			u32 fa[V2_MF][32][4], fb[V2_NF][32][2], offsets[32], x[32][4];
-			for (int i = 0; i < V2_MF; i++) {
-				for (u32 lane = 0; lane < 32; lane++) offsets[lane] = v2_ldsm_a_offset(warp, lane, i);
-				ldmatrix_emulated(as, offsets, fa[i]);
+			if (step < steps) {
+				memcpy(as + v2_stage_offset(tid), b.an + v2_global_offset(tid, b.block_row, step, b.k), 16);
+				memcpy(bs + v2_stage_offset(tid), b.btn + v2_global_offset(tid, b.block_col, step, b.k), 16);
+			} else {
+				const u32 col = v2_corr_col(step - steps, b.r, b.limbs);
+				memcpy(as + v2_stage_offset(tid), b.corr_a + col + v2_global_offset(tid, b.block_row, 0, width), 16);
+				memcpy(bs + v2_stage_offset(tid), b.corr_b + col + v2_global_offset(tid, b.block_col, 0, width), 16);
 			}
-			for (int h = 0; h < V2_NF / 2; h++) {
-				for (u32 lane = 0; lane < 32; lane++) offsets[lane] = v2_ldsm_b_offset(warp, lane, h);
-				ldmatrix_emulated(bs, offsets, x);
-				for (u32 lane = 0; lane < 32; lane++) {
-					fb[2 * h][lane][0] = x[lane][0];
-					fb[2 * h][lane][1] = x[lane][1];
-					fb[2 * h + 1][lane][0] = x[lane][2];
-					fb[2 * h + 1][lane][1] = x[lane][3];
-				}
-			}
-			for (int i = 0; i < V2_MF; i++)
-				for (int j = 0; j < V2_NF; j++) {
-					i32 *c[32];
-					for (u32 lane = 0; lane < 32; lane++) c[lane] = lanes[warp * 32 + lane].acc[i][j];
-					mma_emulated(c, fa[i], fb[j]);
-				}
 		}
+		return as;
+	};
+	for (u32 kt = 0; kt < steps; kt++) {
+		stage_mma(stage(kt), [&](u32 tid, int i, int j) { return lanes[tid].acc[i][j]; });
 		if ((kt + 1) % steps_per_chunk == 0)
 			for (auto &s : lanes) v2_lane_fold(&s);
 	}
 	// The epilogue, as the kernel runs it.
+	for (u32 tid = 0; tid < V2_THREADS; tid++) v2_lane_reduce(&lanes[tid], tid >> 5, tid & 31, b.t, b.sw);
+	if (b.denoise) {
+		for (auto &s : lanes) v2_lane_clear_fold(&s);
+		for (u32 c = 0; c < csteps; c++) {
+			if (c > 0 && c % (2 * b.r / V2_BK) == 0)
+				for (auto &s : lanes) v2_lane_shift(&s);
+			stage_mma(stage(steps + c), [&](u32 tid, int i, int j) { return (i32 *)lanes[tid].fold[i][j]; });
+		}
+	}
 	for (u32 tid = 0; tid < V2_THREADS; tid++) {
 		const V2Lane &s = lanes[tid];
-		v2_lane_reduce(&s, tid >> 5, tid & 31, b.t, b.sw);
-		if (b.denoise) v2_lane_denoise(&s, tid >> 5, tid & 31, b.block_row, b.block_col, b.m, b.n, b.out);
+		if (b.denoise) v2_lane_exact(&s, tid >> 5, tid & 31, b.block_row, b.block_col, b.m, b.n, b.out);
 		// The noisy product, for the test only (the kernel never writes it).
 		for (int i = 0; i < V2_MF; i++)
 			for (int j = 0; j < V2_NF; j++)
@@ -252,9 +285,9 @@ static int run(int argc, char **argv) {
 		return 2;
 	}
 	std::ifstream in(argv[1]);
-	u32 m, k, n, t, r, denoise, nonce_index;
+	u32 m, k, n, t, r, denoise, nonce_index, limbs;
 	std::string target_hex, key_hex, ctx_ea, ctx_gb, seed_hex, sel_a_hex, sel_bt_hex, mode;
-	in >> m >> k >> n >> t >> r >> denoise >> nonce_index >> target_hex >> key_hex >> ctx_ea >> ctx_gb >> seed_hex >>
+	in >> m >> k >> n >> t >> r >> denoise >> nonce_index >> limbs >> target_hex >> key_hex >> ctx_ea >> ctx_gb >> seed_hex >>
 		sel_a_hex >> sel_bt_hex >> mode;
 	// The target is big-endian: word i is bytes 4i..4i+4 read big-endian.
 	Words8 target_le = words(target_hex), target_be, key = words(key_hex);
@@ -291,8 +324,10 @@ static int run(int argc, char **argv) {
 	for (u64 g = 0; g < (u64)n * k / 16; g++)
 		mlpow2_noisy_one(g, btn.data(), bt.data(), raw, gl.data(), sel_bt.data(), k, r);
 
-	// The correction for a useful job: U = A*S'^T, V = (S*Bt'^T)^T, D.
+	// The correction for a useful job: U = A*S'^T, V = (S*Bt'^T)^T, then D
+	// or its limbs.
 	std::vector<i32> out((size_t)m * n, 0);
+	std::vector<i8> corr_a, corr_b;
 	if (denoise) {
 		std::vector<unsigned char> inv_a(k), inv_bt(k);
 		for (u32 z = 0; z < k; z++) {
@@ -305,8 +340,22 @@ static int run(int argc, char **argv) {
 		std::vector<i32> u((size_t)m * r), v((size_t)n * r);
 		for (u64 idx = 0; idx < u.size(); idx++) mlpow2_column_sums_one(idx, u.data(), clean_a.data(), inv_bt.data(), k, r);
 		for (u64 idx = 0; idx < v.size(); idx++) mlpow2_column_sums_one(idx, v.data(), btn.data(), inv_a.data(), k, r);
-		for (u64 idx = 0; idx < out.size(); idx++)
-			mlpow2_correction_one(idx, out.data(), u.data(), v.data(), el.data(), gl.data(), n, r);
+		if (wgmma) {
+			// The wgmma kernel reads D from memory.
+			for (u64 idx = 0; idx < out.size(); idx++)
+				mlpow2_correction_one(idx, out.data(), u.data(), v.data(), el.data(), gl.data(), n, r);
+		} else {
+			// The mma kernel computes D from the limbs (rows padded to
+			// whole blocks, zero, as the host allocates them).
+			corr_a.assign((size_t)m_pad * limbs * 2 * r, 0);
+			corr_b.assign((size_t)n_pad * limbs * 2 * r, 0);
+			for (u64 idx = 0; idx < u.size(); idx++)
+				mlpow2_limbs_one(idx, corr_a.data(), u.data(), el.data(), r, limbs, 0);
+			for (u64 idx = 0; idx < v.size(); idx++)
+				mlpow2_limbs_one(idx, corr_b.data(), v.data(), gl.data(), r, limbs, 1);
+			// The kernel writes the product without reading `out`.
+			std::fill(out.begin(), out.end(), (i32)0x5a5a5a5a);
+		}
 	}
 
 	const u32 capacity = 64;
@@ -314,7 +363,8 @@ static int run(int argc, char **argv) {
 	std::vector<u32> states((size_t)(m / t) * (n / t) * 16, 0);
 	std::vector<i32> noisy((size_t)m * n, 0);
 	std::vector<u32> sw(16 * (V2_BM / 16) * (V2_BN / 16));
-	Block blk{an.data(), btn.data(), 0, 0, m, n, k, r, t, denoise != 0, out.data(), noisy.data(), sw.data()};
+	Block blk{an.data(), btn.data(), 0, 0, m, n, k, r, t, denoise != 0, out.data(), noisy.data(), sw.data(),
+		corr_a.data(), corr_b.data(), limbs};
 	for (u32 by = 0; by < m_pad / V2_BM; by++)
 		for (u32 bx = 0; bx < n_pad / V2_BN; bx++) {
 			blk.block_row = by * V2_BM;

@@ -30,7 +30,21 @@ fn every_kernel_compiles_for_every_supported_architecture() {
 		let hopper = cc == (9, 0);
 		assert_eq!(text.contains(".target sm_90a"), hopper, "compute_{}{}: the sm_90a target", cc.0, cc.1);
 		assert_eq!(text.contains("wgmma.mma_async"), hopper, "compute_{}{}: wgmma.mma_async in the PTX", cc.0, cc.1);
+		// The transcript kernel keeps its accumulators and folds (and, for a
+		// useful job, the correction it computes in the fold registers) in
+		// registers: an array the compiler could not promote would show as
+		// a local-memory depot in its PTX.
+		let body = entry_body(&text, "mlpow2_transcript");
+		assert!(!body.contains("__local_depot"), "compute_{}{}: mlpow2_transcript uses local memory", cc.0, cc.1);
+		assert!(body.contains("mma.sync.aligned"), "compute_{}{}: mlpow2_transcript without mma", cc.0, cc.1);
 	}
+}
+
+/// The PTX of entry `name`, up to the next entry.
+fn entry_body<'a>(ptx: &'a str, name: &str) -> &'a str {
+	let start = ptx.find(&format!(".entry {name}(")).expect("the entry is there");
+	let rest = &ptx[start + 1..];
+	&ptx[start..start + 1 + rest.find(".entry ").unwrap_or(rest.len())]
 }
 
 #[test]

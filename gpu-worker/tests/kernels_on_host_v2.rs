@@ -18,7 +18,7 @@ use mlpow_primitives::{
 	},
 	ChallengeParams, Hash32, Seal, U256,
 };
-use mlpow_worker::kernels::Words8;
+use mlpow_worker::kernels::{correction_limbs, Words8};
 use serde_json::Value;
 use std::{fmt::Write as _, path::PathBuf, process::Command, sync::OnceLock};
 
@@ -95,7 +95,8 @@ fn run_mutated(input: &Input, kernel: Kernel, mutation: Option<&str>) -> HostRun
 	let p = input.params;
 	let sel = Selections::generate(&input.noise_seed, p.k, p.r);
 	let target = mlpow_primitives::ticket::target(input.difficulty).expect("non-zero difficulty").to_big_endian();
-	let mut text = format!("{} {} {} {} {} 1 {}\n", p.m, p.k, p.n, p.t, p.r, input.nonce_index);
+	let limbs = correction_limbs(p.k, p.r);
+	let mut text = format!("{} {} {} {} {} 1 {} {limbs}\n", p.m, p.k, p.n, p.t, p.r, input.nonce_index);
 	let key = ticket_key(&input.noise_seed);
 	for v in [
 		hex::encode(target),
@@ -307,6 +308,41 @@ fn the_kernel_code_mines_like_the_reference_miner() {
 	}
 	// A third of the tickets win at difficulty 3: the winner path is exercised.
 	assert!(winners > 20, "{winners} winners");
+}
+
+/// The fused correction at its widest: `k / r` = 64 (the GPU preset's
+/// depth and rank, two limbs) and 128 (k = 16384, r = 128: the most
+/// `validate` allows, three limbs), on matrices at the ends of the 7-bit range (the
+/// column sums `U` and `V` as large as they get) and on ordinary ones, the
+/// exact product equal to the reference miner's.
+#[test]
+fn the_fused_correction_is_exact_with_two_and_three_limbs_at_the_range_ends() {
+	let pre = [3u8; 32];
+	for (k, r, limbs) in [(4096, 64, 2), (16384, 128, 3)] {
+		let p = ChallengeParams { version: 2, m: 128, k, n: 128, t: 16, r, epoch_length: 10 };
+		p.validate().unwrap();
+		assert_eq!(correction_limbs(k, r), limbs);
+		let (len_a, len_bt) = ((p.m * k) as usize, (p.n * k) as usize);
+		for (a, bt) in [
+			(vec![-64i8; len_a], vec![-64i8; len_bt]),
+			(vec![63i8; len_a], vec![-64i8; len_bt]),
+			(matrix(len_a, "wide A"), matrix(len_bt, "wide Bt")),
+		] {
+			let job = Job::chosen(&p, a, bt).unwrap();
+			let mut miner = Miner::new(&job, &pre, U256::from(3)).unwrap();
+			miner.try_nonce(1);
+			let noise_seed = noise::noise_seed(&pre, &p, job.mode(), &job.commitments(), 1);
+			let input = Input {
+				params: p,
+				noise_seed,
+				difficulty: U256::from(3),
+				nonce_index: 0,
+				source: Source::Chosen { a: job.a(), bt: job.bt() },
+			};
+			let got = run(&input, Kernel::MmaSync);
+			assert_eq!(got.product, miner.denoised().unwrap(), "k {k} r {r}: the exact product");
+		}
+	}
 }
 
 /// The wgmma comparison can fail: the harness perturbs the wgmma kernel

@@ -17,12 +17,12 @@
 use super::{launch::alloc, WINNER_CAPACITY};
 use crate::{
 	backend::{Job, Multiplied, SearchReport, Winner},
-	kernels::{Transcript as TranscriptKernel, Words8},
+	kernels::{correction_limbs, Transcript as TranscriptKernel, Words8},
 };
 use anyhow::{anyhow, bail};
 use cudarc::driver::{
-	sys as drv_sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtrMut, LaunchConfig,
-	PushKernelArg,
+	sys as drv_sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DevicePtrMut,
+	LaunchConfig, PushKernelArg,
 };
 use mlpow_primitives::{
 	stream::job_seed,
@@ -72,8 +72,11 @@ struct Kernels {
 	generate: CudaFunction,
 	noisy: CudaFunction,
 	column_sums: CudaFunction,
+	limbs: CudaFunction,
 	correction: CudaFunction,
 	transcript: CudaFunction,
+	/// Whether `transcript` computes a useful job's correction itself.
+	fused: bool,
 	ctx_a: Words8,
 	ctx_bt: Words8,
 	ctx_noise_a: Words8,
@@ -87,8 +90,10 @@ impl Kernels {
 			generate: function("mlpow_generate")?,
 			noisy: function("mlpow2_noisy")?,
 			column_sums: function("mlpow2_column_sums")?,
+			limbs: function("mlpow2_limbs")?,
 			correction: function("mlpow2_correction")?,
 			transcript: function(transcript.entry())?,
+			fused: transcript.fuses_correction(),
 			ctx_a: Words8::context_key(noise::CTX_A),
 			ctx_bt: Words8::context_key(noise::CTX_BT),
 			ctx_noise_a: Words8::context_key(noise::CTX_NOISE_A),
@@ -311,14 +316,18 @@ struct Transcript<'a> {
 	nonce_index: u32,
 	/// Device pointer for every tile's state (16 words a tile), or 0.
 	states: drv_sys::CUdeviceptr,
-	/// Device pointer to `m x n` words holding the correction `D`, to be
-	/// replaced by the exact product; or 0.
+	/// Device pointer to `m x n` words to receive the exact product (a
+	/// useful job), or 0. Holding the correction `D` when the kernel does
+	/// not fuse it.
 	denoised: drv_sys::CUdeviceptr,
+	/// The correction's limbs (`corr_a`, `corr_b`, their count) for a
+	/// kernel that fuses it; (0, 0, 0) otherwise.
+	corr: (drv_sys::CUdeviceptr, drv_sys::CUdeviceptr, u32),
 }
 
 /// Enqueues the transcript kernel on `slot`'s noisy operands.
 fn enqueue_transcript(k: &Kernels, slot: &mut Slot, p: &ChallengeParams, t: &Transcript) -> anyhow::Result<()> {
-	let Transcript { inputs, target, nonce_index, states, denoised } = *t;
+	let Transcript { inputs, target, nonce_index, states, denoised, corr } = *t;
 	let cfg = LaunchConfig {
 		grid_dim: (padded(p.n) / BLOCK, padded(p.m) / BLOCK, 1),
 		block_dim: (BLOCK_THREADS, 1, 1),
@@ -340,10 +349,14 @@ fn enqueue_transcript(k: &Kernels, slot: &mut Slot, p: &ChallengeParams, t: &Tra
 		.arg(&mut slot.winners)
 		.arg(&WINNER_CAPACITY)
 		.arg(&states)
-		.arg(&denoised);
+		.arg(&denoised)
+		.arg(&corr.0)
+		.arg(&corr.1)
+		.arg(&corr.2);
 	// SAFETY: matches `mlpow2_transcript`; the noisy operands are padded to
 	// the grid's blocks; `t` divides 128 (checked in `ensure`); the caller
-	// vouches for `states` (16 words a tile) and `denoised` (m x n).
+	// vouches for `states` (16 words a tile), `denoised` (m x n) and the
+	// limbs (`limbs * 2r` bytes a row, rows padded to the grid's blocks).
 	unsafe { launch.launch(cfg) }.map_err(|e| anyhow!("the transcript kernel: {e:?}"))?;
 	Ok(())
 }
@@ -366,13 +379,17 @@ struct UsefulScratch {
 	_v: CudaSlice<i32>,
 	_inv_a: CudaSlice<u8>,
 	_inv_bt: CudaSlice<u8>,
+	_limbs: Option<(CudaSlice<i8>, CudaSlice<i8>)>,
 }
 
 /// Enqueues one chosen-mode nonce on `slot`: the noise and noisy operands,
-/// the column sums and the correction `D` written at `out_ptr` (`m x n`
-/// words), then the transcript kernel, which replaces `D` with the exact
-/// product and records the winners in the slot (cleared here). The caller
-/// marks the slot pending and keeps the scratch until the winners are read.
+/// the column sums, then the transcript kernel, which writes the exact
+/// product at `out_ptr` (`m x n` words) and records the winners in the
+/// slot (cleared here). The correction `D` it subtracts is computed in the
+/// kernel from the sums' int8 limbs (`mlpow2_limbs`), or, for a kernel
+/// that does not fuse it, written at `out_ptr` beforehand
+/// (`mlpow2_correction`). The caller marks the slot pending and keeps the
+/// scratch until the winners are read.
 #[allow(clippy::too_many_arguments)]
 fn enqueue_useful(
 	ctx: &Arc<CudaContext>,
@@ -411,15 +428,38 @@ fn enqueue_useful(
 		// values, `inv` `k` bytes, `dst` `rows x r` words.
 		unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("column sums: {e:?}"))?;
 	}
-	let total = (m * n) as u64;
-	let mut launch = stream.launch_builder(&k.correction);
-	launch.arg(&out_ptr).arg(&u).arg(&v).arg(&slot.el).arg(&slot.gl).arg(&total).arg(&p.n).arg(&p.r);
-	// SAFETY: matches `mlpow2_correction`; the caller vouches that `out_ptr`
-	// holds `m x n` words.
-	unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("the correction: {e:?}"))?;
-	let launch = Transcript { inputs, target, nonce_index: 0, states: 0, denoised: out_ptr };
+	let (limbs, corr) = if k.fused {
+		let count = correction_limbs(p.k, p.r);
+		let width = count as usize * 2 * r;
+		let mut sides = Vec::with_capacity(2);
+		for (side, sums, noise, rows) in [(0i32, &u, &slot.el, m), (1, &v, &slot.gl, n)] {
+			// Rows padded with zeros to the grid's blocks (the kernel reads
+			// whole blocks).
+			let pad = padded(rows as u32) as usize;
+			let mut dst = alloc::<i8>(ctx, &stream, pad * width, "the correction's limbs")?;
+			let total = (rows * r) as u64;
+			let mut launch = stream.launch_builder(&k.limbs);
+			launch.arg(&mut dst).arg(sums).arg(noise).arg(&total).arg(&p.r).arg(&count).arg(&side);
+			// SAFETY: matches `mlpow2_limbs`: `sums` and `noise` hold `rows x
+			// r` values, `dst` `rows x count x 2r` bytes and more.
+			unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("the correction's limbs: {e:?}"))?;
+			sides.push(dst);
+		}
+		let (cb, ca) = (sides.pop().unwrap_or_else(|| unreachable!()), sides.pop().unwrap_or_else(|| unreachable!()));
+		let corr = (ca.device_ptr(&stream).0, cb.device_ptr(&stream).0, count);
+		(Some((ca, cb)), corr)
+	} else {
+		let total = (m * n) as u64;
+		let mut launch = stream.launch_builder(&k.correction);
+		launch.arg(&out_ptr).arg(&u).arg(&v).arg(&slot.el).arg(&slot.gl).arg(&total).arg(&p.n).arg(&p.r);
+		// SAFETY: matches `mlpow2_correction`; the caller vouches that
+		// `out_ptr` holds `m x n` words.
+		unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("the correction: {e:?}"))?;
+		(None, (0, 0, 0))
+	};
+	let launch = Transcript { inputs, target, nonce_index: 0, states: 0, denoised: out_ptr, corr };
 	enqueue_transcript(k, slot, p, &launch)?;
-	Ok(UsefulScratch { _u: u, _v: v, _inv_a: inv_a, _inv_bt: inv_bt })
+	Ok(UsefulScratch { _u: u, _v: v, _inv_a: inv_a, _inv_bt: inv_bt, _limbs: limbs })
 }
 
 impl Pipeline {
@@ -469,7 +509,8 @@ impl Pipeline {
 			upload_selections(slot, &inputs)?;
 			for (b, inputs) in (0..count).zip(&inputs) {
 				enqueue_noise(k, slot, &p, &ops, inputs, b as usize)?;
-				let launch = Transcript { inputs, target: &target, nonce_index: b, states: 0, denoised: 0 };
+				let launch =
+					Transcript { inputs, target: &target, nonce_index: b, states: 0, denoised: 0, corr: (0, 0, 0) };
 				enqueue_transcript(k, slot, &p, &launch)?;
 			}
 			slot.pending = Some((first, count));

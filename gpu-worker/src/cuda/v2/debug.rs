@@ -48,7 +48,14 @@ impl Pipeline {
 		{
 			let (ptr, _sync) = states.device_ptr_mut(&stream);
 			let target = Words8([0; 8]);
-			let launch = Transcript { inputs: &inputs, target: &target, nonce_index: 0, states: ptr, denoised: 0 };
+			let launch = Transcript {
+				inputs: &inputs,
+				target: &target,
+				nonce_index: 0,
+				states: ptr,
+				denoised: 0,
+				corr: (0, 0, 0),
+			};
 			enqueue_transcript(&self.k, slot, &p, &launch)?;
 		}
 		let read = |e| anyhow!("reading back: {e:?}");
