@@ -162,6 +162,22 @@ MLPOW_FN u32 v2_corr_col(u32 c, u32 r, u32 limbs) {
 	return (limbs - 1 - c / per_limb) * 2 * r + (c % per_limb) * V2_BK;
 }
 
+// Where step `step` of a block's pipeline reads (`steps` main steps, then
+// the correction's): the rows' bases on A's side and Bt's, the step's
+// index along a row and the rows' length, as `v2_global_offset` takes
+// them. Shared by the kernel and the host harness.
+struct V2StepSource {
+	const i8 *a, *bt;
+	u32 kt, row;
+};
+
+MLPOW_FN V2StepSource v2_step_source(u32 step, u32 steps, const i8 *a, const i8 *bt, const i8 *corr_a,
+	const i8 *corr_b, u32 k, u32 r, u32 limbs) {
+	if (step < steps) return V2StepSource{a, bt, step, k};
+	const u32 col = v2_corr_col(step - steps, r, limbs);
+	return V2StepSource{corr_a + col, corr_b + col, 0, limbs * 2 * r};
+}
+
 // The ticket: keyed_hash(key, i u32 LE || j u32 LE || W[0..16] u32 LE), 72
 // bytes, two compressions.
 MLPOW_FN void v2_ticket(const u32 key[8], u32 i, u32 j, const u32 w[16], u32 digest[8]) {
@@ -430,22 +446,16 @@ extern "C" __global__ void mlpow2_correction(i32 *d, const i32 *u, const i32 *v,
 	if (idx < total) mlpow2_correction_one(idx, d, u, v, el, gl, n, r);
 }
 
-// Grid (n_pad / 128, m_pad / 128), 256 threads. `a` and `bt` are the noisy
-// operands padded with zero rows to whole blocks; `k` and `r` multiples of
-// 32; `t` divides 128. Tiles outside `m x n` are not hashed.
 // Step `step` of a block's pipeline into its stage: main steps (k / 32 of
-// A' and Bt'), then, for a useful job, the correction's (top limb first).
+// A' and Bt'), then, for a useful job, the correction's (top limb first),
+// from where `v2_step_source` says.
 __device__ __forceinline__ void v2_load_step(u8 *smem, u32 so, const i8 *a, const i8 *bt, const i8 *corr_a,
 	const i8 *corr_b, u32 tid, u32 block_row, u32 block_col, u32 step, u32 steps, u32 csteps, u32 k, u32 r,
 	u32 limbs) {
-	u8 *stage = smem + 2 * (step % V2_STAGES) * V2_STAGE_BYTES;
-	if (step < steps) {
-		v2_load_stage(stage, V2_STAGE_BYTES, so, a, bt, tid, block_row, block_col, step, k);
-	} else if (step - steps < csteps) {
-		const u32 col = v2_corr_col(step - steps, r, limbs);
-		v2_load_stage(stage, V2_STAGE_BYTES, so, corr_a + col, corr_b + col, tid, block_row, block_col, 0,
-			limbs * 2 * r);
-	}
+	if (step >= steps + csteps) return;
+	const V2StepSource src = v2_step_source(step, steps, a, bt, corr_a, corr_b, k, r, limbs);
+	v2_load_stage(smem + 2 * (step % V2_STAGES) * V2_STAGE_BYTES, V2_STAGE_BYTES, so, src.a, src.bt, tid, block_row,
+		block_col, src.kt, src.row);
 }
 
 // One stage's 128 x 128 x 32 product added into `acc` (a lane's 4 x 4

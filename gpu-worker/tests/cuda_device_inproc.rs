@@ -323,10 +323,11 @@ fn a_registered_device_weight_commits_its_pieces_once_and_keeps_its_values() {
 		assert!(stream.clone_dtoh(&out_buf).unwrap() == product(&av, &wv, rows, cols, depth), "call {call}");
 		assert!(session.stats().macs_mined > before.macs_mined, "call {call} mined nothing");
 		if call == 0 {
-			made = weight.pieces_prepared();
+			made = weight.pieces_committed();
 			assert!(made > 0, "the first mined call commits the weight's pieces");
 		}
-		assert_eq!(weight.pieces_prepared(), made, "call {call} committed the weight again");
+		assert_eq!(weight.pieces_committed(), made, "call {call} committed the weight again");
+		assert_eq!(weight.pieces_prepared() as u64, made);
 	}
 	// A shape that does not multiply is refused before anything runs.
 	let a_buf = stream.clone_htod(&values(rows * 7, 1)).unwrap();

@@ -103,7 +103,17 @@ fn v2_mining_equals_the_cpu_reference() {
 
 fn mining_equals_the_reference_on(lane: &mut mlpow_worker::cuda::CudaLane, kernel: Transcript) {
 	let (pre, ws) = ([3u8; 32], [8u8; 32]);
-	for (m, k, n, t, r) in [(256, 256, 384, 16, 64), (160, 512, 288, 32, 128), (1024, 4096, 1024, 16, 64)] {
+	// Besides the common shapes: one k-step (fewer than the pipeline's
+	// prefetch), the largest tile, and three limbs of the fused
+	// correction (k / r = 128).
+	for (m, k, n, t, r) in [
+		(256, 256, 384, 16, 64),
+		(160, 512, 288, 32, 128),
+		(1024, 4096, 1024, 16, 64),
+		(160, 32, 288, 16, 32),
+		(256, 512, 256, 128, 32),
+		(128, 16384, 128, 16, 128),
+	] {
 		let p = ChallengeParams { version: 2, m, k, n, t, r, epoch_length: 10 };
 		p.validate().unwrap();
 		let d = U256::from(p.tickets_per_nonce() / 2);

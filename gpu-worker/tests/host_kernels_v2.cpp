@@ -175,19 +175,14 @@ static void mma_block(const Block &b) {
 	static std::vector<u8> smem(2 * V2_STAGES * V2_STAGE_BYTES);
 	static std::vector<V2Lane> lanes(V2_THREADS);
 	const u32 steps = b.k / V2_BK, steps_per_chunk = b.r / V2_BK;
-	const u32 csteps = b.denoise ? b.limbs * (2 * b.r / V2_BK) : 0, width = b.limbs * 2 * b.r;
+	const u32 csteps = b.denoise ? b.limbs * (2 * b.r / V2_BK) : 0;
 	for (auto &s : lanes) v2_lane_clear(&s);
 	auto stage = [&](u32 step) {
 		u8 *as = smem.data() + 2 * (step % V2_STAGES) * V2_STAGE_BYTES, *bs = as + V2_STAGE_BYTES;
+		const V2StepSource src = v2_step_source(step, steps, b.an, b.btn, b.corr_a, b.corr_b, b.k, b.r, b.limbs);
 		for (u32 tid = 0; tid < V2_THREADS; tid++) {
-			if (step < steps) {
-				memcpy(as + v2_stage_offset(tid), b.an + v2_global_offset(tid, b.block_row, step, b.k), 16);
-				memcpy(bs + v2_stage_offset(tid), b.btn + v2_global_offset(tid, b.block_col, step, b.k), 16);
-			} else {
-				const u32 col = v2_corr_col(step - steps, b.r, b.limbs);
-				memcpy(as + v2_stage_offset(tid), b.corr_a + col + v2_global_offset(tid, b.block_row, 0, width), 16);
-				memcpy(bs + v2_stage_offset(tid), b.corr_b + col + v2_global_offset(tid, b.block_col, 0, width), 16);
-			}
+			memcpy(as + v2_stage_offset(tid), src.a + v2_global_offset(tid, b.block_row, src.kt, src.row), 16);
+			memcpy(bs + v2_stage_offset(tid), src.bt + v2_global_offset(tid, b.block_col, src.kt, src.row), 16);
 		}
 		return as;
 	};

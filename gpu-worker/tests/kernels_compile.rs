@@ -62,3 +62,56 @@ fn below_the_minimum_architecture_is_refused() {
 	let new = cuda::DeviceInfo { compute_capability: (9, 0), ..old };
 	assert_eq!(new.unsupported_reason(), None);
 }
+
+/// ptxas's report (NVRTC compiling for the real architecture, `-Xptxas
+/// -v`): for each kernel, its registers and its spill stores and loads.
+fn ptxas_report(cc: (i32, i32)) -> String {
+	use cudarc::nvrtc::result;
+	let arch = format!("--gpu-architecture=sm_{}{}{}", cc.0, cc.1, if cc == (9, 0) { "a" } else { "" });
+	let mut options = kernels::nvrtc_options(cc);
+	options[0] = arch;
+	options.push("--ptxas-options=-v".into());
+	let source = std::ffi::CString::new(kernels::source()).unwrap();
+	let program = result::create_program(&source, None).expect("an NVRTC program");
+	// SAFETY: a program just created, compiled once, its log read, then
+	// destroyed.
+	unsafe {
+		let compiled = result::compile_program(program, &options);
+		let log = result::get_program_log(program).expect("the program's log");
+		result::destroy_program(program).expect("destroying the program");
+		let log = std::ffi::CStr::from_ptr(log.as_ptr()).to_string_lossy().into_owned();
+		assert!(compiled.is_ok(), "sm_{}{}: {compiled:?}\n{log}", cc.0, cc.1);
+		log
+	}
+}
+
+/// The transcript kernels keep everything in registers on every real
+/// architecture: their accumulators, folds and (the mma kernel, for a
+/// useful job) the correction computed in the fold registers. A spill
+/// would cost every nonce; PTX cannot show one (registers are allocated
+/// after it), so this asks ptxas, through NVRTC. (A miner's driver JITs
+/// the PTX with its own ptxas; this is the closest check without a GPU.)
+#[test]
+fn the_transcript_kernels_fit_their_registers_without_spilling() {
+	for cc in ARCHITECTURES {
+		let report = ptxas_report(cc);
+		let mut entries = vec!["mlpow2_transcript"];
+		if cc == (9, 0) {
+			entries.push("mlpow2_transcript_wgmma");
+		}
+		for name in entries {
+			let at = report
+				.find(&format!("Function properties for {name}\n"))
+				.unwrap_or_else(|| panic!("sm_{}{}: no report for {name}:\n{report}", cc.0, cc.1));
+			let lines: Vec<&str> = report[at..].lines().take(3).collect();
+			eprintln!("sm_{}{} {name}: {}", cc.0, cc.1, lines[1..].join(" | ").trim());
+			assert!(
+				lines[1].contains(" 0 bytes spill stores, 0 bytes spill loads"),
+				"sm_{}{}: {name} spills: {}",
+				cc.0,
+				cc.1,
+				lines[1]
+			);
+		}
+	}
+}

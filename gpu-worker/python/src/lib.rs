@@ -424,6 +424,13 @@ impl DeviceWeight {
 		self.inner.pieces_prepared()
 	}
 
+	/// Puzzle pieces cut and committed over the weight's life (equal to
+	/// `pieces_prepared` while products reuse them).
+	#[getter]
+	fn pieces_committed(&self) -> u64 {
+		self.inner.pieces_committed()
+	}
+
 	fn __repr__(&self) -> String {
 		let (k, n) = self.inner.shape();
 		format!(
@@ -451,7 +458,8 @@ fn caller_stream(stream: Option<isize>) -> PyResult<Option<u64>> {
 fn on_gpu(name: &str, m: dlpack::Matrix) -> PyResult<dlpack::Matrix> {
 	if !m.on_gpu() {
 		return Err(PyValueError::new_err(format!(
-			"{name} is in {}: matmul multiplies host arrays; matmul_device takes tensors on the miner's GPU",
+			"{name} is in {}: matmul and register_weight take host arrays; matmul_device and \
+			 register_weight_device take tensors on the miner's GPU",
 			m.place()
 		)));
 	}

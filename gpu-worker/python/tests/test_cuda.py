@@ -99,15 +99,16 @@ class OnTheGpu(unittest.TestCase):
                 a, b = operands(300, 1300, 500, self.device, seed=7)
                 w = miner.register_weight(b)
                 self.assertIsInstance(w, mlpow.DeviceWeight)
-                self.assertEqual((w.shape, w.device, w.pieces_prepared), ((1300, 500), 0, 0))
+                self.assertEqual((w.shape, w.device, w.pieces_prepared, w.pieces_committed), ((1300, 500), 0, 0, 0))
                 self.assertTrue(torch.equal(miner.matmul(a, w), reference(a, b)))
-                made = w.pieces_prepared
+                made = w.pieces_committed
                 self.assertGreater(made, 0)
+                self.assertEqual(w.pieces_prepared, made)
                 before = miner.stats()
                 # New activations, the same weight: its pieces are reused.
                 a2, _ = operands(256, 1300, 1, self.device, seed=8)
                 self.assertTrue(torch.equal(miner.matmul(a2, w), reference(a2, b)))
-                self.assertEqual(w.pieces_prepared, made)
+                self.assertEqual(w.pieces_committed, made)
                 self.assertGreater(miner.stats()["macs_mined"], before["macs_mined"])
                 # The weight is the miner's copy: changing b later is not seen.
                 old = b.clone()

@@ -137,7 +137,7 @@ class DeviceProducts(unittest.TestCase):
             with self.assertRaises(ValueError) as caught:
                 miner.matmul_device(a, b, out)
             self.assertIn("host memory", str(caught.exception))
-            self.assertIn("matmul_device takes tensors on the miner's GPU", str(caught.exception))
+            self.assertIn("matmul_device and register_weight_device take tensors on the miner's GPU", str(caught.exception))
             self.assertEqual(miner.stats()["calls"], 0)
             # A stream is not given to host memory's producer (numpy refuses
             # one), and a stream of 0 means nothing.

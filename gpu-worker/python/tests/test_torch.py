@@ -81,6 +81,30 @@ class Patched(unittest.TestCase):
                 rel = (outputs[0] - y_float).norm() / y_float.norm()
                 self.assertLess(rel.item(), 0.05)
 
+    def test_a_weight_changed_in_place_is_registered_again(self):
+        import mlpow.torch as mt
+
+        for device, backend in self.devices():
+            with self.subTest(device=device):
+                miner = mlpow.Miner.offline("64,64,64,16,32", 16, backend=backend)
+                try:
+                    layer = mt.MiningLinear(nn.Linear(70, 40), miner).to(device)
+                    x = torch.randn(5, 70, device=device)
+                    with torch.no_grad():
+                        before = layer(x)
+                        first = layer._weight
+                        layer.w7.copy_(layer.w7 // 2)  # in place, as load_state_dict writes
+                        after = layer(x)
+                        self.assertIsNot(layer._weight, first)
+                        self.assertFalse(torch.equal(before, after))
+                        # The new output is the new weights' own.
+                        fresh = mt.MiningLinear(nn.Linear(70, 40), miner).to(device)
+                        for name in ("w7", "s_w", "bias"):
+                            getattr(fresh, name).copy_(getattr(layer, name))
+                        self.assertTrue(torch.equal(fresh(x), after))
+                finally:
+                    miner.close(timeout=0.5)
+
     def test_training_mode_gradients_are_refused(self):
         import mlpow.torch as mt
 

@@ -428,26 +428,22 @@ fn enqueue_useful(
 		// values, `inv` `k` bytes, `dst` `rows x r` words.
 		unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("column sums: {e:?}"))?;
 	}
-	let (limbs, corr) = if k.fused {
+	let limbs = if k.fused {
 		let count = correction_limbs(p.k, p.r);
-		let width = count as usize * 2 * r;
-		let mut sides = Vec::with_capacity(2);
-		for (side, sums, noise, rows) in [(0i32, &u, &slot.el, m), (1, &v, &slot.gl, n)] {
-			// Rows padded with zeros to the grid's blocks (the kernel reads
-			// whole blocks).
-			let pad = padded(rows as u32) as usize;
-			let mut dst = alloc::<i8>(ctx, &stream, pad * width, "the correction's limbs")?;
+		let side = |side: i32, sums: &CudaSlice<i32>, noise: &CudaSlice<i8>, rows: usize| {
+			// Rows padded to the grid's blocks (the kernel reads whole
+			// blocks; what it reads past `rows` reaches no output).
+			let len = padded(rows as u32) as usize * count as usize * 2 * r;
+			let mut dst = alloc::<i8>(ctx, &stream, len, "the correction's limbs")?;
 			let total = (rows * r) as u64;
 			let mut launch = stream.launch_builder(&k.limbs);
 			launch.arg(&mut dst).arg(sums).arg(noise).arg(&total).arg(&p.r).arg(&count).arg(&side);
 			// SAFETY: matches `mlpow2_limbs`: `sums` and `noise` hold `rows x
 			// r` values, `dst` `rows x count x 2r` bytes and more.
 			unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("the correction's limbs: {e:?}"))?;
-			sides.push(dst);
-		}
-		let (cb, ca) = (sides.pop().unwrap_or_else(|| unreachable!()), sides.pop().unwrap_or_else(|| unreachable!()));
-		let corr = (ca.device_ptr(&stream).0, cb.device_ptr(&stream).0, count);
-		(Some((ca, cb)), corr)
+			anyhow::Ok(dst)
+		};
+		Some((side(0, &u, &slot.el, m)?, side(1, &v, &slot.gl, n)?, count))
 	} else {
 		let total = (m * n) as u64;
 		let mut launch = stream.launch_builder(&k.correction);
@@ -455,10 +451,19 @@ fn enqueue_useful(
 		// SAFETY: matches `mlpow2_correction`; the caller vouches that
 		// `out_ptr` holds `m x n` words.
 		unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("the correction: {e:?}"))?;
-		(None, (0, 0, 0))
+		None
 	};
-	let launch = Transcript { inputs, target, nonce_index: 0, states: 0, denoised: out_ptr, corr };
-	enqueue_transcript(k, slot, p, &launch)?;
+	{
+		// The limbs' addresses, their guards held until the launch.
+		let guards = limbs.as_ref().map(|(ca, cb, _)| (ca.device_ptr(&stream), cb.device_ptr(&stream)));
+		let corr = match (&guards, &limbs) {
+			(Some(((pa, _), (pb, _))), Some((_, _, count))) => (*pa, *pb, *count),
+			_ => (0, 0, 0),
+		};
+		let launch = Transcript { inputs, target, nonce_index: 0, states: 0, denoised: out_ptr, corr };
+		enqueue_transcript(k, slot, p, &launch)?;
+	}
+	let limbs = limbs.map(|(ca, cb, _)| (ca, cb));
 	Ok(UsefulScratch { _u: u, _v: v, _inv_a: inv_a, _inv_bt: inv_bt, _limbs: limbs })
 }
 

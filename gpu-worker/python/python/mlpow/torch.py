@@ -47,17 +47,20 @@ class MiningLinear(nn.Module):
         bias = linear.bias.detach().float() if linear.bias is not None else None
         self.register_buffer("bias", bias)
         self.miner = miner
-        # Registered with the miner on first use, on the weights' device (and
-        # again if the module moves): its pieces are committed once, on the
-        # CPU or (a CUDA weight, copied into the miner's GPU memory) the GPU.
-        self._weight, self._weight_device = None, None
+        # Registered with the miner on first use, on the weights' device: its
+        # pieces are committed once, on the CPU or (a CUDA weight, copied
+        # into the miner's GPU memory) the GPU. The registration is a copy,
+        # so it is made again when the module moves or its weights change
+        # in place (`load_state_dict`: torch counts a tensor's versions).
+        self._weight, self._weight_key = None, None
 
     def _registered(self):
-        if self._weight is None or self._weight_device != self.w7.device:
+        key = (self.w7.device, self.w7._version)
+        if self._weight is None or self._weight_key != key:
             b = self.w7.t()
             if self.w7.device.type == "cpu":
                 b = b.contiguous()
-            self._weight, self._weight_device = self.miner.register_weight(b), self.w7.device
+            self._weight, self._weight_key = self.miner.register_weight(b), key
         return self._weight
 
     def forward(self, x):

@@ -31,7 +31,7 @@ use crate::{
 	kernels::Words8,
 };
 use anyhow::anyhow;
-use cudarc::driver::{sys, CudaSlice, CudaStream};
+use cudarc::driver::{sys, CudaContext, CudaSlice, CudaStream};
 use std::{collections::HashMap, ops::Range, sync::Arc};
 
 /// A mined block's nonce and the salt seeds of its two pieces (secret,
@@ -125,6 +125,17 @@ impl Drop for Restore {
 	}
 }
 
+/// Binds `ctx` to the calling thread; the guard puts the thread's previous
+/// context back.
+pub(super) fn enter(ctx: &Arc<CudaContext>) -> Result<Restore, JobError> {
+	let mut previous: sys::CUcontext = std::ptr::null_mut();
+	// SAFETY: one out-parameter.
+	unsafe { sys::cuCtxGetCurrent(&mut previous) };
+	let restore = Restore(previous);
+	ctx.bind_to_thread().map_err(|e| device(anyhow!("binding the context: {e:?}")))?;
+	Ok(restore)
+}
+
 /// Waits for a stream when dropped: no path out of a call, errors and
 /// panics included, leaves a kernel reading or writing the caller's
 /// memory (which the caller may free and reuse at once).
@@ -165,17 +176,6 @@ impl CudaLane {
 		// SAFETY: the caller's promise, passed on.
 		let result = unsafe { self.run(a, bt, out, plan, &mut outcome) };
 		(outcome, result)
-	}
-
-	/// Binds the lane's context to the calling thread; the guard puts the
-	/// thread's previous one back.
-	pub(super) fn enter(&self) -> Result<Restore, JobError> {
-		let mut previous: sys::CUcontext = std::ptr::null_mut();
-		// SAFETY: one out-parameter.
-		unsafe { sys::cuCtxGetCurrent(&mut previous) };
-		let restore = Restore(previous);
-		self.ctx.bind_to_thread().map_err(|e| device(anyhow!("binding the context: {e:?}")))?;
-		Ok(restore)
 	}
 
 	/// Waits until the caller's kernels that write what a call reads are
@@ -227,7 +227,7 @@ impl CudaLane {
 		{
 			return Err(JobError::Device(format!("the call's plan has a block {block:?} outside the product (a bug)")));
 		}
-		let _restore = self.enter()?;
+		let _restore = enter(&self.ctx)?;
 		for ((ptr, span), what) in
 			[(a.ptr, spans[0]), (bt.ptr, spans[1]), (out.ptr, spans[2])].into_iter().zip(["A", "B", "the output"])
 		{

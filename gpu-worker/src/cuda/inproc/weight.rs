@@ -19,7 +19,7 @@
 //! piece, hides the unopened rows, but every winning seal of a piece opens
 //! `t` rows of it, so a weight mined many times publishes a growing part.
 
-use super::{commit_piece, lent_memory};
+use super::{call::enter, commit_piece, lent_memory};
 use crate::{
 	cuda::{launch::alloc, operand::DeviceMatrix, v2::device::DevicePiece, CudaLane},
 	jobs::{
@@ -29,23 +29,32 @@ use crate::{
 	kernels::Words8,
 	session::MAX_DEPTH,
 };
-use anyhow::anyhow;
-use cudarc::driver::{CudaSlice, CudaStream, DevicePtr};
+use anyhow::{anyhow, ensure};
+use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DevicePtr};
 use mlpow_primitives::ChallengeParams;
 use std::{
 	collections::HashMap,
-	sync::{Arc, Mutex},
+	sync::{
+		atomic::{AtomicU64, Ordering},
+		Arc, Mutex,
+	},
 };
 
 /// `Bt` (`cols x depth`, row-major) in the memory of one GPU's lane, with
 /// the pieces committed from it for the puzzle shape in force.
 pub struct DeviceWeight {
-	/// The copy, held for `matrix`, which describes it.
-	_copy: CudaSlice<i8>,
+	/// The copy, which `matrix` describes (taken only when dropped).
+	copy: Option<CudaSlice<i8>>,
 	matrix: DeviceMatrix,
+	/// The lane's context, bound while the weight's memory is freed (a
+	/// weight may be dropped on any thread, with any context current).
+	ctx: Arc<CudaContext>,
 	ordinal: usize,
 	salt: Salt,
 	prepared: Mutex<Prepared>,
+	/// Pieces cut and committed over the weight's life (a shape change
+	/// makes them anew): a count that only grows, for tests and stats.
+	commits: AtomicU64,
 }
 
 #[derive(Default)]
@@ -72,6 +81,12 @@ impl DeviceWeight {
 		self.lock().pieces.len()
 	}
 
+	/// Pieces cut and committed over the weight's life: as many as
+	/// [`Self::pieces_prepared`] while calls reuse them.
+	pub fn pieces_committed(&self) -> u64 {
+		self.commits.load(Ordering::Relaxed)
+	}
+
 	/// `Bt` as a matrix a call reads (the weight's own memory).
 	pub(in crate::cuda) fn matrix(&self) -> DeviceMatrix {
 		self.matrix
@@ -79,6 +94,19 @@ impl DeviceWeight {
 
 	fn lock(&self) -> std::sync::MutexGuard<'_, Prepared> {
 		self.prepared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+	}
+}
+
+impl Drop for DeviceWeight {
+	/// Frees the pieces and the copy with the lane's context bound (cudarc
+	/// frees on the current one), the thread's own put back after.
+	fn drop(&mut self) {
+		let Ok(_restore) = enter(&self.ctx) else {
+			log::warn!("a registered weight's GPU memory cannot be freed: its context is gone");
+			return;
+		};
+		self.prepared.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()).pieces.clear();
+		drop(self.copy.take());
 	}
 }
 
@@ -111,7 +139,7 @@ impl CudaLane {
 				bt.cols
 			)));
 		}
-		let _restore = self.enter()?;
+		let _restore = enter(&self.ctx)?;
 		lent_memory(bt.ptr, span, self.info.ordinal, "the weight")?;
 		self.wait_for_caller(caller_stream)?;
 		let stream = self.ctx.default_stream();
@@ -133,11 +161,13 @@ impl CudaLane {
 				let ptr = copy.device_ptr(&stream).0;
 				let matrix = DeviceMatrix::row_major(ptr, bt.rows, bt.cols);
 				Ok(DeviceWeight {
-					_copy: copy,
+					copy: Some(copy),
 					matrix,
+					ctx: self.ctx.clone(),
 					ordinal: self.info.ordinal,
 					salt: Salt::new(),
 					prepared: Mutex::default(),
+					commits: AtomicU64::new(0),
 				})
 			}
 		}
@@ -146,7 +176,9 @@ impl CudaLane {
 	/// The committed `Bt` piece of `block` (its columns over its depth)
 	/// under `p`: the one made before, or cut from the weight's copy,
 	/// salted (a seed drawn once for the piece) and committed now, on
-	/// `stream`. A change of `n`, `k` or `t` drops the old pieces.
+	/// `stream`. A change of `n`, `k` or `t` drops the old pieces. (Two
+	/// miners on one weight under different shapes would rebuild each
+	/// other's pieces at every call: correct, and slow.)
 	pub(in crate::cuda) fn weight_piece(
 		&mut self,
 		stream: &Arc<CudaStream>,
@@ -163,8 +195,18 @@ impl CudaLane {
 		if let Some(piece) = prepared.pieces.get(&key) {
 			return Ok(piece.clone());
 		}
+		let m = &weight.matrix;
+		ensure!(
+			block.cols.start < block.cols.end
+				&& block.cols.end <= m.rows as usize
+				&& block.depth.start < block.depth.end
+				&& block.depth.end <= m.cols as usize,
+			"a block {block:?} outside the weight's {} x {} (a bug)",
+			m.cols,
+			m.rows
+		);
 		let r32 = |r: &std::ops::Range<usize>| r.start as u32..r.end as u32;
-		let src = weight.matrix.block(r32(&block.cols), r32(&block.depth));
+		let src = m.block(r32(&block.cols), r32(&block.depth));
 		let mut flag: CudaSlice<u64> = alloc(&self.ctx, stream, 1, "a range flag")?;
 		stream.memcpy_htod(&[u64::MAX], &mut flag).map_err(|e| anyhow!("setting a range flag: {e:?}"))?;
 		let seed = Words8::le(&weight.salt.seed());
@@ -183,6 +225,12 @@ impl CudaLane {
 				&mut flag,
 			)?
 		};
+		// The copy was checked when it was made and nothing of ours writes
+		// it; checked again as it is cut all the same, since a piece is
+		// kept for the weight's life.
+		let bad = stream.clone_dtoh(&flag).map_err(|e| anyhow!("reading a range flag: {e:?}"))?[0];
+		ensure!(bad == u64::MAX, "a registered weight's copy changed on the device: a value outside -64..63");
+		weight.commits.fetch_add(1, Ordering::Relaxed);
 		let piece = Arc::new(piece);
 		prepared.pieces.insert(key, piece.clone());
 		Ok(piece)
