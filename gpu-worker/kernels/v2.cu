@@ -13,7 +13,8 @@
 //    reduces each t x t tile's folds to its 16-word state in shared memory,
 //    hashes the state into the ticket and appends winners. The raw product
 //    never reaches memory; for a useful job it writes `C' - D`, the exact
-//    product `A * Bt^T`, where `D = U*G_L^T + E_L*V^T` is the rank-2r
+//    product `A * Bt^T` (into the caller's memory: any row stride, stored
+//    or added), where `D = U*G_L^T + E_L*V^T` is the rank-2r
 //    correction, `U = A*S'^T` and `V = (S*Bt'^T)^T` (4. `mlpow2_column_sums`
 //    beforehand). The transcript kernel computes `D` itself, in its
 //    epilogue, on the tensor cores, from the int8 limbs of `U` and `V`
@@ -178,6 +179,18 @@ MLPOW_FN V2StepSource v2_step_source(u32 step, u32 steps, const i8 *a, const i8 
 	return V2StepSource{corr_a + col, corr_b + col, 0, limbs * 2 * r};
 }
 
+// Where a useful job's exact product goes: the top-left `rows x cols` of
+// the piece's (the caller's block; the rest is the piece's padding) at
+// `ptr`, rows `ldc` apart, stored, or added (`accumulate`: a later piece
+// along the depth, written in place; the fused kernel only). `ptr` null:
+// no product (seeded mining). 32 bytes, `cuda::v2::ProductOut`.
+struct V2Out {
+	i32 *ptr;
+	u64 ldc;
+	u32 rows, cols;
+	u32 accumulate, reserved;
+};
+
 // The ticket: keyed_hash(key, i u32 LE || j u32 LE || W[0..16] u32 LE), 72
 // bytes, two compressions.
 MLPOW_FN void v2_ticket(const u32 key[8], u32 i, u32 j, const u32 w[16], u32 digest[8]) {
@@ -322,10 +335,11 @@ MLPOW_FN void v2_lane_shift(V2Lane *s) {
 			for (int e = 0; e < 4; e++) s->fold[a][b][e] <<= 7;
 }
 
-// For a useful job, fused: `out[X][Y] = acc - D` with D in the fold
-// registers, for the lane's elements inside the `m x n` product.
-MLPOW_FN void v2_lane_exact(const V2Lane *s, u32 warp, u32 lane, u32 block_row, u32 block_col, u32 m, u32 n,
-	i32 *out) {
+// For a useful job, fused: the exact product `acc - D` (D in the fold
+// registers) of the lane's elements inside `out`'s rows and columns,
+// stored or added there (wrapping, as i32 sums of a product's pieces never
+// overflow).
+MLPOW_FN void v2_lane_exact(const V2Lane *s, u32 warp, u32 lane, u32 block_row, u32 block_col, V2Out out) {
 	V2_UNROLL
 	for (int a = 0; a < V2_MF; a++)
 		V2_UNROLL
@@ -333,7 +347,11 @@ MLPOW_FN void v2_lane_exact(const V2Lane *s, u32 warp, u32 lane, u32 block_row, 
 			V2_UNROLL
 			for (int e = 0; e < 4; e++) {
 				u32 row = block_row + v2_acc_row(warp, lane, a, e), col = block_col + v2_acc_col(warp, lane, b, e);
-				if (row < m && col < n) out[(u64)row * n + col] = (i32)((u32)s->acc[a][b][e] - s->fold[a][b][e]);
+				if (row < out.rows && col < out.cols) {
+					i32 *at = out.ptr + (u64)row * out.ldc + col;
+					const u32 exact = (u32)s->acc[a][b][e] - s->fold[a][b][e];
+					*at = (i32)(out.accumulate ? (u32)*at + exact : exact);
+				}
 			}
 }
 
@@ -483,12 +501,13 @@ __device__ __forceinline__ void v2_stage_mma(const u8 *as, u32 warp, u32 lane, i
 // Grid (n_pad / 128, m_pad / 128), 256 threads. `a` and `bt` are the noisy
 // operands padded with zero rows to whole blocks; `k` and `r` multiples of
 // 32; `t` divides 128. Tiles outside `m x n` are not hashed. For a useful
-// job `denoised` (m x n) receives the exact product, computed with the
-// correction's limbs `corr_a` and `corr_b` (`limbs` of them, rows padded to
-// whole blocks); both null otherwise.
+// job `out` receives the exact product (`V2Out`: at most `m x n`, any row
+// stride, stored or added in place), computed with the correction's limbs
+// `corr_a` and `corr_b` (`limbs` of them, rows padded to whole blocks);
+// for seeded mining `out.ptr` and the limbs are null.
 extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript(const i8 *a, const i8 *bt, u32 m,
 	u32 n, u32 k, u32 r, u32 t, Words8 ticket_key, Words8 target_be, u32 nonce_index, u32 *winners, u32 capacity,
-	u32 *states, i32 *denoised, const i8 *corr_a, const i8 *corr_b, u32 limbs) {
+	u32 *states, V2Out out, const i8 *corr_a, const i8 *corr_b, u32 limbs) {
 	__shared__ __align__(16) u8 smem[2 * V2_STAGES * V2_STAGE_BYTES];
 	const u32 tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 	const u32 block_row = blockIdx.y * V2_BM, block_col = blockIdx.x * V2_BN;
@@ -496,7 +515,7 @@ extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript(co
 	// The correction's steps run through the same pipeline, so their first
 	// copies are in flight while the main product ends and the tickets are
 	// hashed.
-	const u32 csteps = denoised && corr_a && corr_b ? limbs * (2 * r / V2_BK) : 0;
+	const u32 csteps = out.ptr && corr_a && corr_b ? limbs * (2 * r / V2_BK) : 0;
 	const u32 so = v2_stage_offset(tid);
 	V2Lane s;
 	v2_lane_clear(&s);
@@ -548,7 +567,7 @@ extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript(co
 		if (c > 0 && c % (2 * r / V2_BK) == 0) v2_lane_shift(&s);
 		v2_stage_mma(smem + 2 * (kt % V2_STAGES) * V2_STAGE_BYTES, warp, lane, (i32(*)[V2_NF][4])s.fold);
 	}
-	v2_lane_exact(&s, warp, lane, block_row, block_col, m, n, denoised);
+	v2_lane_exact(&s, warp, lane, block_row, block_col, out);
 }
 
 #endif  // __CUDACC__

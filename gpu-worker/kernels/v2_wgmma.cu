@@ -138,15 +138,15 @@ MLPOW_FN void v2w_lane_reduce(const V2WLane *s, u32 tid, u32 t, u32 *sw) {
 }
 
 // For a useful job: `out[X][Y] = acc - out[X][Y]` (out held the correction
-// D) for the thread's elements inside the `m x n` product, as
-// v2_lane_denoise.
-MLPOW_FN void v2w_lane_denoise(const V2WLane *s, u32 tid, u32 block_row, u32 block_col, u32 m, u32 n, i32 *out) {
+// D) for the thread's elements inside `out`'s rows and columns (stored:
+// this kernel does not accumulate).
+MLPOW_FN void v2w_lane_denoise(const V2WLane *s, u32 tid, u32 block_row, u32 block_col, V2Out out) {
 	V2_UNROLL
 	for (int e = 0; e < V2W_ACC; e++) {
 		u32 row = block_row + v2w_tile_row(tid, e), col = block_col + v2w_tile_col(tid, e);
-		if (row < m && col < n) {
-			u64 at = (u64)row * n + col;
-			out[at] = s->acc[e] - out[at];
+		if (row < out.rows && col < out.cols) {
+			i32 *at = out.ptr + (u64)row * out.ldc + col;
+			*at = (i32)((u32)s->acc[e] - (u32)*at);
 		}
 	}
 }
@@ -228,13 +228,14 @@ __device__ __forceinline__ void v2w_copy_wait() {
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
 // Grid (n_pad / 128, m_pad / 128), 256 threads, parameters as
-// `mlpow2_transcript` (v2.cu), but for a useful job `denoised` holds the
-// correction D when it starts (`mlpow2_correction`) and `corr_a`, `corr_b`
-// and `limbs` are not used (the fused correction is the mma.sync kernel's
-// for now). On anything but sm_90a it traps.
+// `mlpow2_transcript` (v2.cu), but for a useful job `out` holds the
+// correction D when it starts (`mlpow2_correction`), is stored, never
+// added to (`out.accumulate` is not read), and `corr_a`, `corr_b` and
+// `limbs` are not used (the fused correction is the mma.sync kernel's for
+// now). On anything but sm_90a it traps.
 extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript_wgmma(const i8 *a, const i8 *bt, u32 m,
 	u32 n, u32 k, u32 r, u32 t, Words8 ticket_key, Words8 target_be, u32 nonce_index, u32 *winners, u32 capacity,
-	u32 *states, i32 *denoised, const i8 *corr_a, const i8 *corr_b, u32 limbs) {
+	u32 *states, V2Out out, const i8 *corr_a, const i8 *corr_b, u32 limbs) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 	// 2 x 4 x 4096 = 32 KB: static shared memory needs no opt-in.
 	__shared__ __align__(128) u8 smem[2 * V2W_STAGES * V2W_STAGE_BYTES];
@@ -297,7 +298,7 @@ extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript_wg
 	for (u32 q = tid; q < tiles * 16; q += V2_THREADS) sw[q] = 0;
 	__syncthreads();
 	v2w_lane_reduce(&s, tid, t, sw);
-	if (denoised) v2w_lane_denoise(&s, tid, block_row, block_col, m, n, denoised);
+	if (out.ptr) v2w_lane_denoise(&s, tid, block_row, block_col, out);
 	__syncthreads();
 	for (u32 lt = tid; lt < tiles; lt += V2_THREADS)
 		v2_tile_ticket(lt, sw, block_row, block_col, m, n, t, ticket_key, target_be, nonce_index, winners, capacity,

@@ -23,6 +23,9 @@
 // usage: host_kernels_v2 FILE [mma|wgmma [mutate-sbo|mutate-map]], FILE
 // holding whitespace-separated tokens:
 //   m k n t r denoise nonce_index limbs (the fused correction's, for mma)
+//   out_ldc out_rows out_cols accumulate (where the product goes: `rows x
+//     cols` of it, rows `ldc` apart, into a buffer of out_rows x out_ldc
+//     prefilled with a pattern, stored or added; accumulate: mma only)
 //   target_be ticket_key ctx_noise_a ctx_noise_bt noise_seed (32-byte hex)
 //   sel_a sel_bt (k bytes each, hex)
 //   seeded ctx_a job_seed ctx_bt weights_seed     or     chosen A Bt (hex)
@@ -32,7 +35,7 @@
 //   winner <b> <i> <j>
 //   winners <count>
 //   noisy <hex of the m x n i32 noisy product, LE>
-//   product <hex of the denoised product>          (denoise = 1 only)
+//   product <hex of the whole output buffer, LE>    (denoise = 1 only)
 
 #include "../kernels/v2_wgmma.cu"
 #include "wgmma_emulation.hpp"
@@ -129,7 +132,8 @@ struct Block {
 	const i8 *an, *btn;
 	u32 block_row, block_col, m, n, k, r, t;
 	bool denoise;
-	i32 *out, *noisy;
+	V2Out out;
+	i32 *noisy;
 	u32 *sw;
 	// The fused correction's limbs (the mma kernel's useful jobs).
 	const i8 *corr_a, *corr_b;
@@ -203,7 +207,7 @@ static void mma_block(const Block &b) {
 	}
 	for (u32 tid = 0; tid < V2_THREADS; tid++) {
 		const V2Lane &s = lanes[tid];
-		if (b.denoise) v2_lane_exact(&s, tid >> 5, tid & 31, b.block_row, b.block_col, b.m, b.n, b.out);
+		if (b.denoise) v2_lane_exact(&s, tid >> 5, tid & 31, b.block_row, b.block_col, b.out);
 		// The noisy product, for the test only (the kernel never writes it).
 		for (int i = 0; i < V2_MF; i++)
 			for (int j = 0; j < V2_NF; j++)
@@ -261,7 +265,7 @@ static void wgmma_block(const Block &b, Mutation mutation) {
 	for (u32 tid = 0; tid < V2_THREADS; tid++) {
 		const V2WLane &s = lanes[tid];
 		v2w_lane_reduce(&s, tid, b.t, b.sw);
-		if (b.denoise) v2w_lane_denoise(&s, tid, b.block_row, b.block_col, b.m, b.n, b.out);
+		if (b.denoise) v2w_lane_denoise(&s, tid, b.block_row, b.block_col, b.out);
 		// The noisy product, gathered through the kernel's own map.
 		for (int e = 0; e < V2W_ACC; e++) {
 			u32 row = b.block_row + v2w_tile_row(tid, e), col = b.block_col + v2w_tile_col(tid, e);
@@ -280,9 +284,11 @@ static int run(int argc, char **argv) {
 		return 2;
 	}
 	std::ifstream in(argv[1]);
-	u32 m, k, n, t, r, denoise, nonce_index, limbs;
+	u32 m, k, n, t, r, denoise, nonce_index, limbs, out_rows, out_cols, accumulate;
+	u64 out_ldc;
 	std::string target_hex, key_hex, ctx_ea, ctx_gb, seed_hex, sel_a_hex, sel_bt_hex, mode;
-	in >> m >> k >> n >> t >> r >> denoise >> nonce_index >> limbs >> target_hex >> key_hex >> ctx_ea >> ctx_gb >> seed_hex >>
+	in >> m >> k >> n >> t >> r >> denoise >> nonce_index >> limbs >> out_ldc >> out_rows >> out_cols >> accumulate >>
+		target_hex >> key_hex >> ctx_ea >> ctx_gb >> seed_hex >>
 		sel_a_hex >> sel_bt_hex >> mode;
 	// The target is big-endian: word i is bytes 4i..4i+4 read big-endian.
 	Words8 target_le = words(target_hex), target_be, key = words(key_hex);
@@ -319,9 +325,16 @@ static int run(int argc, char **argv) {
 	for (u64 g = 0; g < (u64)n * k / 16; g++)
 		mlpow2_noisy_one(g, btn.data(), bt.data(), raw, gl.data(), sel_bt.data(), k, r);
 
+	if (out_rows > m || out_cols > n || out_ldc < out_cols || (accumulate && wgmma)) {
+		fprintf(stderr, "the output does not fit the product (or accumulates with wgmma)\n");
+		return 2;
+	}
+	// The output buffer, prefilled with a pattern: what the kernel must
+	// leave alone, and what it adds to.
+	std::vector<i32> out((size_t)out_rows * out_ldc);
+	for (size_t i = 0; i < out.size(); i++) out[i] = (i32)(u32)(i * 2654435761u);
 	// The correction for a useful job: U = A*S'^T, V = (S*Bt'^T)^T, then D
 	// or its limbs.
-	std::vector<i32> out((size_t)m * n, 0);
 	std::vector<i8> corr_a, corr_b;
 	if (denoise) {
 		std::vector<unsigned char> inv_a(k), inv_bt(k);
@@ -336,9 +349,12 @@ static int run(int argc, char **argv) {
 		for (u64 idx = 0; idx < u.size(); idx++) mlpow2_column_sums_one(idx, u.data(), clean_a.data(), inv_bt.data(), k, r);
 		for (u64 idx = 0; idx < v.size(); idx++) mlpow2_column_sums_one(idx, v.data(), btn.data(), inv_a.data(), k, r);
 		if (wgmma) {
-			// The wgmma kernel reads D from memory.
-			for (u64 idx = 0; idx < out.size(); idx++)
-				mlpow2_correction_one(idx, out.data(), u.data(), v.data(), el.data(), gl.data(), n, r);
+			// The wgmma kernel reads D from memory, in the output's place.
+			std::vector<i32> d((size_t)m * n);
+			for (u64 idx = 0; idx < d.size(); idx++)
+				mlpow2_correction_one(idx, d.data(), u.data(), v.data(), el.data(), gl.data(), n, r);
+			for (u32 i = 0; i < out_rows; i++)
+				for (u32 j = 0; j < out_cols; j++) out[(size_t)i * out_ldc + j] = d[(size_t)i * n + j];
 		} else {
 			// The mma kernel computes D from the limbs (rows padded to
 			// whole blocks, zero, as the host allocates them).
@@ -348,8 +364,6 @@ static int run(int argc, char **argv) {
 				mlpow2_limbs_one(idx, corr_a.data(), u.data(), el.data(), r, limbs, 0);
 			for (u64 idx = 0; idx < v.size(); idx++)
 				mlpow2_limbs_one(idx, corr_b.data(), v.data(), gl.data(), r, limbs, 1);
-			// The kernel writes the product without reading `out`.
-			std::fill(out.begin(), out.end(), (i32)0x5a5a5a5a);
 		}
 	}
 
@@ -358,8 +372,9 @@ static int run(int argc, char **argv) {
 	std::vector<u32> states((size_t)(m / t) * (n / t) * 16, 0);
 	std::vector<i32> noisy((size_t)m * n, 0);
 	std::vector<u32> sw(16 * (V2_BM / 16) * (V2_BN / 16));
-	Block blk{an.data(), btn.data(), 0, 0, m, n, k, r, t, denoise != 0, out.data(), noisy.data(), sw.data(),
-		corr_a.data(), corr_b.data(), limbs};
+	const V2Out where{out.data(), out_ldc, out_rows, out_cols, accumulate, 0};
+	Block blk{an.data(), btn.data(), 0, 0, m, n, k, r, t, denoise != 0, where, noisy.data(), sw.data(), corr_a.data(),
+		corr_b.data(), limbs};
 	for (u32 by = 0; by < m_pad / V2_BM; by++)
 		for (u32 bx = 0; bx < n_pad / V2_BN; bx++) {
 			blk.block_row = by * V2_BM;

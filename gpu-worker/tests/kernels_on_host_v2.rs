@@ -53,6 +53,15 @@ struct Input<'a> {
 	difficulty: U256,
 	nonce_index: u32,
 	source: Source<'a>,
+	/// Where the product goes: (ldc, rows, cols, accumulate) into a buffer
+	/// of `rows x ldc` prefilled with [`prefill`]; `None`: the whole `m x n`
+	/// product, stored.
+	out: Option<(u64, u32, u32, bool)>,
+}
+
+/// What the harness fills the output buffer with before the kernel runs.
+fn prefill(len: usize) -> Vec<i32> {
+	(0..len as u64).map(|i| i.wrapping_mul(2654435761) as u32 as i32).collect()
 }
 
 /// Which transcript kernel the harness runs.
@@ -96,7 +105,17 @@ fn run_mutated(input: &Input, kernel: Kernel, mutation: Option<&str>) -> HostRun
 	let sel = Selections::generate(&input.noise_seed, p.k, p.r);
 	let target = mlpow_primitives::ticket::target(input.difficulty).expect("non-zero difficulty").to_big_endian();
 	let limbs = correction_limbs(p.k, p.r);
-	let mut text = format!("{} {} {} {} {} 1 {} {limbs}\n", p.m, p.k, p.n, p.t, p.r, input.nonce_index);
+	let (ldc, rows, cols, accumulate) = input.out.unwrap_or((u64::from(p.n), p.m, p.n, false));
+	let mut text = format!(
+		"{} {} {} {} {} 1 {} {limbs} {ldc} {rows} {cols} {}\n",
+		p.m,
+		p.k,
+		p.n,
+		p.t,
+		p.r,
+		input.nonce_index,
+		u32::from(accumulate)
+	);
 	let key = ticket_key(&input.noise_seed);
 	for v in [
 		hex::encode(target),
@@ -173,7 +192,14 @@ fn v2_golden_vectors_reproduce_through_the_kernel_code() {
 			Source::Seeded { job_seed: h32(&c["commit_a"]), weights_seed: h32(&c["weights_seed"]) }
 		};
 		let got = run(
-			&Input { params, noise_seed: h32(&c["noise_seed"]), difficulty: U256::one(), nonce_index: 0, source },
+			&Input {
+				params,
+				noise_seed: h32(&c["noise_seed"]),
+				difficulty: U256::one(),
+				nonce_index: 0,
+				source,
+				out: None,
+			},
 			kernel,
 		);
 		let states: Vec<String> = got
@@ -236,7 +262,7 @@ fn v2_header_seals_are_the_kernels_first_winners() {
 		};
 		let commitments = noise::Commitments { a: commits.0, bt: commits.1 };
 		let noise_seed = noise::noise_seed(&pre, &params, mode, &commitments, nonce);
-		let input = Input { params, noise_seed, difficulty, nonce_index: 0, source };
+		let input = Input { params, noise_seed, difficulty, nonce_index: 0, source, out: None };
 		for kernel in KERNELS {
 			let got = run(&input, kernel);
 			let first = got.winners.iter().map(|&(_, i, j)| (i, j)).min();
@@ -287,7 +313,7 @@ fn the_kernel_code_mines_like_the_reference_miner() {
 			} else {
 				Source::Seeded { job_seed: c.a, weights_seed: c.bt }
 			};
-			let input = Input { params: p, noise_seed, difficulty, nonce_index: 5, source };
+			let input = Input { params: p, noise_seed, difficulty, nonce_index: 5, source, out: None };
 			let want: Vec<Seal> = wins.iter().map(|w| w.verified.seal).collect();
 			for kernel in KERNELS {
 				let got = run(&input, kernel);
@@ -338,10 +364,49 @@ fn the_fused_correction_is_exact_with_two_and_three_limbs_at_the_range_ends() {
 				difficulty: U256::from(3),
 				nonce_index: 0,
 				source: Source::Chosen { a: job.a(), bt: job.bt() },
+				out: None,
 			};
 			let got = run(&input, Kernel::MmaSync);
 			assert_eq!(got.product, miner.denoised().unwrap(), "k {k} r {r}: the exact product");
 		}
+	}
+}
+
+/// The fused kernel writes a piece's product into a block of a caller's
+/// output where it lies (docs/in-process-cuda.md, 3.5.2): only the block's
+/// rows and columns, rows `ldc` apart, stored, or added to what is there
+/// (a later piece along the depth); nothing else of the buffer changes.
+/// The wgmma kernel, which reads the correction from the output, stores
+/// into such a block too.
+#[test]
+fn a_product_lands_in_a_callers_block_stored_or_added() {
+	let pre = [6u8; 32];
+	let p = ChallengeParams { version: 2, m: 144, k: 256, n: 272, t: 16, r: 64, epoch_length: 10 };
+	let job = Job::chosen(&p, matrix((p.m * p.k) as usize, "A in place"), matrix((p.n * p.k) as usize, "Bt")).unwrap();
+	let mut miner = Miner::new(&job, &pre, U256::from(3)).unwrap();
+	miner.try_nonce(2);
+	let exact = miner.denoised().unwrap();
+	let noise_seed = noise::noise_seed(&pre, &p, job.mode(), &job.commitments(), 2);
+	let (ldc, rows, cols) = (300u64, 130u32, 250u32);
+	for (kernel, accumulate) in [(Kernel::MmaSync, false), (Kernel::MmaSync, true), (Kernel::Wgmma, false)] {
+		let input = Input {
+			params: p,
+			noise_seed,
+			difficulty: U256::from(3),
+			nonce_index: 0,
+			source: Source::Chosen { a: job.a(), bt: job.bt() },
+			out: Some((ldc, rows, cols, accumulate)),
+		};
+		let got = run(&input, kernel).product;
+		let mut want = prefill(rows as usize * ldc as usize);
+		for i in 0..rows as usize {
+			for j in 0..cols as usize {
+				let at = i * ldc as usize + j;
+				let value = exact[i * p.n as usize + j];
+				want[at] = if accumulate { want[at].wrapping_add(value) } else { value };
+			}
+		}
+		assert!(got == want, "{kernel:?}, accumulate {accumulate}: the output buffer");
 	}
 }
 
@@ -366,6 +431,7 @@ fn a_perturbed_wgmma_kernel_is_caught() {
 		difficulty,
 		nonce_index: 0,
 		source: Source::Seeded { job_seed: c.a, weights_seed: c.bt },
+		out: None,
 	};
 	assert_eq!(run(&input, Kernel::Wgmma).states, miner.states(), "unperturbed");
 	for mutation in ["mutate-sbo", "mutate-map"] {

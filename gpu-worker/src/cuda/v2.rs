@@ -17,12 +17,12 @@
 use super::{launch::alloc, WINNER_CAPACITY};
 use crate::{
 	backend::{Job, Multiplied, SearchReport, Winner},
-	kernels::{correction_limbs, Transcript as TranscriptKernel, Words8},
+	kernels::{Transcript as TranscriptKernel, Words8},
 };
 use anyhow::{anyhow, bail};
 use cudarc::driver::{
-	sys as drv_sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DevicePtrMut,
-	LaunchConfig, PushKernelArg,
+	sys as drv_sys, CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtrMut, LaunchConfig,
+	PushKernelArg,
 };
 use mlpow_primitives::{
 	stream::job_seed,
@@ -39,8 +39,11 @@ use std::sync::Arc;
 #[cfg(feature = "test-hooks")]
 mod debug;
 pub(super) mod device;
+mod useful;
 #[cfg(feature = "test-hooks")]
 pub use debug::V2Debug;
+use useful::enqueue_useful;
+pub(super) use useful::ProductOut;
 
 /// The transcript kernel's block tile (`V2_BM`, `V2_BN` in kernels/v2.cu).
 const BLOCK: u32 = 128;
@@ -316,10 +319,9 @@ struct Transcript<'a> {
 	nonce_index: u32,
 	/// Device pointer for every tile's state (16 words a tile), or 0.
 	states: drv_sys::CUdeviceptr,
-	/// Device pointer to `m x n` words to receive the exact product (a
-	/// useful job), or 0. Holding the correction `D` when the kernel does
-	/// not fuse it.
-	denoised: drv_sys::CUdeviceptr,
+	/// Where the exact product goes (a useful job), or nowhere. Holding
+	/// the correction `D` when the kernel does not fuse it.
+	out: ProductOut,
 	/// The correction's limbs (`corr_a`, `corr_b`, their count) for a
 	/// kernel that fuses it; (0, 0, 0) otherwise.
 	corr: (drv_sys::CUdeviceptr, drv_sys::CUdeviceptr, u32),
@@ -327,7 +329,7 @@ struct Transcript<'a> {
 
 /// Enqueues the transcript kernel on `slot`'s noisy operands.
 fn enqueue_transcript(k: &Kernels, slot: &mut Slot, p: &ChallengeParams, t: &Transcript) -> anyhow::Result<()> {
-	let Transcript { inputs, target, nonce_index, states, denoised, corr } = *t;
+	let Transcript { inputs, target, nonce_index, states, out, corr } = *t;
 	let cfg = LaunchConfig {
 		grid_dim: (padded(p.n) / BLOCK, padded(p.m) / BLOCK, 1),
 		block_dim: (BLOCK_THREADS, 1, 1),
@@ -349,13 +351,14 @@ fn enqueue_transcript(k: &Kernels, slot: &mut Slot, p: &ChallengeParams, t: &Tra
 		.arg(&mut slot.winners)
 		.arg(&WINNER_CAPACITY)
 		.arg(&states)
-		.arg(&denoised)
+		.arg(&out)
 		.arg(&corr.0)
 		.arg(&corr.1)
 		.arg(&corr.2);
 	// SAFETY: matches `mlpow2_transcript`; the noisy operands are padded to
 	// the grid's blocks; `t` divides 128 (checked in `ensure`); the caller
-	// vouches for `states` (16 words a tile), `denoised` (m x n) and the
+	// vouches for `states` (16 words a tile), `out` (its rows and columns
+	// at most m x n, `ldc` apart) and the
 	// limbs (`limbs * 2r` bytes a row, rows padded to the grid's blocks).
 	unsafe { launch.launch(cfg) }.map_err(|e| anyhow!("the transcript kernel: {e:?}"))?;
 	Ok(())
@@ -370,101 +373,6 @@ fn collect_winners(slot: &mut Slot, device: &str) -> anyhow::Result<Vec<(u32, u3
 		log::warn!("{device}: {found} winners in one batch, {WINNER_CAPACITY} kept: the difficulty is far too low");
 	}
 	Ok(words[1..].chunks_exact(3).take(found.min(WINNER_CAPACITY) as usize).map(|w| (w[0], w[1], w[2])).collect())
-}
-
-/// What a useful nonce's kernels read besides the operands: alive until
-/// its stream has run them.
-struct UsefulScratch {
-	_u: CudaSlice<i32>,
-	_v: CudaSlice<i32>,
-	_inv_a: CudaSlice<u8>,
-	_inv_bt: CudaSlice<u8>,
-	_limbs: Option<(CudaSlice<i8>, CudaSlice<i8>)>,
-}
-
-/// Enqueues one chosen-mode nonce on `slot`: the noise and noisy operands,
-/// the column sums, then the transcript kernel, which writes the exact
-/// product at `out_ptr` (`m x n` words) and records the winners in the
-/// slot (cleared here). The correction `D` it subtracts is computed in the
-/// kernel from the sums' int8 limbs (`mlpow2_limbs`), or, for a kernel
-/// that does not fuse it, written at `out_ptr` beforehand
-/// (`mlpow2_correction`). The caller marks the slot pending and keeps the
-/// scratch until the winners are read.
-#[allow(clippy::too_many_arguments)]
-fn enqueue_useful(
-	ctx: &Arc<CudaContext>,
-	k: &Kernels,
-	slot: &mut Slot,
-	p: &ChallengeParams,
-	ops: &Operands,
-	inputs: &NonceInputs,
-	target: &Words8,
-	out_ptr: drv_sys::CUdeviceptr,
-) -> anyhow::Result<UsefulScratch> {
-	let (m, n, r) = (p.m as usize, p.n as usize, p.r as usize);
-	let stream = slot.stream.clone();
-	let up = |e| anyhow!("uploading a useful nonce's selections: {e:?}");
-	let mut u = alloc::<i32>(ctx, &stream, m * r, "the column sums of A")?;
-	let mut v = alloc::<i32>(ctx, &stream, n * r, "the column sums of Bt'")?;
-	let invert = |sel: &[u8]| {
-		let mut inv = vec![0u8; sel.len()];
-		for (z, &q) in sel.iter().enumerate() {
-			inv[z / r * r + q as usize] = (z % r) as u8;
-		}
-		inv
-	};
-	let inv_a = stream.clone_htod(&invert(&inputs.sel.a)).map_err(up)?;
-	let inv_bt = stream.clone_htod(&invert(&inputs.sel.bt)).map_err(up)?;
-	slot.stream.memset_zeros(&mut slot.winners).map_err(|e| anyhow!("clearing the winners: {e:?}"))?;
-	// Noise and noisy operands first (Bt' feeds the correction); the
-	// transcript kernel after the correction, on the same stream.
-	upload_selections(slot, core::slice::from_ref(inputs))?;
-	enqueue_noise(k, slot, p, ops, inputs, 0)?;
-	for (dst, src, inv, rows) in [(&mut u, ops.a, &inv_bt, m), (&mut v, &slot.bt_noisy, &inv_a, n)] {
-		let total = (rows * r) as u64;
-		let mut launch = stream.launch_builder(&k.column_sums);
-		launch.arg(dst).arg(src).arg(inv).arg(&total).arg(&p.k).arg(&p.r);
-		// SAFETY: matches `mlpow2_column_sums`: `src` has `rows x k`
-		// values, `inv` `k` bytes, `dst` `rows x r` words.
-		unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("column sums: {e:?}"))?;
-	}
-	let limbs = if k.fused {
-		let count = correction_limbs(p.k, p.r);
-		let side = |side: i32, sums: &CudaSlice<i32>, noise: &CudaSlice<i8>, rows: usize| {
-			// Rows padded to the grid's blocks (the kernel reads whole
-			// blocks; what it reads past `rows` reaches no output).
-			let len = padded(rows as u32) as usize * count as usize * 2 * r;
-			let mut dst = alloc::<i8>(ctx, &stream, len, "the correction's limbs")?;
-			let total = (rows * r) as u64;
-			let mut launch = stream.launch_builder(&k.limbs);
-			launch.arg(&mut dst).arg(sums).arg(noise).arg(&total).arg(&p.r).arg(&count).arg(&side);
-			// SAFETY: matches `mlpow2_limbs`: `sums` and `noise` hold `rows x
-			// r` values, `dst` `rows x count x 2r` bytes and more.
-			unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("the correction's limbs: {e:?}"))?;
-			anyhow::Ok(dst)
-		};
-		Some((side(0, &u, &slot.el, m)?, side(1, &v, &slot.gl, n)?, count))
-	} else {
-		let total = (m * n) as u64;
-		let mut launch = stream.launch_builder(&k.correction);
-		launch.arg(&out_ptr).arg(&u).arg(&v).arg(&slot.el).arg(&slot.gl).arg(&total).arg(&p.n).arg(&p.r);
-		// SAFETY: matches `mlpow2_correction`; the caller vouches that
-		// `out_ptr` holds `m x n` words.
-		unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("the correction: {e:?}"))?;
-		None
-	};
-	{
-		// The limbs' addresses, their guards held until the launch.
-		let guards = limbs.as_ref().map(|(ca, cb, _)| (ca.device_ptr(&stream), cb.device_ptr(&stream)));
-		let corr = match (&guards, &limbs) {
-			(Some(((pa, _), (pb, _))), Some((_, _, count))) => (*pa, *pb, *count),
-			_ => (0, 0, 0),
-		};
-		let launch = Transcript { inputs, target, nonce_index: 0, states: 0, denoised: out_ptr, corr };
-		enqueue_transcript(k, slot, p, &launch)?;
-	}
-	let limbs = limbs.map(|(ca, cb, _)| (ca, cb));
-	Ok(UsefulScratch { _u: u, _v: v, _inv_a: inv_a, _inv_bt: inv_bt, _limbs: limbs })
 }
 
 impl Pipeline {
@@ -514,8 +422,14 @@ impl Pipeline {
 			upload_selections(slot, &inputs)?;
 			for (b, inputs) in (0..count).zip(&inputs) {
 				enqueue_noise(k, slot, &p, &ops, inputs, b as usize)?;
-				let launch =
-					Transcript { inputs, target: &target, nonce_index: b, states: 0, denoised: 0, corr: (0, 0, 0) };
+				let launch = Transcript {
+					inputs,
+					target: &target,
+					nonce_index: b,
+					states: 0,
+					out: ProductOut::NONE,
+					corr: (0, 0, 0),
+				};
 				enqueue_transcript(k, slot, &p, &launch)?;
 			}
 			slot.pending = Some((first, count));
@@ -562,7 +476,7 @@ impl Pipeline {
 		slot.pending = Some((nonce, 1));
 		let ops = Operands { a: &dev_a, bt: &dev_bt, raw: false };
 		let (out_ptr, out_sync) = out.device_ptr_mut(&stream);
-		let scratch = enqueue_useful(ctx, k, slot, &p, &ops, &inputs, &target, out_ptr)?;
+		let scratch = enqueue_useful(ctx, k, slot, &p, &ops, &inputs, &target, ProductOut::whole(out_ptr, &p))?;
 		drop(out_sync);
 		let wins = collect_winners(slot, device)?;
 		slot.pending = None;

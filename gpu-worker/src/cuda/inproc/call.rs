@@ -25,6 +25,7 @@ use crate::{
 		gemm::{Gemm, Lent},
 		launch::alloc,
 		operand::{check_product, DeviceMatrix, DeviceOut},
+		v2::ProductOut,
 		CudaLane,
 	},
 	jobs::{plan::Block, JobError},
@@ -341,11 +342,17 @@ impl CudaLane {
 		if key != u64::MAX {
 			return Err(anyhow::Error::new(OperandChanged));
 		}
-		let done = self.v2.multiply_device(work, &pa, &pbt, mined.nonce)?;
-		// SAFETY: `out` is a block of a checked description; the product is
-		// complete (`multiply_device` waited for it).
-		unsafe { self.ops.add_block(stream, out, &done.product, p.n, first)? };
-		stream.synchronize().map_err(|e| anyhow!("adding a piece's product: {e:?}"))?;
+		// The fused kernel writes the product into the caller's block itself
+		// (stored for the block's first piece along the depth, added after);
+		// otherwise it comes back in a buffer and is added here.
+		let into = self.v2.writes_in_place().then(|| ProductOut::block(out, !first));
+		let done = self.v2.multiply_device(work, &pa, &pbt, mined.nonce, into)?;
+		if let Some(product) = &done.product {
+			// SAFETY: `out` is a block of a checked description; the product
+			// is complete (`multiply_device` waited for it).
+			unsafe { self.ops.add_block(stream, out, product, p.n, first)? };
+			stream.synchronize().map_err(|e| anyhow!("adding a piece's product: {e:?}"))?;
+		}
 		Ok(done.winners)
 	}
 

@@ -203,8 +203,11 @@ impl CudaLane {
 				return Ok((Vec::new(), Vec::new(), Some((which, bad))));
 			}
 		}
-		let done = self.v2.multiply_device(work, &pa, &pbt, nonce)?;
-		let product = stream.clone_dtoh(&done.product).map_err(|e| anyhow!("reading the product: {e:?}"))?;
+		// The product in a buffer of its own (a session's call writes it into
+		// the caller's output instead: `a_sessions_device_products_...`).
+		let done = self.v2.multiply_device(work, &pa, &pbt, nonce, None)?;
+		let buf = done.product.as_ref().ok_or_else(|| anyhow!("no product buffer"))?;
+		let product = stream.clone_dtoh(buf).map_err(|e| anyhow!("reading the product: {e:?}"))?;
 		Ok((product, done.winners, None))
 	}
 

@@ -4,7 +4,9 @@
 //! reference (the noise, or the transcript kernel, and at which tile),
 //! not only that a winner is missing.
 
-use super::{enqueue_noise, enqueue_transcript, upload_selections, NonceInputs, Operands, Pipeline, Transcript};
+use super::{
+	enqueue_noise, enqueue_transcript, upload_selections, NonceInputs, Operands, Pipeline, ProductOut, Transcript,
+};
 use crate::{backend::Job, cuda::launch::alloc, kernels::Words8};
 use anyhow::{anyhow, bail};
 use cudarc::driver::DevicePtrMut;
@@ -53,7 +55,7 @@ impl Pipeline {
 				target: &target,
 				nonce_index: 0,
 				states: ptr,
-				denoised: 0,
+				out: ProductOut::NONE,
 				corr: (0, 0, 0),
 			};
 			enqueue_transcript(&self.k, slot, &p, &launch)?;

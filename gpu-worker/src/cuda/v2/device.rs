@@ -13,7 +13,7 @@
 //! show in one). Products are checked by Freivalds on the device, once a
 //! call's output is complete (`inproc::DeviceOps::holds`).
 
-use super::{collect_winners, enqueue_useful, NonceInputs, Operands, Pipeline};
+use super::{collect_winners, enqueue_useful, NonceInputs, Operands, Pipeline, ProductOut};
 use crate::{backend::Job, backend::Winner, cuda::launch::alloc, kernels::Words8};
 use anyhow::{anyhow, ensure};
 use cudarc::driver::{CudaSlice, CudaStream, DevicePtrMut};
@@ -53,22 +53,35 @@ impl DevicePiece {
 
 /// A useful nonce's result: the exact product (`m x n` words) on the
 /// device, complete when this is returned, and the winners with their
-/// verified seals.
+/// verified seals. `product` is `None` when it was written where the
+/// caller asked ([`Pipeline::multiply_device`]'s `into`).
 pub(in crate::cuda) struct DeviceMultiplied {
-	pub product: CudaSlice<i32>,
+	pub product: Option<CudaSlice<i32>>,
 	pub winners: Vec<Winner>,
 }
 
 impl Pipeline {
+	/// Whether the transcript kernel writes a useful product where the
+	/// caller says (any row stride, stored or added): the kernel that fuses
+	/// the correction. The other needs a whole product of its own.
+	pub(in crate::cuda) fn writes_in_place(&self) -> bool {
+		self.k.fused
+	}
+
 	/// One useful nonce of `work` on the pieces `a` (`m x k`) and `bt`
-	/// (`n x k`), which live on this lane's device.
+	/// (`n x k`), which live on this lane's device. `into`: where the
+	/// product goes, when [`Self::writes_in_place`] (a block of the
+	/// caller's output, no larger than the piece, the caller vouching for
+	/// it); otherwise `None`, and the product comes back in a buffer.
 	pub(in crate::cuda) fn multiply_device(
 		&mut self,
 		work: &Job,
 		a: &DevicePiece,
 		bt: &DevicePiece,
 		nonce: u64,
+		into: Option<ProductOut>,
 	) -> anyhow::Result<DeviceMultiplied> {
+		ensure!(into.is_none() || self.writes_in_place(), "this transcript kernel cannot write a product in place");
 		let p = work.params;
 		ensure!(p.version == PUZZLE_V2, "useful work needs puzzle v2");
 		ensure!(
@@ -90,12 +103,20 @@ impl Pipeline {
 		let Some((_, slots)) = &mut self.slots else { anyhow::bail!("no v2 buffers") };
 		let slot = &mut slots[0];
 		let stream = slot.stream.clone();
-		let mut product = alloc::<i32>(ctx, &stream, p.m as usize * p.n as usize, "the product")?;
+		let mut product = match into {
+			Some(_) => None,
+			None => Some(alloc::<i32>(ctx, &stream, p.m as usize * p.n as usize, "the product")?),
+		};
 		slot.pending = Some((nonce, 1));
 		let ops = Operands { a: &a.buf, bt: &bt.buf, raw: false };
-		let (out_ptr, out_sync) = product.device_ptr_mut(&stream);
-		let scratch = enqueue_useful(ctx, k, slot, &p, &ops, &inputs, &target, out_ptr)?;
-		drop(out_sync);
+		let scratch = match (&mut product, into) {
+			(Some(buf), _) => {
+				let (ptr, _sync) = buf.device_ptr_mut(&stream);
+				enqueue_useful(ctx, k, slot, &p, &ops, &inputs, &target, ProductOut::whole(ptr, &p))?
+			}
+			(None, Some(out)) => enqueue_useful(ctx, k, slot, &p, &ops, &inputs, &target, out)?,
+			(None, None) => unreachable!("a buffer is made when no place is given"),
+		};
 		// Reading the winners waits for the slot's stream: the product is
 		// complete after this.
 		let wins = collect_winners(slot, device)?;

@@ -1,0 +1,155 @@
+//! One useful (chosen-mode) nonce on the device: the noise and noisy
+//! operands, the column sums of the correction and its int8 limbs, and the
+//! transcript kernel, which hashes the tickets and writes the exact product
+//! where the caller says ([`ProductOut`]: a whole product of ours, or a
+//! block of a caller's output, stored or added in place). Shared by the
+//! host path ([`Pipeline::multiply`]) and the device path
+//! ([`Pipeline::multiply_device`](super::Pipeline::multiply_device)).
+
+use super::{
+	enqueue_noise, enqueue_transcript, grid, padded, upload_selections, Kernels, NonceInputs, Operands, Slot,
+	Transcript,
+};
+use crate::{
+	cuda::{launch::alloc, operand::DeviceOut},
+	kernels::{correction_limbs, Words8},
+};
+use anyhow::{anyhow, ensure};
+use cudarc::driver::{CudaContext, CudaSlice, DevicePtr, DeviceRepr, PushKernelArg};
+use mlpow_primitives::ChallengeParams;
+use std::sync::Arc;
+
+/// Where a useful nonce's exact product goes (`V2Out` in kernels/v2.cu):
+/// the top-left `rows x cols` of the piece's product at `ptr`, rows `ldc`
+/// elements apart, stored or (`accumulate`, a kernel that fuses the
+/// correction only) added to what is there.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(in crate::cuda) struct ProductOut {
+	pub ptr: u64,
+	pub ldc: u64,
+	pub rows: u32,
+	pub cols: u32,
+	pub accumulate: u32,
+	reserved: u32,
+}
+
+// SAFETY: `#[repr(C)]`, the layout of `struct V2Out` (two 64-bit fields,
+// four 32-bit ones: 32 bytes, no padding).
+unsafe impl DeviceRepr for ProductOut {}
+
+impl ProductOut {
+	/// No product (seeded mining).
+	pub const NONE: Self = Self { ptr: 0, ldc: 0, rows: 0, cols: 0, accumulate: 0, reserved: 0 };
+
+	/// A whole `m x n` product at `ptr`, stored.
+	pub fn whole(ptr: u64, p: &ChallengeParams) -> Self {
+		Self { ptr, ldc: u64::from(p.n), rows: p.m, cols: p.n, accumulate: 0, reserved: 0 }
+	}
+
+	/// A block of a caller's output, stored (`accumulate` false: the
+	/// block's first piece along the depth) or added.
+	pub fn block(out: &DeviceOut, accumulate: bool) -> Self {
+		Self { ptr: out.ptr, ldc: out.ldc, rows: out.rows, cols: out.cols, accumulate: accumulate.into(), reserved: 0 }
+	}
+}
+
+/// What a useful nonce's kernels read besides the operands: alive until
+/// its stream has run them.
+pub(super) struct UsefulScratch {
+	_u: CudaSlice<i32>,
+	_v: CudaSlice<i32>,
+	_inv_a: CudaSlice<u8>,
+	_inv_bt: CudaSlice<u8>,
+	_limbs: Option<(CudaSlice<i8>, CudaSlice<i8>)>,
+}
+
+/// Enqueues one chosen-mode nonce on `slot`: the noise and noisy operands,
+/// the column sums, then the transcript kernel, which writes the exact
+/// product into `out` and records the winners in the slot (cleared here).
+/// The correction `D` it subtracts is computed in the kernel from the
+/// sums' int8 limbs (`mlpow2_limbs`), or, for a kernel that does not fuse
+/// it, written into `out` beforehand (`mlpow2_correction`; `out` must then
+/// be a whole `m x n` product, stored). The caller marks the slot pending
+/// and keeps the scratch until the winners are read.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn enqueue_useful(
+	ctx: &Arc<CudaContext>,
+	k: &Kernels,
+	slot: &mut Slot,
+	p: &ChallengeParams,
+	ops: &Operands,
+	inputs: &NonceInputs,
+	target: &Words8,
+	out: ProductOut,
+) -> anyhow::Result<UsefulScratch> {
+	let (m, n, r) = (p.m as usize, p.n as usize, p.r as usize);
+	ensure!(out.ptr != 0 && out.rows <= p.m && out.cols <= p.n && out.ldc >= u64::from(out.cols), "{out:?} for {p:?}");
+	ensure!(
+		k.fused || out == ProductOut::whole(out.ptr, p),
+		"a kernel that reads the correction from memory writes whole products only, not {out:?}"
+	);
+	let stream = slot.stream.clone();
+	let up = |e| anyhow!("uploading a useful nonce's selections: {e:?}");
+	let mut u = alloc::<i32>(ctx, &stream, m * r, "the column sums of A")?;
+	let mut v = alloc::<i32>(ctx, &stream, n * r, "the column sums of Bt'")?;
+	let invert = |sel: &[u8]| {
+		let mut inv = vec![0u8; sel.len()];
+		for (z, &q) in sel.iter().enumerate() {
+			inv[z / r * r + q as usize] = (z % r) as u8;
+		}
+		inv
+	};
+	let inv_a = stream.clone_htod(&invert(&inputs.sel.a)).map_err(up)?;
+	let inv_bt = stream.clone_htod(&invert(&inputs.sel.bt)).map_err(up)?;
+	slot.stream.memset_zeros(&mut slot.winners).map_err(|e| anyhow!("clearing the winners: {e:?}"))?;
+	// Noise and noisy operands first (Bt' feeds the correction); the
+	// transcript kernel after the correction, on the same stream.
+	upload_selections(slot, core::slice::from_ref(inputs))?;
+	enqueue_noise(k, slot, p, ops, inputs, 0)?;
+	for (dst, src, inv, rows) in [(&mut u, ops.a, &inv_bt, m), (&mut v, &slot.bt_noisy, &inv_a, n)] {
+		let total = (rows * r) as u64;
+		let mut launch = stream.launch_builder(&k.column_sums);
+		launch.arg(dst).arg(src).arg(inv).arg(&total).arg(&p.k).arg(&p.r);
+		// SAFETY: matches `mlpow2_column_sums`: `src` has `rows x k`
+		// values, `inv` `k` bytes, `dst` `rows x r` words.
+		unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("column sums: {e:?}"))?;
+	}
+	let limbs = if k.fused {
+		let count = correction_limbs(p.k, p.r);
+		let side = |side: i32, sums: &CudaSlice<i32>, noise: &CudaSlice<i8>, rows: usize| {
+			// Rows padded to the grid's blocks (the kernel reads whole
+			// blocks; what it reads past `rows` reaches no output).
+			let len = padded(rows as u32) as usize * count as usize * 2 * r;
+			let mut dst = alloc::<i8>(ctx, &stream, len, "the correction's limbs")?;
+			let total = (rows * r) as u64;
+			let mut launch = stream.launch_builder(&k.limbs);
+			launch.arg(&mut dst).arg(sums).arg(noise).arg(&total).arg(&p.r).arg(&count).arg(&side);
+			// SAFETY: matches `mlpow2_limbs`: `sums` and `noise` hold `rows x
+			// r` values, `dst` `rows x count x 2r` bytes and more.
+			unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("the correction's limbs: {e:?}"))?;
+			anyhow::Ok(dst)
+		};
+		Some((side(0, &u, &slot.el, m)?, side(1, &v, &slot.gl, n)?, count))
+	} else {
+		let total = (m * n) as u64;
+		let mut launch = stream.launch_builder(&k.correction);
+		launch.arg(&out.ptr).arg(&u).arg(&v).arg(&slot.el).arg(&slot.gl).arg(&total).arg(&p.n).arg(&p.r);
+		// SAFETY: matches `mlpow2_correction`; `out` is a whole `m x n`
+		// product (checked), which the caller vouches for.
+		unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("the correction: {e:?}"))?;
+		None
+	};
+	{
+		// The limbs' addresses, their guards held until the launch.
+		let guards = limbs.as_ref().map(|(ca, cb, _)| (ca.device_ptr(&stream), cb.device_ptr(&stream)));
+		let corr = match (&guards, &limbs) {
+			(Some(((pa, _), (pb, _))), Some((_, _, count))) => (*pa, *pb, *count),
+			_ => (0, 0, 0),
+		};
+		let launch = Transcript { inputs, target, nonce_index: 0, states: 0, out, corr };
+		enqueue_transcript(k, slot, p, &launch)?;
+	}
+	let limbs = limbs.map(|(ca, cb, _)| (ca, cb));
+	Ok(UsefulScratch { _u: u, _v: v, _inv_a: inv_a, _inv_bt: inv_bt, _limbs: limbs })
+}
