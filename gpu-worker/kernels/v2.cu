@@ -134,14 +134,28 @@ MLPOW_FN void mlpow2_correction_one(u64 idx, i32 *d, const i32 *u, const i32 *v,
 // each term a 2r-deep int8 product, summed from the top limb down by
 // Horner's rule (times 128 between limbs). Every int32 sum here wraps, as
 // the noisy product's do; the exact product fits int32, so the result is
-// exact. `corr_a` row x holds, limb by limb from l = 0, U_l[x][0..r] then
-// E_L[x][0..r] as values; `corr_b` row y G_L[y][0..r] then V_l[y][0..r]:
-// `limbs * 2r` bytes a row, rows padded with zeros to whole blocks.
+// exact. `corr.a` row x holds, limb by limb from l = 0, U_l[x][0..r] then
+// E_L[x][0..r] as values; `corr.b` row y G_L[y][0..r] then V_l[y][0..r];
+// then, with `corr.extra`, 32 more columns: a short stretch of the caller's
+// depth that the piece leaves over (its last 2 of k are salt), folded in
+// as -A_rem on A's side and Bt_rem on Bt's (zeros past its width), so that
+// the output gains A_rem * Bt_rem^T with no pass of its own over the
+// output. `width` bytes a row, rows padded with zeros to whole blocks.
+struct V2Corr {
+	const i8 *a, *b;
+	u32 limbs, extra;
+};
+static_assert(sizeof(V2Corr) == 24, "V2Corr is cuda::v2::Correction");
 
-// Row `idx / r`, column `idx % r` of a side's limbs (`limbs x 2r` bytes a
-// row in `dst`): the limbs of `sums[idx]` and the value of the raw noise
-// byte `noise[idx]`, side 0 (A's) as [U_l | E], side 1 (Bt's) as [G | V_l].
-MLPOW_FN void mlpow2_limbs_one(u64 idx, i8 *dst, const i32 *sums, const i8 *noise, u32 r, u32 limbs, int side) {
+MLPOW_FN u32 v2_corr_width(V2Corr corr, u32 r) {
+	return corr.limbs * 2 * r + corr.extra * V2_BK;
+}
+
+// Row `idx / r`, column `idx % r` of a side's limbs (rows of `width` bytes
+// in `dst`): the limbs of `sums[idx]` and the value of the raw noise byte
+// `noise[idx]`, side 0 (A's) as [U_l | E], side 1 (Bt's) as [G | V_l].
+MLPOW_FN void mlpow2_limbs_one(u64 idx, i8 *dst, u32 width, const i32 *sums, const i8 *noise, u32 r, u32 limbs,
+	int side) {
 	const u64 row = idx / r;
 	const u32 q = (u32)(idx % r);
 	const i8 e = v2_seven(noise[idx]);
@@ -150,17 +164,37 @@ MLPOW_FN void mlpow2_limbs_one(u64 idx, i8 *dst, const i32 *sums, const i8 *nois
 		// The low limbs: w mod 128 in -64..63; exact division after.
 		const i32 limb = l + 1 == limbs ? w : ((w + 64) & 127) - 64;
 		w = (w - limb) / 128;
-		i8 *at = dst + row * limbs * 2 * r + l * 2 * r;
+		i8 *at = dst + row * width + l * 2 * r;
 		at[side ? r + q : q] = (i8)limb;
 		at[side ? q : r + q] = e;
 	}
 }
 
-// Where correction step `c` (32 of the 2r-deep products, top limb first)
-// starts in a row of `corr_a` / `corr_b`.
+// Item `idx` of the folded remainder (`rows x depth`, depth <= 32): its
+// value at (row, z) of `src` (strides `rs`, `cs`), negated on A's side,
+// into column `col0 + z` of row `row` of `dst` (rows of `width` bytes).
+MLPOW_FN void mlpow2_slab_one(u64 idx, i8 *dst, u32 width, u32 col0, const i8 *src, u64 rs, u64 cs, u32 depth,
+	int negate) {
+	const u64 row = idx / depth;
+	const u32 z = (u32)(idx % depth);
+	const i8 v = src[row * rs + z * cs];
+	dst[row * width + col0 + z] = negate ? (i8)-v : v;
+}
+
+// Where correction step `c` starts in a row of `corr.a` / `corr.b`: 32 of
+// a limb's 2r-deep product (top limb first), then the folded remainder's.
 MLPOW_FN u32 v2_corr_col(u32 c, u32 r, u32 limbs) {
 	const u32 per_limb = 2 * r / V2_BK;
+	if (c >= limbs * per_limb) return limbs * 2 * r;
 	return (limbs - 1 - c / per_limb) * 2 * r + (c % per_limb) * V2_BK;
+}
+
+// Whether correction step `c` begins a lower limb, so that the sum so far
+// is multiplied by 128 first (the folded remainder's step adds to limb 0,
+// unscaled).
+MLPOW_FN bool v2_corr_shifts(u32 c, u32 r, u32 limbs) {
+	const u32 per_limb = 2 * r / V2_BK;
+	return c > 0 && c < limbs * per_limb && c % per_limb == 0;
 }
 
 // Where step `step` of a block's pipeline reads (`steps` main steps, then
@@ -172,11 +206,10 @@ struct V2StepSource {
 	u32 kt, row;
 };
 
-MLPOW_FN V2StepSource v2_step_source(u32 step, u32 steps, const i8 *a, const i8 *bt, const i8 *corr_a,
-	const i8 *corr_b, u32 k, u32 r, u32 limbs) {
+MLPOW_FN V2StepSource v2_step_source(u32 step, u32 steps, const i8 *a, const i8 *bt, V2Corr corr, u32 k, u32 r) {
 	if (step < steps) return V2StepSource{a, bt, step, k};
-	const u32 col = v2_corr_col(step - steps, r, limbs);
-	return V2StepSource{corr_a + col, corr_b + col, 0, limbs * 2 * r};
+	const u32 col = v2_corr_col(step - steps, r, corr.limbs);
+	return V2StepSource{corr.a + col, corr.b + col, 0, v2_corr_width(corr, r)};
 }
 
 // Where a useful job's exact product goes: the top-left `rows x cols` of
@@ -190,6 +223,7 @@ struct V2Out {
 	u32 rows, cols;
 	u32 accumulate, reserved;
 };
+static_assert(sizeof(V2Out) == 32, "V2Out is cuda::v2::ProductOut");
 
 // The ticket: keyed_hash(key, i u32 LE || j u32 LE || W[0..16] u32 LE), 72
 // bytes, two compressions.
@@ -452,10 +486,16 @@ extern "C" __global__ void mlpow2_column_sums(i32 *out, const i8 *src, const u8 
 	if (idx < total) mlpow2_column_sums_one(idx, out, src, inv, k, r);
 }
 
-extern "C" __global__ void mlpow2_limbs(i8 *dst, const i32 *sums, const i8 *noise, u64 total, u32 r, u32 limbs,
-	int side) {
+extern "C" __global__ void mlpow2_limbs(i8 *dst, u32 width, const i32 *sums, const i8 *noise, u64 total, u32 r,
+	u32 limbs, int side) {
 	u64 idx = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-	if (idx < total) mlpow2_limbs_one(idx, dst, sums, noise, r, limbs, side);
+	if (idx < total) mlpow2_limbs_one(idx, dst, width, sums, noise, r, limbs, side);
+}
+
+extern "C" __global__ void mlpow2_slab(i8 *dst, u32 width, u32 col0, const i8 *src, u64 rs, u64 cs, u32 depth,
+	int negate, u64 total) {
+	u64 idx = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+	if (idx < total) mlpow2_slab_one(idx, dst, width, col0, src, rs, cs, depth, negate);
 }
 
 extern "C" __global__ void mlpow2_correction(i32 *d, const i32 *u, const i32 *v, const i8 *el, const i8 *gl,
@@ -467,11 +507,10 @@ extern "C" __global__ void mlpow2_correction(i32 *d, const i32 *u, const i32 *v,
 // Step `step` of a block's pipeline into its stage: main steps (k / 32 of
 // A' and Bt'), then, for a useful job, the correction's (top limb first),
 // from where `v2_step_source` says.
-__device__ __forceinline__ void v2_load_step(u8 *smem, u32 so, const i8 *a, const i8 *bt, const i8 *corr_a,
-	const i8 *corr_b, u32 tid, u32 block_row, u32 block_col, u32 step, u32 steps, u32 csteps, u32 k, u32 r,
-	u32 limbs) {
+__device__ __forceinline__ void v2_load_step(u8 *smem, u32 so, const i8 *a, const i8 *bt, V2Corr corr, u32 tid,
+	u32 block_row, u32 block_col, u32 step, u32 steps, u32 csteps, u32 k, u32 r) {
 	if (step >= steps + csteps) return;
-	const V2StepSource src = v2_step_source(step, steps, a, bt, corr_a, corr_b, k, r, limbs);
+	const V2StepSource src = v2_step_source(step, steps, a, bt, corr, k, r);
 	v2_load_stage(smem + 2 * (step % V2_STAGES) * V2_STAGE_BYTES, V2_STAGE_BYTES, so, src.a, src.bt, tid, block_row,
 		block_col, src.kt, src.row);
 }
@@ -503,11 +542,11 @@ __device__ __forceinline__ void v2_stage_mma(const u8 *as, u32 warp, u32 lane, i
 // 32; `t` divides 128. Tiles outside `m x n` are not hashed. For a useful
 // job `out` receives the exact product (`V2Out`: at most `m x n`, any row
 // stride, stored or added in place), computed with the correction's limbs
-// `corr_a` and `corr_b` (`limbs` of them, rows padded to whole blocks);
-// for seeded mining `out.ptr` and the limbs are null.
+// (`V2Corr`, and a remainder of the caller's depth folded in); for seeded
+// mining `out.ptr` and the limbs are null.
 extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript(const i8 *a, const i8 *bt, u32 m,
 	u32 n, u32 k, u32 r, u32 t, Words8 ticket_key, Words8 target_be, u32 nonce_index, u32 *winners, u32 capacity,
-	u32 *states, V2Out out, const i8 *corr_a, const i8 *corr_b, u32 limbs) {
+	u32 *states, V2Out out, V2Corr corr) {
 	__shared__ __align__(16) u8 smem[2 * V2_STAGES * V2_STAGE_BYTES];
 	const u32 tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 	const u32 block_row = blockIdx.y * V2_BM, block_col = blockIdx.x * V2_BN;
@@ -515,13 +554,13 @@ extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript(co
 	// The correction's steps run through the same pipeline, so their first
 	// copies are in flight while the main product ends and the tickets are
 	// hashed.
-	const u32 csteps = out.ptr && corr_a && corr_b ? limbs * (2 * r / V2_BK) : 0;
+	const u32 csteps = out.ptr && corr.a && corr.b ? corr.limbs * (2 * r / V2_BK) + corr.extra : 0;
 	const u32 so = v2_stage_offset(tid);
 	V2Lane s;
 	v2_lane_clear(&s);
 
 	for (u32 st = 0; st < V2_STAGES - 1; st++) {
-		v2_load_step(smem, so, a, bt, corr_a, corr_b, tid, block_row, block_col, st, steps, csteps, k, r, limbs);
+		v2_load_step(smem, so, a, bt, corr, tid, block_row, block_col, st, steps, csteps, k, r);
 		v2_copy_commit();
 	}
 	for (u32 kt = 0; kt < steps; kt++) {
@@ -529,8 +568,7 @@ extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript(co
 		__syncthreads();
 		// The stage consumed in the previous step is free for step
 		// kt + STAGES - 1 (every thread is past it: the barrier above).
-		v2_load_step(smem, so, a, bt, corr_a, corr_b, tid, block_row, block_col, kt + V2_STAGES - 1, steps, csteps,
-			k, r, limbs);
+		v2_load_step(smem, so, a, bt, corr, tid, block_row, block_col, kt + V2_STAGES - 1, steps, csteps, k, r);
 		v2_copy_commit();
 		v2_stage_mma(smem + 2 * (kt % V2_STAGES) * V2_STAGE_BYTES, warp, lane, s.acc);
 		if ((kt + 1) % steps_per_chunk == 0) v2_lane_fold(&s);
@@ -561,10 +599,9 @@ extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript(co
 		// Also: every thread is done with the tile states before the
 		// copy below (c = 0) overwrites their stage.
 		__syncthreads();
-		v2_load_step(smem, so, a, bt, corr_a, corr_b, tid, block_row, block_col, kt + V2_STAGES - 1, steps, csteps,
-			k, r, limbs);
+		v2_load_step(smem, so, a, bt, corr, tid, block_row, block_col, kt + V2_STAGES - 1, steps, csteps, k, r);
 		v2_copy_commit();
-		if (c > 0 && c % (2 * r / V2_BK) == 0) v2_lane_shift(&s);
+		if (v2_corr_shifts(c, r, corr.limbs)) v2_lane_shift(&s);
 		v2_stage_mma(smem + 2 * (kt % V2_STAGES) * V2_STAGE_BYTES, warp, lane, (i32(*)[V2_NF][4])s.fold);
 	}
 	v2_lane_exact(&s, warp, lane, block_row, block_col, out);

@@ -230,12 +230,12 @@ __device__ __forceinline__ void v2w_copy_wait() {
 // Grid (n_pad / 128, m_pad / 128), 256 threads, parameters as
 // `mlpow2_transcript` (v2.cu), but for a useful job `out` holds the
 // correction D when it starts (`mlpow2_correction`), is stored, never
-// added to (`out.accumulate` is not read), and `corr_a`, `corr_b` and
-// `limbs` are not used (the fused correction is the mma.sync kernel's for
-// now). On anything but sm_90a it traps.
+// added to (`out.accumulate` is not read), and `corr` is not used (the
+// fused correction is the mma.sync kernel's for now). On anything but
+// sm_90a it traps.
 extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript_wgmma(const i8 *a, const i8 *bt, u32 m,
 	u32 n, u32 k, u32 r, u32 t, Words8 ticket_key, Words8 target_be, u32 nonce_index, u32 *winners, u32 capacity,
-	u32 *states, V2Out out, const i8 *corr_a, const i8 *corr_b, u32 limbs) {
+	u32 *states, V2Out out, V2Corr corr) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 	// 2 x 4 x 4096 = 32 KB: static shared memory needs no opt-in.
 	__shared__ __align__(128) u8 smem[2 * V2W_STAGES * V2W_STAGE_BYTES];

@@ -23,12 +23,13 @@ pub const COMMIT_CU: &str = include_str!("../kernels/commit.cu");
 pub const DEVICE_CU: &str = include_str!("../kernels/device.cu");
 /// The `extern "C"` kernels of [`MINE_CU`], [`V2_CU`], [`V2_WGMMA_CU`],
 /// [`COMMIT_CU`] and [`DEVICE_CU`].
-pub const KERNELS: [&str; 19] = [
+pub const KERNELS: [&str; 20] = [
 	"mlpow_generate",
 	"mlpow_hash_tiles",
 	"mlpow2_noisy",
 	"mlpow2_column_sums",
 	"mlpow2_limbs",
+	"mlpow2_slab",
 	"mlpow2_correction",
 	"mlpow2_transcript",
 	"mlpow2_transcript_wgmma",

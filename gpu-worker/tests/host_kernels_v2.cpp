@@ -24,11 +24,14 @@
 // holding whitespace-separated tokens:
 //   m k n t r denoise nonce_index limbs (the fused correction's, for mma)
 //   out_ldc out_rows out_cols accumulate (where the product goes: `rows x
-//     cols` of it, rows `ldc` apart, into a buffer of out_rows x out_ldc
-//     prefilled with a pattern, stored or added; accumulate: mma only)
+//     cols` of it, rows `ldc` apart, into a buffer of (out_rows + 2) x
+//     out_ldc prefilled with a pattern, stored or added; accumulate: mma only)
 //   target_be ticket_key ctx_noise_a ctx_noise_bt noise_seed (32-byte hex)
 //   sel_a sel_bt (k bytes each, hex)
 //   seeded ctx_a job_seed ctx_bt weights_seed     or     chosen A Bt (hex)
+//   [fold Q A_REM BT_REM]  (mma only: out_rows x Q and out_cols x Q values,
+//     hex, row-major, Q <= 32, folded into the correction, so their
+//     product is added to the output's block)
 // Prints, one per line:
 //   state <i> <j> <hex of 16 words LE>
 //   ticket <i> <j> <hex>
@@ -136,8 +139,7 @@ struct Block {
 	i32 *noisy;
 	u32 *sw;
 	// The fused correction's limbs (the mma kernel's useful jobs).
-	const i8 *corr_a, *corr_b;
-	u32 limbs;
+	V2Corr corr;
 };
 
 // One stage's product into `acc(lane, i, j)` for every lane of every
@@ -179,11 +181,11 @@ static void mma_block(const Block &b) {
 	static std::vector<u8> smem(2 * V2_STAGES * V2_STAGE_BYTES);
 	static std::vector<V2Lane> lanes(V2_THREADS);
 	const u32 steps = b.k / V2_BK, steps_per_chunk = b.r / V2_BK;
-	const u32 csteps = b.denoise ? b.limbs * (2 * b.r / V2_BK) : 0;
+	const u32 csteps = b.denoise ? b.corr.limbs * (2 * b.r / V2_BK) + b.corr.extra : 0;
 	for (auto &s : lanes) v2_lane_clear(&s);
 	auto stage = [&](u32 step) {
 		u8 *as = smem.data() + 2 * (step % V2_STAGES) * V2_STAGE_BYTES, *bs = as + V2_STAGE_BYTES;
-		const V2StepSource src = v2_step_source(step, steps, b.an, b.btn, b.corr_a, b.corr_b, b.k, b.r, b.limbs);
+		const V2StepSource src = v2_step_source(step, steps, b.an, b.btn, b.corr, b.k, b.r);
 		for (u32 tid = 0; tid < V2_THREADS; tid++) {
 			memcpy(as + v2_stage_offset(tid), src.a + v2_global_offset(tid, b.block_row, src.kt, src.row), 16);
 			memcpy(bs + v2_stage_offset(tid), src.bt + v2_global_offset(tid, b.block_col, src.kt, src.row), 16);
@@ -200,7 +202,7 @@ static void mma_block(const Block &b) {
 	if (b.denoise) {
 		for (auto &s : lanes) v2_lane_clear_fold(&s);
 		for (u32 c = 0; c < csteps; c++) {
-			if (c > 0 && c % (2 * b.r / V2_BK) == 0)
+			if (v2_corr_shifts(c, b.r, b.corr.limbs))
 				for (auto &s : lanes) v2_lane_shift(&s);
 			stage_mma(stage(steps + c), [&](u32 tid, int i, int j) { return (i32 *)lanes[tid].fold[i][j]; });
 		}
@@ -311,6 +313,22 @@ static int run(int argc, char **argv) {
 		bt.assign(bb.begin(), bb.end());
 		raw = 0;
 	}
+	// A remainder to fold in, if any.
+	u32 fold_q = 0;
+	std::vector<i8> rem_a, rem_bt;
+	std::string fold_word;
+	if (in >> fold_word && fold_word == "fold") {
+		std::string ah, bh;
+		in >> fold_q >> ah >> bh;
+		std::vector<unsigned char> ab = unhex(ah), bb = unhex(bh);
+		rem_a.assign(ab.begin(), ab.end());
+		rem_bt.assign(bb.begin(), bb.end());
+		if (wgmma || fold_q == 0 || fold_q > V2_BK || rem_a.size() != (size_t)out_rows * fold_q ||
+			rem_bt.size() != (size_t)out_cols * fold_q) {
+			fprintf(stderr, "a fold needs the mma kernel, 1..32 columns, and out_rows x Q and out_cols x Q values\n");
+			return 2;
+		}
+	}
 	if (a.size() != (size_t)m * k || bt.size() != (size_t)n * k || sel_a.size() != k || sel_bt.size() != k) {
 		fprintf(stderr, "input sizes do not match the shape\n");
 		return 2;
@@ -331,11 +349,12 @@ static int run(int argc, char **argv) {
 	}
 	// The output buffer, prefilled with a pattern: what the kernel must
 	// leave alone, and what it adds to.
-	std::vector<i32> out((size_t)out_rows * out_ldc);
+	std::vector<i32> out((size_t)(out_rows + 2) * out_ldc);
 	for (size_t i = 0; i < out.size(); i++) out[i] = (i32)(u32)(i * 2654435761u);
 	// The correction for a useful job: U = A*S'^T, V = (S*Bt'^T)^T, then D
-	// or its limbs.
+	// or its limbs (and the folded remainder after them).
 	std::vector<i8> corr_a, corr_b;
+	const u32 width = limbs * 2 * r + (fold_q > 0 ? V2_BK : 0);
 	if (denoise) {
 		std::vector<unsigned char> inv_a(k), inv_bt(k);
 		for (u32 z = 0; z < k; z++) {
@@ -358,12 +377,18 @@ static int run(int argc, char **argv) {
 		} else {
 			// The mma kernel computes D from the limbs (rows padded to
 			// whole blocks, zero, as the host allocates them).
-			corr_a.assign((size_t)m_pad * limbs * 2 * r, 0);
-			corr_b.assign((size_t)n_pad * limbs * 2 * r, 0);
+			corr_a.assign((size_t)m_pad * width, 0);
+			corr_b.assign((size_t)n_pad * width, 0);
 			for (u64 idx = 0; idx < u.size(); idx++)
-				mlpow2_limbs_one(idx, corr_a.data(), u.data(), el.data(), r, limbs, 0);
+				mlpow2_limbs_one(idx, corr_a.data(), width, u.data(), el.data(), r, limbs, 0);
 			for (u64 idx = 0; idx < v.size(); idx++)
-				mlpow2_limbs_one(idx, corr_b.data(), v.data(), gl.data(), r, limbs, 1);
+				mlpow2_limbs_one(idx, corr_b.data(), width, v.data(), gl.data(), r, limbs, 1);
+			// The folded remainder after the limbs, as the host's
+			// `mlpow2_slab` launches write it.
+			for (u64 idx = 0; idx < (u64)out_rows * fold_q; idx++)
+				mlpow2_slab_one(idx, corr_a.data(), width, limbs * 2 * r, rem_a.data(), fold_q, 1, fold_q, 1);
+			for (u64 idx = 0; idx < (u64)out_cols * fold_q; idx++)
+				mlpow2_slab_one(idx, corr_b.data(), width, limbs * 2 * r, rem_bt.data(), fold_q, 1, fold_q, 0);
 		}
 	}
 
@@ -373,8 +398,8 @@ static int run(int argc, char **argv) {
 	std::vector<i32> noisy((size_t)m * n, 0);
 	std::vector<u32> sw(16 * (V2_BM / 16) * (V2_BN / 16));
 	const V2Out where{out.data(), out_ldc, out_rows, out_cols, accumulate, 0};
-	Block blk{an.data(), btn.data(), 0, 0, m, n, k, r, t, denoise != 0, where, noisy.data(), sw.data(), corr_a.data(),
-		corr_b.data(), limbs};
+	const V2Corr corr{corr_a.data(), corr_b.data(), limbs, fold_q > 0 ? 1u : 0u};
+	Block blk{an.data(), btn.data(), 0, 0, m, n, k, r, t, denoise != 0, where, noisy.data(), sw.data(), corr};
 	for (u32 by = 0; by < m_pad / V2_BM; by++)
 		for (u32 bx = 0; bx < n_pad / V2_BN; bx++) {
 			blk.block_row = by * V2_BM;

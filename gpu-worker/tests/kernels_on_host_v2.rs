@@ -53,10 +53,21 @@ struct Input<'a> {
 	difficulty: U256,
 	nonce_index: u32,
 	source: Source<'a>,
-	/// Where the product goes: (ldc, rows, cols, accumulate) into a buffer
-	/// of `rows x ldc` prefilled with [`prefill`]; `None`: the whole `m x n`
-	/// product, stored.
-	out: Option<(u64, u32, u32, bool)>,
+	/// Where the product goes; `None`: the whole `m x n` product, stored.
+	out: Option<OutSpec<'a>>,
+}
+
+/// A block of an output buffer of `(rows + 2) x ldc`, prefilled with
+/// [`prefill`] (the 2 rows past the block are a guard), that the product
+/// is stored or added into, with a remainder of `q` columns folded in
+/// (`rows x q` of A, `cols x q` of Bt).
+#[derive(Clone, Copy)]
+struct OutSpec<'a> {
+	ldc: u64,
+	rows: u32,
+	cols: u32,
+	accumulate: bool,
+	fold: Option<(u32, &'a [i8], &'a [i8])>,
 }
 
 /// What the harness fills the output buffer with before the kernel runs.
@@ -105,7 +116,9 @@ fn run_mutated(input: &Input, kernel: Kernel, mutation: Option<&str>) -> HostRun
 	let sel = Selections::generate(&input.noise_seed, p.k, p.r);
 	let target = mlpow_primitives::ticket::target(input.difficulty).expect("non-zero difficulty").to_big_endian();
 	let limbs = correction_limbs(p.k, p.r);
-	let (ldc, rows, cols, accumulate) = input.out.unwrap_or((u64::from(p.n), p.m, p.n, false));
+	let spec =
+		input.out.unwrap_or(OutSpec { ldc: u64::from(p.n), rows: p.m, cols: p.n, accumulate: false, fold: None });
+	let (ldc, rows, cols, accumulate) = (spec.ldc, spec.rows, spec.cols, spec.accumulate);
 	let mut text = format!(
 		"{} {} {} {} {} 1 {} {limbs} {ldc} {rows} {cols} {}\n",
 		p.m,
@@ -140,6 +153,9 @@ fn run_mutated(input: &Input, kernel: Kernel, mutation: Option<&str>) -> HostRun
 		Source::Chosen { a, bt } => writeln!(text, "chosen {} {}", i8_hex(a), i8_hex(bt)),
 	}
 	.unwrap();
+	if let Some((q, a, bt)) = spec.fold {
+		writeln!(text, "fold {q} {} {}", i8_hex(a), i8_hex(bt)).unwrap();
+	}
 	let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
 		.join(format!("host_kernels_v2-{}.in", std::thread::current().name().unwrap_or("main").replace("::", "-")));
 	std::fs::write(&file, text).unwrap();
@@ -165,6 +181,11 @@ fn run_mutated(input: &Input, kernel: Kernel, mutation: Option<&str>) -> HostRun
 		}
 	}
 	assert_eq!(reported, Some(got.winners.len()), "every winner kept below capacity");
+	// The guard rows past the block: untouched. What comes back is the
+	// block's rows (the whole product when no block was given).
+	let block = rows as usize * ldc as usize;
+	let guard = got.product.split_off(block.min(got.product.len()));
+	assert_eq!(guard, prefill(block + 2 * ldc as usize)[block..], "the kernel wrote past the block's rows");
 	got
 }
 
@@ -395,10 +416,11 @@ fn a_product_lands_in_a_callers_block_stored_or_added() {
 			difficulty: U256::from(3),
 			nonce_index: 0,
 			source: Source::Chosen { a: job.a(), bt: job.bt() },
-			out: Some((ldc, rows, cols, accumulate)),
+			out: Some(OutSpec { ldc, rows, cols, accumulate, fold: None }),
 		};
 		let got = run(&input, kernel).product;
-		let mut want = prefill(rows as usize * ldc as usize);
+		let mut want = prefill(rows as usize * ldc as usize + 2 * ldc as usize);
+		want.truncate(rows as usize * ldc as usize);
 		for i in 0..rows as usize {
 			for j in 0..cols as usize {
 				let at = i * ldc as usize + j;
@@ -407,6 +429,57 @@ fn a_product_lands_in_a_callers_block_stored_or_added() {
 			}
 		}
 		assert!(got == want, "{kernel:?}, accumulate {accumulate}: the output buffer");
+	}
+}
+
+/// A short remainder of the caller's depth folded into the fused
+/// correction (the 2 columns of a 4096-deep layer a piece leaves over at
+/// k = 4096, up to a k-step's 32): the block receives the piece's exact
+/// product plus the remainder's, stored or added, in one kernel, and the
+/// correction's limbs before it are unchanged (three limbs: the shift
+/// between limbs must not touch the remainder's step).
+#[test]
+fn a_remainder_of_the_depth_folds_into_the_correction() {
+	let pre = [8u8; 32];
+	for (p, q) in [
+		(ChallengeParams { version: 2, m: 144, k: 256, n: 272, t: 16, r: 64, epoch_length: 10 }, 2u32),
+		(ChallengeParams { version: 2, m: 144, k: 256, n: 272, t: 16, r: 64, epoch_length: 10 }, 32),
+		(ChallengeParams { version: 2, m: 128, k: 16384, n: 128, t: 16, r: 128, epoch_length: 10 }, 7),
+	] {
+		let (m, n) = (p.m as usize, p.n as usize);
+		let job = Job::chosen(&p, matrix(m * p.k as usize, "A fold"), matrix(n * p.k as usize, "Bt fold")).unwrap();
+		let mut miner = Miner::new(&job, &pre, U256::from(3)).unwrap();
+		miner.try_nonce(4);
+		let exact = miner.denoised().unwrap();
+		let noise_seed = noise::noise_seed(&pre, &p, job.mode(), &job.commitments(), 4);
+		let (rows, cols, ldc) = (m as u32 - 5, n as u32 - 3, n as u64 + 9);
+		// The remainder at the range's ends too (-64 negated is 64).
+		let mut rem_a = matrix(rows as usize * q as usize, "A rem");
+		let rem_bt = matrix(cols as usize * q as usize, "Bt rem");
+		rem_a[0] = -64;
+		for accumulate in [false, true] {
+			let input = Input {
+				params: p,
+				noise_seed,
+				difficulty: U256::from(3),
+				nonce_index: 0,
+				source: Source::Chosen { a: job.a(), bt: job.bt() },
+				out: Some(OutSpec { ldc, rows, cols, accumulate, fold: Some((q, &rem_a, &rem_bt)) }),
+			};
+			let got = run(&input, Kernel::MmaSync).product;
+			let mut want = prefill(rows as usize * ldc as usize);
+			for i in 0..rows as usize {
+				for j in 0..cols as usize {
+					let extra: i32 = (0..q as usize)
+						.map(|z| i32::from(rem_a[i * q as usize + z]) * i32::from(rem_bt[j * q as usize + z]))
+						.sum();
+					let value = exact[i * n + j].wrapping_add(extra);
+					let at = i * ldc as usize + j;
+					want[at] = if accumulate { want[at].wrapping_add(value) } else { value };
+				}
+			}
+			assert!(got == want, "k {} r {} q {q} accumulate {accumulate}: the output block", p.k, p.r);
+		}
 	}
 }
 

@@ -43,7 +43,8 @@ mod useful;
 #[cfg(feature = "test-hooks")]
 pub use debug::V2Debug;
 use useful::enqueue_useful;
-pub(super) use useful::ProductOut;
+use useful::Correction;
+pub(super) use useful::{InPlace, ProductOut, FOLD_MAX};
 
 /// The transcript kernel's block tile (`V2_BM`, `V2_BN` in kernels/v2.cu).
 const BLOCK: u32 = 128;
@@ -76,6 +77,7 @@ struct Kernels {
 	noisy: CudaFunction,
 	column_sums: CudaFunction,
 	limbs: CudaFunction,
+	slab: CudaFunction,
 	correction: CudaFunction,
 	transcript: CudaFunction,
 	/// Whether `transcript` computes a useful job's correction itself.
@@ -94,6 +96,7 @@ impl Kernels {
 			noisy: function("mlpow2_noisy")?,
 			column_sums: function("mlpow2_column_sums")?,
 			limbs: function("mlpow2_limbs")?,
+			slab: function("mlpow2_slab")?,
 			correction: function("mlpow2_correction")?,
 			transcript: function(transcript.entry())?,
 			fused: transcript.fuses_correction(),
@@ -322,9 +325,8 @@ struct Transcript<'a> {
 	/// Where the exact product goes (a useful job), or nowhere. Holding
 	/// the correction `D` when the kernel does not fuse it.
 	out: ProductOut,
-	/// The correction's limbs (`corr_a`, `corr_b`, their count) for a
-	/// kernel that fuses it; (0, 0, 0) otherwise.
-	corr: (drv_sys::CUdeviceptr, drv_sys::CUdeviceptr, u32),
+	/// The correction's limbs, for a kernel that fuses it.
+	corr: Correction,
 }
 
 /// Enqueues the transcript kernel on `slot`'s noisy operands.
@@ -352,9 +354,7 @@ fn enqueue_transcript(k: &Kernels, slot: &mut Slot, p: &ChallengeParams, t: &Tra
 		.arg(&WINNER_CAPACITY)
 		.arg(&states)
 		.arg(&out)
-		.arg(&corr.0)
-		.arg(&corr.1)
-		.arg(&corr.2);
+		.arg(&corr);
 	// SAFETY: matches `mlpow2_transcript`; the noisy operands are padded to
 	// the grid's blocks; `t` divides 128 (checked in `ensure`); the caller
 	// vouches for `states` (16 words a tile), `out` (its rows and columns
@@ -428,7 +428,7 @@ impl Pipeline {
 					nonce_index: b,
 					states: 0,
 					out: ProductOut::NONE,
-					corr: (0, 0, 0),
+					corr: Correction::NONE,
 				};
 				enqueue_transcript(k, slot, &p, &launch)?;
 			}
@@ -476,7 +476,7 @@ impl Pipeline {
 		slot.pending = Some((nonce, 1));
 		let ops = Operands { a: &dev_a, bt: &dev_bt, raw: false };
 		let (out_ptr, out_sync) = out.device_ptr_mut(&stream);
-		let scratch = enqueue_useful(ctx, k, slot, &p, &ops, &inputs, &target, ProductOut::whole(out_ptr, &p))?;
+		let scratch = enqueue_useful(ctx, k, slot, &p, &ops, &inputs, &target, ProductOut::whole(out_ptr, &p), None)?;
 		drop(out_sync);
 		let wins = collect_winners(slot, device)?;
 		slot.pending = None;

@@ -25,7 +25,7 @@ use crate::{
 		gemm::{Gemm, Lent},
 		launch::alloc,
 		operand::{check_product, DeviceMatrix, DeviceOut},
-		v2::ProductOut,
+		v2::{InPlace, ProductOut, FOLD_MAX},
 		CudaLane,
 	},
 	jobs::{plan::Block, JobError},
@@ -248,10 +248,31 @@ impl CudaLane {
 				return Err(JobError::Invalid(format!("{which} holds {v} at ({i}, {j}): values must be in -64..63")));
 			}
 		}
-		for (block, mined) in &plan.blocks {
+		let mut blocks = plan.blocks.iter().peekable();
+		while let Some((block, mined)) = blocks.next() {
 			let r32 = |r: &Range<usize>| r.start as u32..r.end as u32;
+			// A short plain stretch of the same output tile right after a
+			// mined block (the 2 columns a 4096-deep layer leaves over at
+			// k = 4096) is folded into the piece's correction, where the
+			// kernel writes in place: no pass of its own over the output.
+			let fold = match (mined, blocks.peek()) {
+				(Some(_), Some((next, None)))
+					if self.v2.writes_in_place()
+						&& plan.work.is_some()
+						&& next.rows == block.rows
+						&& next.cols == block.cols
+						&& next.depth.start == block.depth.end
+						&& next.depth.len() <= FOLD_MAX as usize =>
+				{
+					blocks.next();
+					Some(Block { rows: block.rows.clone(), cols: block.cols.clone(), depth: next.depth.clone() })
+				}
+				_ => None,
+			};
 			let (a_blk, bt_blk) =
 				(a.block(r32(&block.rows), r32(&block.depth)), bt.block(r32(&block.cols), r32(&block.depth)));
+			let folded =
+				fold.as_ref().map(|f| (a.block(r32(&f.rows), r32(&f.depth)), bt.block(r32(&f.cols), r32(&f.depth))));
 			let out_blk = out.block(r32(&block.rows), r32(&block.cols));
 			let first = block.depth.start == 0;
 			let piece = match (mined, &plan.work) {
@@ -261,7 +282,8 @@ impl CudaLane {
 						Some(w) => BtPiece::Weight(w, block),
 						None => BtPiece::Lent(&bt_blk),
 					};
-					match unsafe { self.mine_block(&stream, work, &a_blk, bt_piece, &out_blk, first, m) } {
+					let fold = folded.as_ref().map(|(a, bt)| (a, bt));
+					match unsafe { self.mine_block(&stream, work, &a_blk, bt_piece, &out_blk, first, m, fold) } {
 						Ok(won) => Some(won),
 						Err(e) if e.is::<OperandChanged>() => return Err(JobError::Invalid(e.to_string())),
 						Err(e) => {
@@ -276,17 +298,29 @@ impl CudaLane {
 				}
 				_ => None,
 			};
+			let folded_macs = fold.as_ref().map_or(0, Block::macs);
 			match piece {
 				Some(winners) => {
 					outcome.macs_mined += block.macs();
+					outcome.macs_plain += folded_macs;
 					outcome.nonces += 1;
 					outcome.tickets += plan.work.as_ref().map_or(0, |w| w.params.tickets_per_nonce());
 					outcome.winners.extend(winners);
 				}
 				None => {
+					// The block and what was to be folded into it, plainly. A
+					// piece that failed after its kernel wrote in place may
+					// have stored or added its product already: the tile is
+					// then recomputed from depth 0 (blocks come depth
+					// innermost, so that is everything done for it so far).
+					let end = fold.as_ref().map_or(block.depth.end, |f| f.depth.end);
+					let wrote = mined.is_some() && plan.work.is_some() && self.v2.writes_in_place();
+					let start = if wrote { 0 } else { block.depth.start };
+					let depth = r32(&(start..end));
+					let (a_all, bt_all) = (a.block(r32(&block.rows), depth.clone()), bt.block(r32(&block.cols), depth));
 					// SAFETY: blocks of checked descriptions.
-					unsafe { self.plain(&stream, &a_blk, &bt_blk, &out_blk, !first) }.map_err(device)?;
-					outcome.macs_plain += block.macs();
+					unsafe { self.plain(&stream, &a_all, &bt_all, &out_blk, start != 0) }.map_err(device)?;
+					outcome.macs_plain += block.macs() + folded_macs;
 				}
 			}
 		}
@@ -309,8 +343,9 @@ impl CudaLane {
 
 	/// One mined block: both pieces cut and committed on the device (a
 	/// registered weight's `Bt` piece only the first time), the nonce
-	/// mined, its product stored (`first`) or added into `out`. Returns
-	/// the winners (seals verified).
+	/// mined, its product stored (`first`) or added into `out`, with the
+	/// product of `fold` (a short stretch of depth after the block's) added
+	/// by the same kernel. Returns the winners (seals verified).
 	#[allow(clippy::too_many_arguments)]
 	unsafe fn mine_block(
 		&mut self,
@@ -321,6 +356,7 @@ impl CudaLane {
 		out: &DeviceOut,
 		first: bool,
 		mined: &MinedPiece,
+		fold: Option<(&DeviceMatrix, &DeviceMatrix)>,
 	) -> anyhow::Result<Vec<Winner>> {
 		let p = work.params;
 		let mut flag: CudaSlice<u64> = alloc(&self.ctx, stream, 1, "a range flag")?;
@@ -345,7 +381,8 @@ impl CudaLane {
 		// The fused kernel writes the product into the caller's block itself
 		// (stored for the block's first piece along the depth, added after);
 		// otherwise it comes back in a buffer and is added here.
-		let into = self.v2.writes_in_place().then(|| ProductOut::block(out, !first));
+		let into = self.v2.writes_in_place().then(|| InPlace { out: ProductOut::block(out, !first), fold });
+		anyhow::ensure!(into.is_some() || fold.is_none(), "a remainder to fold, and a kernel that cannot");
 		let done = self.v2.multiply_device(work, &pa, &pbt, mined.nonce, into)?;
 		if let Some(product) = &done.product {
 			// SAFETY: `out` is a block of a checked description; the product

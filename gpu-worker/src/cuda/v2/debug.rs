@@ -5,7 +5,8 @@
 //! not only that a winner is missing.
 
 use super::{
-	enqueue_noise, enqueue_transcript, upload_selections, NonceInputs, Operands, Pipeline, ProductOut, Transcript,
+	enqueue_noise, enqueue_transcript, upload_selections, useful::Correction, NonceInputs, Operands, Pipeline,
+	ProductOut, Transcript,
 };
 use crate::{backend::Job, cuda::launch::alloc, kernels::Words8};
 use anyhow::{anyhow, bail};
@@ -56,7 +57,7 @@ impl Pipeline {
 				nonce_index: 0,
 				states: ptr,
 				out: ProductOut::NONE,
-				corr: (0, 0, 0),
+				corr: Correction::NONE,
 			};
 			enqueue_transcript(&self.k, slot, &p, &launch)?;
 		}

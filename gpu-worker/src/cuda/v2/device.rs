@@ -13,7 +13,7 @@
 //! show in one). Products are checked by Freivalds on the device, once a
 //! call's output is complete (`inproc::DeviceOps::holds`).
 
-use super::{collect_winners, enqueue_useful, NonceInputs, Operands, Pipeline, ProductOut};
+use super::{collect_winners, enqueue_useful, InPlace, NonceInputs, Operands, Pipeline, ProductOut};
 use crate::{backend::Job, backend::Winner, cuda::launch::alloc, kernels::Words8};
 use anyhow::{anyhow, ensure};
 use cudarc::driver::{CudaSlice, CudaStream, DevicePtrMut};
@@ -71,15 +71,16 @@ impl Pipeline {
 	/// One useful nonce of `work` on the pieces `a` (`m x k`) and `bt`
 	/// (`n x k`), which live on this lane's device. `into`: where the
 	/// product goes, when [`Self::writes_in_place`] (a block of the
-	/// caller's output, no larger than the piece, the caller vouching for
-	/// it); otherwise `None`, and the product comes back in a buffer.
+	/// caller's output, no larger than the piece, and a remainder of the
+	/// caller's depth to fold in, the caller vouching for all of them);
+	/// otherwise `None`, and the product comes back in a buffer.
 	pub(in crate::cuda) fn multiply_device(
 		&mut self,
 		work: &Job,
 		a: &DevicePiece,
 		bt: &DevicePiece,
 		nonce: u64,
-		into: Option<ProductOut>,
+		into: Option<InPlace>,
 	) -> anyhow::Result<DeviceMultiplied> {
 		ensure!(into.is_none() || self.writes_in_place(), "this transcript kernel cannot write a product in place");
 		let p = work.params;
@@ -107,21 +108,41 @@ impl Pipeline {
 			Some(_) => None,
 			None => Some(alloc::<i32>(ctx, &stream, p.m as usize * p.n as usize, "the product")?),
 		};
+		if into.is_some() {
+			// The caller's output was written on the lane's default stream
+			// (plain blocks, earlier pieces): the slot's kernels wait for it,
+			// explicitly rather than through some read-back on the way.
+			stream.join(&ctx.default_stream()).map_err(|e| anyhow!("ordering after the caller's output: {e:?}"))?;
+		}
 		slot.pending = Some((nonce, 1));
 		let ops = Operands { a: &a.buf, bt: &bt.buf, raw: false };
 		let scratch = match (&mut product, into) {
 			(Some(buf), _) => {
 				let (ptr, _sync) = buf.device_ptr_mut(&stream);
-				enqueue_useful(ctx, k, slot, &p, &ops, &inputs, &target, ProductOut::whole(ptr, &p))?
+				enqueue_useful(ctx, k, slot, &p, &ops, &inputs, &target, ProductOut::whole(ptr, &p), None)
 			}
-			(None, Some(out)) => enqueue_useful(ctx, k, slot, &p, &ops, &inputs, &target, out)?,
+			(None, Some(at)) => enqueue_useful(ctx, k, slot, &p, &ops, &inputs, &target, at.out, at.fold),
 			(None, None) => unreachable!("a buffer is made when no place is given"),
 		};
 		// Reading the winners waits for the slot's stream: the product is
-		// complete after this.
-		let wins = collect_winners(slot, device)?;
+		// complete after this. If that fails, the slot's kernels may still
+		// be writing the caller's output: they are waited for before the
+		// error goes back (the caller may reuse the memory at once).
+		let wins = scratch.and_then(|scratch| {
+			let wins = collect_winners(slot, device);
+			drop(scratch);
+			wins
+		});
+		let wins = match wins {
+			Ok(wins) => wins,
+			Err(e) => {
+				if let Err(sync) = stream.synchronize() {
+					log::error!("{device}: waiting for a failed nonce's kernels: {sync:?}");
+				}
+				return Err(e);
+			}
+		};
 		slot.pending = None;
-		drop(scratch);
 		let mut winners = Vec::new();
 		for (_, i, j) in wins {
 			let id = Seal { nonce, tile_i: i, tile_j: j };

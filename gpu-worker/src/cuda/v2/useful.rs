@@ -11,7 +11,10 @@ use super::{
 	Transcript,
 };
 use crate::{
-	cuda::{launch::alloc, operand::DeviceOut},
+	cuda::{
+		launch::alloc,
+		operand::{DeviceMatrix, DeviceOut},
+	},
 	kernels::{correction_limbs, Words8},
 };
 use anyhow::{anyhow, ensure};
@@ -35,8 +38,9 @@ pub(in crate::cuda) struct ProductOut {
 }
 
 // SAFETY: `#[repr(C)]`, the layout of `struct V2Out` (two 64-bit fields,
-// four 32-bit ones: 32 bytes, no padding).
+// four 32-bit ones: 32 bytes, no padding; kernels/v2.cu asserts the same).
 unsafe impl DeviceRepr for ProductOut {}
+const _: () = assert!(std::mem::size_of::<ProductOut>() == 32 && std::mem::offset_of!(ProductOut, rows) == 16);
 
 impl ProductOut {
 	/// No product (seeded mining).
@@ -52,6 +56,42 @@ impl ProductOut {
 	pub fn block(out: &DeviceOut, accumulate: bool) -> Self {
 		Self { ptr: out.ptr, ldc: out.ldc, rows: out.rows, cols: out.cols, accumulate: accumulate.into(), reserved: 0 }
 	}
+}
+
+/// Where a piece's product goes in a caller's output, and what of the
+/// caller's depth it folds in besides (`A` and `Bt` blocks of the same
+/// rows and columns, at most [`FOLD_MAX`] deep, that no piece covers).
+#[derive(Clone, Copy, Debug)]
+pub(in crate::cuda) struct InPlace<'a> {
+	pub out: ProductOut,
+	pub fold: Option<(&'a DeviceMatrix, &'a DeviceMatrix)>,
+}
+
+/// The most columns of a caller's depth a piece folds into its correction
+/// (one k-step of the kernel): what a piece leaves over when the depth is
+/// a little more than a piece's `k - 2` (2 columns of a 4096-deep layer at
+/// `k = 4096`).
+pub(in crate::cuda) const FOLD_MAX: u32 = 32;
+
+/// The fused correction's inputs (`V2Corr` in kernels/v2.cu): the limbs of
+/// A's side and Bt's, how many, and whether a remainder is folded in.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Correction {
+	pub a: u64,
+	pub b: u64,
+	pub limbs: u32,
+	pub extra: u32,
+}
+
+// SAFETY: `#[repr(C)]`, the layout of `struct V2Corr` (two 64-bit fields,
+// two 32-bit ones: 24 bytes, no padding; kernels/v2.cu asserts the same).
+unsafe impl DeviceRepr for Correction {}
+const _: () = assert!(std::mem::size_of::<Correction>() == 24 && std::mem::offset_of!(Correction, limbs) == 16);
+
+impl Correction {
+	/// None (seeded mining, or a kernel that reads D from memory).
+	pub const NONE: Self = Self { a: 0, b: 0, limbs: 0, extra: 0 };
 }
 
 /// What a useful nonce's kernels read besides the operands: alive until
@@ -82,6 +122,7 @@ pub(super) fn enqueue_useful(
 	inputs: &NonceInputs,
 	target: &Words8,
 	out: ProductOut,
+	fold: Option<(&DeviceMatrix, &DeviceMatrix)>,
 ) -> anyhow::Result<UsefulScratch> {
 	let (m, n, r) = (p.m as usize, p.n as usize, p.r as usize);
 	ensure!(out.ptr != 0 && out.rows <= p.m && out.cols <= p.n && out.ldc >= u64::from(out.cols), "{out:?} for {p:?}");
@@ -89,6 +130,17 @@ pub(super) fn enqueue_useful(
 		k.fused || out == ProductOut::whole(out.ptr, p),
 		"a kernel that reads the correction from memory writes whole products only, not {out:?}"
 	);
+	if let Some((a, bt)) = fold {
+		ensure!(k.fused, "only the fused correction folds a remainder in");
+		ensure!(
+			a.rows == out.rows && bt.rows == out.cols && a.cols == bt.cols && a.cols > 0 && a.cols <= FOLD_MAX,
+			"a remainder of {} x {} and {} x {} does not fold into {out:?}",
+			a.rows,
+			a.cols,
+			bt.rows,
+			bt.cols
+		);
+	}
 	let stream = slot.stream.clone();
 	let up = |e| anyhow!("uploading a useful nonce's selections: {e:?}");
 	let mut u = alloc::<i32>(ctx, &stream, m * r, "the column sums of A")?;
@@ -117,20 +169,43 @@ pub(super) fn enqueue_useful(
 	}
 	let limbs = if k.fused {
 		let count = correction_limbs(p.k, p.r);
-		let side = |side: i32, sums: &CudaSlice<i32>, noise: &CudaSlice<i8>, rows: usize| {
-			// Rows padded to the grid's blocks (the kernel reads whole
-			// blocks; what it reads past `rows` reaches no output).
-			let len = padded(rows as u32) as usize * count as usize * 2 * r;
-			let mut dst = alloc::<i8>(ctx, &stream, len, "the correction's limbs")?;
-			let total = (rows * r) as u64;
-			let mut launch = stream.launch_builder(&k.limbs);
-			launch.arg(&mut dst).arg(sums).arg(noise).arg(&total).arg(&p.r).arg(&count).arg(&side);
-			// SAFETY: matches `mlpow2_limbs`: `sums` and `noise` hold `rows x
-			// r` values, `dst` `rows x count x 2r` bytes and more.
-			unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("the correction's limbs: {e:?}"))?;
-			anyhow::Ok(dst)
-		};
-		Some((side(0, &u, &slot.el, m)?, side(1, &v, &slot.gl, n)?, count))
+		let extra = u32::from(fold.is_some());
+		let width = count * 2 * p.r + extra * FOLD_MAX;
+		let side =
+			|side: i32, sums: &CudaSlice<i32>, noise: &CudaSlice<i8>, rows: usize, rem: Option<&DeviceMatrix>| {
+				// Rows padded to the grid's blocks (the kernel reads whole
+				// blocks; what it reads past `rows` reaches no output).
+				let mut dst = alloc::<i8>(ctx, &stream, padded(rows as u32) as usize * width as usize, "the limbs")?;
+				let total = (rows * r) as u64;
+				let mut launch = stream.launch_builder(&k.limbs);
+				launch.arg(&mut dst).arg(&width).arg(sums).arg(noise).arg(&total).arg(&p.r).arg(&count).arg(&side);
+				// SAFETY: matches `mlpow2_limbs`: `sums` and `noise` hold `rows x
+				// r` values, `dst` rows of `width` bytes, `count x 2r` of them
+				// written.
+				unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("the correction's limbs: {e:?}"))?;
+				if let Some(rem) = rem {
+					let total = u64::from(rem.rows) * u64::from(rem.cols);
+					let (col0, negate) = (count * 2 * p.r, i32::from(side == 0));
+					let mut launch = stream.launch_builder(&k.slab);
+					launch
+						.arg(&mut dst)
+						.arg(&width)
+						.arg(&col0)
+						.arg(&rem.ptr)
+						.arg(&rem.row_stride)
+						.arg(&rem.col_stride)
+						.arg(&rem.cols)
+						.arg(&negate)
+						.arg(&total);
+					// SAFETY: matches `mlpow2_slab`: `rem` (checked to fit the
+					// rows and the 32 columns after the limbs) is the caller's
+					// to vouch for.
+					unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("the folded remainder: {e:?}"))?;
+				}
+				anyhow::Ok(dst)
+			};
+		let (rem_a, rem_bt) = fold.map_or((None, None), |(a, bt)| (Some(a), Some(bt)));
+		Some((side(0, &u, &slot.el, m, rem_a)?, side(1, &v, &slot.gl, n, rem_bt)?, count, extra))
 	} else {
 		let total = (m * n) as u64;
 		let mut launch = stream.launch_builder(&k.correction);
@@ -142,14 +217,16 @@ pub(super) fn enqueue_useful(
 	};
 	{
 		// The limbs' addresses, their guards held until the launch.
-		let guards = limbs.as_ref().map(|(ca, cb, _)| (ca.device_ptr(&stream), cb.device_ptr(&stream)));
+		let guards = limbs.as_ref().map(|(ca, cb, ..)| (ca.device_ptr(&stream), cb.device_ptr(&stream)));
 		let corr = match (&guards, &limbs) {
-			(Some(((pa, _), (pb, _))), Some((_, _, count))) => (*pa, *pb, *count),
-			_ => (0, 0, 0),
+			(Some(((a, _), (b, _))), Some((.., limbs, extra))) => {
+				Correction { a: *a, b: *b, limbs: *limbs, extra: *extra }
+			}
+			_ => Correction::NONE,
 		};
 		let launch = Transcript { inputs, target, nonce_index: 0, states: 0, out, corr };
 		enqueue_transcript(k, slot, p, &launch)?;
 	}
-	let limbs = limbs.map(|(ca, cb, _)| (ca, cb));
+	let limbs = limbs.map(|(ca, cb, ..)| (ca, cb));
 	Ok(UsefulScratch { _u: u, _v: v, _inv_a: inv_a, _inv_bt: inv_bt, _limbs: limbs })
 }
