@@ -209,9 +209,14 @@ fn a_sessions_device_products_are_exact_and_mine() {
 	let stream = ctx.default_stream();
 	let (session, mut found) = Session::offline(Options::new(Box::new(lane)));
 	let up = |v: &[i8]| stream.clone_htod(v).unwrap();
-	for (p, (rows, depth, cols), difficulty) in
-		[(ChallengeParams::DEV_V2, (100, 300, 90), 16u64), (ChallengeParams::GPU_V2, (8192, 4094, 8192), 1 << 14)]
-	{
+	// Depths with a short remainder after whole pieces (64 = 62 + 2 at
+	// dev-v2, 4096 = 4094 + 2 at the GPU preset: folded into the pieces'
+	// correction) and with a long one (300 = 4 x 62 + 52: a piece of its own).
+	for (p, (rows, depth, cols), difficulty) in [
+		(ChallengeParams::DEV_V2, (100, 300, 90), 16u64),
+		(ChallengeParams::DEV_V2, (100, 64, 90), 2),
+		(ChallengeParams::GPU_V2, (8192, 4096, 8192), 1 << 14),
+	] {
 		let work = Job {
 			version: 3,
 			pre_hash: [1; 32],
@@ -301,7 +306,8 @@ fn a_registered_device_weight_commits_its_pieces_once_and_keeps_its_values() {
 		weights_seed: [5; 32],
 	};
 	session.miner().set_job(Some(work));
-	let (rows, depth, cols) = (100, 300, 90);
+	// 250 = 4 x 62 + 2: each tile's last piece folds the 2 columns left.
+	let (rows, depth, cols) = (100, 250, 90);
 	let wv = values(cols * depth, 6);
 	let mut w_buf = stream.clone_htod(&wv).unwrap();
 	let bt = DeviceMatrix::row_major(addr(&stream, &w_buf), cols as u32, depth as u32);
