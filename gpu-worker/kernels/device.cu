@@ -9,8 +9,6 @@
 //   own copy, made and checked in one pass);
 // - `mlpow2_piece`: one puzzle piece cut out of a strided matrix, zero-
 //   padded and salted (`jobs::plan::padded` + `salt_a` / `salt_bt`);
-// - `mlpow2_add_block`: a piece's product stored or added into the
-//   caller's output (`jobs::plan::accumulate`);
 // - `mlpow2_fv_x`, `mlpow2_fv_bt`, `mlpow2_fv_part`, `mlpow2_fv_rows`:
 //   Freivalds' check that the output is the product (`freivalds::holds`,
 //   the same arithmetic modulo 2^64 and the same random vector for a seed),
@@ -104,17 +102,6 @@ MLPOW_FN void mlpow2_piece_one(u64 idx, i8 *piece, u32 k, const i8 *src, u64 rs,
 	piece[idx] = v;
 }
 
-// Output item `idx` of a `_ x cols` block: the piece product's value (row
-// stride `n`, the puzzle's) stored into `c` (row stride `ldc`, pointing at
-// the block's corner) when `assign`, added (wrapping, as i32 sums of valid
-// pieces never overflow) otherwise.
-MLPOW_FN void mlpow2_add_block_one(u64 idx, i32 *c, u64 ldc, const i32 *product, u32 n, u32 cols, int assign) {
-	const u64 i = idx / cols, j = idx % cols;
-	const i32 p = product[i * n + j];
-	i32 *d = c + i * ldc + j;
-	*d = assign ? p : (i32)((u32)*d + (u32)p);
-}
-
 // Freivalds' random vector: x[y] is the y-th value (from 0) of SplitMix64
 // seeded with `seed`, as `freivalds::holds` draws them, so that a seed
 // gives the host's vector exactly.
@@ -187,12 +174,6 @@ extern "C" __global__ void mlpow2_piece(i8 *piece, u64 items, u32 k, const i8 *s
 	u32 depth, u32 salt_col, Words8 salt_key, Words8 seed, u64 *first_bad) {
 	u64 idx = (u64)blockIdx.x * blockDim.x + threadIdx.x;
 	if (idx < items) mlpow2_piece_one(idx, piece, k, src, rs, cs, rows, depth, salt_col, salt_key, seed, first_bad);
-}
-
-extern "C" __global__ void mlpow2_add_block(i32 *c, u64 ldc, u64 items, const i32 *product, u32 n, u32 cols,
-	int assign) {
-	u64 idx = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-	if (idx < items) mlpow2_add_block_one(idx, c, ldc, product, n, cols, assign);
 }
 
 extern "C" __global__ void mlpow2_fv_x(u64 seed, u64 cols, u64 *x) {

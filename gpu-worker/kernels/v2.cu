@@ -19,9 +19,8 @@
 //    beforehand). The transcript kernel computes `D` itself, in its
 //    epilogue, on the tensor cores, from the int8 limbs of `U` and `V`
 //    (`mlpow2_limbs`; "The fused correction" below), so the product is
-//    written once and nothing else of size m x n is. (The wgmma kernel,
-//    v2_wgmma.cu, still reads `D` from memory, written by
-//    `mlpow2_correction` on the CUDA cores.)
+//    written once and nothing else of size m x n is (the wgmma kernel,
+//    v2_wgmma.cu, the same way).
 //
 // As in mine.cu, each kernel is a per-thread body plus a `__global__`
 // wrapper. `mlpow2_transcript` is built from per-lane pieces (staging,
@@ -109,18 +108,6 @@ MLPOW_FN void mlpow2_column_sums_one(u64 idx, i32 *out, const i8 *src, const u8 
 	i32 sum = 0;
 	for (u32 c = 0; c < k / r; c++) sum += s[c * r + (inv[c * r + q] & (r - 1))];
 	out[idx] = sum;
-}
-
-// Element `idx` of the correction `D` (`m x n`):
-// `sum_q U[x][q]*G_L[y][q] + E_L[x][q]*V[y][q]`, with `U = A*S'^T`,
-// `V = (S*Bt'^T)^T` (column sums above) and `E_L`, `G_L` as raw bytes.
-MLPOW_FN void mlpow2_correction_one(u64 idx, i32 *d, const i32 *u, const i32 *v, const i8 *el, const i8 *gl, u32 n,
-	u32 r) {
-	u64 x = idx / n, y = idx % n;
-	i32 sum = 0;
-	for (u32 q = 0; q < r; q++)
-		sum += u[x * r + q] * (i32)v2_seven(gl[y * r + q]) + (i32)v2_seven(el[x * r + q]) * v[y * r + q];
-	d[idx] = sum;
 }
 
 // --- The fused correction. ---
@@ -496,12 +483,6 @@ extern "C" __global__ void mlpow2_slab(i8 *dst, u32 width, u32 col0, const i8 *s
 	int negate, u64 total) {
 	u64 idx = (u64)blockIdx.x * blockDim.x + threadIdx.x;
 	if (idx < total) mlpow2_slab_one(idx, dst, width, col0, src, rs, cs, depth, negate);
-}
-
-extern "C" __global__ void mlpow2_correction(i32 *d, const i32 *u, const i32 *v, const i8 *el, const i8 *gl,
-	u64 total, u32 n, u32 r) {
-	u64 idx = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-	if (idx < total) mlpow2_correction_one(idx, d, u, v, el, gl, n, r);
 }
 
 // Step `step` of a block's pipeline into its stage: main steps (k / 32 of

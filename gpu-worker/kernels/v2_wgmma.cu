@@ -2,7 +2,8 @@
 // `mlpow2_transcript` (v2.cu), with the products from the warpgroup
 // instruction `wgmma.mma_async` instead of mma.sync. Same parameters, same
 // grid (n_pad / 128, m_pad / 128) and 256 threads, same results (states,
-// tickets, winners, denoised product): the host picks either by name.
+// tickets, winners, the exact product of a useful job through the fused
+// correction): the host picks either by name.
 //
 // Each warpgroup (threads 0-127 and 128-255) owns 64 rows of the 128 x 128
 // block tile, all 128 columns: one m64n128k32 .s32.s8.s8 a 32-wide k step,
@@ -137,16 +138,27 @@ MLPOW_FN void v2w_lane_reduce(const V2WLane *s, u32 tid, u32 t, u32 *sw) {
 	}
 }
 
-// For a useful job: `out[X][Y] = acc - out[X][Y]` (out held the correction
-// D) for the thread's elements inside `out`'s rows and columns (stored:
-// this kernel does not accumulate).
-MLPOW_FN void v2w_lane_denoise(const V2WLane *s, u32 tid, u32 block_row, u32 block_col, V2Out out) {
+// The fused correction (v2.cu), with this kernel's registers: the fold
+// registers, free once reduced, cleared, multiplied by 128 between limbs,
+// and the exact product `acc - D` stored or added into `out`.
+MLPOW_FN void v2w_lane_clear_fold(V2WLane *s) {
+	V2_UNROLL
+	for (int e = 0; e < V2W_ACC; e++) s->fold[e] = 0;
+}
+
+MLPOW_FN void v2w_lane_shift(V2WLane *s) {
+	V2_UNROLL
+	for (int e = 0; e < V2W_ACC; e++) s->fold[e] <<= 7;
+}
+
+MLPOW_FN void v2w_lane_exact(const V2WLane *s, u32 tid, u32 block_row, u32 block_col, V2Out out) {
 	V2_UNROLL
 	for (int e = 0; e < V2W_ACC; e++) {
 		u32 row = block_row + v2w_tile_row(tid, e), col = block_col + v2w_tile_col(tid, e);
 		if (row < out.rows && col < out.cols) {
 			i32 *at = out.ptr + (u64)row * out.ldc + col;
-			*at = (i32)((u32)s->acc[e] - (u32)*at);
+			const u32 exact = (u32)s->acc[e] - s->fold[e];
+			*at = (i32)(out.accumulate ? (u32)*at + exact : exact);
 		}
 	}
 }
@@ -166,6 +178,12 @@ __device__ __forceinline__ void v2w_fence_operand(i32 &x) {
 __device__ __forceinline__ void v2w_fence_acc(V2WLane *s) {
 	V2_UNROLL
 	for (int e = 0; e < V2W_ACC; e++) v2w_fence_operand(s->acc[e]);
+}
+
+// The same for the fold registers while they accumulate the correction.
+__device__ __forceinline__ void v2w_fence_fold(V2WLane *s) {
+	V2_UNROLL
+	for (int e = 0; e < V2W_ACC; e++) v2w_fence_operand(reinterpret_cast<i32 &>(s->fold[e]));
 }
 
 // d = a * b^T + (scale_d ? d : 0) for the warpgroup: A (64 x 32) and Bt
@@ -227,12 +245,8 @@ __device__ __forceinline__ void v2w_copy_wait() {
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
-// Grid (n_pad / 128, m_pad / 128), 256 threads, parameters as
-// `mlpow2_transcript` (v2.cu), but for a useful job `out` holds the
-// correction D when it starts (`mlpow2_correction`), is stored, never
-// added to (`out.accumulate` is not read), and `corr` is not used (the
-// fused correction is the mma.sync kernel's for now). On anything but
-// sm_90a it traps.
+// Grid (n_pad / 128, m_pad / 128), 256 threads, parameters and results as
+// `mlpow2_transcript` (v2.cu). On anything but sm_90a it traps.
 extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript_wgmma(const i8 *a, const i8 *bt, u32 m,
 	u32 n, u32 k, u32 r, u32 t, Words8 ticket_key, Words8 target_be, u32 nonce_index, u32 *winners, u32 capacity,
 	u32 *states, V2Out out, V2Corr corr) {
@@ -298,11 +312,58 @@ extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript_wg
 	for (u32 q = tid; q < tiles * 16; q += V2_THREADS) sw[q] = 0;
 	__syncthreads();
 	v2w_lane_reduce(&s, tid, t, sw);
-	if (out.ptr) v2w_lane_denoise(&s, tid, block_row, block_col, out);
 	__syncthreads();
 	for (u32 lt = tid; lt < tiles; lt += V2_THREADS)
 		v2_tile_ticket(lt, sw, block_row, block_col, m, n, t, ticket_key, target_be, nonce_index, winners, capacity,
 			states);
+	// (Without limbs nothing is written: the host's check of the product
+	// fails, as it must.)
+	const u32 csteps = out.ptr && corr.a && corr.b ? corr.limbs * (2 * r / V2_BK) + corr.extra : 0;
+	if (csteps == 0) return;
+
+	// The fused correction D into the fold registers through a pipeline of
+	// its own, as the main one (v2.cu's steps after the main ones:
+	// `v2_step_source`), then the exact product out. Every thread is done
+	// with the tile states before the first copy overwrites them.
+	__syncthreads();
+	v2w_lane_clear_fold(&s);
+	for (u32 st = 0; st < V2W_STAGES - 2; st++) {
+		if (st < csteps) {
+			const V2StepSource src = v2_step_source(steps + st, steps, a, bt, corr, k, r);
+			v2_load_stage(smem + 2 * st * V2W_STAGE_BYTES, V2W_STAGE_BYTES, so, src.a, src.bt, tid, block_row,
+				block_col, src.kt, src.row);
+		}
+		v2_copy_commit();
+	}
+	for (u32 c = 0; c < csteps; c++) {
+		v2w_copy_wait();
+		v2w_fence_proxy_async();
+		__syncthreads();
+		u32 next = c + V2W_STAGES - 2;
+		if (next < csteps) {
+			const V2StepSource src = v2_step_source(steps + next, steps, a, bt, corr, k, r);
+			v2_load_stage(smem + 2 * (next % V2W_STAGES) * V2W_STAGE_BYTES, V2W_STAGE_BYTES, so, src.a, src.bt, tid,
+				block_row, block_col, src.kt, src.row);
+		}
+		v2_copy_commit();
+		// A limb's last step drained the queue (below): the sum so far is
+		// in the registers to be multiplied by 128.
+		if (v2_corr_shifts(c, r, corr.limbs)) v2w_lane_shift(&s);
+		const u32 as = smem_at + 2 * (c % V2W_STAGES) * V2W_STAGE_BYTES, bs = as + V2W_STAGE_BYTES;
+		const u64 da = v2w_desc(as + wg * V2W_WG_A_BYTES), db = v2w_desc(bs);
+		v2w_fence_fold(&s);
+		v2w_wgmma_fence();
+		v2w_wgmma(reinterpret_cast<i32 *>(s.fold), da, db, 1);
+		v2w_wgmma_commit();
+		v2w_fence_fold(&s);
+		if (c + 1 == csteps || v2_corr_shifts(c + 1, r, corr.limbs)) {
+			v2w_wgmma_wait<0>();
+		} else {
+			v2w_wgmma_wait<1>();
+		}
+		v2w_fence_fold(&s);
+	}
+	v2w_lane_exact(&s, tid, block_row, block_col, out);
 #else
 	__trap();
 #endif

@@ -23,14 +23,13 @@ pub const COMMIT_CU: &str = include_str!("../kernels/commit.cu");
 pub const DEVICE_CU: &str = include_str!("../kernels/device.cu");
 /// The `extern "C"` kernels of [`MINE_CU`], [`V2_CU`], [`V2_WGMMA_CU`],
 /// [`COMMIT_CU`] and [`DEVICE_CU`].
-pub const KERNELS: [&str; 20] = [
+pub const KERNELS: [&str; 18] = [
 	"mlpow_generate",
 	"mlpow_hash_tiles",
 	"mlpow2_noisy",
 	"mlpow2_column_sums",
 	"mlpow2_limbs",
 	"mlpow2_slab",
-	"mlpow2_correction",
 	"mlpow2_transcript",
 	"mlpow2_transcript_wgmma",
 	"mlpow2_chunk_cvs",
@@ -38,7 +37,6 @@ pub const KERNELS: [&str; 20] = [
 	"mlpow2_merkle_level",
 	"mlpow2_range",
 	"mlpow2_piece",
-	"mlpow2_add_block",
 	"mlpow2_fv_x",
 	"mlpow2_fv_bt",
 	"mlpow2_fv_part",
@@ -90,12 +88,6 @@ impl Transcript {
 			Self::MmaSync => "mlpow2_transcript",
 			Self::Wgmma => "mlpow2_transcript_wgmma",
 		}
-	}
-
-	/// Whether the kernel computes a useful job's correction itself, from
-	/// its limbs ([`correction_limbs`]), rather than reading it from memory.
-	pub fn fuses_correction(self) -> bool {
-		matches!(self, Self::MmaSync)
 	}
 
 	/// The kernels a device of capability `cc` can run.

@@ -21,7 +21,7 @@ use mlpow_worker::{
 	chosen::{commit_a, commit_bt},
 	cuda::operand::{DeviceMatrix, DeviceOut},
 	freivalds,
-	jobs::{plan, JobError},
+	jobs::JobError,
 	session::{Options, Session},
 };
 use ops::{first_bad, gather, layout, place, product, reference_piece, values};
@@ -66,20 +66,6 @@ fn device_operand_kernels_equal_their_host_twins() {
 			assert_eq!(flag, first_bad(&bad, &block), "a bad value in the block, transposed {transposed}");
 		}
 	}
-
-	// A block stored and added into a strided output.
-	let (rows, cols, n, ldc) = (65u32, 130u32, 256u32, 200u64);
-	let c: Vec<i32> = (0..rows as i32 * ldc as i32).map(|v| v * 7 - 3).collect();
-	let prod: Vec<i32> = (0..rows as i32 * n as i32).map(|v| v * 5 - 1000).collect();
-	let block = plan::Block { rows: 0..rows as usize, cols: 0..cols as usize, depth: 0..1 };
-	let mut want = c.clone();
-	plan::accumulate(&mut want, ldc as usize, &block, &prod, n as usize);
-	assert_eq!(lane.debug_add_block(&c, ldc, (rows, cols), &prod, n, false).unwrap(), want);
-	let mut want = c.clone();
-	for i in 0..rows as usize {
-		want[i * ldc as usize..][..cols as usize].copy_from_slice(&prod[i * n as usize..][..cols as usize]);
-	}
-	assert_eq!(lane.debug_add_block(&c, ldc, (rows, cols), &prod, n, true).unwrap(), want);
 
 	// Freivalds and the fallback product, on every layout of the operands.
 	for (m, n, k) in [(1, 1, 1), (300, 257, 1030), (1024, 512, 4094)] {
@@ -269,6 +255,34 @@ fn a_sessions_device_products_are_exact_and_mine() {
 	let btv: Vec<i8> = (0..cols * depth).map(|e| bv[(e % depth) * cols + e / depth]).collect();
 	assert!(stream.clone_dtoh(&out_buf).unwrap() == product(&av, &btv, rows, cols, depth));
 	assert_eq!(session.stats().macs_mined, before.macs_mined);
+
+	// The same transposed view mined, 64 deep at dev-v2: each mined tile's
+	// piece (62) folds the 2 columns left, read through the view's strides.
+	session.miner().set_job(Some(Job {
+		version: 4,
+		pre_hash: [7; 32],
+		number: 10,
+		difficulty: U256::from(2u64),
+		params: ChallengeParams::DEV_V2,
+		weights_seed: [2; 32],
+	}));
+	let (rows, depth, cols) = (64, 64, 64);
+	let (av, bv) = (values(rows * depth, 5), values(depth * cols, 6));
+	let (a_buf, b_buf) = (up(&av), up(&bv));
+	let a = DeviceMatrix::row_major(addr(&stream, &a_buf), rows as u32, depth as u32);
+	let bt = DeviceMatrix::row_major(addr(&stream, &b_buf), depth as u32, cols as u32).t();
+	let out_buf = stream.alloc_zeros::<i32>(rows * cols).unwrap();
+	let out = DeviceOut::row_major(addr(&stream, &out_buf), rows as u32, cols as u32);
+	let before = session.stats();
+	// SAFETY: as above.
+	unsafe { session.matmul_device(&a, &bt, &out, None) }.unwrap();
+	let btv: Vec<i8> = (0..cols * depth).map(|e| bv[(e % depth) * cols + e / depth]).collect();
+	assert!(stream.clone_dtoh(&out_buf).unwrap() == product(&av, &btv, rows, cols, depth));
+	let stats = session.stats();
+	// One piece, mined, with its 2 columns folded (counted as plain).
+	assert_eq!((stats.nonces - before.nonces, stats.macs_mined - before.macs_mined), (1, 64 * 64 * 62));
+	assert_eq!(stats.macs_plain - before.macs_plain, 64 * 64 * 2);
+	while found.try_recv().is_ok() {}
 
 	// A value out of range: refused, naming it, the output untouched.
 	let mut bad = av.clone();

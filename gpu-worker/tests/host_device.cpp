@@ -15,7 +15,6 @@
 //                                             (OUT: HEIGHT x K bytes, written)
 //                                             -> "first ..." as range, over
 //                                                the values copied
-//   add ROWS COLS N LDC ASSIGN PRODUCT C      (C, i32, updated in place)
 //   freivalds ROWS COLS DEPTH ARS ACS BRS BCS LDC PARTS SEED A BT C
 //                                             -> "x <y> <u64>" per column,
 //                                                "y <z> <u64>" per depth,
@@ -122,15 +121,6 @@ int main(int argc, char **argv) {
 				key, seed, &first);
 		write_as(argv[12], piece);
 		print_first(first);
-	} else if (cmd == "add" && argc == 9) {
-		const u64 rows = num(argv[2]), cols = num(argv[3]), n = num(argv[4]), ldc = num(argv[5]);
-		const int assign = (int)num(argv[6]);
-		std::vector<i32> product = read_as<i32>(argv[7]), c = read_as<i32>(argv[8]);
-		inside("PRODUCT", rows, cols, n, 1, product.size());
-		inside("C", rows, cols, ldc, 1, c.size());
-		for (u64 idx = 0; idx < rows * cols; idx++)
-			mlpow2_add_block_one(idx, c.data(), ldc, product.data(), (u32)n, (u32)cols, assign);
-		write_as(argv[8], c);
 	} else if (cmd == "freivalds" && argc == 15) {
 		const u64 rows = num(argv[2]), cols = num(argv[3]), depth = num(argv[4]);
 		const u64 ars = num(argv[5]), acs = num(argv[6]), brs = num(argv[7]), bcs = num(argv[8]);

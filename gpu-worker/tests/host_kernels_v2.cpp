@@ -25,11 +25,11 @@
 //   m k n t r denoise nonce_index limbs (the fused correction's, for mma)
 //   out_ldc out_rows out_cols accumulate (where the product goes: `rows x
 //     cols` of it, rows `ldc` apart, into a buffer of (out_rows + 2) x
-//     out_ldc prefilled with a pattern, stored or added; accumulate: mma only)
+//     out_ldc prefilled with a pattern, stored or added)
 //   target_be ticket_key ctx_noise_a ctx_noise_bt noise_seed (32-byte hex)
 //   sel_a sel_bt (k bytes each, hex)
 //   seeded ctx_a job_seed ctx_bt weights_seed     or     chosen A Bt (hex)
-//   [fold Q A_REM BT_REM]  (mma only: out_rows x Q and out_cols x Q values,
+//   [fold Q A_REM BT_REM]  (out_rows x Q and out_cols x Q values,
 //     hex, row-major, Q <= 32, folded into the correction, so their
 //     product is added to the output's block)
 // Prints, one per line:
@@ -235,12 +235,17 @@ static void wgmma_block(const Block &b, Mutation mutation) {
 	static std::vector<V2WLane> lanes(V2_THREADS);
 	std::vector<i32> d = wgmma_emu::make_accumulators(V2W_N);
 	const u32 steps = b.k / V2_BK, steps_per_chunk = b.r / V2_BK;
-	for (auto &s : lanes) v2w_lane_clear(&s);
-	for (u32 kt = 0; kt < steps; kt++) {
-		const u32 as = 2 * (kt % V2W_STAGES) * V2W_STAGE_BYTES, bs = as + V2W_STAGE_BYTES;
+	const u32 csteps = b.denoise ? b.corr.limbs * (2 * b.r / V2_BK) + b.corr.extra : 0;
+	// Step `st` (main, then the correction's), staged in stage `slot`
+	// through the kernel's offsets from where `v2_step_source` says, then
+	// one emulated wgmma per warpgroup into each thread's 64 registers
+	// `regs(lane)`: the accumulators, or the fold registers.
+	auto step = [&](u32 st, u32 slot, auto regs) {
+		const u32 as = 2 * slot * V2W_STAGE_BYTES, bs = as + V2W_STAGE_BYTES;
+		const V2StepSource src = v2_step_source(st, steps, b.an, b.btn, b.corr, b.k, b.r);
 		for (u32 tid = 0; tid < V2_THREADS; tid++) {
-			memcpy(&smem[as + v2w_stage_offset(tid)], b.an + v2_global_offset(tid, b.block_row, kt, b.k), 16);
-			memcpy(&smem[bs + v2w_stage_offset(tid)], b.btn + v2_global_offset(tid, b.block_col, kt, b.k), 16);
+			memcpy(&smem[as + v2w_stage_offset(tid)], src.a + v2_global_offset(tid, b.block_row, src.kt, src.row), 16);
+			memcpy(&smem[bs + v2w_stage_offset(tid)], src.bt + v2_global_offset(tid, b.block_col, src.kt, src.row), 16);
 		}
 		for (u32 wg = 0; wg < V2_THREADS / V2W_WG_THREADS; wg++) {
 			u64 da = v2w_desc(as + wg * V2W_WG_A_BYTES), db = v2w_desc(bs);
@@ -249,25 +254,38 @@ static void wgmma_block(const Block &b, Mutation mutation) {
 			// emulation's order. With `mutate-map` the lanes keep d0 and
 			// d1 swapped: the kernel's map would have those entries swapped.
 			for (u32 w = 0; w < V2W_WG_THREADS; w++) {
-				V2WLane &s = lanes[wg * V2W_WG_THREADS + w];
-				if (mutation == Mutation::Map) std::swap(s.acc[0], s.acc[1]);
-				memcpy(&d[w * V2W_ACC], s.acc, sizeof s.acc);
+				i32 *x = regs(lanes[wg * V2W_WG_THREADS + w]);
+				if (mutation == Mutation::Map) std::swap(x[0], x[1]);
+				memcpy(&d[w * V2W_ACC], x, V2W_ACC * sizeof(i32));
 			}
 			wgmma_emu::wgmma_m64nNk32_s32_s8_s8(smem.data(), smem.size(), da, db, V2W_N, d.data(), true);
 			for (u32 w = 0; w < V2W_WG_THREADS; w++) {
-				V2WLane &s = lanes[wg * V2W_WG_THREADS + w];
-				memcpy(s.acc, &d[w * V2W_ACC], sizeof s.acc);
-				if (mutation == Mutation::Map) std::swap(s.acc[0], s.acc[1]);
+				i32 *x = regs(lanes[wg * V2W_WG_THREADS + w]);
+				memcpy(x, &d[w * V2W_ACC], V2W_ACC * sizeof(i32));
+				if (mutation == Mutation::Map) std::swap(x[0], x[1]);
 			}
 		}
+	};
+	for (auto &s : lanes) v2w_lane_clear(&s);
+	for (u32 kt = 0; kt < steps; kt++) {
+		step(kt, kt % V2W_STAGES, [](V2WLane &s) { return s.acc; });
 		if ((kt + 1) % steps_per_chunk == 0)
 			for (auto &s : lanes) v2w_lane_fold(&s);
 	}
-	// The epilogue, as the kernel runs it.
+	// The epilogue, as the kernel runs it: the reduce, then for a useful
+	// job the correction through a pipeline of its own (stages from 0).
+	for (u32 tid = 0; tid < V2_THREADS; tid++) v2w_lane_reduce(&lanes[tid], tid, b.t, b.sw);
+	if (b.denoise) {
+		for (auto &s : lanes) v2w_lane_clear_fold(&s);
+		for (u32 c = 0; c < csteps; c++) {
+			if (v2_corr_shifts(c, b.r, b.corr.limbs))
+				for (auto &s : lanes) v2w_lane_shift(&s);
+			step(steps + c, c % V2W_STAGES, [](V2WLane &s) { return (i32 *)s.fold; });
+		}
+	}
 	for (u32 tid = 0; tid < V2_THREADS; tid++) {
 		const V2WLane &s = lanes[tid];
-		v2w_lane_reduce(&s, tid, b.t, b.sw);
-		if (b.denoise) v2w_lane_denoise(&s, tid, b.block_row, b.block_col, b.out);
+		if (b.denoise) v2w_lane_exact(&s, tid, b.block_row, b.block_col, b.out);
 		// The noisy product, gathered through the kernel's own map.
 		for (int e = 0; e < V2W_ACC; e++) {
 			u32 row = b.block_row + v2w_tile_row(tid, e), col = b.block_col + v2w_tile_col(tid, e);
@@ -323,9 +341,9 @@ static int run(int argc, char **argv) {
 		std::vector<unsigned char> ab = unhex(ah), bb = unhex(bh);
 		rem_a.assign(ab.begin(), ab.end());
 		rem_bt.assign(bb.begin(), bb.end());
-		if (wgmma || fold_q == 0 || fold_q > V2_BK || rem_a.size() != (size_t)out_rows * fold_q ||
+		if (fold_q == 0 || fold_q > V2_BK || rem_a.size() != (size_t)out_rows * fold_q ||
 			rem_bt.size() != (size_t)out_cols * fold_q) {
-			fprintf(stderr, "a fold needs the mma kernel, 1..32 columns, and out_rows x Q and out_cols x Q values\n");
+			fprintf(stderr, "a fold needs 1..32 columns, and out_rows x Q and out_cols x Q values\n");
 			return 2;
 		}
 	}
@@ -343,8 +361,8 @@ static int run(int argc, char **argv) {
 	for (u64 g = 0; g < (u64)n * k / 16; g++)
 		mlpow2_noisy_one(g, btn.data(), bt.data(), raw, gl.data(), sel_bt.data(), k, r);
 
-	if (out_rows > m || out_cols > n || out_ldc < out_cols || (accumulate && wgmma)) {
-		fprintf(stderr, "the output does not fit the product (or accumulates with wgmma)\n");
+	if (out_rows > m || out_cols > n || out_ldc < out_cols) {
+		fprintf(stderr, "the output does not fit the product\n");
 		return 2;
 	}
 	// The output buffer, prefilled with a pattern: what the kernel must
@@ -367,29 +385,20 @@ static int run(int argc, char **argv) {
 		std::vector<i32> u((size_t)m * r), v((size_t)n * r);
 		for (u64 idx = 0; idx < u.size(); idx++) mlpow2_column_sums_one(idx, u.data(), clean_a.data(), inv_bt.data(), k, r);
 		for (u64 idx = 0; idx < v.size(); idx++) mlpow2_column_sums_one(idx, v.data(), btn.data(), inv_a.data(), k, r);
-		if (wgmma) {
-			// The wgmma kernel reads D from memory, in the output's place.
-			std::vector<i32> d((size_t)m * n);
-			for (u64 idx = 0; idx < d.size(); idx++)
-				mlpow2_correction_one(idx, d.data(), u.data(), v.data(), el.data(), gl.data(), n, r);
-			for (u32 i = 0; i < out_rows; i++)
-				for (u32 j = 0; j < out_cols; j++) out[(size_t)i * out_ldc + j] = d[(size_t)i * n + j];
-		} else {
-			// The mma kernel computes D from the limbs (rows padded to
-			// whole blocks, zero, as the host allocates them).
-			corr_a.assign((size_t)m_pad * width, 0);
-			corr_b.assign((size_t)n_pad * width, 0);
-			for (u64 idx = 0; idx < u.size(); idx++)
-				mlpow2_limbs_one(idx, corr_a.data(), width, u.data(), el.data(), r, limbs, 0);
-			for (u64 idx = 0; idx < v.size(); idx++)
-				mlpow2_limbs_one(idx, corr_b.data(), width, v.data(), gl.data(), r, limbs, 1);
-			// The folded remainder after the limbs, as the host's
-			// `mlpow2_slab` launches write it.
-			for (u64 idx = 0; idx < (u64)out_rows * fold_q; idx++)
-				mlpow2_slab_one(idx, corr_a.data(), width, limbs * 2 * r, rem_a.data(), fold_q, 1, fold_q, 1);
-			for (u64 idx = 0; idx < (u64)out_cols * fold_q; idx++)
-				mlpow2_slab_one(idx, corr_b.data(), width, limbs * 2 * r, rem_bt.data(), fold_q, 1, fold_q, 0);
-		}
+		// Both kernels compute D from the limbs (rows padded to whole
+		// blocks, zero, as the host allocates them).
+		corr_a.assign((size_t)m_pad * width, 0);
+		corr_b.assign((size_t)n_pad * width, 0);
+		for (u64 idx = 0; idx < u.size(); idx++)
+			mlpow2_limbs_one(idx, corr_a.data(), width, u.data(), el.data(), r, limbs, 0);
+		for (u64 idx = 0; idx < v.size(); idx++)
+			mlpow2_limbs_one(idx, corr_b.data(), width, v.data(), gl.data(), r, limbs, 1);
+		// The folded remainder after the limbs, as the host's `mlpow2_slab`
+		// launches write it.
+		for (u64 idx = 0; idx < (u64)out_rows * fold_q; idx++)
+			mlpow2_slab_one(idx, corr_a.data(), width, limbs * 2 * r, rem_a.data(), fold_q, 1, fold_q, 1);
+		for (u64 idx = 0; idx < (u64)out_cols * fold_q; idx++)
+			mlpow2_slab_one(idx, corr_b.data(), width, limbs * 2 * r, rem_bt.data(), fold_q, 1, fold_q, 0);
 	}
 
 	const u32 capacity = 64;

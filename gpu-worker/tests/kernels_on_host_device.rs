@@ -3,7 +3,7 @@
 //! compiler and runs each body over every index, on strided and transposed
 //! layouts with offsets, as the in-process miner will run them on a
 //! model's CUDA tensors. Each must equal the host function it stands for
-//! (`plan::padded` + salt, `plan::accumulate`, `freivalds::holds_with`,
+//! (`plan::padded` + salt, `freivalds::holds_with`,
 //! `kernel::gemm_naive`). No GPU needed; NVRTC compiling the same source
 //! is `tests/kernels_compile.rs`, the same checks on a GPU
 //! `tests/cuda_device_inproc.rs`.
@@ -13,7 +13,7 @@ mod host_cxx;
 #[path = "support/device_ops.rs"]
 mod ops;
 
-use mlpow_worker::{cuda::operand::DeviceMatrix, freivalds, jobs::plan, kernels::Words8};
+use mlpow_worker::{cuda::operand::DeviceMatrix, freivalds, kernels::Words8};
 use ops::{first_bad, gather, layout, place, product, reference_piece, values};
 use std::{path::PathBuf, process::Command, sync::OnceLock};
 
@@ -214,46 +214,6 @@ fn a_piece_cut_on_the_device_is_the_hosts_padded_and_salted_piece() {
 	}
 }
 
-/// `mlpow2_add_block` on the host: `c` afterwards.
-fn add(c: &[i32], ldc: u64, (rows, cols): (u32, u32), product: &[i32], n: u32, assign: bool) -> Vec<i32> {
-	let p = file("product", &i32_bytes(product));
-	let cf = file("c", &i32_bytes(c));
-	run(&[
-		s("add"),
-		s(rows),
-		s(cols),
-		s(n),
-		s(ldc),
-		s(u8::from(assign)),
-		p.display().to_string(),
-		cf.display().to_string(),
-	]);
-	i32s(&std::fs::read(cf).unwrap())
-}
-
-#[test]
-fn a_blocks_product_is_stored_or_added_as_the_host_accumulates_it() {
-	let (rows, cols, n, ldc) = (5u32, 7u32, 9u32, 11u64);
-	let mut c: Vec<i32> = (0..rows as i32 * ldc as i32).map(|v| v * 1000 - 7).collect();
-	let mut product: Vec<i32> = (0..rows as i32 * n as i32).map(|v| v * 3 - 50).collect();
-	// Wraps when added (as i32 sums of valid pieces never do): a kernel
-	// that saturated or widened would differ.
-	(c[0], product[0]) = (100, i32::MAX);
-	let block = plan::Block { rows: 0..rows as usize, cols: 0..cols as usize, depth: 0..1 };
-	let mut want = c.clone();
-	plan::accumulate(&mut want, ldc as usize, &block, &product, n as usize);
-	assert_eq!(add(&c, ldc, (rows, cols), &product, n, false), want);
-	// Stored: the block holds the product, the rest of `c` is untouched.
-	let mut want = c.clone();
-	for i in 0..rows as usize {
-		want[i * ldc as usize..][..cols as usize].copy_from_slice(&product[i * n as usize..][..cols as usize]);
-	}
-	assert_eq!(add(&c, ldc, (rows, cols), &product, n, true), want);
-}
-
-/// The harness's arguments for a command over a product (`freivalds`,
-/// `gemm`): the shape, the strides, `ldc`, the command's own `extra`, then
-/// the three files; and the output's file.
 fn product_args(
 	command: &str,
 	(a_buf, a): (&[i8], &DeviceMatrix),

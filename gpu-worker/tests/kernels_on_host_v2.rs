@@ -357,7 +357,7 @@ fn the_kernel_code_mines_like_the_reference_miner() {
 	assert!(winners > 20, "{winners} winners");
 }
 
-/// The fused correction at its widest: `k / r` = 64 (the GPU preset's
+/// The fused correction at its widest (both kernels): `k / r` = 64 (the GPU preset's
 /// depth and rank, two limbs) and 128 (k = 16384, r = 128: the most
 /// `validate` allows, three limbs), on matrices at the ends of the 7-bit range (the
 /// column sums `U` and `V` as large as they get) and on ordinary ones, the
@@ -387,8 +387,10 @@ fn the_fused_correction_is_exact_with_two_and_three_limbs_at_the_range_ends() {
 				source: Source::Chosen { a: job.a(), bt: job.bt() },
 				out: None,
 			};
-			let got = run(&input, Kernel::MmaSync);
-			assert_eq!(got.product, miner.denoised().unwrap(), "k {k} r {r}: the exact product");
+			for kernel in KERNELS {
+				let got = run(&input, kernel);
+				assert_eq!(got.product, miner.denoised().unwrap(), "{kernel:?} k {k} r {r}: the exact product");
+			}
 		}
 	}
 }
@@ -396,9 +398,8 @@ fn the_fused_correction_is_exact_with_two_and_three_limbs_at_the_range_ends() {
 /// The fused kernel writes a piece's product into a block of a caller's
 /// output where it lies (docs/in-process-cuda.md, 3.5.2): only the block's
 /// rows and columns, rows `ldc` apart, stored, or added to what is there
-/// (a later piece along the depth); nothing else of the buffer changes.
-/// The wgmma kernel, which reads the correction from the output, stores
-/// into such a block too.
+/// (a later piece along the depth); nothing else of the buffer changes;
+/// both kernels.
 #[test]
 fn a_product_lands_in_a_callers_block_stored_or_added() {
 	let pre = [6u8; 32];
@@ -409,7 +410,7 @@ fn a_product_lands_in_a_callers_block_stored_or_added() {
 	let exact = miner.denoised().unwrap();
 	let noise_seed = noise::noise_seed(&pre, &p, job.mode(), &job.commitments(), 2);
 	let (ldc, rows, cols) = (300u64, 130u32, 250u32);
-	for (kernel, accumulate) in [(Kernel::MmaSync, false), (Kernel::MmaSync, true), (Kernel::Wgmma, false)] {
+	for (kernel, accumulate) in KERNELS.iter().flat_map(|&k| [(k, false), (k, true)]) {
 		let input = Input {
 			params: p,
 			noise_seed,
@@ -437,7 +438,7 @@ fn a_product_lands_in_a_callers_block_stored_or_added() {
 /// k = 4096, up to a k-step's 32): the block receives the piece's exact
 /// product plus the remainder's, stored or added, in one kernel, and the
 /// correction's limbs before it are unchanged (three limbs: the shift
-/// between limbs must not touch the remainder's step).
+/// between limbs must not touch the remainder's step); both kernels.
 #[test]
 fn a_remainder_of_the_depth_folds_into_the_correction() {
 	let pre = [8u8; 32];
@@ -466,7 +467,6 @@ fn a_remainder_of_the_depth_folds_into_the_correction() {
 				source: Source::Chosen { a: job.a(), bt: job.bt() },
 				out: Some(OutSpec { ldc, rows, cols, accumulate, fold: Some((q, &rem_a, &rem_bt)) }),
 			};
-			let got = run(&input, Kernel::MmaSync).product;
 			let mut want = prefill(rows as usize * ldc as usize);
 			for i in 0..rows as usize {
 				for j in 0..cols as usize {
@@ -478,7 +478,10 @@ fn a_remainder_of_the_depth_folds_into_the_correction() {
 					want[at] = if accumulate { want[at].wrapping_add(value) } else { value };
 				}
 			}
-			assert!(got == want, "k {} r {} q {q} accumulate {accumulate}: the output block", p.k, p.r);
+			for kernel in KERNELS {
+				let got = run(&input, kernel).product;
+				assert!(got == want, "{kernel:?} k {} r {} q {q} accumulate {accumulate}: the output block", p.k, p.r);
+			}
 		}
 	}
 }

@@ -7,7 +7,6 @@
 //! |-------------------------|--------------------------------------|
 //! | [`DeviceOps::first_out_of_range`] | the range check of `Session::matmul` |
 //! | [`DeviceOps::piece`]    | `jobs::plan::padded` + `salt_a`/`salt_bt` |
-//! | [`DeviceOps::add_block`] | `jobs::plan::accumulate`            |
 //! | [`DeviceOps::holds`]    | `freivalds::holds_with`              |
 //! | [`DeviceOps::gemm`]     | `kernel::gemm` (a plain product)     |
 //!
@@ -40,7 +39,6 @@ const FV_PARTS: u32 = 32;
 pub(super) struct DeviceOps {
 	range: CudaFunction,
 	piece: CudaFunction,
-	add_block: CudaFunction,
 	fv_x: CudaFunction,
 	fv_bt: CudaFunction,
 	fv_part: CudaFunction,
@@ -140,7 +138,6 @@ impl DeviceOps {
 		Ok(Self {
 			range: function("mlpow2_range")?,
 			piece: function("mlpow2_piece")?,
-			add_block: function("mlpow2_add_block")?,
 			fv_x: function("mlpow2_fv_x")?,
 			fv_bt: function("mlpow2_fv_bt")?,
 			fv_part: function("mlpow2_fv_part")?,
@@ -243,41 +240,6 @@ impl DeviceOps {
 		// SAFETY: matches `mlpow2_piece`; `piece` holds `items` bytes
 		// (checked), the caller vouches for `src`.
 		unsafe { launch.launch(launch_config(items)?) }.map_err(|e| anyhow!("cutting a piece: {e:?}"))?;
-		Ok(())
-	}
-
-	/// Stores (`assign`) or adds a piece's product (`n` columns a row) into
-	/// the block `out` of the caller's output.
-	///
-	/// # Safety
-	/// `out` describes memory of this context that nothing else writes
-	/// until the stream has run the kernel.
-	pub(super) unsafe fn add_block(
-		&self,
-		stream: &Arc<CudaStream>,
-		out: &DeviceOut,
-		product: &CudaSlice<i32>,
-		n: u32,
-		assign: bool,
-	) -> anyhow::Result<()> {
-		ensure!(
-			out.rows > 0 && out.cols > 0 && out.cols <= n,
-			"a {} x {} block from a product {n} wide",
-			out.rows,
-			out.cols
-		);
-		let items = u64::from(out.rows) * u64::from(out.cols);
-		ensure!(
-			product.len() as u64 >= (u64::from(out.rows) - 1) * u64::from(n) + u64::from(out.cols),
-			"the product holds {} values, fewer than the block reads",
-			product.len()
-		);
-		let assign = i32::from(assign);
-		let mut launch = stream.launch_builder(&self.add_block);
-		launch.arg(&out.ptr).arg(&out.ldc).arg(&items).arg(product).arg(&n).arg(&out.cols).arg(&assign);
-		// SAFETY: matches `mlpow2_add_block`; the product's extent is
-		// checked, the caller vouches for `out`.
-		unsafe { launch.launch(launch_config(items)?) }.map_err(|e| anyhow!("adding a block: {e:?}"))?;
 		Ok(())
 	}
 

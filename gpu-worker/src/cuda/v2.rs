@@ -78,10 +78,7 @@ struct Kernels {
 	column_sums: CudaFunction,
 	limbs: CudaFunction,
 	slab: CudaFunction,
-	correction: CudaFunction,
 	transcript: CudaFunction,
-	/// Whether `transcript` computes a useful job's correction itself.
-	fused: bool,
 	ctx_a: Words8,
 	ctx_bt: Words8,
 	ctx_noise_a: Words8,
@@ -97,9 +94,7 @@ impl Kernels {
 			column_sums: function("mlpow2_column_sums")?,
 			limbs: function("mlpow2_limbs")?,
 			slab: function("mlpow2_slab")?,
-			correction: function("mlpow2_correction")?,
 			transcript: function(transcript.entry())?,
-			fused: transcript.fuses_correction(),
 			ctx_a: Words8::context_key(noise::CTX_A),
 			ctx_bt: Words8::context_key(noise::CTX_BT),
 			ctx_noise_a: Words8::context_key(noise::CTX_NOISE_A),
@@ -322,10 +317,9 @@ struct Transcript<'a> {
 	nonce_index: u32,
 	/// Device pointer for every tile's state (16 words a tile), or 0.
 	states: drv_sys::CUdeviceptr,
-	/// Where the exact product goes (a useful job), or nowhere. Holding
-	/// the correction `D` when the kernel does not fuse it.
+	/// Where the exact product goes (a useful job), or nowhere.
 	out: ProductOut,
-	/// The correction's limbs, for a kernel that fuses it.
+	/// The correction's limbs (a useful job).
 	corr: Correction,
 }
 

@@ -150,6 +150,39 @@ impl Drop for Finish {
 	}
 }
 
+/// Whether the plain block `next` folds into the piece of the mined block
+/// `block` before it: the same output tile, the depth right after, at most
+/// [`FOLD_MAX`] of it (the kernel's one extra k-step).
+fn folds(block: &Block, next: &Block) -> bool {
+	next.rows == block.rows
+		&& next.cols == block.cols
+		&& next.depth.start == block.depth.end
+		&& !next.depth.is_empty()
+		&& next.depth.len() <= FOLD_MAX as usize
+}
+
+/// Whether `blocks` take each output tile once, its depth from 0 in
+/// consecutive blocks (as `Block::split` and the session's merging make
+/// them): the first stores, the others add, and a failed in-place piece
+/// can be redone from depth 0.
+fn depth_ordered(blocks: &[(Block, Option<MinedPiece>)]) -> bool {
+	let mut done = std::collections::HashSet::new();
+	let mut previous: Option<&Block> = None;
+	for (block, _) in blocks {
+		let continues = previous.is_some_and(|p| p.rows == block.rows && p.cols == block.cols);
+		let ok = if continues {
+			previous.is_some_and(|p| p.depth.end == block.depth.start)
+		} else {
+			block.depth.start == 0 && done.insert((block.rows.clone(), block.cols.clone()))
+		};
+		if !ok {
+			return false;
+		}
+		previous = Some(block);
+	}
+	true
+}
+
 /// The largest power of two (at most 256) dividing every value: the
 /// alignment, in bytes, of addresses and row strides.
 fn alignment(values: &[u64]) -> u32 {
@@ -228,6 +261,13 @@ impl CudaLane {
 		{
 			return Err(JobError::Device(format!("the call's plan has a block {block:?} outside the product (a bug)")));
 		}
+		// What stores and what adds (`first`), and the recomputation of a
+		// tile after a failed piece, rest on this order.
+		if !depth_ordered(&plan.blocks) {
+			return Err(JobError::Device(
+				"the call's plan does not cover each tile along the depth in order (a bug)".into(),
+			));
+		}
 		let _restore = enter(&self.ctx)?;
 		for ((ptr, span), what) in
 			[(a.ptr, spans[0]), (bt.ptr, spans[1]), (out.ptr, spans[2])].into_iter().zip(["A", "B", "the output"])
@@ -253,17 +293,10 @@ impl CudaLane {
 			let r32 = |r: &Range<usize>| r.start as u32..r.end as u32;
 			// A short plain stretch of the same output tile right after a
 			// mined block (the 2 columns a 4096-deep layer leaves over at
-			// k = 4096) is folded into the piece's correction, where the
-			// kernel writes in place: no pass of its own over the output.
+			// k = 4096) is folded into the piece's correction: no pass of
+			// its own over the output.
 			let fold = match (mined, blocks.peek()) {
-				(Some(_), Some((next, None)))
-					if self.v2.writes_in_place()
-						&& plan.work.is_some()
-						&& next.rows == block.rows
-						&& next.cols == block.cols
-						&& next.depth.start == block.depth.end
-						&& next.depth.len() <= FOLD_MAX as usize =>
-				{
+				(Some(_), Some((next, None))) if plan.work.is_some() && folds(block, next) => {
 					blocks.next();
 					Some(Block { rows: block.rows.clone(), cols: block.cols.clone(), depth: next.depth.clone() })
 				}
@@ -314,7 +347,7 @@ impl CudaLane {
 					// then recomputed from depth 0 (blocks come depth
 					// innermost, so that is everything done for it so far).
 					let end = fold.as_ref().map_or(block.depth.end, |f| f.depth.end);
-					let wrote = mined.is_some() && plan.work.is_some() && self.v2.writes_in_place();
+					let wrote = mined.is_some() && plan.work.is_some();
 					let start = if wrote { 0 } else { block.depth.start };
 					let depth = r32(&(start..end));
 					let (a_all, bt_all) = (a.block(r32(&block.rows), depth.clone()), bt.block(r32(&block.cols), depth));
@@ -378,18 +411,11 @@ impl CudaLane {
 		if key != u64::MAX {
 			return Err(anyhow::Error::new(OperandChanged));
 		}
-		// The fused kernel writes the product into the caller's block itself
-		// (stored for the block's first piece along the depth, added after);
-		// otherwise it comes back in a buffer and is added here.
-		let into = self.v2.writes_in_place().then(|| InPlace { out: ProductOut::block(out, !first), fold });
-		anyhow::ensure!(into.is_some() || fold.is_none(), "a remainder to fold, and a kernel that cannot");
-		let done = self.v2.multiply_device(work, &pa, &pbt, mined.nonce, into)?;
-		if let Some(product) = &done.product {
-			// SAFETY: `out` is a block of a checked description; the product
-			// is complete (`multiply_device` waited for it).
-			unsafe { self.ops.add_block(stream, out, product, p.n, first)? };
-			stream.synchronize().map_err(|e| anyhow!("adding a piece's product: {e:?}"))?;
-		}
+		// The transcript kernel writes the product into the caller's block
+		// itself: stored for the block's first piece along the depth, added
+		// after.
+		let into = InPlace { out: ProductOut::block(out, !first), fold };
+		let done = self.v2.multiply_device(work, &pa, &pbt, mined.nonce, Some(into))?;
 		Ok(done.winners)
 	}
 
@@ -438,5 +464,38 @@ impl CudaLane {
 		}
 		// SAFETY: as above.
 		unsafe { self.ops.gemm(stream, a, bt, out, accumulate) }
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn b(rows: Range<usize>, cols: Range<usize>, depth: Range<usize>) -> Block {
+		Block { rows, cols, depth }
+	}
+
+	#[test]
+	fn a_short_stretch_of_the_same_tile_right_after_folds() {
+		let mined = b(0..64, 0..64, 0..62);
+		assert!(folds(&mined, &b(0..64, 0..64, 62..64)));
+		assert!(folds(&mined, &b(0..64, 0..64, 62..94)), "32 columns: one k-step");
+		assert!(!folds(&mined, &b(0..64, 0..64, 62..95)), "33 columns");
+		assert!(!folds(&mined, &b(0..64, 0..64, 63..64)), "not adjacent");
+		assert!(!folds(&mined, &b(0..64, 0..32, 62..64)), "another tile");
+		assert!(!folds(&mined, &b(64..100, 0..64, 62..64)), "another tile");
+	}
+
+	#[test]
+	fn a_plan_must_take_each_tile_along_the_depth_in_order() {
+		let plan = |blocks: Vec<Block>| blocks.into_iter().map(|b| (b, None)).collect::<Vec<_>>();
+		let whole = b(0..2, 0..2, 0..10);
+		let split = [b(0..2, 0..2, 0..6), b(0..2, 0..2, 6..10), b(2..4, 0..2, 0..10)];
+		assert!(depth_ordered(&plan(vec![whole.clone()])));
+		assert!(depth_ordered(&plan(split.to_vec())));
+		assert!(!depth_ordered(&plan(vec![split[1].clone(), split[0].clone()])), "depth out of order");
+		assert!(!depth_ordered(&plan(vec![b(0..2, 0..2, 2..10)])), "not from 0");
+		assert!(!depth_ordered(&plan(vec![b(0..2, 0..2, 0..4), b(0..2, 0..2, 5..10)])), "a gap");
+		assert!(!depth_ordered(&plan(vec![split[0].clone(), split[2].clone(), split[0].clone()])), "a tile again");
 	}
 }

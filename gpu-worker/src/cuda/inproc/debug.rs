@@ -80,29 +80,6 @@ impl CudaLane {
 		))
 	}
 
-	/// `c` (rows `ldc` apart) after a `rows x cols` block of `product` (`n`
-	/// wide) is stored (`assign`) or added into its top-left corner.
-	pub fn debug_add_block(
-		&mut self,
-		c: &[i32],
-		ldc: u64,
-		(rows, cols): (u32, u32),
-		product: &[i32],
-		n: u32,
-		assign: bool,
-	) -> anyhow::Result<Vec<i32>> {
-		self.ctx.bind_to_thread().map_err(|e| anyhow!("binding the context: {e:?}"))?;
-		let stream = self.ctx.default_stream();
-		let mut out_buf = self.upload(&stream, c)?;
-		let product = self.upload(&stream, product)?;
-		let out = DeviceOut { ptr: address_mut(&stream, &mut out_buf), rows, cols, ldc };
-		lent_memory(out.ptr, out.span()?, self.info.ordinal, "the output")?;
-		// SAFETY: `out` lies inside `out_buf` (checked), which nothing else
-		// writes; the copy back waits for the kernel.
-		unsafe { self.ops.add_block(&stream, &out, &product, n, assign)? };
-		stream.clone_dtoh(&out_buf).map_err(|e| anyhow!("reading the output: {e:?}"))
-	}
-
 	/// Freivalds' verdict on `c` (`a.rows x bt.rows`, rows `ldc` apart) as
 	/// the product of `a` and `bt` laid out as given, with `seed`'s vector.
 	pub fn debug_holds(

@@ -61,19 +61,11 @@ pub(in crate::cuda) struct DeviceMultiplied {
 }
 
 impl Pipeline {
-	/// Whether the transcript kernel writes a useful product where the
-	/// caller says (any row stride, stored or added): the kernel that fuses
-	/// the correction. The other needs a whole product of its own.
-	pub(in crate::cuda) fn writes_in_place(&self) -> bool {
-		self.k.fused
-	}
-
 	/// One useful nonce of `work` on the pieces `a` (`m x k`) and `bt`
 	/// (`n x k`), which live on this lane's device. `into`: where the
-	/// product goes, when [`Self::writes_in_place`] (a block of the
-	/// caller's output, no larger than the piece, and a remainder of the
-	/// caller's depth to fold in, the caller vouching for all of them);
-	/// otherwise `None`, and the product comes back in a buffer.
+	/// product goes (a block of the caller's output, no larger than the
+	/// piece, and a remainder of the caller's depth to fold in, the caller
+	/// vouching for all of them); `None`: it comes back in a buffer.
 	pub(in crate::cuda) fn multiply_device(
 		&mut self,
 		work: &Job,
@@ -82,7 +74,6 @@ impl Pipeline {
 		nonce: u64,
 		into: Option<InPlace>,
 	) -> anyhow::Result<DeviceMultiplied> {
-		ensure!(into.is_none() || self.writes_in_place(), "this transcript kernel cannot write a product in place");
 		let p = work.params;
 		ensure!(p.version == PUZZLE_V2, "useful work needs puzzle v2");
 		ensure!(

@@ -72,6 +72,9 @@ pub(in crate::cuda) struct InPlace<'a> {
 /// a little more than a piece's `k - 2` (2 columns of a 4096-deep layer at
 /// `k = 4096`).
 pub(in crate::cuda) const FOLD_MAX: u32 = 32;
+// One k-step of both transcript kernels (`V2_BK` in kernels/v2.cu): the
+// extra step reads 32 columns after the limbs.
+const _: () = assert!(FOLD_MAX == 32);
 
 /// The fused correction's inputs (`V2Corr` in kernels/v2.cu): the limbs of
 /// A's side and Bt's, how many, and whether a remainder is folded in.
@@ -101,17 +104,16 @@ pub(super) struct UsefulScratch {
 	_v: CudaSlice<i32>,
 	_inv_a: CudaSlice<u8>,
 	_inv_bt: CudaSlice<u8>,
-	_limbs: Option<(CudaSlice<i8>, CudaSlice<i8>)>,
+	_limbs: (CudaSlice<i8>, CudaSlice<i8>),
 }
 
 /// Enqueues one chosen-mode nonce on `slot`: the noise and noisy operands,
-/// the column sums, then the transcript kernel, which writes the exact
-/// product into `out` and records the winners in the slot (cleared here).
-/// The correction `D` it subtracts is computed in the kernel from the
-/// sums' int8 limbs (`mlpow2_limbs`), or, for a kernel that does not fuse
-/// it, written into `out` beforehand (`mlpow2_correction`; `out` must then
-/// be a whole `m x n` product, stored). The caller marks the slot pending
-/// and keeps the scratch until the winners are read.
+/// the column sums and their int8 limbs (`mlpow2_limbs`, and `fold`'s
+/// values after them, `mlpow2_slab`), then the transcript kernel, which
+/// computes the correction `D` from them, writes the exact product into
+/// `out` and records the winners in the slot (cleared here). The caller
+/// marks the slot pending and keeps the scratch until the winners are
+/// read.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn enqueue_useful(
 	ctx: &Arc<CudaContext>,
@@ -126,12 +128,7 @@ pub(super) fn enqueue_useful(
 ) -> anyhow::Result<UsefulScratch> {
 	let (m, n, r) = (p.m as usize, p.n as usize, p.r as usize);
 	ensure!(out.ptr != 0 && out.rows <= p.m && out.cols <= p.n && out.ldc >= u64::from(out.cols), "{out:?} for {p:?}");
-	ensure!(
-		k.fused || out == ProductOut::whole(out.ptr, p),
-		"a kernel that reads the correction from memory writes whole products only, not {out:?}"
-	);
 	if let Some((a, bt)) = fold {
-		ensure!(k.fused, "only the fused correction folds a remainder in");
 		ensure!(
 			a.rows == out.rows && bt.rows == out.cols && a.cols == bt.cols && a.cols > 0 && a.cols <= FOLD_MAX,
 			"a remainder of {} x {} and {} x {} does not fold into {out:?}",
@@ -155,8 +152,8 @@ pub(super) fn enqueue_useful(
 	let inv_a = stream.clone_htod(&invert(&inputs.sel.a)).map_err(up)?;
 	let inv_bt = stream.clone_htod(&invert(&inputs.sel.bt)).map_err(up)?;
 	slot.stream.memset_zeros(&mut slot.winners).map_err(|e| anyhow!("clearing the winners: {e:?}"))?;
-	// Noise and noisy operands first (Bt' feeds the correction); the
-	// transcript kernel after the correction, on the same stream.
+	// Noise and noisy operands first (Bt' feeds the column sums); the
+	// transcript kernel after the limbs, on the same stream.
 	upload_selections(slot, core::slice::from_ref(inputs))?;
 	enqueue_noise(k, slot, p, ops, inputs, 0)?;
 	for (dst, src, inv, rows) in [(&mut u, ops.a, &inv_bt, m), (&mut v, &slot.bt_noisy, &inv_a, n)] {
@@ -167,66 +164,49 @@ pub(super) fn enqueue_useful(
 		// values, `inv` `k` bytes, `dst` `rows x r` words.
 		unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("column sums: {e:?}"))?;
 	}
-	let limbs = if k.fused {
-		let count = correction_limbs(p.k, p.r);
-		let extra = u32::from(fold.is_some());
-		let width = count * 2 * p.r + extra * FOLD_MAX;
-		let side =
-			|side: i32, sums: &CudaSlice<i32>, noise: &CudaSlice<i8>, rows: usize, rem: Option<&DeviceMatrix>| {
-				// Rows padded to the grid's blocks (the kernel reads whole
-				// blocks; what it reads past `rows` reaches no output).
-				let mut dst = alloc::<i8>(ctx, &stream, padded(rows as u32) as usize * width as usize, "the limbs")?;
-				let total = (rows * r) as u64;
-				let mut launch = stream.launch_builder(&k.limbs);
-				launch.arg(&mut dst).arg(&width).arg(sums).arg(noise).arg(&total).arg(&p.r).arg(&count).arg(&side);
-				// SAFETY: matches `mlpow2_limbs`: `sums` and `noise` hold `rows x
-				// r` values, `dst` rows of `width` bytes, `count x 2r` of them
-				// written.
-				unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("the correction's limbs: {e:?}"))?;
-				if let Some(rem) = rem {
-					let total = u64::from(rem.rows) * u64::from(rem.cols);
-					let (col0, negate) = (count * 2 * p.r, i32::from(side == 0));
-					let mut launch = stream.launch_builder(&k.slab);
-					launch
-						.arg(&mut dst)
-						.arg(&width)
-						.arg(&col0)
-						.arg(&rem.ptr)
-						.arg(&rem.row_stride)
-						.arg(&rem.col_stride)
-						.arg(&rem.cols)
-						.arg(&negate)
-						.arg(&total);
-					// SAFETY: matches `mlpow2_slab`: `rem` (checked to fit the
-					// rows and the 32 columns after the limbs) is the caller's
-					// to vouch for.
-					unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("the folded remainder: {e:?}"))?;
-				}
-				anyhow::Ok(dst)
-			};
-		let (rem_a, rem_bt) = fold.map_or((None, None), |(a, bt)| (Some(a), Some(bt)));
-		Some((side(0, &u, &slot.el, m, rem_a)?, side(1, &v, &slot.gl, n, rem_bt)?, count, extra))
-	} else {
-		let total = (m * n) as u64;
-		let mut launch = stream.launch_builder(&k.correction);
-		launch.arg(&out.ptr).arg(&u).arg(&v).arg(&slot.el).arg(&slot.gl).arg(&total).arg(&p.n).arg(&p.r);
-		// SAFETY: matches `mlpow2_correction`; `out` is a whole `m x n`
-		// product (checked), which the caller vouches for.
-		unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("the correction: {e:?}"))?;
-		None
+	let count = correction_limbs(p.k, p.r);
+	let extra = u32::from(fold.is_some());
+	let width = count * 2 * p.r + extra * FOLD_MAX;
+	let side = |side: i32, sums: &CudaSlice<i32>, noise: &CudaSlice<i8>, rows: usize, rem: Option<&DeviceMatrix>| {
+		// Rows padded to the grid's blocks (the kernel reads whole
+		// blocks; what it reads past `rows` reaches no output).
+		let mut dst = alloc::<i8>(ctx, &stream, padded(rows as u32) as usize * width as usize, "the limbs")?;
+		let total = (rows * r) as u64;
+		let mut launch = stream.launch_builder(&k.limbs);
+		launch.arg(&mut dst).arg(&width).arg(sums).arg(noise).arg(&total).arg(&p.r).arg(&count).arg(&side);
+		// SAFETY: matches `mlpow2_limbs`: `sums` and `noise` hold `rows x
+		// r` values, `dst` rows of `width` bytes, `count x 2r` of them
+		// written.
+		unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("the correction's limbs: {e:?}"))?;
+		if let Some(rem) = rem {
+			let total = u64::from(rem.rows) * u64::from(rem.cols);
+			let (col0, negate) = (count * 2 * p.r, i32::from(side == 0));
+			let mut launch = stream.launch_builder(&k.slab);
+			launch
+				.arg(&mut dst)
+				.arg(&width)
+				.arg(&col0)
+				.arg(&rem.ptr)
+				.arg(&rem.row_stride)
+				.arg(&rem.col_stride)
+				.arg(&rem.cols)
+				.arg(&negate)
+				.arg(&total);
+			// SAFETY: matches `mlpow2_slab`: `rem` (checked to fit the
+			// rows and the 32 columns after the limbs) is the caller's
+			// to vouch for.
+			unsafe { launch.launch(grid(total)?) }.map_err(|e| anyhow!("the folded remainder: {e:?}"))?;
+		}
+		anyhow::Ok(dst)
 	};
+	let (rem_a, rem_bt) = fold.map_or((None, None), |(a, bt)| (Some(a), Some(bt)));
+	let (ca, cb) = (side(0, &u, &slot.el, m, rem_a)?, side(1, &v, &slot.gl, n, rem_bt)?);
 	{
 		// The limbs' addresses, their guards held until the launch.
-		let guards = limbs.as_ref().map(|(ca, cb, ..)| (ca.device_ptr(&stream), cb.device_ptr(&stream)));
-		let corr = match (&guards, &limbs) {
-			(Some(((a, _), (b, _))), Some((.., limbs, extra))) => {
-				Correction { a: *a, b: *b, limbs: *limbs, extra: *extra }
-			}
-			_ => Correction::NONE,
-		};
+		let ((a, _ga), (b, _gb)) = (ca.device_ptr(&stream), cb.device_ptr(&stream));
+		let corr = Correction { a, b, limbs: count, extra };
 		let launch = Transcript { inputs, target, nonce_index: 0, states: 0, out, corr };
 		enqueue_transcript(k, slot, p, &launch)?;
 	}
-	let limbs = limbs.map(|(ca, cb, ..)| (ca, cb));
-	Ok(UsefulScratch { _u: u, _v: v, _inv_a: inv_a, _inv_bt: inv_bt, _limbs: limbs })
+	Ok(UsefulScratch { _u: u, _v: v, _inv_a: inv_a, _inv_bt: inv_bt, _limbs: (ca, cb) })
 }
