@@ -86,11 +86,14 @@ fn ptxas_report(cc: (i32, i32)) -> String {
 }
 
 /// The transcript kernels keep everything in registers on every real
-/// architecture: their accumulators, folds and (the mma kernel, for a
-/// useful job) the correction computed in the fold registers. A spill
-/// would cost every nonce; PTX cannot show one (registers are allocated
-/// after it), so this asks ptxas, through NVRTC. (A miner's driver JITs
-/// the PTX with its own ptxas; this is the closest check without a GPU.)
+/// architecture: their accumulators, folds and, for a useful job, the
+/// correction computed in the fold registers. A spill would cost every
+/// nonce; PTX cannot show one (registers are allocated after it), so this
+/// asks ptxas, through NVRTC. On Hopper ptxas also says when it had to
+/// serialize the wgmma kernel's `wgmma.mma_async` (warnings C7510-C7516):
+/// the whole kernel would lose its overlap of copies and products, so that
+/// fails too. (A miner's driver JITs the PTX with its own ptxas; this is
+/// the closest check without a GPU.)
 #[test]
 fn the_transcript_kernels_fit_their_registers_without_spilling() {
 	for cc in ARCHITECTURES {
@@ -113,5 +116,6 @@ fn the_transcript_kernels_fit_their_registers_without_spilling() {
 				lines[1]
 			);
 		}
+		assert!(!report.contains("serialized"), "sm_{}{}: ptxas serialized the wgmma kernel:\n{report}", cc.0, cc.1);
 	}
 }

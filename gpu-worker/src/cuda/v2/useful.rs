@@ -93,7 +93,7 @@ unsafe impl DeviceRepr for Correction {}
 const _: () = assert!(std::mem::size_of::<Correction>() == 24 && std::mem::offset_of!(Correction, limbs) == 16);
 
 impl Correction {
-	/// None (seeded mining, or a kernel that reads D from memory).
+	/// None (seeded mining).
 	pub const NONE: Self = Self { a: 0, b: 0, limbs: 0, extra: 0 };
 }
 
