@@ -525,9 +525,15 @@ __device__ __forceinline__ void v2_stage_mma(const u8 *as, u32 warp, u32 lane, i
 // stride, stored or added in place), computed with the correction's limbs
 // (`V2Corr`, and a remainder of the caller's depth folded in); for seeded
 // mining `out.ptr` and the limbs are null.
-extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript(const i8 *a, const i8 *bt, u32 m,
-	u32 n, u32 k, u32 r, u32 t, Words8 ticket_key, Words8 target_be, u32 nonce_index, u32 *winners, u32 capacity,
-	u32 *states, V2Out out, V2Corr corr) {
+//
+// Two entries share the body: `mlpow2_transcript` (seeded mining: `out`
+// and `corr` ignored) and `mlpow2_transcript_useful`. The seeded one holds
+// none of the correction's code, so it keeps fewer registers: room beside
+// its block for a block of the next nonce's noise kernels (BENCHMARKS.md).
+template <bool USEFUL>
+__device__ __forceinline__ void v2_transcript(const i8 *a, const i8 *bt, u32 m, u32 n, u32 k, u32 r, u32 t,
+	Words8 ticket_key, Words8 target_be, u32 nonce_index, u32 *winners, u32 capacity, u32 *states, V2Out out,
+	V2Corr corr) {
 	__shared__ __align__(16) u8 smem[2 * V2_STAGES * V2_STAGE_BYTES];
 	const u32 tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 	const u32 block_row = blockIdx.y * V2_BM, block_col = blockIdx.x * V2_BN;
@@ -535,7 +541,7 @@ extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript(co
 	// The correction's steps run through the same pipeline, so their first
 	// copies are in flight while the main product ends and the tickets are
 	// hashed.
-	const u32 csteps = out.ptr && corr.a && corr.b ? corr.limbs * (2 * r / V2_BK) + corr.extra : 0;
+	const u32 csteps = USEFUL && out.ptr && corr.a && corr.b ? corr.limbs * (2 * r / V2_BK) + corr.extra : 0;
 	const u32 so = v2_stage_offset(tid);
 	V2Lane s;
 	v2_lane_clear(&s);
@@ -570,7 +576,7 @@ extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript(co
 			states);
 	// (Without limbs nothing is written: the host's check of the product
 	// fails, as it must.)
-	if (csteps == 0) return;
+	if (!USEFUL || csteps == 0) return;
 
 	// The correction D into the fold registers, then the exact product out.
 	v2_lane_clear_fold(&s);
@@ -586,6 +592,20 @@ extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript(co
 		v2_stage_mma(smem + 2 * (kt % V2_STAGES) * V2_STAGE_BYTES, warp, lane, (i32(*)[V2_NF][4])s.fold);
 	}
 	v2_lane_exact(&s, warp, lane, block_row, block_col, out);
+}
+
+extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript(const i8 *a, const i8 *bt, u32 m,
+	u32 n, u32 k, u32 r, u32 t, Words8 ticket_key, Words8 target_be, u32 nonce_index, u32 *winners, u32 capacity,
+	u32 *states, V2Out out, V2Corr corr) {
+	v2_transcript<false>(a, bt, m, n, k, r, t, ticket_key, target_be, nonce_index, winners, capacity, states, out,
+		corr);
+}
+
+extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript_useful(const i8 *a, const i8 *bt,
+	u32 m, u32 n, u32 k, u32 r, u32 t, Words8 ticket_key, Words8 target_be, u32 nonce_index, u32 *winners,
+	u32 capacity, u32 *states, V2Out out, V2Corr corr) {
+	v2_transcript<true>(a, bt, m, n, k, r, t, ticket_key, target_be, nonce_index, winners, capacity, states, out,
+		corr);
 }
 
 #endif  // __CUDACC__

@@ -247,9 +247,12 @@ __device__ __forceinline__ void v2w_copy_wait() {
 
 // Grid (n_pad / 128, m_pad / 128), 256 threads, parameters and results as
 // `mlpow2_transcript` (v2.cu). On anything but sm_90a it traps.
-extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript_wgmma(const i8 *a, const i8 *bt, u32 m,
-	u32 n, u32 k, u32 r, u32 t, Words8 ticket_key, Words8 target_be, u32 nonce_index, u32 *winners, u32 capacity,
-	u32 *states, V2Out out, V2Corr corr) {
+// Two entries, as v2.cu's: `mlpow2_transcript_wgmma` (seeded) and
+// `mlpow2_transcript_wgmma_useful`.
+template <bool USEFUL>
+__device__ __forceinline__ void v2w_transcript(const i8 *a, const i8 *bt, u32 m, u32 n, u32 k, u32 r, u32 t,
+	Words8 ticket_key, Words8 target_be, u32 nonce_index, u32 *winners, u32 capacity, u32 *states, V2Out out,
+	V2Corr corr) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 	// 2 x 4 x 4096 = 32 KB: static shared memory needs no opt-in.
 	__shared__ __align__(128) u8 smem[2 * V2W_STAGES * V2W_STAGE_BYTES];
@@ -318,8 +321,8 @@ extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript_wg
 			states);
 	// (Without limbs nothing is written: the host's check of the product
 	// fails, as it must.)
-	const u32 csteps = out.ptr && corr.a && corr.b ? corr.limbs * (2 * r / V2_BK) + corr.extra : 0;
-	if (csteps == 0) return;
+	const u32 csteps = USEFUL && out.ptr && corr.a && corr.b ? corr.limbs * (2 * r / V2_BK) + corr.extra : 0;
+	if (!USEFUL || csteps == 0) return;
 
 	// The fused correction D into the fold registers through a pipeline of
 	// its own, as the main one (v2.cu's steps after the main ones:
@@ -367,6 +370,20 @@ extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript_wg
 #else
 	__trap();
 #endif
+}
+
+extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript_wgmma(const i8 *a, const i8 *bt, u32 m,
+	u32 n, u32 k, u32 r, u32 t, Words8 ticket_key, Words8 target_be, u32 nonce_index, u32 *winners, u32 capacity,
+	u32 *states, V2Out out, V2Corr corr) {
+	v2w_transcript<false>(a, bt, m, n, k, r, t, ticket_key, target_be, nonce_index, winners, capacity, states, out,
+		corr);
+}
+
+extern "C" __global__ __launch_bounds__(V2_THREADS, 1) void mlpow2_transcript_wgmma_useful(const i8 *a,
+	const i8 *bt, u32 m, u32 n, u32 k, u32 r, u32 t, Words8 ticket_key, Words8 target_be, u32 nonce_index,
+	u32 *winners, u32 capacity, u32 *states, V2Out out, V2Corr corr) {
+	v2w_transcript<true>(a, bt, m, n, k, r, t, ticket_key, target_be, nonce_index, winners, capacity, states, out,
+		corr);
 }
 
 #endif  // __CUDACC__

@@ -23,7 +23,7 @@ pub const COMMIT_CU: &str = include_str!("../kernels/commit.cu");
 pub const DEVICE_CU: &str = include_str!("../kernels/device.cu");
 /// The `extern "C"` kernels of [`MINE_CU`], [`V2_CU`], [`V2_WGMMA_CU`],
 /// [`COMMIT_CU`] and [`DEVICE_CU`].
-pub const KERNELS: [&str; 18] = [
+pub const KERNELS: [&str; 20] = [
 	"mlpow_generate",
 	"mlpow_hash_tiles",
 	"mlpow2_noisy",
@@ -31,7 +31,9 @@ pub const KERNELS: [&str; 18] = [
 	"mlpow2_limbs",
 	"mlpow2_slab",
 	"mlpow2_transcript",
+	"mlpow2_transcript_useful",
 	"mlpow2_transcript_wgmma",
+	"mlpow2_transcript_wgmma_useful",
 	"mlpow2_chunk_cvs",
 	"mlpow2_leaves",
 	"mlpow2_merkle_level",
@@ -82,11 +84,21 @@ impl Transcript {
 	/// `mma`, until the wgmma kernel has been measured on a device).
 	pub const ENV: &'static str = "MLPOW_V2_KERNEL";
 
-	/// The kernel's entry point.
+	/// The kernel's entry point for seeded mining.
 	pub fn entry(self) -> &'static str {
 		match self {
 			Self::MmaSync => "mlpow2_transcript",
 			Self::Wgmma => "mlpow2_transcript_wgmma",
+		}
+	}
+
+	/// Its entry point for a useful nonce (the same body with the fused
+	/// correction; the seeded entry leaves it out and holds fewer
+	/// registers).
+	pub fn useful_entry(self) -> &'static str {
+		match self {
+			Self::MmaSync => "mlpow2_transcript_useful",
+			Self::Wgmma => "mlpow2_transcript_wgmma_useful",
 		}
 	}
 

@@ -34,9 +34,11 @@ fn every_kernel_compiles_for_every_supported_architecture() {
 		// useful job, the correction it computes in the fold registers) in
 		// registers: an array the compiler could not promote would show as
 		// a local-memory depot in its PTX.
-		let body = entry_body(&text, "mlpow2_transcript");
-		assert!(!body.contains("__local_depot"), "compute_{}{}: mlpow2_transcript uses local memory", cc.0, cc.1);
-		assert!(body.contains("mma.sync.aligned"), "compute_{}{}: mlpow2_transcript without mma", cc.0, cc.1);
+		for name in ["mlpow2_transcript", "mlpow2_transcript_useful"] {
+			let body = entry_body(&text, name);
+			assert!(!body.contains("__local_depot"), "compute_{}{}: {name} uses local memory", cc.0, cc.1);
+			assert!(body.contains("mma.sync.aligned"), "compute_{}{}: {name} without mma", cc.0, cc.1);
+		}
 	}
 }
 
@@ -98,9 +100,9 @@ fn ptxas_report(cc: (i32, i32)) -> String {
 fn the_transcript_kernels_fit_their_registers_without_spilling() {
 	for cc in ARCHITECTURES {
 		let report = ptxas_report(cc);
-		let mut entries = vec!["mlpow2_transcript"];
+		let mut entries = vec!["mlpow2_transcript", "mlpow2_transcript_useful"];
 		if cc == (9, 0) {
-			entries.push("mlpow2_transcript_wgmma");
+			entries.extend(["mlpow2_transcript_wgmma", "mlpow2_transcript_wgmma_useful"]);
 		}
 		for name in entries {
 			let at = report

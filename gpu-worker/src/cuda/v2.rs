@@ -78,7 +78,9 @@ struct Kernels {
 	column_sums: CudaFunction,
 	limbs: CudaFunction,
 	slab: CudaFunction,
+	/// Seeded nonces' transcript kernel, and useful ones'.
 	transcript: CudaFunction,
+	transcript_useful: CudaFunction,
 	ctx_a: Words8,
 	ctx_bt: Words8,
 	ctx_noise_a: Words8,
@@ -95,6 +97,7 @@ impl Kernels {
 			limbs: function("mlpow2_limbs")?,
 			slab: function("mlpow2_slab")?,
 			transcript: function(transcript.entry())?,
+			transcript_useful: function(transcript.useful_entry())?,
 			ctx_a: Words8::context_key(noise::CTX_A),
 			ctx_bt: Words8::context_key(noise::CTX_BT),
 			ctx_noise_a: Words8::context_key(noise::CTX_NOISE_A),
@@ -332,7 +335,8 @@ fn enqueue_transcript(k: &Kernels, slot: &mut Slot, p: &ChallengeParams, t: &Tra
 		shared_mem_bytes: 0,
 	};
 	let stream = slot.stream.clone();
-	let mut launch = stream.launch_builder(&k.transcript);
+	let kernel = if out.ptr == 0 { &k.transcript } else { &k.transcript_useful };
+	let mut launch = stream.launch_builder(kernel);
 	launch
 		.arg(&slot.a_noisy)
 		.arg(&slot.bt_noisy)
