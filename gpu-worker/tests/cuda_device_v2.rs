@@ -200,3 +200,30 @@ fn commitments_computed_on_the_device_equal_the_primitives() {
 		}
 	}
 }
+
+/// A useful job's `Bt` piece stays on the device between nonces, found by
+/// its commitment (a registered weight's piece, reused by every call): the
+/// second and third nonce on it upload only `A`, and every product is
+/// exact; a piece of other values is uploaded afresh.
+#[test]
+fn a_useful_jobs_bt_is_uploaded_once_per_commitment() {
+	for (kernel, mut lane) in gpu_each_transcript("a_useful_jobs_bt_is_uploaded_once_per_commitment") {
+		let p = ChallengeParams { version: 2, m: 256, k: 256, n: 384, t: 16, r: 64, epoch_length: 10 };
+		let w = work(p, [8; 32], [3; 32], U256::from(p.tickets_per_nonce()));
+		let bt_values = matrix((p.n * p.k) as usize, "resident Bt");
+		let bt = commit_bt(&p, bt_values.clone()).unwrap();
+		let before = lane.debug_resident_hits();
+		for nonce in 0..3u64 {
+			let a = matrix((p.m * p.k) as usize, &format!("A {nonce}"));
+			let out = lane.multiply(&w, commit_a(&p, a.clone()).unwrap(), bt.clone(), nonce).unwrap();
+			let mut product = vec![0; (p.m * p.n) as usize];
+			kernel::gemm(&a, &bt_values, p.m as usize, p.n as usize, p.k as usize, &mut product);
+			assert!(out.product == product, "{kernel:?}: nonce {nonce}'s product");
+		}
+		assert_eq!(lane.debug_resident_hits() - before, 2, "{kernel:?}: the piece uploaded once");
+		let other = matrix((p.n * p.k) as usize, "another Bt");
+		let a = matrix((p.m * p.k) as usize, "A 3");
+		lane.multiply(&w, commit_a(&p, a).unwrap(), commit_bt(&p, other).unwrap(), 3).unwrap();
+		assert_eq!(lane.debug_resident_hits() - before, 2, "{kernel:?}: another piece is another upload");
+	}
+}

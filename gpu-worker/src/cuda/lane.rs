@@ -294,6 +294,14 @@ impl CudaLane {
 		self.v2.debug_seeded(job, nonce)
 	}
 
+	/// Uploads of a useful job's `Bt` saved so far: pieces found on the
+	/// device by their commitment (tests: a registered weight's piece is
+	/// uploaded once).
+	#[cfg(feature = "test-hooks")]
+	pub fn debug_resident_hits(&self) -> u64 {
+		self.v2.resident_hits()
+	}
+
 	/// The chosen-mode commitment tree of `matrix` (`rows x k`, cut into
 	/// `t`-row leaves) as the device computes it from a copy uploaded here:
 	/// level 0 (the leaves, padded to a power of two), the levels above, the

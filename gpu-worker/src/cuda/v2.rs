@@ -39,6 +39,7 @@ use std::sync::Arc;
 #[cfg(feature = "test-hooks")]
 mod debug;
 pub(super) mod device;
+mod resident;
 mod useful;
 #[cfg(feature = "test-hooks")]
 pub use debug::V2Debug;
@@ -195,6 +196,8 @@ pub(super) struct Pipeline {
 	weights: Option<Resident>,
 	activations: Option<Resident>,
 	slots: Option<(ChallengeParams, [Slot; 2])>,
+	/// Useful jobs' `Bt` pieces kept between nonces, by commitment.
+	resident_bt: resident::ResidentBt,
 }
 
 /// Where the clean matrices come from for one nonce.
@@ -218,7 +221,20 @@ impl Pipeline {
 		transcript: TranscriptKernel,
 	) -> anyhow::Result<Self> {
 		let k = Kernels::load(module, transcript)?;
-		Ok(Self { ctx: ctx.clone(), k, device, weights: None, activations: None, slots: None })
+		Ok(Self {
+			ctx: ctx.clone(),
+			k,
+			device,
+			weights: None,
+			activations: None,
+			slots: None,
+			resident_bt: Default::default(),
+		})
+	}
+
+	#[cfg(feature = "test-hooks")]
+	pub(super) fn resident_hits(&self) -> u64 {
+		self.resident_bt.hits
 	}
 
 	/// Makes both slots' buffers ready for `p`: allocated when the
@@ -239,6 +255,7 @@ impl Pipeline {
 		}
 		if !self.slots.as_ref().is_some_and(|(sp, _)| sp == p) {
 			self.slots = None;
+			self.resident_bt.clear();
 			let ctx = &self.ctx;
 			let batch = nonces_per_batch(p);
 			self.slots = Some((*p, [Slot::new(ctx, p, batch)?, Slot::new(ctx, p, batch)?]));
@@ -462,12 +479,12 @@ impl Pipeline {
 		let Some((_, slots)) = &mut self.slots else { bail!("no v2 buffers") };
 		let slot = &mut slots[0];
 		let stream = slot.stream.clone();
-		let up = |e| anyhow!("uploading a useful job: {e:?}");
 		let mut dev_a = alloc::<i8>(ctx, &stream, job.a().len(), "a useful job's A")?;
-		let mut dev_bt = alloc::<i8>(ctx, &stream, job.bt().len(), "a useful job's Bt")?;
-		stream.memcpy_htod(job.a(), &mut dev_a).map_err(up)?;
-		stream.memcpy_htod(job.bt(), &mut dev_bt).map_err(up)?;
-		let inputs = NonceInputs::new(&work.pre_hash, &p, Mode::Chosen, &job.commitments(), nonce);
+		stream.memcpy_htod(job.a(), &mut dev_a).map_err(|e| anyhow!("uploading a useful job's A: {e:?}"))?;
+		// A registered weight's piece is uploaded once (by its commitment).
+		let commitments = job.commitments();
+		let dev_bt = self.resident_bt.get(ctx, &stream, commitments.bt, job.bt())?;
+		let inputs = NonceInputs::new(&work.pre_hash, &p, Mode::Chosen, &commitments, nonce);
 		let mut out = alloc::<i32>(ctx, &stream, m * n, "the product")?;
 		// In flight until the winners are read: a failure before then leaves
 		// the slot for `ensure_slots` to wait for.
