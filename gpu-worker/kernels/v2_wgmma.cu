@@ -321,7 +321,7 @@ __device__ __forceinline__ void v2w_transcript(const i8 *a, const i8 *bt, u32 m,
 			states);
 	// (Without limbs nothing is written: the host's check of the product
 	// fails, as it must.)
-	const u32 csteps = USEFUL && out.ptr && corr.a && corr.b ? corr.limbs * (2 * r / V2_BK) + corr.extra : 0;
+	const u32 csteps = USEFUL && out.ptr ? v2_corr_steps(corr, r) : 0;
 	if (!USEFUL || csteps == 0) return;
 
 	// The fused correction D into the fold registers through a pipeline of

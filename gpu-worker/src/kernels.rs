@@ -11,6 +11,8 @@ pub const BLAKE3_CUH: &str = include_str!("../kernels/blake3.cuh");
 pub const MINE_CU: &str = include_str!("../kernels/mine.cu");
 /// Puzzle v2: noisy operands, the transcript kernel, the correction.
 pub const V2_CU: &str = include_str!("../kernels/v2.cu");
+/// The fused correction, shared by both transcript kernels (v2.cu includes it).
+pub const V2_CORRECTION_CUH: &str = include_str!("../kernels/v2_correction.cuh");
 /// Puzzle v2's transcript kernel for Hopper (`wgmma`, sm_90a only; on other
 /// architectures its entry traps).
 pub const V2_WGMMA_CU: &str = include_str!("../kernels/v2_wgmma.cu");
@@ -135,13 +137,18 @@ impl Transcript {
 pub const MIN_COMPUTE_CAPABILITY: (i32, i32) = (7, 5);
 
 /// Every kernel as one source: [`V2_WGMMA_CU`] with `v2.cu` pasted in place
-/// of its `#include`, `mine.cu` in place of v2.cu's, and `blake3.cuh` in
-/// place of mine.cu's; then [`COMMIT_CU`] and [`DEVICE_CU`], whose only
+/// of its `#include`, `mine.cu` and [`V2_CORRECTION_CUH`] in place of
+/// v2.cu's, and `blake3.cuh` in place of mine.cu's; then [`COMMIT_CU`] and
+/// [`DEVICE_CU`], whose only
 /// include, mine.cu, is already above (dropped, as its include guard would
 /// skip it). NVRTC compiles one string and cannot open files.
 pub fn source() -> String {
 	let mine = MINE_CU.replacen("#include \"blake3.cuh\"", BLAKE3_CUH, 1);
-	let v2 = V2_CU.replacen("#include \"mine.cu\"", &mine, 1);
+	let v2 = V2_CU.replacen("#include \"mine.cu\"", &mine, 1).replacen(
+		"#include \"v2_correction.cuh\"",
+		V2_CORRECTION_CUH,
+		1,
+	);
 	let above = |src: &str| src.replacen("#include \"mine.cu\"", "// mine.cu: above", 1);
 	V2_WGMMA_CU.replacen("#include \"v2.cu\"", &v2, 1) + "\n" + &above(COMMIT_CU) + "\n" + &above(DEVICE_CU)
 }

@@ -22,7 +22,7 @@
 //
 // usage: host_kernels_v2 FILE [mma|wgmma [mutate-sbo|mutate-map]], FILE
 // holding whitespace-separated tokens:
-//   m k n t r denoise nonce_index limbs (the fused correction's, for mma)
+//   m k n t r denoise nonce_index limbs (the fused correction's)
 //   out_ldc out_rows out_cols accumulate (where the product goes: `rows x
 //     cols` of it, rows `ldc` apart, into a buffer of (out_rows + 2) x
 //     out_ldc prefilled with a pattern, stored or added)
@@ -181,7 +181,7 @@ static void mma_block(const Block &b) {
 	static std::vector<u8> smem(2 * V2_STAGES * V2_STAGE_BYTES);
 	static std::vector<V2Lane> lanes(V2_THREADS);
 	const u32 steps = b.k / V2_BK, steps_per_chunk = b.r / V2_BK;
-	const u32 csteps = b.denoise ? b.corr.limbs * (2 * b.r / V2_BK) + b.corr.extra : 0;
+	const u32 csteps = b.denoise ? v2_corr_steps(b.corr, b.r) : 0;
 	for (auto &s : lanes) v2_lane_clear(&s);
 	auto stage = [&](u32 step) {
 		u8 *as = smem.data() + 2 * (step % V2_STAGES) * V2_STAGE_BYTES, *bs = as + V2_STAGE_BYTES;
@@ -235,7 +235,7 @@ static void wgmma_block(const Block &b, Mutation mutation) {
 	static std::vector<V2WLane> lanes(V2_THREADS);
 	std::vector<i32> d = wgmma_emu::make_accumulators(V2W_N);
 	const u32 steps = b.k / V2_BK, steps_per_chunk = b.r / V2_BK;
-	const u32 csteps = b.denoise ? b.corr.limbs * (2 * b.r / V2_BK) + b.corr.extra : 0;
+	const u32 csteps = b.denoise ? v2_corr_steps(b.corr, b.r) : 0;
 	// Step `st` (main, then the correction's), staged in stage `slot`
 	// through the kernel's offsets from where `v2_step_source` says, then
 	// one emulated wgmma per warpgroup into each thread's 64 registers

@@ -111,8 +111,8 @@ fn the_transcript_kernels_fit_their_registers_without_spilling() {
 			let lines: Vec<&str> = report[at..].lines().take(3).collect();
 			eprintln!("sm_{}{} {name}: {}", cc.0, cc.1, lines[1..].join(" | ").trim());
 			assert!(
-				lines[1].contains(" 0 bytes spill stores, 0 bytes spill loads"),
-				"sm_{}{}: {name} spills: {}",
+				lines[1].contains(" 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads"),
+				"sm_{}{}: {name} uses local memory or spills: {}",
 				cc.0,
 				cc.1,
 				lines[1]

@@ -6,8 +6,10 @@
 //! noisy operands, and runs the transcript kernel, which leaves nothing in
 //! memory but the winners. Seeded matrices are generated on the device and
 //! stay resident: `Bt` for the epoch, `A` for the header. A useful job's
-//! matrices are uploaded, and the correction `D` is computed first so that
-//! the transcript kernel writes the exact product.
+//! matrices are uploaded (a `Bt` piece once while it stays resident), the
+//! column sums of the correction and their int8 limbs computed first, and
+//! the transcript kernel's useful entry computes the correction `D` from
+//! them and writes the exact product.
 //!
 //! Every winner is re-verified on the host with `mlpow-primitives`, and a
 //! useful job's product is checked on the host with Freivalds' test before
@@ -373,8 +375,9 @@ fn enqueue_transcript(k: &Kernels, slot: &mut Slot, p: &ChallengeParams, t: &Tra
 	// SAFETY: matches `mlpow2_transcript`; the noisy operands are padded to
 	// the grid's blocks; `t` divides 128 (checked in `ensure`); the caller
 	// vouches for `states` (16 words a tile), `out` (its rows and columns
-	// at most m x n, `ldc` apart) and the
-	// limbs (`limbs * 2r` bytes a row, rows padded to the grid's blocks).
+	// at most m x n, `ldc` apart) and the limbs (`v2_corr_width` bytes a
+	// row: `limbs * 2r`, 32 more with a folded remainder; rows padded to
+	// the grid's blocks).
 	unsafe { launch.launch(cfg) }.map_err(|e| anyhow!("the transcript kernel: {e:?}"))?;
 	Ok(())
 }

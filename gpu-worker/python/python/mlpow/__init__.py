@@ -17,7 +17,8 @@ The product comes back as int32, of the same kind as the inputs.
 With ``backend="cuda"``, torch CUDA tensors on the miner's GPU are taken
 where they lie (DLPack: never copied to the host), mined there, and the
 product comes back as a CUDA tensor; ``b`` may be any view, a
-``Linear.weight.t()`` as it is.
+``Linear.weight.t()`` as it is. ``register_weight`` of a CUDA tensor keeps
+a checked copy on the GPU whose puzzle pieces are committed once.
 
 The connection to the node runs in the background and comes back by itself
 after the node restarts. A call never waits for the chain: without work
@@ -259,7 +260,9 @@ class Miner:
 
     def matmul(self, a, b):
         """The exact int32 product ``a @ b``, mined where it is worth it.
-        ``b`` is a matrix or a :class:`Weight` from :meth:`register_weight`."""
+        ``b`` is a matrix, or what :meth:`register_weight` returned: a
+        :class:`Weight` (host arrays) or a :class:`DeviceWeight` (a CUDA
+        tensor's copy on the miner's GPU, for CUDA ``a``)."""
         if isinstance(b, DeviceWeight):
             return self._matmul_cuda(a, b)
         if _on_cuda(a) or _on_cuda(b):

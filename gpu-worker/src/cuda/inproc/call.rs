@@ -3,12 +3,15 @@
 //! stage 1). The session plans the call (which blocks are mined, with
 //! which nonce and salt seeds, under which work); this runs the plan:
 //!
-//! 1. the descriptions checked (arithmetic, then the driver), and both
-//!    operands' values range-checked on the device;
+//! 1. the descriptions checked (arithmetic, then the driver), and the
+//!    lent operands' values range-checked on the device (a registered
+//!    weight was checked when it was copied);
 //! 2. each block of the output: a mined piece (cut, committed, mined on
-//!    the device, its product added in place) or a plain product
-//!    (cuBLASLt on the lent memory where it takes the layout, else the
-//!    fallback kernel); a piece that fails is multiplied plainly;
+//!    the device, its product stored or added in place by the transcript
+//!    kernel, a remainder of at most 32 columns of depth folded in) or a
+//!    plain product (cuBLASLt on the lent memory where it takes the
+//!    layout, else the fallback kernel); a piece that fails is multiplied
+//!    plainly (its tile from depth 0, since it may have written already);
 //! 3. Freivalds' check of the whole output on the device: on a failure
 //!    (a device or kernel fault) the output is recomputed plainly and
 //!    checked again, and the call fails only if that fails too.
@@ -415,8 +418,7 @@ impl CudaLane {
 		// itself: stored for the block's first piece along the depth, added
 		// after.
 		let into = InPlace { out: ProductOut::block(out, !first), fold };
-		let done = self.v2.multiply_device(work, &pa, &pbt, mined.nonce, Some(into))?;
-		Ok(done.winners)
+		self.v2.multiply_device(work, &pa, &pbt, mined.nonce, into)
 	}
 
 	/// `out = a * bt^T` (or `+=`, `accumulate`) plainly: cuBLASLt on the

@@ -9,6 +9,7 @@ use crate::{
 	cuda::{
 		launch::alloc,
 		operand::{DeviceMatrix, DeviceOut, OutOfRange},
+		v2::{InPlace, ProductOut},
 		CudaLane,
 	},
 	kernels::Words8,
@@ -180,12 +181,13 @@ impl CudaLane {
 				return Ok((Vec::new(), Vec::new(), Some((which, bad))));
 			}
 		}
-		// The product in a buffer of its own (a session's call writes it into
-		// the caller's output instead: `a_sessions_device_products_...`).
-		let done = self.v2.multiply_device(work, &pa, &pbt, nonce, None)?;
-		let buf = done.product.as_ref().ok_or_else(|| anyhow!("no product buffer"))?;
-		let product = stream.clone_dtoh(buf).map_err(|e| anyhow!("reading the product: {e:?}"))?;
-		Ok((product, done.winners, None))
+		// The product in a whole buffer (a session's call writes it into a
+		// block of the caller's output instead: `a_sessions_device_products_...`).
+		let mut buf = alloc::<i32>(&self.ctx, &stream, (p.m * p.n) as usize, "the product")?;
+		let into = InPlace { out: ProductOut::whole(address_mut(&stream, &mut buf), &p), fold: None };
+		let winners = self.v2.multiply_device(work, &pa, &pbt, nonce, into)?;
+		let product = stream.clone_dtoh(&buf).map_err(|e| anyhow!("reading the product: {e:?}"))?;
+		Ok((product, winners, None))
 	}
 
 	/// Whether `lent_memory` takes `span` bytes from `offset` into a

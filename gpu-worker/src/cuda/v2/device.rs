@@ -4,8 +4,9 @@
 //! [`Pipeline::multiply`], on operands that never leave the device; what
 //! comes back to the host is the commitment trees (when the pieces were
 //! committed), the winners, and each winner's two opened blocks (`t` rows
-//! each) for its seal. The product stays on the device for the caller to
-//! add into its output.
+//! each) for its seal. The transcript kernel writes the product straight
+//! into the caller's output (stored or added, a short depth remainder
+//! folded in: [`InPlace`]).
 //!
 //! As on the host path, every seal is verified by the primitives before it
 //! is returned: checking winners protects seals, not products (tickets
@@ -13,10 +14,10 @@
 //! show in one). Products are checked by Freivalds on the device, once a
 //! call's output is complete (`inproc::DeviceOps::holds`).
 
-use super::{collect_winners, enqueue_useful, InPlace, NonceInputs, Operands, Pipeline, ProductOut};
-use crate::{backend::Job, backend::Winner, cuda::launch::alloc, kernels::Words8};
+use super::{collect_winners, enqueue_useful, InPlace, NonceInputs, Operands, Pipeline};
+use crate::{backend::Job, backend::Winner, kernels::Words8};
 use anyhow::{anyhow, ensure};
-use cudarc::driver::{CudaSlice, CudaStream, DevicePtrMut};
+use cudarc::driver::{CudaSlice, CudaStream};
 use mlpow_primitives::{
 	v2::{
 		commit::MerkleTree,
@@ -51,29 +52,21 @@ impl DevicePiece {
 	}
 }
 
-/// A useful nonce's result: the exact product (`m x n` words) on the
-/// device, complete when this is returned, and the winners with their
-/// verified seals. `product` is `None` when it was written where the
-/// caller asked ([`Pipeline::multiply_device`]'s `into`).
-pub(in crate::cuda) struct DeviceMultiplied {
-	pub product: Option<CudaSlice<i32>>,
-	pub winners: Vec<Winner>,
-}
-
 impl Pipeline {
 	/// One useful nonce of `work` on the pieces `a` (`m x k`) and `bt`
-	/// (`n x k`), which live on this lane's device. `into`: where the
-	/// product goes (a block of the caller's output, no larger than the
-	/// piece, and a remainder of the caller's depth to fold in, the caller
-	/// vouching for all of them); `None`: it comes back in a buffer.
+	/// (`n x k`), which live on this lane's device, its winners returned.
+	/// `into`: where the product goes (a block of the caller's output, no
+	/// larger than the piece, or a whole product's buffer, and a remainder
+	/// of the caller's depth to fold in, the caller vouching for all of
+	/// them); complete when this returns.
 	pub(in crate::cuda) fn multiply_device(
 		&mut self,
 		work: &Job,
 		a: &DevicePiece,
 		bt: &DevicePiece,
 		nonce: u64,
-		into: Option<InPlace>,
-	) -> anyhow::Result<DeviceMultiplied> {
+		into: InPlace,
+	) -> anyhow::Result<Vec<Winner>> {
 		let p = work.params;
 		ensure!(p.version == PUZZLE_V2, "useful work needs puzzle v2");
 		ensure!(
@@ -95,26 +88,13 @@ impl Pipeline {
 		let Some((_, slots)) = &mut self.slots else { anyhow::bail!("no v2 buffers") };
 		let slot = &mut slots[0];
 		let stream = slot.stream.clone();
-		let mut product = match into {
-			Some(_) => None,
-			None => Some(alloc::<i32>(ctx, &stream, p.m as usize * p.n as usize, "the product")?),
-		};
-		if into.is_some() {
-			// The caller's output was written on the lane's default stream
-			// (plain blocks, earlier pieces): the slot's kernels wait for it,
-			// explicitly rather than through some read-back on the way.
-			stream.join(&ctx.default_stream()).map_err(|e| anyhow!("ordering after the caller's output: {e:?}"))?;
-		}
+		// The caller's output was written on the lane's default stream
+		// (plain blocks, earlier pieces): the slot's kernels wait for it,
+		// explicitly rather than through some read-back on the way.
+		stream.join(&ctx.default_stream()).map_err(|e| anyhow!("ordering after the caller's output: {e:?}"))?;
 		slot.pending = Some((nonce, 1));
 		let ops = Operands { a: &a.buf, bt: &bt.buf, raw: false };
-		let scratch = match (&mut product, into) {
-			(Some(buf), _) => {
-				let (ptr, _sync) = buf.device_ptr_mut(&stream);
-				enqueue_useful(ctx, k, slot, &p, &ops, &inputs, &target, ProductOut::whole(ptr, &p), None)
-			}
-			(None, Some(at)) => enqueue_useful(ctx, k, slot, &p, &ops, &inputs, &target, at.out, at.fold),
-			(None, None) => unreachable!("a buffer is made when no place is given"),
-		};
+		let scratch = enqueue_useful(ctx, k, slot, &p, &ops, &inputs, &target, into.out, into.fold);
 		// Reading the winners waits for the slot's stream: the product is
 		// complete after this. If that fails, the slot's kernels may still
 		// be writing the caller's output: they are waited for before the
@@ -144,6 +124,6 @@ impl Pipeline {
 			winners.push(Winner { id, seal });
 		}
 		winners.sort_by_key(|w| (w.id.tile_i, w.id.tile_j));
-		Ok(DeviceMultiplied { product, winners })
+		Ok(winners)
 	}
 }

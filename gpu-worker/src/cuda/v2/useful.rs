@@ -72,9 +72,6 @@ pub(in crate::cuda) struct InPlace<'a> {
 /// a little more than a piece's `k - 2` (2 columns of a 4096-deep layer at
 /// `k = 4096`).
 pub(in crate::cuda) const FOLD_MAX: u32 = 32;
-// One k-step of both transcript kernels (`V2_BK` in kernels/v2.cu): the
-// extra step reads 32 columns after the limbs.
-const _: () = assert!(FOLD_MAX == 32);
 
 /// The fused correction's inputs (`V2Corr` in kernels/v2.cu): the limbs of
 /// A's side and Bt's, how many, and whether a remainder is folded in.
@@ -209,4 +206,17 @@ pub(super) fn enqueue_useful(
 		enqueue_transcript(k, slot, p, &launch)?;
 	}
 	Ok(UsefulScratch { _u: u, _v: v, _inv_a: inv_a, _inv_bt: inv_bt, _limbs: (ca, cb) })
+}
+
+#[cfg(test)]
+mod tests {
+	use super::FOLD_MAX;
+
+	/// The remainder's step is one k-step of the kernels (`V2_BK`): the
+	/// host folds no more than the kernels read.
+	#[test]
+	fn a_fold_is_one_kernel_k_step() {
+		let defined = format!("#define V2_BK {FOLD_MAX}\n");
+		assert!(crate::kernels::V2_CU.contains(&defined), "kernels/v2.cu: {defined}");
+	}
 }
