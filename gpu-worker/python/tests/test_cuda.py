@@ -130,6 +130,14 @@ class OnTheGpu(unittest.TestCase):
         finally:
             miner.close(timeout=1.0)
 
+    def test_int8_products_are_exact_on_the_gpu(self):
+        g = torch.Generator(device="cpu").manual_seed(9)
+        a = torch.randint(-128, 128, (70, 130), generator=g, dtype=torch.int8).to(self.device)
+        b = torch.randint(-128, 128, (130, 50), generator=g, dtype=torch.int8).to(self.device)
+        got = self.miner.matmul_int8(a, b)
+        self.assertEqual((got.device, got.dtype), (self.device, torch.int32))
+        self.assertTrue(torch.equal(got, reference(a, b)))
+
     def test_calls_do_not_grow_the_gpus_memory_or_hold_the_tensors(self):
         import sys
 

@@ -31,6 +31,40 @@ class Quantization(unittest.TestCase):
         self.assertTrue(np.array_equal(x7, w7) and np.array_equal(sx, s))
 
 
+class Int8(unittest.TestCase):
+    def test_eight_bit_quantization_uses_the_int8_range(self):
+        rng = np.random.default_rng(5)
+        w = rng.normal(size=(20, 30)).astype(np.float32)
+        w8, s = quant.quantize_weight(w, bits=8)
+        self.assertTrue(((w8 >= -127) & (w8 <= 127)).all())
+        self.assertTrue((np.abs(w8).max(axis=1) == 127).all())
+        with self.assertRaises(ValueError):
+            quant.quantize_rows(w, bits=6)
+
+    def test_int8_products_are_exact_through_seven_bit_parts(self):
+        rng = np.random.default_rng(6)
+        mining = mlpow.Miner.offline("64,64,64,16,32", 16)
+        try:
+            for a_range, b_range, factor in [((-64, 64), (-64, 64), 1), ((-128, 128), (-64, 64), 2), ((-128, 128), (-128, 128), 4)]:
+                a = rng.integers(*a_range, size=(70, 130), dtype=np.int8)
+                b = rng.integers(*b_range, size=(130, 50), dtype=np.int8)
+                a[0, 0], b[0, 0] = a_range[0], b_range[0]  # the range's ends
+                before = mining.stats()["macs"]
+                got = mining.matmul_int8(a, b)
+                want = a.astype(np.int64) @ b.astype(np.int64)
+                self.assertEqual(got.dtype, np.int32)
+                self.assertTrue(np.array_equal(got, want), f"{a_range} x {b_range}")
+                # The parts go through one product: 1, 2 or 4 times the MACs.
+                self.assertEqual(mining.stats()["macs"] - before, factor * 70 * 130 * 50)
+            self.assertGreater(mining.stats()["macs_mined"], 0)
+            with self.assertRaises(TypeError):
+                mining.matmul_int8(a.astype(np.int16), b)
+            with self.assertRaises(ValueError):
+                mining.matmul_int8(a, b[:5])
+        finally:
+            mining.close(timeout=0.5)
+
+
 class ThroughTheMiner(unittest.TestCase):
     def test_a_layers_output_is_the_same_mined_or_not_and_close_to_float(self):
         rng = np.random.default_rng(4)

@@ -81,6 +81,36 @@ class Patched(unittest.TestCase):
                 rel = (outputs[0] - y_float).norm() / y_float.norm()
                 self.assertLess(rel.item(), 0.05)
 
+    def test_eight_bits_are_exact_int8_arithmetic_and_closer_to_float(self):
+        import mlpow.torch as mt
+
+        for device, backend in self.devices():
+            with self.subTest(device=device):
+                reference = model(2).to(device)
+                x = torch.randn(50, 300, device=device)
+                with torch.no_grad():
+                    y_float = reference(x)
+                errors = {}
+                for bits in (7, 8):
+                    miner = mlpow.Miner.offline("64,64,64,16,32", 16, backend=backend)
+                    try:
+                        m = model(2).to(device)
+                        mt.patch(m, miner, bits=bits)
+                        with torch.no_grad():
+                            y = m(x)
+                            # The layer's integer product is int8 arithmetic, exactly.
+                            top = 63 if bits == 7 else 127
+                            layer = m[0]
+                            x8 = torch.randint(-top - (bits == 7), top + 1, (9, 300), dtype=torch.int8, device=device)
+                            want = x8.long() @ layer.w7.long().t()
+                            self.assertTrue(torch.equal(layer._product(x8).long(), want), f"{bits} bits")
+                        self.assertGreater(miner.stats()["macs_mined"], 0)
+                    finally:
+                        miner.close(timeout=0.5)
+                    errors[bits] = ((y - y_float).norm() / y_float.norm()).item()
+                self.assertLess(errors[8], errors[7], f"int8 is closer to float than 7 bits: {errors}")
+                self.assertLess(errors[8], 0.02)
+
     def test_a_weight_changed_in_place_is_registered_again(self):
         import mlpow.torch as mt
 

@@ -66,8 +66,9 @@ def _is_torch(x):
     return torch is not None and isinstance(x, torch.Tensor)
 
 
-def _operand(name, x):
-    """``x`` as a checked int8 numpy array, or a clear exception."""
+def _operand(name, x, seven_bits=True):
+    """``x`` as a checked int8 numpy array, or a clear exception (values
+    in the puzzle's 7-bit range unless ``seven_bits`` is false)."""
     if np is None:
         raise ImportError(f"{name}: host arrays and CPU tensors need numpy (pip install numpy)")
     if _is_torch(x):
@@ -90,6 +91,8 @@ def _operand(name, x):
         raise ValueError(f"{name} is empty ({x.shape[0]} x {x.shape[1]})")
     if not x.flags.c_contiguous:
         raise ValueError(f"{name} is not C-contiguous (numpy.ascontiguousarray({name}) makes it so)")
+    if not seven_bits:
+        return x
     lo, hi = int(x.min()), int(x.max())
     if lo < LOW or hi > HIGH:
         bad = lo if lo < LOW else hi
@@ -283,6 +286,48 @@ class Miner:
                 "multiply: a's columns must equal b's rows"
             )
         return _like_inputs(self._native.matmul(a_np, b_np), as_torch)
+
+    def matmul_int8(self, a, b):
+        """The exact int32 product ``a @ b`` of int8 matrices with any values
+        (-128..=127, an int8 model's own): each is split into 7-bit parts
+        (``x = 2*hi + lo``) that go through one mined product, recombined
+        exactly (``mlpow.quant.matmul_int8``). Up to 4x the MACs of a 7-bit
+        product, all of them mining; on the CPU a side already within
+        -64..=63 is not split. CUDA tensors are split on the GPU (always
+        both: no look at their values from the host) and stay there."""
+        if _on_cuda(a) or _on_cuda(b):
+            return self._matmul_int8_cuda(a, b)
+        from . import quant
+
+        as_torch = _is_torch(a) or _is_torch(b)
+        a_np, b_np = _operand("a", a, seven_bits=False), _operand("b", b, seven_bits=False)
+        if a_np.shape[1] != b_np.shape[0]:
+            raise ValueError(
+                f"shapes {a_np.shape[0]} x {a_np.shape[1]} and {b_np.shape[0]} x {b_np.shape[1]} do not "
+                "multiply: a's columns must equal b's rows"
+            )
+        return _like_inputs(quant.matmul_int8(self._native.matmul, a_np, b_np), as_torch)
+
+    def _matmul_int8_cuda(self, a, b):
+        import torch
+
+        a = _cuda_operand("a", a, a.device if _on_cuda(a) else b.device)
+        b = _cuda_operand("b", b, a.device)
+        if a.shape[1] != b.shape[0]:
+            raise ValueError(
+                f"shapes {a.shape[0]} x {a.shape[1]} and {b.shape[0]} x {b.shape[1]} do not multiply: a's "
+                "columns must equal b's rows"
+            )
+        rows, cols = a.shape[0], b.shape[1]
+        # x = 2 * (x >> 1) + (x & 1): both parts in -64..=63.
+        big = self._matmul_cuda(torch.cat([a >> 1, a & 1]), torch.cat([b >> 1, b & 1], dim=1)).to(torch.int64)
+        hh, hl = big[:rows, :cols], big[:rows, cols:]
+        lh, ll = big[rows:, :cols], big[rows:, cols:]
+        out = 4 * hh + 2 * (hl + lh) + ll
+        # Exact in int64; int8 products of depth up to 131072 fit int32.
+        if a.shape[1] > 131072 and (out.abs().max() >= 2**31).item():
+            raise OverflowError("the product does not fit int32")
+        return out.to(torch.int32)
 
     def stats(self):
         """A dict: calls, calls_packed, macs, macs_mined, macs_plain, nonces, tickets,
