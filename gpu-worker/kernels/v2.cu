@@ -147,17 +147,7 @@ struct V2Lane {
 	u32 fold[V2_MF][V2_NF][4];
 };
 
-MLPOW_FN void v2_lane_clear(V2Lane *s) {
-	V2_UNROLL
-	for (int a = 0; a < V2_MF; a++)
-		V2_UNROLL
-		for (int b = 0; b < V2_NF; b++)
-			V2_UNROLL
-			for (int e = 0; e < 4; e++) {
-				s->acc[a][b][e] = 0;
-				s->fold[a][b][e] = 0;
-			}
-}
+
 
 // Accumulator (mf, nf, e) of lane `lane` in warp `warp`: its row and column
 // within the block tile.
@@ -245,6 +235,16 @@ MLPOW_FN void v2_lane_clear_fold(V2Lane *s) {
 		for (int b = 0; b < V2_NF; b++)
 			V2_UNROLL
 			for (int e = 0; e < 4; e++) s->fold[a][b][e] = 0;
+}
+
+MLPOW_FN void v2_lane_clear(V2Lane *s) {
+	V2_UNROLL
+	for (int a = 0; a < V2_MF; a++)
+		V2_UNROLL
+		for (int b = 0; b < V2_NF; b++)
+			V2_UNROLL
+			for (int e = 0; e < 4; e++) s->acc[a][b][e] = 0;
+	v2_lane_clear_fold(s);
 }
 
 MLPOW_FN void v2_lane_shift(V2Lane *s) {

@@ -239,25 +239,28 @@ fn a_sessions_device_products_are_exact_and_mine() {
 		}
 	}
 
-	// The weight as `B` (depth x cols, row-major) seen transposed, no work:
-	// plain, exact, nothing mined.
+	// The weight as `B` (depth x cols, row-major) seen transposed: the
+	// product exact; the stats before the call.
+	let transposed = |(rows, depth, cols): (usize, usize, usize), seed: u64, stream_arg: Option<u64>| {
+		let (av, bv) = (values(rows * depth, seed), values(depth * cols, seed + 1));
+		let (a_buf, b_buf) = (up(&av), up(&bv));
+		let a = DeviceMatrix::row_major(addr(&stream, &a_buf), rows as u32, depth as u32);
+		let bt = DeviceMatrix::row_major(addr(&stream, &b_buf), depth as u32, cols as u32).t();
+		let out_buf = stream.alloc_zeros::<i32>(rows * cols).unwrap();
+		let out = DeviceOut::row_major(addr(&stream, &out_buf), rows as u32, cols as u32);
+		let before = session.stats();
+		// SAFETY: as above.
+		unsafe { session.matmul_device(&a, &bt, &out, stream_arg) }.unwrap();
+		let btv: Vec<i8> = (0..cols * depth).map(|e| bv[(e % depth) * cols + e / depth]).collect();
+		assert!(stream.clone_dtoh(&out_buf).unwrap() == product(&av, &btv, rows, cols, depth));
+		before
+	};
+	// No work: plain, nothing mined.
 	session.miner().set_job(None);
-	let (rows, depth, cols) = (33, 70, 45);
-	let (av, bv) = (values(rows * depth, 3), values(depth * cols, 4));
-	let (a_buf, b_buf) = (up(&av), up(&bv));
-	let a = DeviceMatrix::row_major(addr(&stream, &a_buf), rows as u32, depth as u32);
-	let bt = DeviceMatrix::row_major(addr(&stream, &b_buf), depth as u32, cols as u32).t();
-	let out_buf = stream.alloc_zeros::<i32>(rows * cols).unwrap();
-	let out = DeviceOut::row_major(addr(&stream, &out_buf), rows as u32, cols as u32);
-	let before = session.stats();
-	// SAFETY: as above.
-	unsafe { session.matmul_device(&a, &bt, &out, Some(0)) }.unwrap();
-	let btv: Vec<i8> = (0..cols * depth).map(|e| bv[(e % depth) * cols + e / depth]).collect();
-	assert!(stream.clone_dtoh(&out_buf).unwrap() == product(&av, &btv, rows, cols, depth));
+	let before = transposed((33, 70, 45), 3, Some(0));
 	assert_eq!(session.stats().macs_mined, before.macs_mined);
-
-	// The same transposed view mined, 64 deep at dev-v2: each mined tile's
-	// piece (62) folds the 2 columns left, read through the view's strides.
+	// Mined, 64 deep at dev-v2: each mined tile's piece (62) folds the 2
+	// columns left, read through the view's strides.
 	session.miner().set_job(Some(Job {
 		version: 4,
 		pre_hash: [7; 32],
@@ -266,18 +269,7 @@ fn a_sessions_device_products_are_exact_and_mine() {
 		params: ChallengeParams::DEV_V2,
 		weights_seed: [2; 32],
 	}));
-	let (rows, depth, cols) = (64, 64, 64);
-	let (av, bv) = (values(rows * depth, 5), values(depth * cols, 6));
-	let (a_buf, b_buf) = (up(&av), up(&bv));
-	let a = DeviceMatrix::row_major(addr(&stream, &a_buf), rows as u32, depth as u32);
-	let bt = DeviceMatrix::row_major(addr(&stream, &b_buf), depth as u32, cols as u32).t();
-	let out_buf = stream.alloc_zeros::<i32>(rows * cols).unwrap();
-	let out = DeviceOut::row_major(addr(&stream, &out_buf), rows as u32, cols as u32);
-	let before = session.stats();
-	// SAFETY: as above.
-	unsafe { session.matmul_device(&a, &bt, &out, None) }.unwrap();
-	let btv: Vec<i8> = (0..cols * depth).map(|e| bv[(e % depth) * cols + e / depth]).collect();
-	assert!(stream.clone_dtoh(&out_buf).unwrap() == product(&av, &btv, rows, cols, depth));
+	let before = transposed((64, 64, 64), 5, None);
 	let stats = session.stats();
 	// One piece, mined, with its 2 columns folded (counted as plain).
 	assert_eq!((stats.nonces - before.nonces, stats.macs_mined - before.macs_mined), (1, 64 * 64 * 62));
@@ -285,10 +277,12 @@ fn a_sessions_device_products_are_exact_and_mine() {
 	while found.try_recv().is_ok() {}
 
 	// A value out of range: refused, naming it, the output untouched.
-	let mut bad = av.clone();
+	let (rows, depth, cols) = (33, 70, 45);
+	let mut bad = values(rows * depth, 3);
 	bad[5 * depth + 7] = -65;
-	let bad_buf = up(&bad);
+	let (bad_buf, b_buf) = (up(&bad), up(&values(depth * cols, 4)));
 	let a = DeviceMatrix::row_major(addr(&stream, &bad_buf), rows as u32, depth as u32);
+	let bt = DeviceMatrix::row_major(addr(&stream, &b_buf), depth as u32, cols as u32).t();
 	let out_buf = stream.clone_htod(&vec![7i32; rows * cols]).unwrap();
 	let out = DeviceOut::row_major(addr(&stream, &out_buf), rows as u32, cols as u32);
 	// SAFETY: as above.

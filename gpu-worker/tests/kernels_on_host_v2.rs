@@ -75,6 +75,37 @@ fn prefill(len: usize) -> Vec<i32> {
 	(0..len as u64).map(|i| i.wrapping_mul(2654435761) as u32 as i32).collect()
 }
 
+/// A chosen-mode nonce of `a` and `bt` under `p`, as the reference miner
+/// sees it: the job, the exact product and the noise seed.
+struct Chosen {
+	job: Job,
+	exact: Vec<i32>,
+	noise_seed: Hash32,
+}
+
+impl Chosen {
+	fn new(p: ChallengeParams, pre: &Hash32, (a, bt): (Vec<i8>, Vec<i8>), nonce: u64) -> Self {
+		let job = Job::chosen(&p, a, bt).unwrap();
+		let mut miner = Miner::new(&job, pre, U256::from(3)).unwrap();
+		miner.try_nonce(nonce);
+		let exact = miner.denoised().unwrap();
+		let noise_seed = noise::noise_seed(pre, &p, job.mode(), &job.commitments(), nonce);
+		Self { job, exact, noise_seed }
+	}
+
+	/// The harness's input for the nonce, its product going to `out`.
+	fn input<'a>(&'a self, out: Option<OutSpec<'a>>) -> Input<'a> {
+		Input {
+			params: *self.job.params(),
+			noise_seed: self.noise_seed,
+			difficulty: U256::from(3),
+			nonce_index: 0,
+			source: Source::Chosen { a: self.job.a(), bt: self.job.bt() },
+			out,
+		}
+	}
+}
+
 /// Which transcript kernel the harness runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kernel {
@@ -375,21 +406,10 @@ fn the_fused_correction_is_exact_with_two_and_three_limbs_at_the_range_ends() {
 			(vec![63i8; len_a], vec![-64i8; len_bt]),
 			(matrix(len_a, "wide A"), matrix(len_bt, "wide Bt")),
 		] {
-			let job = Job::chosen(&p, a, bt).unwrap();
-			let mut miner = Miner::new(&job, &pre, U256::from(3)).unwrap();
-			miner.try_nonce(1);
-			let noise_seed = noise::noise_seed(&pre, &p, job.mode(), &job.commitments(), 1);
-			let input = Input {
-				params: p,
-				noise_seed,
-				difficulty: U256::from(3),
-				nonce_index: 0,
-				source: Source::Chosen { a: job.a(), bt: job.bt() },
-				out: None,
-			};
+			let case = Chosen::new(p, &pre, (a, bt), 1);
 			for kernel in KERNELS {
-				let got = run(&input, kernel);
-				assert_eq!(got.product, miner.denoised().unwrap(), "{kernel:?} k {k} r {r}: the exact product");
+				let got = run(&case.input(None), kernel);
+				assert_eq!(got.product, case.exact, "{kernel:?} k {k} r {r}: the exact product");
 			}
 		}
 	}
@@ -404,21 +424,12 @@ fn the_fused_correction_is_exact_with_two_and_three_limbs_at_the_range_ends() {
 fn a_product_lands_in_a_callers_block_stored_or_added() {
 	let pre = [6u8; 32];
 	let p = ChallengeParams { version: 2, m: 144, k: 256, n: 272, t: 16, r: 64, epoch_length: 10 };
-	let job = Job::chosen(&p, matrix((p.m * p.k) as usize, "A in place"), matrix((p.n * p.k) as usize, "Bt")).unwrap();
-	let mut miner = Miner::new(&job, &pre, U256::from(3)).unwrap();
-	miner.try_nonce(2);
-	let exact = miner.denoised().unwrap();
-	let noise_seed = noise::noise_seed(&pre, &p, job.mode(), &job.commitments(), 2);
+	let operands = (matrix((p.m * p.k) as usize, "A in place"), matrix((p.n * p.k) as usize, "Bt"));
+	let case = Chosen::new(p, &pre, operands, 2);
+	let exact = &case.exact;
 	let (ldc, rows, cols) = (300u64, 130u32, 250u32);
 	for (kernel, accumulate) in KERNELS.iter().flat_map(|&k| [(k, false), (k, true)]) {
-		let input = Input {
-			params: p,
-			noise_seed,
-			difficulty: U256::from(3),
-			nonce_index: 0,
-			source: Source::Chosen { a: job.a(), bt: job.bt() },
-			out: Some(OutSpec { ldc, rows, cols, accumulate, fold: None }),
-		};
+		let input = case.input(Some(OutSpec { ldc, rows, cols, accumulate, fold: None }));
 		let got = run(&input, kernel).product;
 		let mut want = prefill(rows as usize * ldc as usize + 2 * ldc as usize);
 		want.truncate(rows as usize * ldc as usize);
@@ -448,25 +459,15 @@ fn a_remainder_of_the_depth_folds_into_the_correction() {
 		(ChallengeParams { version: 2, m: 128, k: 16384, n: 128, t: 16, r: 128, epoch_length: 10 }, 7),
 	] {
 		let (m, n) = (p.m as usize, p.n as usize);
-		let job = Job::chosen(&p, matrix(m * p.k as usize, "A fold"), matrix(n * p.k as usize, "Bt fold")).unwrap();
-		let mut miner = Miner::new(&job, &pre, U256::from(3)).unwrap();
-		miner.try_nonce(4);
-		let exact = miner.denoised().unwrap();
-		let noise_seed = noise::noise_seed(&pre, &p, job.mode(), &job.commitments(), 4);
+		let case = Chosen::new(p, &pre, (matrix(m * p.k as usize, "A fold"), matrix(n * p.k as usize, "Bt fold")), 4);
+		let exact = &case.exact;
 		let (rows, cols, ldc) = (m as u32 - 5, n as u32 - 3, n as u64 + 9);
 		// The remainder at the range's ends too (-64 negated is 64).
 		let mut rem_a = matrix(rows as usize * q as usize, "A rem");
 		let rem_bt = matrix(cols as usize * q as usize, "Bt rem");
 		rem_a[0] = -64;
 		for accumulate in [false, true] {
-			let input = Input {
-				params: p,
-				noise_seed,
-				difficulty: U256::from(3),
-				nonce_index: 0,
-				source: Source::Chosen { a: job.a(), bt: job.bt() },
-				out: Some(OutSpec { ldc, rows, cols, accumulate, fold: Some((q, &rem_a, &rem_bt)) }),
-			};
+			let input = case.input(Some(OutSpec { ldc, rows, cols, accumulate, fold: Some((q, &rem_a, &rem_bt)) }));
 			let mut want = prefill(rows as usize * ldc as usize);
 			for i in 0..rows as usize {
 				for j in 0..cols as usize {
