@@ -41,8 +41,8 @@ impl ResidentBt {
 		root: Hash32,
 		bt: &[i8],
 	) -> anyhow::Result<Arc<CudaSlice<i8>>> {
-		if let Some(at) = self.pieces.iter().position(|(r, len, _)| *r == root && *len == bt.len()) {
-			let entry = self.pieces.remove(at).unwrap_or_else(|| unreachable!("found at {at}"));
+		let found = self.pieces.iter().position(|(r, len, _)| *r == root && *len == bt.len());
+		if let Some(entry) = found.and_then(|at| self.pieces.remove(at)) {
 			let copy = entry.2.clone();
 			self.pieces.push_back(entry);
 			self.hits += 1;
