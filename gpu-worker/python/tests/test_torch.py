@@ -111,6 +111,32 @@ class Patched(unittest.TestCase):
                 self.assertLess(errors[8], errors[7], f"int8 is closer to float than 7 bits: {errors}")
                 self.assertLess(errors[8], 0.02)
 
+    def test_int8_products_split_only_the_sides_that_need_it(self):
+        """``_Int8Weight.product``: each side within -64..=63 goes through
+        as it is, the others as 7-bit parts; all four cases exact, and what
+        mined counts the parts' MACs."""
+        import mlpow.torch as mt
+
+        for device, backend in self.devices():
+            miner = mlpow.Miner.offline("64,64,64,16,32", 16, backend=backend)
+            try:
+                g = torch.Generator().manual_seed(3)
+                wide = torch.randint(-128, 128, (70, 130), generator=g, dtype=torch.int8).to(device)
+                narrow = torch.randint(-64, 64, (70, 130), generator=g, dtype=torch.int8).to(device)
+                for w_name, w in (("wide", wide), ("narrow", narrow)):
+                    product = mt._Int8Weight(miner)
+                    for x_name, x in (("wide", wide[:50]), ("narrow", narrow[:50])):
+                        with self.subTest(device=device, w=w_name, x=x_name):
+                            before = miner.stats()["macs"]
+                            got = product.product(x, w, x_fits7=x_name == "narrow")
+                            want = x.long() @ w.long().t()
+                            self.assertEqual(got.dtype, torch.int32)
+                            self.assertTrue(torch.equal(got.long(), want))
+                            parts = (2 if w_name == "wide" else 1) * (2 if x_name == "wide" else 1)
+                            self.assertEqual(miner.stats()["macs"] - before, parts * 50 * 130 * 70)
+            finally:
+                miner.close(timeout=0.5)
+
     def test_a_weight_changed_in_place_is_registered_again(self):
         import mlpow.torch as mt
 

@@ -46,6 +46,57 @@ def _halves(x, dim):
     return torch.cat([x >> 1, x & 1], dim=dim)
 
 
+def _fits7(x):
+    """Whether every value of the int8 tensor ``x`` is in -64..=63 (one look
+    at the values: a device sync for a CUDA tensor)."""
+    return x.numel() == 0 or bool(((x >= LOW) & (x <= HIGH)).all())
+
+
+class _Int8Weight:
+    """A layer's int8 weight ``w`` (``out x in``, any values) registered with
+    a miner, and its exact products ``x @ w.T`` for int8 ``x`` of any
+    values: a side outside -64..=63 goes through the miner as its two 7-bit
+    parts (``_halves``), so a product costs 1, 2 or 4 times its MACs, all of
+    them mining, and the blocks are recombined exactly.
+
+    The registration is a copy (on the weight's device: a CUDA weight stays
+    on the GPU), made again when the weight moves or changes in place
+    (``load_state_dict``: torch counts a tensor's versions)."""
+
+    def __init__(self, miner):
+        self.miner = miner
+        self.registered, self._key, self._split = None, None, False
+
+    def _register(self, w):
+        key = (w.device, w._version, w.data_ptr())
+        if self.registered is None or self._key != key:
+            self._split = not _fits7(w)
+            b = _halves(w.t(), dim=1) if self._split else w.t()  # in x out, or in x 2out
+            if w.device.type == "cpu":
+                b = b.contiguous()
+            self.registered, self._key = self.miner.register_weight(b), key
+        return self.registered
+
+    def product(self, x, w, x_fits7=None):
+        """The exact int32 ``x @ w.T`` (``x``: ``rows x in`` int8 on ``w``'s
+        device). ``x_fits7``: whether ``x`` is known to be in -64..=63; by
+        default looked at on the CPU and assumed not on a GPU (no sync)."""
+        weight = self._register(w)
+        if x_fits7 is None:
+            x_fits7 = x.device.type == "cpu" and _fits7(x)
+        rows, cols = x.shape[0], w.shape[0]
+        if x_fits7 and not self._split:
+            return self.miner.matmul(x, weight)
+        big = self.miner.matmul(x if x_fits7 else _halves(x, dim=0), weight).to(torch.int64)
+        if x_fits7:  # [x.wh | x.wl]
+            return (2 * big[:, :cols] + big[:, cols:]).to(torch.int32)
+        if not self._split:  # [xh.w ; xl.w]
+            return (2 * big[:rows] + big[rows:]).to(torch.int32)
+        hh, hl, lh, ll = big[:rows, :cols], big[:rows, cols:], big[rows:, :cols], big[rows:, cols:]
+        # Exact in int64; int8 products of depth up to 131072 fit int32.
+        return (4 * hh + 2 * (hl + lh) + ll).to(torch.int32)
+
+
 class MiningLinear(nn.Module):
     """A linear layer whose product mines: ``x`` quantized per row to 7
     bits, multiplied by the 7-bit weights through ``miner``, scaled back,
@@ -68,31 +119,17 @@ class MiningLinear(nn.Module):
         self.miner = miner
         # Registered with the miner on first use, on the weights' device: its
         # pieces are committed once, on the CPU or (a CUDA weight, copied
-        # into the miner's GPU memory) the GPU. The registration is a copy,
-        # so it is made again when the module moves or its weights change
-        # in place (`load_state_dict`: torch counts a tensor's versions).
-        self._weight, self._weight_key = None, None
+        # into the miner's GPU memory) the GPU.
+        self._int8 = _Int8Weight(miner)
 
-    def _registered(self):
-        key = (self.w7.device, self.w7._version)
-        if self._weight is None or self._weight_key != key:
-            b = self.w7.t()
-            if self.bits == 8:
-                b = _halves(b, dim=1)  # [B >> 1 | B & 1]: in x 2out
-            if self.w7.device.type == "cpu":
-                b = b.contiguous()
-            self._weight, self._weight_key = self.miner.register_weight(b), key
-        return self._weight
+    @property
+    def _weight(self):
+        return self._int8.registered
 
     def _product(self, xq):
-        """The exact int32 ``xq @ w7.T``: one product, or for ``bits=8`` the
-        four blocks of the halves' product recombined."""
-        if self.bits == 7:
-            return self.miner.matmul(xq, self._registered())
-        rows, cols = xq.shape[0], self.out_features
-        big = self.miner.matmul(_halves(xq, dim=0), self._registered()).to(torch.int64)
-        hh, hl, lh, ll = big[:rows, :cols], big[:rows, cols:], big[rows:, :cols], big[rows:, cols:]
-        return (4 * hh + 2 * (hl + lh) + ll).to(torch.int32)
+        """The exact int32 ``xq @ w7.T`` (one product; for ``bits=8`` the
+        parts' blocks recombined)."""
+        return self._int8.product(xq, self.w7, x_fits7=self.bits == 7)
 
     def forward(self, x):
         if torch.is_grad_enabled() and x.requires_grad:
@@ -110,15 +147,28 @@ class MiningLinear(nn.Module):
 
 
 def patch(model, miner, skip=(), bits=7):
-    """Replaces every ``nn.Linear`` of ``model`` (in place) by a
-    :class:`MiningLinear` on ``miner`` (``bits``: 7, or 8 for int8
-    resolution at 4x the MACs), except those whose qualified name is in
-    ``skip``; returns the names replaced."""
+    """Replaces the linear layers of ``model`` (in place) by mining ones on
+    ``miner``, except those whose qualified name is in ``skip``; returns the
+    names replaced. A float ``nn.Linear`` becomes a :class:`MiningLinear`
+    (``bits``: 7, or 8 for int8 resolution at 4x the MACs); a layer that is
+    quantized already (torchao's int8 weights, torch.ao's quantized linears)
+    keeps its own int8 weights and its library's arithmetic
+    (:mod:`mlpow.quantized`)."""
+    from .quantized import quantized_kind
+
     replaced = []
     for name, module in list(model.named_modules()):
         for child_name, child in list(module.named_children()):
             full = f"{name}.{child_name}" if name else child_name
-            if isinstance(child, nn.Linear) and full not in skip:
+            if full in skip:
+                continue
+            kind = quantized_kind(child)
+            if kind is not None:
+                device = child.weight.device if isinstance(child, nn.Linear) else torch.device("cpu")
+                setattr(module, child_name, kind(child, miner).to(device))
+            elif isinstance(child, nn.Linear):
                 setattr(module, child_name, MiningLinear(child, miner, bits).to(child.weight.device))
-                replaced.append(full)
+            else:
+                continue
+            replaced.append(full)
     return replaced
