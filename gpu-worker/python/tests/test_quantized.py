@@ -1,9 +1,10 @@
 """``mlpow.quantized``: layers of models that are quantized already (torch.ao's
 dynamic and static linears, torchao's int8 weights) swapped by
 ``mlpow.torch.patch`` for mining ones, whose outputs are bit for bit their
-library's own; and a published int8 transformer (all-MiniLM-L6-v2, as
-``scripts/setup-minilm.sh`` fetches it) through them. Skipped without torch
-(CI has none), torchao, or the MiniLM files, with the reason."""
+library's own; and a published int8-weight transformer (all-MiniLM-L6-v2,
+as ``scripts/setup-minilm.sh`` fetches it) mining through ``patch(...,
+bits=8)`` with the file's own int8 weights. Skipped without torch (CI has
+none), torchao, or the MiniLM files, with the reason."""
 
 import os
 import sys
@@ -166,6 +167,47 @@ class QuantizedLayers(unittest.TestCase):
         self.assertTrue(torch.equal(got, want))
         self.assertFalse(torch.equal(a * b + c, want), "the cases include ones where two roundings differ")
 
+    def test_what_is_not_mined_is_left_to_the_library(self):
+        """Fused kinds other than LinearReLU and other engines' layers are
+        not taken; an empty batch and non-finite input give the library's
+        own output; a refused layer leaves the model as it was."""
+        import torch.ao.nn.intrinsic.quantized as nniq
+        import torch.ao.quantization as tq
+
+        import mlpow.torch as mt
+        from mlpow.quantized import quantized_kind
+
+        class Tanh(nniq.LinearReLU):  # a subclass computes more than a linear
+            pass
+
+        self.assertIsNone(quantized_kind(Tanh(8, 4)))
+        engine = torch.backends.quantized.engine
+        try:
+            torch.backends.quantized.engine = "qnnpack"
+            self.assertIsNone(quantized_kind(tq.quantize_dynamic(net(), {nn.Linear}, dtype=torch.qint8)[0]))
+        finally:
+            torch.backends.quantized.engine = engine
+        reference = tq.quantize_dynamic(net(bias_last=True), {nn.Linear}, dtype=torch.qint8)
+        model = tq.quantize_dynamic(net(bias_last=True), {nn.Linear}, dtype=torch.qint8)
+        mt.patch(model, self.mined)
+        infinite, nan = self.inputs[0][:2].clone(), self.inputs[0][:2].clone()
+        infinite[1, 1], nan[0, 0] = -float("inf"), float("nan")
+        def run(layer, x):
+            try:
+                return layer(x)
+            except RuntimeError as e:  # fbgemm refuses NaN and an empty batch: so must its miner
+                return e
+
+        with torch.no_grad():
+            for x in (torch.zeros(0, 300), infinite, nan):
+                ref, got = run(reference, x), run(model, x)
+                if isinstance(ref, Exception):
+                    self.assertIsInstance(got, RuntimeError)
+                else:
+                    self.assertTrue(torch.equal(ref.nan_to_num(), got.nan_to_num()))
+            with self.assertRaises(TypeError):
+                model(self.inputs[0].double())
+
     def test_a_static_layer_refuses_a_float_input(self):
         import torch.ao.nn.quantized as nnq
 
@@ -219,8 +261,8 @@ def minilm_source():
 class PublishedTransformer(unittest.TestCase):
     def test_minilm_int8_embeds_the_same_mined_or_not(self):
         """all-MiniLM-L6-v2's 36 int8 weight matmuls, mining: its own int8
-        weights; embeddings identical mined and plain; as accurate as the
-        float reference on the shipped centroids' task."""
+        weights; embeddings identical mined and plain, close to the
+        reference's (the file's arithmetic), classified as it classifies."""
         source, why = minilm_source()
         if source is None:
             self.skipTest(why)
@@ -240,9 +282,9 @@ class PublishedTransformer(unittest.TestCase):
             self.assertTrue(out["weights_exact"], "the mining layers' weights are the file's int8")
             e = out["embeddings"]
             self.assertTrue((e["mined"] == e["plain"]).all(), f"{device}: mining changed the embeddings")
-            self.assertGreater(out["lowest_cosine_to_float"]["mined"], 0.99)
-            # One query per benchmark: classified as the float reference classifies them.
-            self.assertEqual(out["agreement"]["mined"][0], out["agreement"]["float"][0])
+            self.assertGreater(out["lowest_cosine_to_reference"]["mined"], 0.99)
+            # One query per benchmark: (nearly) each classified as the reference classifies it.
+            self.assertGreaterEqual(out["same_predictions"]["mined"], 0.9)
 
 
 if __name__ == "__main__":

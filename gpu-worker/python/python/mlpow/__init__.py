@@ -324,8 +324,8 @@ class Miner:
         hh, hl = big[:rows, :cols], big[:rows, cols:]
         lh, ll = big[rows:, :cols], big[rows:, cols:]
         out = 4 * hh + 2 * (hl + lh) + ll
-        # Exact in int64; int8 products of depth up to 131072 fit int32.
-        if a.shape[1] > 131072 and (out.abs().max() >= 2**31).item():
+        # Exact in int64; int8 products of depth up to 131071 fit int32.
+        if a.shape[1] > 131071 and ((out < -(2**31)) | (out >= 2**31)).any().item():
             raise OverflowError("the product does not fit int32")
         return out.to(torch.int32)
 

@@ -84,7 +84,7 @@ def matmul_int8(matmul7, a, b):
     The 7-bit parts of ``a`` (stacked as rows) and of ``b`` (as columns) go
     through one product, 1, 2 or 4 times the MACs, all of them mined where
     the product mines; its blocks are recombined exactly (int64, then
-    checked to fit int32: depths up to 131072 always do)."""
+    checked to fit int32: depths up to 131071 always do)."""
     a, b = np.asarray(a), np.asarray(b)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"shapes {a.shape} and {b.shape} do not multiply as matrices")

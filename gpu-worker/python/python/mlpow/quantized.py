@@ -14,11 +14,17 @@ computes. :func:`mlpow.torch.patch` swaps these layers in:
   output, like quantizing a float layer.
 - **torch.ao** (``torch.ao.quantization.quantize_dynamic``, the eager-mode
   static flow): ``torch.ao.nn.quantized.dynamic.Linear`` and
-  ``torch.ao.nn.quantized.Linear`` (and its fused ``LinearReLU``), qint8
-  weights per tensor or per channel, with zero points. The activation
-  quantization and requantization are fbgemm's (the ``x86`` and ``fbgemm``
-  engines'), including the two places where its compiled code rounds a
-  multiply and an add once (a fused multiply-add): emulated exactly here.
+  ``torch.ao.nn.quantized.Linear`` (each with its fused ``LinearReLU``; other
+  fused kinds are left as they are), qint8 weights per tensor or per
+  channel, with zero points. The activation quantization and requantization
+  are fbgemm's (the ``x86`` and ``fbgemm`` engines'; under another engine
+  the layers are not taken), including the two places where its compiled
+  code rounds a multiply and an add once (a fused multiply-add): emulated
+  exactly here. fbgemm's integer sum is exact on CPUs with VNNI; on older
+  ones its AVX2 kernel saturates for activations beyond 0..127, which
+  torch.ao's default observers avoid (``reduce_range``). An empty batch, or
+  a dynamic layer's input holding NaN or infinity, goes to the library's own
+  layer, unmined.
 
 The integer product of zero-pointed operands is the miner's product of the
 raw int8 values plus exact integer corrections (the zero points times row
@@ -30,9 +36,9 @@ import math
 import torch
 from torch import nn
 
-from .torch import _Int8Weight
+from .torch import _Int8Weight, _refuse_grad
 
-__all__ = ["MiningTorchaoLinear", "MiningDynamicLinear", "MiningStaticLinear", "quantized_kind"]
+__all__ = ["MiningTorchaoLinear", "MiningDynamicLinear", "MiningStaticLinear", "quantized_kind", "FBGEMM_ENGINES"]
 
 
 def _torchao_int8(weight):
@@ -42,27 +48,40 @@ def _torchao_int8(weight):
     return t.__name__ == "Int8Tensor" and t.__module__.startswith("torchao.")
 
 
+#: The engines whose linear arithmetic :class:`MiningDynamicLinear` and
+#: :class:`MiningStaticLinear` reproduce (``x86`` runs fbgemm for linears).
+FBGEMM_ENGINES = ("x86", "fbgemm")
+
+
+def _check_engine():
+    engine = torch.backends.quantized.engine
+    if engine not in FBGEMM_ENGINES:
+        raise RuntimeError(
+            f"torch.backends.quantized.engine is {engine!r}: the mining torch.ao layers compute fbgemm's arithmetic "
+            f"({' or '.join(FBGEMM_ENGINES)}), and another engine rounds differently"
+        )
+
+
 def quantized_kind(module):
     """The mining layer class for ``module`` when it is a quantized linear
-    layer this module takes, else None."""
+    layer this module takes, else None. torch.ao's layers are taken by their
+    exact types (a fused subclass, ``LinearTanh`` say, computes more than a
+    linear) and under fbgemm's engines only: elsewhere they stay as they
+    are, not mined."""
     if isinstance(module, nn.Linear) and _torchao_int8(module.weight):
         return MiningTorchaoLinear
-    ao = getattr(torch, "ao", None)
-    if ao is None or not hasattr(ao, "nn"):
+    if not hasattr(torch, "ao") or torch.backends.quantized.engine not in FBGEMM_ENGINES:
         return None
+    import torch.ao.nn.intrinsic.quantized as nniq
+    import torch.ao.nn.intrinsic.quantized.dynamic as nniqd
     import torch.ao.nn.quantized as nnq
     import torch.ao.nn.quantized.dynamic as nnqd
 
-    if isinstance(module, nnqd.Linear):
+    if type(module) in (nnqd.Linear, nniqd.LinearReLU):
         return MiningDynamicLinear if module._packed_params.dtype == torch.qint8 else None
-    if isinstance(module, nnq.Linear):
+    if type(module) in (nnq.Linear, nniq.LinearReLU):
         return MiningStaticLinear
     return None
-
-
-def _refuse_grad(x, name):
-    if torch.is_grad_enabled() and x.requires_grad:
-        raise RuntimeError(f"{name} is for inference: call the model under torch.no_grad()")
 
 
 class MiningTorchaoLinear(nn.Module):
@@ -140,10 +159,13 @@ def _fma32(a, b, c):
 
 class _AoWeight(nn.Module):
     """A torch.ao qint8 linear's weight: int8 values, float32 scales and
-    zero points per output channel (one per tensor repeated), bias."""
+    zero points per output channel (one per tensor repeated), bias; and the
+    library's own layer, which computes what is not mined (an empty batch,
+    values that are not finite)."""
 
     def __init__(self, module, miner):
         super().__init__()
+        _check_engine()
         w, bias = module._weight_bias()
         self.in_features, self.out_features = module.in_features, module.out_features
         if w.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
@@ -156,21 +178,28 @@ class _AoWeight(nn.Module):
         self.register_buffer("w", w.int_repr().contiguous())  # out x in
         self.register_buffer("w_scale", scales)
         self.register_buffer("w_zp", zps)
-        self.register_buffer("w_sums", self.w.to(torch.int64).sum(dim=1))
         self.register_buffer("bias", None if bias is None else bias.detach().float())
+        self.relu = "ReLU" in type(module).__name__
         self._int8 = _Int8Weight(miner)
+        # Not a submodule: a second `patch` must not find it.
+        self.__dict__["library"] = module
 
     def accumulate(self, q, zx):
         """fbgemm's int32 ``sum_k (q - zx)(w - zw)`` of uint8 rows ``q``
         (``rows x in``): the miner's product of ``q - o`` (int8, ``o`` picked
-        so it fits) by ``w``, and exact corrections in int64."""
+        so it fits) by ``w``, and exact corrections in int64. fbgemm's own
+        sum is exact on CPUs with VNNI (AVX-512 or AVX-VNNI); without, its
+        AVX2 kernel adds pairs of products in int16, which saturates for
+        activations beyond 0..127 (why torch.ao's observers reduce the
+        range), and there the exact sum here differs from fbgemm's."""
+        _check_engine()
         q = q.to(torch.int16)
         lo, hi = int(q.min()), int(q.max())
         o = lo + 64 if hi - lo <= 127 else 128  # 7 bits when the values span 128 or fewer
         acc = self._int8.product((q - o).to(torch.int8), self.w).to(torch.int64)
-        acc += (o - zx) * self.w_sums
+        acc += (o - zx) * self.w.to(torch.int64).sum(dim=1)
         acc -= self.w_zp * (q.to(torch.int64) - zx).sum(dim=1, keepdim=True)
-        return acc.to(torch.int32)  # |acc| < 2^31 for in <= 2^15, as fbgemm's
+        return acc.to(torch.int32)  # wraps as fbgemm's int32 sum does
 
 
 def _f32(v):
@@ -207,25 +236,35 @@ def _choose_qparams(x_min, x_max, qmin=0, qmax=127):
 
 
 class MiningDynamicLinear(_AoWeight):
-    """``torch.ao.nn.quantized.dynamic.Linear`` (qint8), mining: fbgemm's
-    dynamic quantization of the input (per tensor, 0..127), the exact
-    int32 product, its float output with a fused multiply-add."""
+    """``torch.ao.nn.quantized.dynamic.Linear`` (qint8; and its fused
+    ``LinearReLU``), mining: fbgemm's dynamic quantization of the input
+    (per tensor, 0..127; 0..255 for a layer saved before torch's version 4
+    of it), the exact int32 product, its float output with a fused
+    multiply-add."""
 
     def forward(self, x):
         _refuse_grad(x, "MiningDynamicLinear")
+        if x.dtype != torch.float32:
+            raise TypeError(f"a dynamic quantized linear takes float32 input, not {x.dtype}")
+        if x.numel() == 0 or not bool(torch.isfinite(x).all()):
+            return self.library(x)  # nothing to mine; the library says what NaN and inf become
         shape = x.shape
-        x = x.reshape(-1, self.in_features).float()
-        scale, zp = _choose_qparams(float(x.min()), float(x.max()))
+        x = x.reshape(-1, self.in_features)
+        version = getattr(self.library, "version", None)
+        scale, zp = _choose_qparams(float(x.min()), float(x.max()), qmax=127 if version and version >= 4 else 255)
         inv = _f32(1.0 / scale)  # fbgemm multiplies by the float32 reciprocal
         t = torch.clamp_max(x * inv, 2147483520.0)
         q = torch.clamp(torch.round(t) + zp, 0, 255).to(torch.uint8)
         acc = self.accumulate(q, zp).float()
         mult = torch.tensor(scale, dtype=torch.float32) * self.w_scale
         y = acc * mult if self.bias is None else _fma32(acc, mult, self.bias)
+        if self.relu:
+            y = y.clamp_min(0)
         return y.reshape(*shape[:-1], self.out_features)
 
     def extra_repr(self):
-        return f"in_features={self.in_features}, out_features={self.out_features}, torch.ao dynamic qint8, mining"
+        relu = ", ReLU" if self.relu else ""
+        return f"in_features={self.in_features}, out_features={self.out_features}, torch.ao dynamic qint8{relu}, mining"
 
 
 class MiningStaticLinear(_AoWeight):
@@ -235,11 +274,12 @@ class MiningStaticLinear(_AoWeight):
     def __init__(self, module, miner):
         super().__init__(module, miner)
         self.out_scale, self.out_zp = float(module.scale), int(module.zero_point)
-        self.relu = type(module).__name__ == "LinearReLU"
 
     def forward(self, x):
         if not x.is_quantized or x.dtype != torch.quint8:
             raise TypeError(f"MiningStaticLinear takes a quint8 tensor (a QuantStub's output), not {x.dtype}")
+        if x.numel() == 0:
+            return self.library(x)
         shape = x.shape
         q = x.int_repr().reshape(-1, self.in_features)
         sx, zx = x.q_scale(), x.q_zero_point()

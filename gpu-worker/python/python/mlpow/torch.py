@@ -15,6 +15,8 @@ exact whether or not it mined, so a model's outputs do not depend on the
 chain. Inference only.
 """
 
+import weakref
+
 import torch
 from torch import nn
 
@@ -52,6 +54,11 @@ def _fits7(x):
     return x.numel() == 0 or bool(((x >= LOW) & (x <= HIGH)).all())
 
 
+def _refuse_grad(x, name):
+    if torch.is_grad_enabled() and x.requires_grad:
+        raise RuntimeError(f"{name} is for inference: call the model under torch.no_grad()")
+
+
 class _Int8Weight:
     """A layer's int8 weight ``w`` (``out x in``, any values) registered with
     a miner, and its exact products ``x @ w.T`` for int8 ``x`` of any
@@ -60,41 +67,56 @@ class _Int8Weight:
     them mining, and the blocks are recombined exactly.
 
     The registration is a copy (on the weight's device: a CUDA weight stays
-    on the GPU), made again when the weight moves or changes in place
-    (``load_state_dict``: torch counts a tensor's versions)."""
+    on the GPU), made again when the layer's weight is another tensor, moves,
+    or changes in place through torch's operations (``load_state_dict``,
+    ``copy_``: torch counts a tensor's versions). Writes through ``.data``
+    are not counted, and not seen: register again (``patch`` anew)."""
 
     def __init__(self, miner):
         self.miner = miner
-        self.registered, self._key, self._split = None, None, False
+        self.registered, self._key, self._tensor, self._split = None, None, None, False
 
     def _register(self, w):
-        key = (w.device, w._version, w.data_ptr())
-        if self.registered is None or self._key != key:
+        try:
+            version = w._version
+        except RuntimeError:  # an inference-mode tensor: it cannot change in place
+            version = None
+        key = (w.device, version, w.data_ptr())
+        same = self._tensor is not None and self._tensor() is w
+        if self.registered is None or self._key != key or not same:
             self._split = not _fits7(w)
             b = _halves(w.t(), dim=1) if self._split else w.t()  # in x out, or in x 2out
             if w.device.type == "cpu":
                 b = b.contiguous()
-            self.registered, self._key = self.miner.register_weight(b), key
+            self.registered = self.miner.register_weight(b)
+            self._key, self._tensor = key, weakref.ref(w)
         return self.registered
 
     def product(self, x, w, x_fits7=None):
         """The exact int32 ``x @ w.T`` (``x``: ``rows x in`` int8 on ``w``'s
         device). ``x_fits7``: whether ``x`` is known to be in -64..=63; by
         default looked at on the CPU and assumed not on a GPU (no sync)."""
+        rows, cols = x.shape[0], w.shape[0]
+        if rows == 0:
+            return torch.zeros((0, cols), dtype=torch.int32, device=x.device)
         weight = self._register(w)
+        if x.device.type == "cpu":
+            x = x.contiguous()  # the miner reads host rows as they lie
         if x_fits7 is None:
             x_fits7 = x.device.type == "cpu" and _fits7(x)
-        rows, cols = x.shape[0], w.shape[0]
         if x_fits7 and not self._split:
             return self.miner.matmul(x, weight)
         big = self.miner.matmul(x if x_fits7 else _halves(x, dim=0), weight).to(torch.int64)
         if x_fits7:  # [x.wh | x.wl]
-            return (2 * big[:, :cols] + big[:, cols:]).to(torch.int32)
-        if not self._split:  # [xh.w ; xl.w]
-            return (2 * big[:rows] + big[rows:]).to(torch.int32)
-        hh, hl, lh, ll = big[:rows, :cols], big[:rows, cols:], big[rows:, :cols], big[rows:, cols:]
-        # Exact in int64; int8 products of depth up to 131072 fit int32.
-        return (4 * hh + 2 * (hl + lh) + ll).to(torch.int32)
+            out = 2 * big[:, :cols] + big[:, cols:]
+        elif not self._split:  # [xh.w ; xl.w]
+            out = 2 * big[:rows] + big[rows:]
+        else:
+            hh, hl, lh, ll = big[:rows, :cols], big[:rows, cols:], big[rows:, :cols], big[rows:, cols:]
+            out = 4 * hh + 2 * (hl + lh) + ll
+        # Exact in int64; int8 products of depth up to 131071 always fit
+        # int32, deeper ones wrap as int32 arithmetic (and torch's) does.
+        return out.to(torch.int32)
 
 
 class MiningLinear(nn.Module):
@@ -116,7 +138,6 @@ class MiningLinear(nn.Module):
         self.register_buffer("s_w", s_w)
         bias = linear.bias.detach().float() if linear.bias is not None else None
         self.register_buffer("bias", bias)
-        self.miner = miner
         # Registered with the miner on first use, on the weights' device: its
         # pieces are committed once, on the CPU or (a CUDA weight, copied
         # into the miner's GPU memory) the GPU.
@@ -132,8 +153,7 @@ class MiningLinear(nn.Module):
         return self._int8.product(xq, self.w7, x_fits7=self.bits == 7)
 
     def forward(self, x):
-        if torch.is_grad_enabled() and x.requires_grad:
-            raise RuntimeError("MiningLinear is for inference: call the model under torch.no_grad()")
+        _refuse_grad(x, "MiningLinear")
         shape = x.shape
         x7, s_x = _quantize(x.reshape(-1, self.in_features), dim=1, bits=self.bits)
         c = self._product(x7)
@@ -156,19 +176,20 @@ def patch(model, miner, skip=(), bits=7):
     (:mod:`mlpow.quantized`)."""
     from .quantized import quantized_kind
 
-    replaced = []
-    for name, module in list(model.named_modules()):
-        for child_name, child in list(module.named_children()):
+    # Every replacement is built (and can fail: a layer it cannot take)
+    # before any is swapped in, so a refusal leaves the model as it was.
+    swaps = []
+    for name, module in model.named_modules():
+        for child_name, child in module.named_children():
             full = f"{name}.{child_name}" if name else child_name
             if full in skip:
                 continue
             kind = quantized_kind(child)
             if kind is not None:
                 device = child.weight.device if isinstance(child, nn.Linear) else torch.device("cpu")
-                setattr(module, child_name, kind(child, miner).to(device))
+                swaps.append((module, child_name, full, kind(child, miner).to(device)))
             elif isinstance(child, nn.Linear):
-                setattr(module, child_name, MiningLinear(child, miner, bits).to(child.weight.device))
-            else:
-                continue
-            replaced.append(full)
-    return replaced
+                swaps.append((module, child_name, full, MiningLinear(child, miner, bits).to(child.weight.device)))
+    for module, child_name, _, replacement in swaps:
+        setattr(module, child_name, replacement)
+    return [full for _, _, full, _ in swaps]
