@@ -133,6 +133,9 @@ pub struct CpuLane {
 	seeded: SharedSeededJob,
 	/// This thread's `A` and `C`, kept from one batch to the next.
 	buffers: Option<Buffers>,
+	/// The same for puzzle v2 (noisy operands, product, scratch), kept
+	/// from one batch or useful piece to the next.
+	v2_buffers: Option<v2::Buffers>,
 	/// The parameters whose memory was last checked. Checked again only
 	/// when they change: once the buffers are held, `MemAvailable` no
 	/// longer counts them, and re-checking would refuse what already runs.
@@ -151,6 +154,7 @@ pub fn lanes(threads: usize) -> Vec<Box<dyn Lane>> {
 				shared: shared.clone(),
 				seeded: seeded.clone(),
 				buffers: None,
+				v2_buffers: None,
 				memory_checked: None,
 			}) as Box<dyn Lane>
 		})
@@ -167,8 +171,9 @@ impl CpuLane {
 		cancelled: &dyn Fn() -> bool,
 	) -> anyhow::Result<SearchReport> {
 		let matrices = self.seeded.get(job)?;
-		let mut miner =
-			v2::Miner::new(&matrices, &job.pre_hash, job.difficulty).map_err(|e| anyhow::anyhow!("bad job: {e}"))?;
+		let buffers = self.v2_buffers.take().unwrap_or_default();
+		let mut miner = v2::Miner::with_buffers(&matrices, &job.pre_hash, job.difficulty, buffers)
+			.map_err(|e| anyhow::anyhow!("bad job: {e}"))?;
 		let mut report = SearchReport::default();
 		for nonce in nonces {
 			if cancelled() {
@@ -178,6 +183,7 @@ impl CpuLane {
 			report.winners.extend(wins.into_iter().map(|w| Winner { id: w.verified.seal, seal: w.seal }));
 			report.nonces_done += 1;
 		}
+		self.v2_buffers = Some(miner.into_buffers());
 		Ok(report)
 	}
 }
@@ -199,6 +205,7 @@ impl Lane for CpuLane {
 			// Before allocating for new parameters, give back the old buffers
 			// so that they count as available.
 			self.buffers = None;
+			self.v2_buffers = None;
 			check_memory(&job.params, self.threads)?;
 			self.memory_checked = Some(job.params);
 		}
@@ -228,15 +235,18 @@ impl Lane for CpuLane {
 	fn multiply(&mut self, work: &Job, a: Arc<Operand>, bt: Arc<Operand>, nonce: u64) -> anyhow::Result<Multiplied> {
 		if self.memory_checked != Some(work.params) {
 			self.buffers = None;
+			self.v2_buffers = None;
 			check_memory(&work.params, self.threads)?;
 			self.memory_checked = Some(work.params);
 		}
 		let job = v2::Job::of(&work.params, a, bt).map_err(|e| anyhow::anyhow!("job piece: {e}"))?;
-		let mut miner =
-			v2::Miner::new(&job, &work.pre_hash, work.difficulty).map_err(|e| anyhow::anyhow!("bad work: {e}"))?;
+		let buffers = self.v2_buffers.take().unwrap_or_default();
+		let mut miner = v2::Miner::with_buffers(&job, &work.pre_hash, work.difficulty, buffers)
+			.map_err(|e| anyhow::anyhow!("bad work: {e}"))?;
 		let winners =
 			miner.try_nonce(nonce).into_iter().map(|w| Winner { id: w.verified.seal, seal: w.seal }).collect();
 		let product = miner.denoised().ok_or_else(|| anyhow::anyhow!("no nonce was mined"))?;
+		self.v2_buffers = Some(miner.into_buffers());
 		Ok(Multiplied { product, winners })
 	}
 

@@ -540,8 +540,10 @@ fn check_a(a: &[i8], rows: usize, depth: usize) -> Result<(), JobError> {
 
 /// Every value of the matrix `name` in the puzzle's range `-64..=63`.
 fn check_values(name: &str, values: &[i8]) -> Result<(), JobError> {
-	match values.iter().find(|v| !(-64..=63).contains(*v)) {
-		Some(v) => Err(JobError::Invalid(format!("{name} holds {v}, outside the puzzle's 7-bit range -64..=63"))),
+	match mlpow_primitives::v2::noise::first_out_of_range(values) {
+		Some(i) => {
+			Err(JobError::Invalid(format!("{name} holds {}, outside the puzzle's 7-bit range -64..=63", values[i])))
+		}
 		None => Ok(()),
 	}
 }

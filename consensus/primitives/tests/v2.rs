@@ -299,3 +299,30 @@ fn shared_operands_mine_like_jobs_of_their_own() {
 	let bt = Arc::new(Operand::chosen(&other_t, "Bt", n, weight).unwrap());
 	assert_eq!(Job::of(&p, a, bt).err(), Some(JobError::OtherShape("Bt")));
 }
+
+/// A miner on buffers handed over from miners of other shapes (larger,
+/// then smaller, each having mined) finds what a fresh one finds: the same
+/// winners and the same exact product.
+#[test]
+fn buffers_handed_on_mine_like_fresh_ones() {
+	use mlpow_primitives::v2::Buffers;
+	let small = ChallengeParams::DEV_V2;
+	let large = ChallengeParams { m: 128, n: 192, k: 128, ..small };
+	assert_eq!(large.validate(), Ok(()));
+	let d = U256::from(3);
+	let mut buffers = Buffers::default();
+	for (p, seed) in [(large, 50), (small, 51), (large, 52), (small, 53)] {
+		let job = chosen(&p, seed);
+		let mut fresh = Miner::new(&job, &PRE, d).unwrap();
+		let mut reused = Miner::with_buffers(&job, &PRE, d, buffers).unwrap();
+		for nonce in [seed, seed + 1] {
+			assert_eq!(fresh.try_nonce(nonce), reused.try_nonce(nonce), "{p:?} nonce {nonce}");
+			assert_eq!(fresh.denoised(), reused.denoised());
+		}
+		let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
+		let mut exact = vec![0; m * n];
+		kernel::gemm_naive(job.a(), job.bt(), m, n, k, &mut exact);
+		assert_eq!(reused.denoised(), Some(exact));
+		buffers = reused.into_buffers();
+	}
+}

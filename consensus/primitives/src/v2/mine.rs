@@ -11,9 +11,10 @@
 use super::{
 	commit::MerkleTree,
 	fused::{Fused, Scratch, Shape},
-	noise::{self, in_range, Commitments, Mode, Selections},
+	noise::{self, first_out_of_range, Commitments, Mode, Selections},
 	seal,
 	transcript::{ticket, ticket_key, State},
+	transpose::{transpose, transpose_i8},
 };
 use crate::{
 	params::{ChallengeParams, ParamsError, PUZZLE_V2},
@@ -111,11 +112,11 @@ impl Operand {
 		let (k, t) = (params.k as usize, params.t as usize);
 		check_matrix(which, &values, rows, k)?;
 		let tree = tree(&values, t, k);
-		Ok(Self { rows, k, t, transposed: transpose(&values, rows, k), values, tree: Some(tree) })
+		Ok(Self { rows, k, t, transposed: transpose_i8(&values, rows, k), values, tree: Some(tree) })
 	}
 
 	fn seeded(rows: usize, k: usize, t: usize, values: Vec<i8>) -> Self {
-		Self { rows, k, t, transposed: transpose(&values, rows, k), values, tree: None }
+		Self { rows, k, t, transposed: transpose_i8(&values, rows, k), values, tree: None }
 	}
 
 	/// The values, `rows x k` row-major.
@@ -236,10 +237,10 @@ fn check_matrix(which: &'static str, matrix: &[i8], rows: usize, k: usize) -> Re
 	if matrix.len() != rows * k {
 		return Err(JobError::WrongSize(which, rows * k, matrix.len()));
 	}
-	if let Some(i) = matrix.iter().position(|&v| !in_range(v)) {
-		return Err(JobError::OutOfRange(which, i, matrix[i]));
+	match first_out_of_range(matrix) {
+		Some(i) => Err(JobError::OutOfRange(which, i, matrix[i])),
+		None => Ok(()),
 	}
-	Ok(())
 }
 
 fn check_params(params: &ChallengeParams) -> Result<(), JobError> {
@@ -268,6 +269,19 @@ struct NonceNoise {
 	g_l: Vec<i8>,
 }
 
+/// One nonce's noisy `A'` and `Bt'`, its product and the fused kernel's
+/// scratch: allocated once and handed from one [`Miner`] to the next
+/// ([`Miner::with_buffers`], [`Miner::into_buffers`]), so a miner that
+/// starts a `Miner` per job piece does not allocate and zero them every
+/// piece.
+#[derive(Default)]
+pub struct Buffers {
+	a: Vec<i8>,
+	bt: Vec<i8>,
+	c: Vec<i32>,
+	scratch: Scratch,
+}
+
 /// Mining state for one job under one header.
 pub struct Miner<'j> {
 	job: &'j Job,
@@ -285,6 +299,12 @@ pub struct Miner<'j> {
 impl<'j> Miner<'j> {
 	/// Mining `job` for the header with `pre_hash` at `difficulty`; a seeded job only for the header it was made for.
 	pub fn new(job: &'j Job, pre_hash: &Hash32, difficulty: U256) -> Result<Self, JobError> {
+		Self::with_buffers(job, pre_hash, difficulty, Buffers::default())
+	}
+
+	/// Like [`Self::new`], reusing `buffers` (resized only if the shape
+	/// changed; every nonce overwrites their contents before reading them).
+	pub fn with_buffers(job: &'j Job, pre_hash: &Hash32, difficulty: U256, buffers: Buffers) -> Result<Self, JobError> {
 		let target = target(difficulty).ok_or(JobError::ZeroDifficulty)?;
 		if let Source::Seeded { pre_hash: built_for, .. } = &job.source {
 			if built_for != pre_hash {
@@ -293,18 +313,27 @@ impl<'j> Miner<'j> {
 		}
 		let p = job.params;
 		let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
+		let Buffers { mut a, mut bt, mut c, scratch } = buffers;
+		a.resize(m * k, 0);
+		bt.resize(n * k, 0);
+		c.resize(m * n, 0);
 		Ok(Self {
 			job,
 			pre_hash: *pre_hash,
 			target,
 			kernel: Fused::best(),
-			a: vec![0; m * k],
-			bt: vec![0; n * k],
-			c: vec![0; m * n],
+			a,
+			bt,
+			c,
 			states: vec![[0; 16]; p.tickets_per_nonce() as usize],
-			scratch: Scratch::default(),
+			scratch,
 			noise: None,
 		})
+	}
+
+	/// Gives the buffers back for the next miner.
+	pub fn into_buffers(self) -> Buffers {
+		Buffers { a: self.a, bt: self.bt, c: self.c, scratch: self.scratch }
 	}
 
 	/// Uses a specific fused kernel (tests and benchmarks).
@@ -371,23 +400,14 @@ impl<'j> Miner<'j> {
 		// (A * G^T)[x][y] = sum_q as_sel[x][q] * G_L[y][q]; and likewise
 		// bs_sel[y][q] = sum of Bt'[y][z] over s_z = q for (E * Bt'^T).
 		// On the transposed matrices, column z is a contiguous row: add it to
-		// the row of sums its selection names (`sums[q]` has `count` lanes).
-		let add = |sums: &mut [i32], count: usize, q: u8, row: &[i8]| {
-			for (d, &v) in sums[q as usize * count..][..count].iter_mut().zip(row) {
-				*d += v as i32;
-			}
-		};
+		// the row of sums its selection names.
 		let mut as_t = vec![0i32; r * m];
-		for (z, &q) in nz.sel.bt.iter().enumerate() {
-			add(&mut as_t, m, q, &self.job.a.transposed[z * m..][..m]);
-		}
+		add_selected(&mut as_t, m, &nz.sel.bt, &self.job.a.transposed, None);
 		// Bt' = Bt + G with G[y][z] = G_L[y][s'_z]: sum both parts.
 		let g_t = transpose(&nz.g_l, n, r);
 		let mut bs_t = vec![0i32; r * n];
-		for (z, &q) in nz.sel.a.iter().enumerate() {
-			add(&mut bs_t, n, q, &self.job.bt.transposed[z * n..][..n]);
-			add(&mut bs_t, n, q, &g_t[nz.sel.bt[z] as usize * n..][..n]);
-		}
+		add_selected(&mut bs_t, n, &nz.sel.a, &self.job.bt.transposed, None);
+		add_selected(&mut bs_t, n, &nz.sel.a, &g_t, Some(&nz.sel.bt));
 		let as_sel = transpose(&as_t, r, m);
 		let bs_sel = transpose(&bs_t, r, n);
 		// Each selection value occurs exactly once per chunk, so a column sum
@@ -433,22 +453,36 @@ impl<'j> Miner<'j> {
 	}
 }
 
+/// `sums[dst[z]] += rows[src[z]]` for every `z` (`src` the identity when
+/// `None`), on rows of `count` values: the noise removal's column sums by
+/// selection. Compiled for AVX2 where the CPU has it (the crate's baseline
+/// is SSE2), which widens and adds 8 values an instruction.
+fn add_selected(sums: &mut [i32], count: usize, dst: &[u8], rows: &[i8], src: Option<&[u8]>) {
+	#[cfg(all(feature = "std", target_arch = "x86_64"))]
+	if std::is_x86_feature_detected!("avx2") {
+		// SAFETY: AVX2 is present (checked just above).
+		return unsafe { add_selected_avx2(sums, count, dst, rows, src) };
+	}
+	add_selected_portable(sums, count, dst, rows, src)
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+unsafe fn add_selected_avx2(sums: &mut [i32], count: usize, dst: &[u8], rows: &[i8], src: Option<&[u8]>) {
+	add_selected_portable(sums, count, dst, rows, src)
+}
+
+#[inline(always)]
+fn add_selected_portable(sums: &mut [i32], count: usize, dst: &[u8], rows: &[i8], src: Option<&[u8]>) {
+	for (z, &q) in dst.iter().enumerate() {
+		let row = src.map_or(z, |s| s[z] as usize);
+		for (d, &v) in sums[q as usize * count..][..count].iter_mut().zip(&rows[row * count..][..count]) {
+			*d += v as i32;
+		}
+	}
+}
+
 /// 16-bit values as pairs in 32 bits, low half first.
 fn pairs(v: &[i16]) -> impl Iterator<Item = u32> + '_ {
 	v.chunks_exact(2).map(|p| (p[0] as u16 as u32) | ((p[1] as u16 as u32) << 16))
-}
-
-/// `rows x cols` row-major into `cols x rows`, in 16 x 16 blocks.
-fn transpose<T: Copy + Default>(v: &[T], rows: usize, cols: usize) -> Vec<T> {
-	let mut out = vec![T::default(); rows * cols];
-	for r0 in (0..rows).step_by(16) {
-		for c0 in (0..cols).step_by(16) {
-			for r in r0..rows.min(r0 + 16) {
-				for c in c0..cols.min(c0 + 16) {
-					out[c * rows + r] = v[r * cols + c];
-				}
-			}
-		}
-	}
-	out
 }

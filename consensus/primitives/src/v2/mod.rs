@@ -17,8 +17,9 @@ pub mod mine;
 pub mod noise;
 pub mod seal;
 pub mod transcript;
+mod transpose;
 pub mod verify;
 
-pub use mine::{Job, JobError, Miner, Winner};
+pub use mine::{Buffers, Job, JobError, Miner, Winner};
 pub use noise::Mode;
 pub use verify::verify_v2;

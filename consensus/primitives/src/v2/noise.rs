@@ -54,6 +54,21 @@ pub fn in_range(v: i8) -> bool {
 	(INPUT_MIN..=INPUT_MAX).contains(&v)
 }
 
+/// The index of the first value of `values` outside `-64..=63`, if any.
+/// Miners check every piece they commit, so this is one OR of `v + 64` over
+/// each stretch of 16 KiB (its top bit is clear exactly in range; no early
+/// exit inside a stretch, so it vectorises), and the position is looked for
+/// only in a stretch that fails.
+pub fn first_out_of_range(values: &[i8]) -> Option<usize> {
+	const STRETCH: usize = 1 << 14;
+	for (s, part) in values.chunks(STRETCH).enumerate() {
+		if part.iter().fold(0u8, |bits, &v| bits | (v as u8).wrapping_add(64)) & 0x80 != 0 {
+			return part.iter().position(|&v| !in_range(v)).map(|i| s * STRETCH + i);
+		}
+	}
+	None
+}
+
 /// Where the matrices of a v2 seal come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -295,6 +310,26 @@ mod x86 {
 mod tests {
 	use super::*;
 	use alloc::{vec, vec::Vec};
+
+	#[test]
+	fn the_first_value_out_of_range_is_found_in_any_stretch() {
+		assert_eq!(first_out_of_range(&[]), None);
+		let mut v = vec![0i8; 3 * (1 << 14) + 5];
+		for (i, x) in v.iter_mut().enumerate() {
+			*x = [-64, 63, 0, -1][i % 4];
+		}
+		assert_eq!(first_out_of_range(&v), None);
+		for bad in [64i8, -65, 127, -128] {
+			for at in [0, 1 << 14, (1 << 14) - 1, 2 * (1 << 14) + 7, v.len() - 1] {
+				let (mut w, last) = (v.clone(), v.len() - 1);
+				w[at] = bad;
+				if at != last {
+					w[last] = bad; // a later one too: the first is the one reported
+				}
+				assert_eq!(first_out_of_range(&w), Some(at), "{bad} at {at}");
+			}
+		}
+	}
 
 	#[test]
 	fn seven_bit_map_is_uniform_and_in_range() {
