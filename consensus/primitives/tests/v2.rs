@@ -315,6 +315,7 @@ fn buffers_handed_on_mine_like_fresh_ones() {
 		let job = chosen(&p, seed);
 		let mut fresh = Miner::new(&job, &PRE, d).unwrap();
 		let mut reused = Miner::with_buffers(&job, &PRE, d, buffers).unwrap();
+		assert!(reused.noisy_product().is_empty(), "no product before a nonce, whatever the buffers held");
 		for nonce in [seed, seed + 1] {
 			assert_eq!(fresh.try_nonce(nonce), reused.try_nonce(nonce), "{p:?} nonce {nonce}");
 			assert_eq!(fresh.denoised(), reused.denoised());
@@ -325,4 +326,15 @@ fn buffers_handed_on_mine_like_fresh_ones() {
 		assert_eq!(reused.denoised(), Some(exact));
 		buffers = reused.into_buffers();
 	}
+}
+
+/// An operand's size is checked without overflow: rows whose product with
+/// `k` wraps to the length given are refused, not transposed.
+#[test]
+fn an_operand_whose_size_overflows_is_refused() {
+	use mlpow_primitives::v2::{mine::Operand, JobError};
+	let p = ChallengeParams::DEV_V2;
+	let rows = 1usize << (usize::BITS - p.k.trailing_zeros());
+	assert_eq!(rows.wrapping_mul(p.k as usize), 0);
+	assert!(matches!(Operand::chosen(&p, "A", rows, vec![]), Err(JobError::WrongSize("A", usize::MAX, 0))));
 }

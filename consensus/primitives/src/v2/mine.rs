@@ -234,8 +234,9 @@ pub fn chosen_seal(id: &Seal, a: &Operand, bt: &Operand) -> Vec<u8> {
 
 /// `matrix` holds `rows x k` values, each in `-64..=63`.
 fn check_matrix(which: &'static str, matrix: &[i8], rows: usize, k: usize) -> Result<(), JobError> {
-	if matrix.len() != rows * k {
-		return Err(JobError::WrongSize(which, rows * k, matrix.len()));
+	match rows.checked_mul(k) {
+		Some(len) if len == matrix.len() => {}
+		len => return Err(JobError::WrongSize(which, len.unwrap_or(usize::MAX), matrix.len())),
 	}
 	match first_out_of_range(matrix) {
 		Some(i) => Err(JobError::OutOfRange(which, i, matrix[i])),
@@ -376,8 +377,12 @@ impl<'j> Miner<'j> {
 		nonces.into_iter().find_map(|nonce| self.try_nonce(nonce).into_iter().next())
 	}
 
-	/// The noisy product `A' * Bt'^T` of the last nonce (`m x n`).
+	/// The noisy product `A' * Bt'^T` of the last nonce (`m x n`); empty
+	/// before the first (the buffers may hold another miner's).
 	pub fn noisy_product(&self) -> &[i32] {
+		if self.noise.is_none() {
+			return &[];
+		}
 		&self.c
 	}
 

@@ -19,7 +19,9 @@ pub(crate) fn transpose<T: Copy + Default>(v: &[T], rows: usize, cols: usize) ->
 
 /// [`transpose`] for bytes, 16 x 16 blocks at a time where they are whole.
 pub(crate) fn transpose_i8(v: &[i8], rows: usize, cols: usize) -> Vec<i8> {
-	assert_eq!(v.len(), rows * cols, "a {rows} x {cols} matrix");
+	// Checked: the SSE2 blocks below read by pointer, so a product that
+	// wrapped must not pass for the length.
+	assert_eq!(rows.checked_mul(cols), Some(v.len()), "a {rows} x {cols} matrix");
 	let mut out = vec![0i8; rows * cols];
 	#[cfg(target_arch = "x86_64")]
 	{
