@@ -248,12 +248,18 @@ def main() -> int:
     parser.add_argument("--per-benchmark", type=int, default=None, help="queries per benchmark (default: all)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the miner then multiplies on the GPU)")
     parser.add_argument("--source", help="an .npz from minilm_data.py, or the packages' directory (default: found)")
+    parser.add_argument(
+        "--params",
+        default="64,64,64,16,32",
+        help="the puzzle's m,k,n,t,r (default dev-v2's: pieces of 64 x 62 x 64; 256,384,256,16,32 fits the model's depths)",
+    )
+    parser.add_argument("--difficulty", type=int, default=320, help="the offline work's difficulty")
     args = parser.parse_args()
     source = read(args.source)
     backend = "cuda" if args.device.startswith("cuda") else "cpu"
-    # dev-v2 pieces (64 x 64 x 62), about one winner in 20 nonces (an
-    # offline miner keeps 64 for found(), and drops the rest).
-    mined = mlpow.Miner.offline("64,64,64,16,32", 320, backend=backend)
+    # At dev-v2, about one winner in 20 nonces (an offline miner keeps 64
+    # for found(), and drops the rest).
+    mined = mlpow.Miner.offline(args.params, args.difficulty, backend=backend)
     plain = mlpow.Miner("ws://127.0.0.1:1", backend=backend)
     out = compare({"mined": mined, "plain": plain}, args.per_benchmark, args.device, source)
     stats = mined.stats()
