@@ -268,17 +268,10 @@ class PublishedTransformer(unittest.TestCase):
             self.skipTest(why)
         import minilm_int8
 
-        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-        for device in devices:
-            backend = "cuda" if device == "cuda" else "cpu"
-            mined = mlpow.Miner.offline("64,64,64,16,32", 320, backend=backend)
-            plain = mlpow.Miner("ws://127.0.0.1:1", backend=backend)
-            try:
-                out = minilm_int8.compare({"mined": mined, "plain": plain}, 1, device, source)
-                self.assertGreater(mined.stats()["macs_mined"], 0)
-            finally:
-                mined.close(timeout=0.5)
-                plain.close(timeout=0.5)
+        from test_torch import on_each_device
+
+        for device, out, mined in on_each_device(lambda miners, device: minilm_int8.compare(miners, 1, device, source)):
+            self.assertGreater(mined["macs_mined"], 0)
             self.assertTrue(out["weights_exact"], "the mining layers' weights are the file's int8")
             e = out["embeddings"]
             self.assertTrue((e["mined"] == e["plain"]).all(), f"{device}: mining changed the embeddings")

@@ -173,6 +173,25 @@ class Patched(unittest.TestCase):
             miner.close(timeout=0.5)
 
 
+def on_each_device(run):
+    """``run(miners, device)`` on the CPU and, where there is one, on CUDA,
+    with ``miners`` a miner that mines (offline, dev-v2 pieces, a winner in
+    about 20 nonces) and one without work (the plain path), as
+    ``{"mined": .., "plain": ..}``: ``[(device, run's result, the mined
+    one's stats)]``."""
+    results = []
+    for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+        backend = "cuda" if device == "cuda" else "cpu"
+        mined = mlpow.Miner.offline("64,64,64,16,32", 320, backend=backend)
+        plain = mlpow.Miner("ws://127.0.0.1:1", backend=backend)
+        try:
+            results.append((device, run({"mined": mined, "plain": plain}, device), mined.stats()))
+        finally:
+            mined.close(timeout=0.5)
+            plain.close(timeout=0.5)
+    return results
+
+
 # The MLPerf Tiny autoencoder's example (clients/python/examples), or the
 # copy the GPU bundle carries beside this file.
 MLPERF = Path(
@@ -192,17 +211,8 @@ class PublishedModel(unittest.TestCase):
         sys.path.insert(0, str(MLPERF))
         import torch_model
 
-        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-        for device in devices:
-            backend = "cuda" if device == "cuda" else "cpu"
-            mined = mlpow.Miner.offline("64,64,64,16,32", 320, backend=backend)
-            plain = mlpow.Miner("ws://127.0.0.1:1", backend=backend)
-            try:
-                out = torch_model.compare(64, {"mined": mined, "plain": plain}, device)
-                self.assertGreater(mined.stats()["macs_mined"], 0)
-            finally:
-                mined.close(timeout=0.5)
-                plain.close(timeout=0.5)
+        for device, out, mined in on_each_device(lambda miners, device: torch_model.compare(64, miners, device)):
+            self.assertGreater(mined["macs_mined"], 0)
             self.assertTrue(np.array_equal(out["mined"], out["plain"]), f"{device}: mining changed the scores")
             rho, rel = out["agreement"]["mined"]
             self.assertGreater(rho, 0.95, f"{device}: rank correlation with the reference")
