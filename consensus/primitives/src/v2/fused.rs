@@ -80,7 +80,7 @@ impl Fused {
 			Fused::Avx512Vnni if self.available() && shape.r.is_multiple_of(4) => {
 				// SAFETY: AVX-512 VNNI and AVX2 are present (checked just
 				// above), the shapes were checked, and 4 divides r and so k.
-				unsafe { x86::run_avx512vnni(scratch, a, bt, shape, c, states) }
+				unsafe { vnni::run_avx512vnni(scratch, a, bt, shape, c, states) }
 			}
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
 			Fused::Avx2 | Fused::Avx512Vnni if Fused::Avx2.available() => {
@@ -225,6 +225,10 @@ pub(crate) fn paired_sub(kernel: Fused, l: &[u32], r: &[u32], m: usize, n: usize
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[path = "fused_vnni.rs"]
+mod vnni;
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod x86 {
 	use super::{reduce, Shape, State};
 	use core::arch::x86_64::*;
@@ -253,7 +257,7 @@ mod x86 {
 	/// re-laid as `panel[p * 16 + y]`: one z-pair of 16 columns is two loads.
 	/// Transposes 8 x 8 blocks of `u32` in registers.
 	#[target_feature(enable = "avx2")]
-	unsafe fn pack_panel(rows: &[u32], kp: usize, col0: usize, panel: &mut [u32]) {
+	pub(super) unsafe fn pack_panel(rows: &[u32], kp: usize, col0: usize, panel: &mut [u32]) {
 		let whole = kp / 8 * 8;
 		for y0 in [0, 8] {
 			for p0 in (0..whole).step_by(8) {
@@ -391,93 +395,6 @@ mod x86 {
 				let col0 = tj * t + y0;
 				pack_panel(bp, kp, col0, panel);
 				panel_pass(ap, kp, panel, m, r / 2, Some((folds, t, y0)), c, n, col0, Out::Store);
-			}
-			for ti in 0..m / t {
-				states[ti * (n / t) + tj] = reduce(&folds[ti * t * t..][..t * t], t);
-			}
-		}
-	}
-
-	/// Rows of the left operand per micro-tile of the VNNI pass; 16 columns
-	/// (one vector) each.
-	const MR_VNNI: usize = 8;
-
-	/// i8 values as quads: `out[q]` holds `v[4q .. 4q + 4]` little-endian,
-	/// each byte XORed with `flip` (0x80 makes a signed byte `b` the
-	/// unsigned `b + 128` that `vpdpbusd` wants on its left).
-	fn quad_rows(v: &[i8], flip: u32, out: &mut Vec<u32>) {
-		out.clear();
-		out.extend(
-			v.chunks_exact(4).map(|q| u32::from_le_bytes([q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8]) ^ flip),
-		);
-	}
-
-	/// The fused product with `vpdpbusd`: `A' + 128` (unsigned) against
-	/// `Bt'` (signed), four of `k` per lane, one output per lane. Each lane
-	/// then holds the true running sum plus `128` times the sum of its
-	/// column of `Bt'` so far, which depends on the column alone: `bias`
-	/// holds it at every chunk's end, and the fold and the product take it
-	/// away (wrapping, so exact mod `2^32` as the transcript's sums are).
-	#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
-	pub(super) unsafe fn run_avx512vnni(
-		scratch: &mut super::Scratch,
-		a: &[i8],
-		bt: &[i8],
-		s: Shape,
-		c: &mut [i32],
-		states: &mut [State],
-	) {
-		let Shape { m, n, k, t, r } = s;
-		let (kq, chunks) = (k / 4, k / r);
-		let super::Scratch { a_pairs: aq, b_pairs: bq, panel, folds } = scratch;
-		quad_rows(a, 0x8080_8080, aq);
-		quad_rows(bt, 0, bq);
-		// bias[ch * n + y] = 128 * (sum of Bt'[y][z] for z below chunk ch's end).
-		let mut bias = vec![0i32; chunks * n];
-		for y in 0..n {
-			let mut sum = 0i32;
-			for ch in 0..chunks {
-				sum = bt[y * k + ch * r..][..r].iter().fold(sum, |s, &v| s.wrapping_add(v as i32));
-				bias[ch * n + y] = sum.wrapping_mul(128);
-			}
-		}
-		panel.resize(kq * 16, 0);
-		folds.resize(m * t, 0);
-		let per_chunk = r / 4;
-		for tj in 0..n / t {
-			folds.iter_mut().for_each(|f| *f = 0);
-			for y0 in (0..t).step_by(16) {
-				let col0 = tj * t + y0;
-				pack_panel(bq, kq, col0, panel);
-				for x0 in (0..m).step_by(MR_VNNI) {
-					let mut acc = [_mm512_setzero_si512(); MR_VNNI];
-					for ch in 0..chunks {
-						for q in ch * per_chunk..(ch + 1) * per_chunk {
-							// SAFETY: q < kq, so 16 u32s at q*16 lie in `panel`.
-							let b = _mm512_loadu_si512(panel.as_ptr().add(q * 16) as *const __m512i);
-							for (i, acc_row) in acc.iter_mut().enumerate() {
-								// SAFETY: row x0+i < m (m is a multiple of t, itself of 16) and q < kq.
-								let av = _mm512_set1_epi32(*aq.get_unchecked((x0 + i) * kq + q) as i32);
-								*acc_row = _mm512_dpbusd_epi32(*acc_row, av, b);
-							}
-						}
-						// SAFETY: 16 i32s of chunk ch's biases from column col0 (col0 + 16 <= n).
-						let bv = _mm512_loadu_si512(bias.as_ptr().add(ch * n + col0) as *const __m512i);
-						for (i, acc_row) in acc.iter().enumerate() {
-							// SAFETY: 16 u32s at row x0+i, column y0 (y0 + 16 <= t) of the folds.
-							let fp = folds.as_mut_ptr().add((x0 + i) * t + y0) as *mut __m512i;
-							let sum = _mm512_sub_epi32(*acc_row, bv);
-							_mm512_storeu_si512(fp, _mm512_xor_si512(_mm512_loadu_si512(fp), sum));
-						}
-					}
-					// SAFETY: as above, the last chunk's biases.
-					let bv = _mm512_loadu_si512(bias.as_ptr().add((chunks - 1) * n + col0) as *const __m512i);
-					for (i, acc_row) in acc.iter().enumerate() {
-						// SAFETY: 16 i32s of row x0+i from column col0 (col0 + 16 <= n).
-						let cp = c.as_mut_ptr().add((x0 + i) * n + col0) as *mut __m512i;
-						_mm512_storeu_si512(cp, _mm512_sub_epi32(*acc_row, bv));
-					}
-				}
 			}
 			for ti in 0..m / t {
 				states[ti * (n / t) + tj] = reduce(&folds[ti * t * t..][..t * t], t);
