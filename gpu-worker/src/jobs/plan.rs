@@ -205,10 +205,14 @@ pub fn padded(
 	k: usize,
 ) -> Vec<i8> {
 	debug_assert!(rows.len() <= height && depth.len() <= k);
-	let mut out = vec![0i8; height * k];
-	for (dst, row) in out.chunks_exact_mut(k).zip(rows.clone()) {
-		dst[..depth.len()].copy_from_slice(&matrix[row * width..][depth.clone()]);
+	// Row by row, each written once (no zeroing pass first: a piece is
+	// megabytes, and for a whole piece every byte is the matrix's).
+	let mut out = Vec::with_capacity(height * k);
+	for row in rows.clone() {
+		out.extend_from_slice(&matrix[row * width..][depth.clone()]);
+		out.resize(out.len() + k - depth.len(), 0);
 	}
+	out.resize(height * k, 0);
 	out
 }
 

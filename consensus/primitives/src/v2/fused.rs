@@ -9,6 +9,7 @@
 
 use super::transcript::{reduce, State};
 use alloc::vec;
+use core::mem::MaybeUninit;
 
 /// The fused kernels; [`Fused::best`] picks the fastest this CPU runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,12 +96,14 @@ impl Fused {
 /// Working memory of the fused kernels, reusable across calls of any shape.
 #[derive(Default)]
 pub struct Scratch {
-	/// `A'` and `Bt'` as 16-bit pairs (quads of bytes for the VNNI kernel).
+	/// `A'` and `Bt'` as 16-bit pairs (the AVX2 kernel; the VNNI kernel
+	/// reads the bytes as they are).
 	#[allow(dead_code)]
 	a_pairs: alloc::vec::Vec<u32>,
 	#[allow(dead_code)]
 	b_pairs: alloc::vec::Vec<u32>,
-	/// One 16-column panel of `Bt'`, and one tile column's fold registers.
+	/// One or two 16-column panels of `Bt'`, and the fold registers of one
+	/// or two tile columns.
 	#[allow(dead_code)]
 	panel: alloc::vec::Vec<u32>,
 	#[allow(dead_code)]
@@ -195,20 +198,38 @@ fn dot4(a: &[i8], b0: &[i8], b1: &[i8], b2: &[i8], b3: &[i8]) -> [i32; 4] {
 	[s0, s1, s2, s3]
 }
 
-/// `c[x][y] -= dot(l[x], r[y])` over rows of 16-bit values stored as pairs
+/// `out[x][y] = c[x][y] - dot(l[x], r[y])` over rows of 16-bit values stored as pairs
 /// (`u32`, low half first): `l` is `m x kp` pairs, `r` is `n x kp`. The
-/// noise removal's kernel ([`super::mine`]); `m` and `n` are multiples of 16.
-/// `kernel` picks the AVX2 path when it is [`Fused::Avx2`] or
-/// [`Fused::Avx512Vnni`] and AVX2 is available.
-pub(crate) fn paired_sub(kernel: Fused, l: &[u32], r: &[u32], m: usize, n: usize, kp: usize, c: &mut [i32]) {
-	assert!(l.len() == m * kp && r.len() == n * kp && c.len() == m * n && m.is_multiple_of(16) && n.is_multiple_of(16));
+/// noise removal's kernel ([`super::denoise`]); `m` and `n` are multiples
+/// of 16. Every element of `out` is written (so it may start uninitialised).
+/// `kernel` picks the VNNI path (`vpdpwssd`) for [`Fused::Avx512Vnni`]
+/// where the CPU has it, else the AVX2 path (`vpmaddwd`) where AVX2 is.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn paired_sub(
+	kernel: Fused,
+	l: &[u32],
+	r: &[u32],
+	m: usize,
+	n: usize,
+	kp: usize,
+	c: &[i32],
+	out: &mut [MaybeUninit<i32>],
+) {
+	let ok = l.len() == m * kp && r.len() == n * kp && c.len() == m * n && out.len() == m * n;
+	assert!(ok && m.is_multiple_of(16) && n.is_multiple_of(16), "paired_sub: shapes");
 	// (Only the x86 path reads `kernel`; elsewhere the portable loop runs.)
 	#[cfg(not(all(feature = "std", target_arch = "x86_64")))]
 	let _ = kernel;
 	#[cfg(all(feature = "std", target_arch = "x86_64"))]
+	if kernel == Fused::Avx512Vnni && kernel.available() {
+		// SAFETY: AVX-512 VNNI and AVX2 are present and the shapes were checked just above.
+		unsafe { vnni::paired_sub_vnni(l, r, m, n, kp, c, out.as_mut_ptr() as *mut i32) };
+		return;
+	}
+	#[cfg(all(feature = "std", target_arch = "x86_64"))]
 	if matches!(kernel, Fused::Avx2 | Fused::Avx512Vnni) && Fused::Avx2.available() {
 		// SAFETY: AVX2 is present and the shapes were checked just above.
-		unsafe { x86::paired_sub_avx2(l, r, m, n, kp, c) };
+		unsafe { x86::paired_sub_avx2(l, r, m, n, kp, c, out.as_mut_ptr() as *mut i32) };
 		return;
 	}
 	let half = |v: u32, hi: bool| (if hi { v >> 16 } else { v } as u16 as i16) as i32;
@@ -219,7 +240,7 @@ pub(crate) fn paired_sub(kernel: Fused, l: &[u32], r: &[u32], m: usize, n: usize
 				s.wrapping_add(half(a, false).wrapping_mul(half(b, false)))
 					.wrapping_add(half(a, true).wrapping_mul(half(b, true)))
 			});
-			c[x * n + y] = c[x * n + y].wrapping_sub(d);
+			out[x * n + y].write(c[x * n + y].wrapping_sub(d));
 		}
 	}
 }
@@ -253,18 +274,28 @@ mod x86 {
 		}
 	}
 
-	/// Columns `col0 .. col0 + 16` of the right operand (rows of `kp` pairs)
-	/// re-laid as `panel[p * 16 + y]`: one z-pair of 16 columns is two loads.
+	/// `u32`s as their bytes (little-endian, as x86 stores them).
+	pub(super) fn bytes(v: &[u32]) -> &[u8] {
+		// SAFETY: every byte of a `u32` is initialised, and `u8` has no
+		// alignment to keep.
+		unsafe { core::slice::from_raw_parts(v.as_ptr() as *const u8, v.len() * 4) }
+	}
+
+	/// Columns `col0 .. col0 + 16` of the right operand (rows of `kp`
+	/// 32-bit words, given as bytes) re-laid as `panel[p * 16 + y]`, each
+	/// word XORed with `flip`: one word of 16 columns is two loads.
 	/// Transposes 8 x 8 blocks of `u32` in registers.
 	#[target_feature(enable = "avx2")]
-	pub(super) unsafe fn pack_panel(rows: &[u32], kp: usize, col0: usize, panel: &mut [u32]) {
+	pub(super) unsafe fn pack_panel(rows: &[u8], kp: usize, col0: usize, flip: u32, panel: &mut [u32]) {
 		let whole = kp / 8 * 8;
+		let flips = _mm256_set1_epi32(flip as i32);
 		for y0 in [0, 8] {
 			for p0 in (0..whole).step_by(8) {
 				let mut r = [_mm256_setzero_si256(); 8];
 				for (i, v) in r.iter_mut().enumerate() {
 					// SAFETY: row col0+y0+i exists (a caller checked n), and p0 + 8 <= kp.
-					*v = _mm256_loadu_si256(rows.as_ptr().add((col0 + y0 + i) * kp + p0) as *const __m256i);
+					let at = rows.as_ptr().add(4 * ((col0 + y0 + i) * kp + p0)) as *const __m256i;
+					*v = _mm256_xor_si256(_mm256_loadu_si256(at), flips);
 				}
 				let t0 = _mm256_unpacklo_epi32(r[0], r[1]);
 				let t1 = _mm256_unpackhi_epi32(r[0], r[1]);
@@ -300,16 +331,20 @@ mod x86 {
 		}
 		for p in whole..kp {
 			for y in 0..16 {
-				panel[p * 16 + y] = rows[(col0 + y) * kp + p];
+				let at = 4 * ((col0 + y) * kp + p);
+				panel[p * 16 + y] = u32::from_le_bytes([rows[at], rows[at + 1], rows[at + 2], rows[at + 3]]) ^ flip;
 			}
 		}
 	}
 
-	/// How a pass leaves its sums in `c`.
+	/// How a pass leaves its sums in its output.
 	#[derive(Clone, Copy, PartialEq, Eq)]
 	enum Out {
+		/// The sums themselves.
 		Store,
-		Subtract,
+		/// The same element of this matrix (as wide as the output) minus
+		/// the sums.
+		SubtractFrom(*const i32),
 	}
 
 	/// One 16-column panel against every row of the left operand: for each
@@ -326,7 +361,7 @@ mod x86 {
 		m: usize,
 		chunk: usize,
 		mut folds: Option<(&mut [u32], usize, usize)>,
-		c: &mut [i32],
+		c: *mut i32,
 		n: usize,
 		col0: usize,
 		out: Out,
@@ -357,13 +392,18 @@ mod x86 {
 			}
 			for (i, acc_row) in acc.iter().enumerate() {
 				// SAFETY: 16 i32s of row x0+i from column col0 (col0 + 16 <= n).
-				let cp = c.as_mut_ptr().add((x0 + i) * n + col0) as *mut __m256i;
+				let at = (x0 + i) * n + col0;
+				let cp = c.add(at) as *mut __m256i;
 				let (v0, v1) = match out {
 					Out::Store => (acc_row[0], acc_row[1]),
-					Out::Subtract => (
-						_mm256_sub_epi32(_mm256_loadu_si256(cp), acc_row[0]),
-						_mm256_sub_epi32(_mm256_loadu_si256(cp.add(1)), acc_row[1]),
-					),
+					Out::SubtractFrom(src) => {
+						// SAFETY: `src` is as wide as the output, so the same 16 i32s.
+						let sp = src.add(at) as *const __m256i;
+						(
+							_mm256_sub_epi32(_mm256_loadu_si256(sp), acc_row[0]),
+							_mm256_sub_epi32(_mm256_loadu_si256(sp.add(1)), acc_row[1]),
+						)
+					}
 				};
 				_mm256_storeu_si256(cp, v0);
 				_mm256_storeu_si256(cp.add(1), v1);
@@ -393,8 +433,8 @@ mod x86 {
 			folds.iter_mut().for_each(|f| *f = 0);
 			for y0 in (0..t).step_by(16) {
 				let col0 = tj * t + y0;
-				pack_panel(bp, kp, col0, panel);
-				panel_pass(ap, kp, panel, m, r / 2, Some((folds, t, y0)), c, n, col0, Out::Store);
+				pack_panel(bytes(bp), kp, col0, 0, panel);
+				panel_pass(ap, kp, panel, m, r / 2, Some((folds, t, y0)), c.as_mut_ptr(), n, col0, Out::Store);
 			}
 			for ti in 0..m / t {
 				states[ti * (n / t) + tj] = reduce(&folds[ti * t * t..][..t * t], t);
@@ -402,13 +442,22 @@ mod x86 {
 		}
 	}
 
-	/// `c -= l * r^T` on pairs (see [`super::paired_sub`]).
+	/// `out = c - l * r^T` on pairs (see [`super::paired_sub`]); `out`
+	/// points at `m * n` writable i32s.
 	#[target_feature(enable = "avx2")]
-	pub(super) unsafe fn paired_sub_avx2(l: &[u32], r: &[u32], m: usize, n: usize, kp: usize, c: &mut [i32]) {
+	pub(super) unsafe fn paired_sub_avx2(
+		l: &[u32],
+		r: &[u32],
+		m: usize,
+		n: usize,
+		kp: usize,
+		c: &[i32],
+		out: *mut i32,
+	) {
 		let mut panel: Vec<u32> = vec![0; kp * 16];
 		for col0 in (0..n).step_by(16) {
-			pack_panel(r, kp, col0, &mut panel);
-			panel_pass(l, kp, &panel, m, kp.max(1), None, c, n, col0, Out::Subtract);
+			pack_panel(bytes(r), kp, col0, 0, &mut panel);
+			panel_pass(l, kp, &panel, m, kp.max(1), None, out, n, col0, Out::SubtractFrom(c.as_ptr()));
 		}
 	}
 }
@@ -454,9 +503,10 @@ mod tests {
 			}
 		}
 		for kern in Fused::ALL {
-			let mut c = vec![7i32; m * n];
-			paired_sub(kern, l, r, m, n, kp, &mut c);
-			assert_eq!(c, want, "{kern:?}");
+			let mut out = vec![MaybeUninit::new(-1i32); m * n];
+			paired_sub(kern, l, r, m, n, kp, &vec![7i32; m * n], &mut out);
+			let out: Vec<i32> = out.iter().map(|v| unsafe { v.assume_init() }).collect();
+			assert_eq!(out, want, "{kern:?}");
 		}
 	}
 

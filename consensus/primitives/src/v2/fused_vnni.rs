@@ -1,28 +1,26 @@
 //! The fused kernel on AVX-512 VNNI (`vpdpbusd`, 64 multiply-accumulates
 //! an instruction), sharing the AVX2 kernel's panel packing.
 
-use super::{reduce, x86::pack_panel, Scratch, Shape, State};
+use super::{
+	reduce,
+	x86::{bytes, pack_panel},
+	Scratch, Shape, State,
+};
 use core::arch::x86_64::*;
-use std::{vec, vec::Vec};
+use std::vec;
 
 /// Rows of the left operand per micro-tile of the VNNI pass; 16 columns
 /// (one vector) each.
 const MR_VNNI: usize = 8;
 
-/// i8 values as quads: `out[q]` holds `v[4q .. 4q + 4]` little-endian,
-/// each byte XORed with `flip` (0x80 makes a signed byte `b` the
-/// unsigned `b + 128` that `vpdpbusd` wants on its left).
-fn quad_rows(v: &[i8], flip: u32, out: &mut Vec<u32>) {
-	out.clear();
-	out.extend(v.chunks_exact(4).map(|q| u32::from_le_bytes([q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8]) ^ flip));
-}
-
-/// The fused product with `vpdpbusd`: `A' + 128` (unsigned) against
-/// `Bt'` (signed), four of `k` per lane, one output per lane. Each lane
-/// then holds the true running sum plus `128` times the sum of its
-/// column of `Bt'` so far, which depends on the column alone: `bias`
-/// holds it at every chunk's end, and the fold and the product take it
-/// away (wrapping, so exact mod `2^32` as the transcript's sums are).
+/// The fused product with `vpdpbusd`: `Bt' + 128` (unsigned, flipped as
+/// its panels are packed) against `A'` (signed, each quad of a row
+/// broadcast as it is), four of `k` per lane, one output per lane. Each
+/// lane then holds the true running sum plus `128` times the sum of its
+/// row of `A'` so far, which depends on the row alone: `bias` holds it at
+/// every chunk's end, and the fold and the product take it away
+/// (wrapping, so exact mod `2^32` as the transcript's sums are). Neither
+/// operand is copied: `A'` is read where it lies, `Bt'` only into panels.
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
 pub(super) unsafe fn run_avx512vnni(
 	scratch: &mut Scratch,
@@ -34,27 +32,26 @@ pub(super) unsafe fn run_avx512vnni(
 ) {
 	let Shape { m, n, k, t, r } = s;
 	let (kq, chunks) = (k / 4, k / r);
-	let Scratch { a_pairs: aq, b_pairs: bq, panel, folds } = scratch;
-	quad_rows(a, 0x8080_8080, aq);
-	quad_rows(bt, 0, bq);
-	// bias[ch * n + y] = 128 * (sum of Bt'[y][z] for z below chunk ch's end).
-	let mut bias = vec![0i32; chunks * n];
-	for y in 0..n {
+	let Scratch { panel, folds, .. } = scratch;
+	// bias[ch * m + x] = 128 * (sum of A'[x][z] for z below chunk ch's end).
+	let mut bias = vec![0i32; chunks * m];
+	for (x, row) in a.chunks_exact(k).enumerate() {
 		let mut sum = 0i32;
-		for ch in 0..chunks {
-			sum = bt[y * k + ch * r..][..r].iter().fold(sum, |s, &v| s.wrapping_add(v as i32));
-			bias[ch * n + y] = sum.wrapping_mul(128);
+		for (ch, part) in row.chunks_exact(r).enumerate() {
+			sum = part.iter().fold(sum, |s, &v| s.wrapping_add(v as i32));
+			bias[ch * m + x] = sum.wrapping_mul(128);
 		}
 	}
 	// Two 16-column panels per micro-tile, so that each broadcast of an
-	// `A` quad feeds two `vpdpbusd`: for t = 16 two tile columns at a
+	// `A'` quad feeds two `vpdpbusd`: for t = 16 two tile columns at a
 	// time (their fold registers side by side in `folds`), for larger t
 	// two panels of one tile column.
 	let tiles = n / t;
 	panel.resize(2 * kq * 16, 0);
 	folds.resize(2 * m * t, 0);
-	let per_chunk = r / 4;
-	let o = Operands { aq, bq, kq, bias: &bias, n, m, t, chunks, per_chunk };
+	// SAFETY: every byte of an i8 is a valid u8.
+	let bt = core::slice::from_raw_parts(bt.as_ptr() as *const u8, bt.len());
+	let o = Operands { a, bt, k, bias: &bias, n, m, t, chunks, per_chunk: r / 4 };
 	let mut tj = 0;
 	while tj < tiles {
 		let step = if t == 16 && tj + 1 < tiles { 2 } else { 1 };
@@ -84,13 +81,13 @@ pub(super) unsafe fn run_avx512vnni(
 	}
 }
 
-/// What every panel pass reads: `A'` and `Bt'` as quads (`kq` a row), the
-/// columns' biases at each chunk's end, and the shape.
+/// What every panel pass reads: `A'` (`m x k`) and `Bt'` (`n x k`, as
+/// bytes), the rows' biases at each chunk's end, and the shape.
 #[derive(Clone, Copy)]
 struct Operands<'a> {
-	aq: &'a [u32],
-	bq: &'a [u32],
-	kq: usize,
+	a: &'a [i8],
+	bt: &'a [u8],
+	k: usize,
 	bias: &'a [i32],
 	n: usize,
 	m: usize,
@@ -115,9 +112,10 @@ unsafe fn pass<const P: usize>(
 	folds: &mut [u32],
 	c: &mut [i32],
 ) {
-	let Operands { aq, bq, kq, bias, n, m, t, chunks, per_chunk } = *o;
+	let Operands { a, bt, k, bias, n, m, t, chunks, per_chunk } = *o;
+	let kq = k / 4;
 	for (p, &(col0, _)) in panels.iter().enumerate() {
-		pack_panel(bq, kq, col0, &mut panel[p * kq * 16..][..kq * 16]);
+		pack_panel(bt, kq, col0, 0x8080_8080, &mut panel[p * kq * 16..][..kq * 16]);
 	}
 	for x0 in (0..m).step_by(MR_VNNI) {
 		let mut acc = [[_mm512_setzero_si512(); P]; MR_VNNI];
@@ -129,31 +127,103 @@ unsafe fn pass<const P: usize>(
 					*bp = _mm512_loadu_si512(panel.as_ptr().add(p * kq * 16 + q * 16) as *const __m512i);
 				}
 				for (i, acc_row) in acc.iter_mut().enumerate() {
-					// SAFETY: row x0+i < m (m is a multiple of t, itself of 16) and q < kq.
-					let av = _mm512_set1_epi32(*aq.get_unchecked((x0 + i) * kq + q) as i32);
-					for (a, bp) in acc_row.iter_mut().zip(&b) {
-						*a = _mm512_dpbusd_epi32(*a, av, *bp);
+					// SAFETY: row x0+i < m (m is a multiple of t, itself of
+					// 16) and 4q + 4 <= k: four bytes of the row, unaligned.
+					let quad = core::ptr::read_unaligned(a.as_ptr().add((x0 + i) * k + 4 * q) as *const i32);
+					let av = _mm512_set1_epi32(quad);
+					for (acc, bp) in acc_row.iter_mut().zip(&b) {
+						*acc = _mm512_dpbusd_epi32(*acc, *bp, av);
 					}
 				}
 			}
-			for (p, &(col0, fold0)) in panels.iter().enumerate() {
-				// SAFETY: 16 i32s of chunk ch's biases from column col0 (col0 + 16 <= n).
-				let bv = _mm512_loadu_si512(bias.as_ptr().add(ch * n + col0) as *const __m512i);
-				for (i, acc_row) in acc.iter().enumerate() {
+			for (i, acc_row) in acc.iter().enumerate() {
+				// SAFETY: chunk ch's bias of row x0+i < m.
+				let bv = _mm512_set1_epi32(*bias.get_unchecked(ch * m + x0 + i));
+				for (sum, &(_, fold0)) in acc_row.iter().zip(panels) {
 					// SAFETY: 16 u32s of the panel's fold registers for row x0+i.
 					let fp = folds.as_mut_ptr().add(fold0 + (x0 + i) * t) as *mut __m512i;
-					let sum = _mm512_sub_epi32(acc_row[p], bv);
-					_mm512_storeu_si512(fp, _mm512_xor_si512(_mm512_loadu_si512(fp), sum));
+					_mm512_storeu_si512(fp, _mm512_xor_si512(_mm512_loadu_si512(fp), _mm512_sub_epi32(*sum, bv)));
 				}
 			}
 		}
-		for (p, &(col0, _)) in panels.iter().enumerate() {
-			// SAFETY: as above, the last chunk's biases.
-			let bv = _mm512_loadu_si512(bias.as_ptr().add((chunks - 1) * n + col0) as *const __m512i);
-			for (i, acc_row) in acc.iter().enumerate() {
+		for (i, acc_row) in acc.iter().enumerate() {
+			// SAFETY: the last chunk's bias of row x0+i < m.
+			let bv = _mm512_set1_epi32(*bias.get_unchecked((chunks - 1) * m + x0 + i));
+			for (sum, &(col0, _)) in acc_row.iter().zip(panels) {
 				// SAFETY: 16 i32s of row x0+i from column col0 (col0 + 16 <= n).
 				let cp = c.as_mut_ptr().add((x0 + i) * n + col0) as *mut __m512i;
-				_mm512_storeu_si512(cp, _mm512_sub_epi32(acc_row[p], bv));
+				_mm512_storeu_si512(cp, _mm512_sub_epi32(*sum, bv));
+			}
+		}
+	}
+}
+
+/// `out = c - l * r^T` on 16-bit pairs (see [`super::paired_sub`]) with
+/// `vpdpwssd`: 32 multiply-accumulates an instruction, two 16-column
+/// panels of `r` at a time.
+///
+/// # Safety
+/// AVX-512 VNNI and AVX2 present; the shapes checked by the caller (`l`
+/// is `m x kp`, `r` is `n x kp`, `c` is `m x n`, `m` and `n` multiples of
+/// 16), and `out` points at `m * n` writable i32s.
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn paired_sub_vnni(l: &[u32], r: &[u32], m: usize, n: usize, kp: usize, c: &[i32], out: *mut i32) {
+	let mut panel = vec![0u32; 2 * kp * 16];
+	let mut col0 = 0;
+	while col0 < n {
+		let two = col0 + 32 <= n;
+		for p in 0..1 + two as usize {
+			pack_panel(bytes(r), kp, col0 + 16 * p, 0, &mut panel[p * kp * 16..][..kp * 16]);
+		}
+		if two {
+			paired_sub_pass::<2>(l, kp, &panel, m, (c, out), n, col0);
+		} else {
+			paired_sub_pass::<1>(l, kp, &panel, m, (c, out), n, col0);
+		}
+		col0 += if two { 32 } else { 16 };
+	}
+}
+
+/// `P` packed panels of `r` (columns `col0 ..`) against every row of `l`,
+/// subtracted from `c` into `out`.
+///
+/// # Safety
+/// As [`paired_sub_vnni`]; `panel` holds `P` panels of `kp * 16`, and
+/// `col0 + 16 * P <= n`.
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
+unsafe fn paired_sub_pass<const P: usize>(
+	l: &[u32],
+	kp: usize,
+	panel: &[u32],
+	m: usize,
+	(c, out): (&[i32], *mut i32),
+	n: usize,
+	col0: usize,
+) {
+	for x0 in (0..m).step_by(MR_VNNI) {
+		let mut acc = [[_mm512_setzero_si512(); P]; MR_VNNI];
+		for q in 0..kp {
+			let mut b = [_mm512_setzero_si512(); P];
+			for (p, bp) in b.iter_mut().enumerate() {
+				// SAFETY: q < kp, so 16 u32s at q*16 lie in panel p.
+				*bp = _mm512_loadu_si512(panel.as_ptr().add(p * kp * 16 + q * 16) as *const __m512i);
+			}
+			for (i, acc_row) in acc.iter_mut().enumerate() {
+				// SAFETY: row x0+i < m (a multiple of 16) and q < kp.
+				let av = _mm512_set1_epi32(*l.get_unchecked((x0 + i) * kp + q) as i32);
+				for (a, bp) in acc_row.iter_mut().zip(&b) {
+					*a = _mm512_dpwssd_epi32(*a, av, *bp);
+				}
+			}
+		}
+		for (i, acc_row) in acc.iter().enumerate() {
+			for (p, sum) in acc_row.iter().enumerate() {
+				// SAFETY: 16 i32s of row x0+i from column col0 + 16p (<= n - 16),
+				// in `c` and in `out` alike.
+				let at = (x0 + i) * n + col0 + 16 * p;
+				let from = _mm512_loadu_si512(c.as_ptr().add(at) as *const __m512i);
+				_mm512_storeu_si512(out.add(at) as *mut __m512i, _mm512_sub_epi32(from, *sum));
 			}
 		}
 	}

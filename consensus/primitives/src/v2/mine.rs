@@ -10,11 +10,11 @@
 
 use super::{
 	commit::MerkleTree,
+	denoise,
 	fused::{Fused, Scratch, Shape},
 	noise::{self, first_out_of_range, Commitments, Mode, Selections},
 	seal,
 	transcript::{ticket, ticket_key, State},
-	transpose::{transpose, transpose_i8},
 };
 use crate::{
 	params::{ChallengeParams, ParamsError, PUZZLE_V2},
@@ -68,20 +68,17 @@ enum Source {
 }
 
 /// One matrix of a job, prepared for mining: its values (`rows x k`,
-/// row-major, in `-64..=63`), their transpose (`k x rows`: removing the
-/// noise sums columns by the nonce's selections, which on this layout is
-/// whole-row vector additions), and for a chosen matrix its Merkle tree
-/// over `t`-row blocks.
+/// row-major, in `-64..=63`), and for a chosen matrix its Merkle tree over
+/// `t`-row blocks.
 ///
 /// Jobs hold operands by [`Arc`], so a matrix multiplied again and again
-/// (a model's weight) is checked, transposed and committed once, and only
-/// the other side is prepared per job.
+/// (a model's weight) is checked and committed once, and only the other
+/// side is prepared per job.
 pub struct Operand {
 	rows: usize,
 	k: usize,
 	t: usize,
 	values: Vec<i8>,
-	transposed: Vec<i8>,
 	tree: Option<MerkleTree>,
 }
 
@@ -112,11 +109,11 @@ impl Operand {
 		let (k, t) = (params.k as usize, params.t as usize);
 		check_matrix(which, &values, rows, k)?;
 		let tree = tree(&values, t, k);
-		Ok(Self { rows, k, t, transposed: transpose_i8(&values, rows, k), values, tree: Some(tree) })
+		Ok(Self { rows, k, t, values, tree: Some(tree) })
 	}
 
 	fn seeded(rows: usize, k: usize, t: usize, values: Vec<i8>) -> Self {
-		Self { rows, k, t, transposed: transpose_i8(&values, rows, k), values, tree: None }
+		Self { rows, k, t, values, tree: None }
 	}
 
 	/// The values, `rows x k` row-major.
@@ -394,100 +391,13 @@ impl<'j> Miner<'j> {
 	/// The exact product `A * Bt^T` (`m x n`), recovered from the last
 	/// nonce's noisy product; `None` before the first nonce.
 	///
-	/// `C = C' - (A * S'^T) * G_L^T - E_L * (S * Bt'^T)`: both corrections are
-	/// products of inner dimension `r`, computed as one product of 16-bit
-	/// operands (`2 * m * n * r` MACs in all, or twice that when `k / r > 256`).
+	/// `C = C' - (A * S'^T) * G_L^T - E_L * (S * Bt'^T)` ([`denoise`]): two
+	/// products of inner dimension `r`, `2 * m * n * r` MACs in all.
 	pub fn denoised(&self) -> Option<Vec<i32>> {
 		let nz = self.noise.as_ref()?;
 		let p = self.job.params;
 		let (m, n, r) = (p.m as usize, p.n as usize, p.r as usize);
-		// as_sel[x][q] = sum of A[x][z] over z with s'_z = q, so that
-		// (A * G^T)[x][y] = sum_q as_sel[x][q] * G_L[y][q]; and likewise
-		// bs_sel[y][q] = sum of Bt'[y][z] over s_z = q for (E * Bt'^T).
-		// On the transposed matrices, column z is a contiguous row: add it to
-		// the row of sums its selection names.
-		let mut as_t = vec![0i32; r * m];
-		add_selected(&mut as_t, m, &nz.sel.bt, &self.job.a.transposed, None);
-		// Bt' = Bt + G with G[y][z] = G_L[y][s'_z]: sum both parts.
-		let g_t = transpose(&nz.g_l, n, r);
-		let mut bs_t = vec![0i32; r * n];
-		add_selected(&mut bs_t, n, &nz.sel.a, &self.job.bt.transposed, None);
-		add_selected(&mut bs_t, n, &nz.sel.a, &g_t, Some(&nz.sel.bt));
-		let as_sel = transpose(&as_t, r, m);
-		let bs_sel = transpose(&bs_t, r, n);
-		// Each selection value occurs exactly once per chunk, so a column sum
-		// has k/r terms: |A * S'^T| <= 64 k/r and |S * Bt'^T| <= 128 k/r. For
-		// k/r <= 256 (the GPU set has 64) both fit 16 bits, and the two
-		// corrections are one product of inner dimension 2r:
-		//   left[x] = [as_sel[x], E_L[x]],  right[y] = [G_L[y], bs_sel[y]].
-		// Otherwise each sum is split into a low byte and the rest,
-		// `v = 256 * hi + lo`, with the 256 moved onto the 7-bit factor it
-		// multiplies (`256 * 64 <= 2^15`): inner dimension 4r.
-		let split = p.chunks() > 256;
-		let (lo, hi) = (|v: i32| (v & 0xff) as i16, |v: i32| (v >> 8) as i16);
-		let (wide, scaled) = (|v: i8| v as i16, |v: i8| v as i16 * 256);
-		let width = if split { 4 * r } else { 2 * r };
-		let mut row: Vec<i16> = Vec::with_capacity(width);
-		let mut left = Vec::with_capacity(m * width / 2);
-		for x in 0..m {
-			let (s, e) = (&as_sel[x * r..][..r], &nz.e_l[x * r..][..r]);
-			row.clear();
-			if split {
-				row.extend(s.iter().map(|&v| lo(v)).chain(s.iter().map(|&v| hi(v))));
-				row.extend(e.iter().map(|&v| wide(v)).chain(e.iter().map(|&v| scaled(v))));
-			} else {
-				row.extend(s.iter().map(|&v| v as i16).chain(e.iter().map(|&v| wide(v))));
-			}
-			left.extend(pairs(&row));
-		}
-		let mut right = Vec::with_capacity(n * width / 2);
-		for y in 0..n {
-			let (g, b) = (&nz.g_l[y * r..][..r], &bs_sel[y * r..][..r]);
-			row.clear();
-			if split {
-				row.extend(g.iter().map(|&v| wide(v)).chain(g.iter().map(|&v| scaled(v))));
-				row.extend(b.iter().map(|&v| lo(v)).chain(b.iter().map(|&v| hi(v))));
-			} else {
-				row.extend(g.iter().map(|&v| wide(v)).chain(b.iter().map(|&v| v as i16)));
-			}
-			right.extend(pairs(&row));
-		}
-		let mut c = self.c.clone();
-		super::fused::paired_sub(self.kernel, &left, &right, m, n, width / 2, &mut c);
-		Some(c)
+		let noise = denoise::Noise { m, n, r, chunks: p.chunks() as usize, sel: &nz.sel, e_l: &nz.e_l, g_l: &nz.g_l };
+		Some(denoise::remove(self.kernel, &noise, &self.job.a.values, &self.bt, &self.c))
 	}
-}
-
-/// `sums[dst[z]] += rows[src[z]]` for every `z` (`src` the identity when
-/// `None`), on rows of `count` values: the noise removal's column sums by
-/// selection. Compiled for AVX2 where the CPU has it (the crate's baseline
-/// is SSE2), which widens and adds 8 values an instruction.
-fn add_selected(sums: &mut [i32], count: usize, dst: &[u8], rows: &[i8], src: Option<&[u8]>) {
-	#[cfg(all(feature = "std", target_arch = "x86_64"))]
-	if std::is_x86_feature_detected!("avx2") {
-		// SAFETY: AVX2 is present (checked just above).
-		return unsafe { add_selected_avx2(sums, count, dst, rows, src) };
-	}
-	add_selected_portable(sums, count, dst, rows, src)
-}
-
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2")]
-unsafe fn add_selected_avx2(sums: &mut [i32], count: usize, dst: &[u8], rows: &[i8], src: Option<&[u8]>) {
-	add_selected_portable(sums, count, dst, rows, src)
-}
-
-#[inline(always)]
-fn add_selected_portable(sums: &mut [i32], count: usize, dst: &[u8], rows: &[i8], src: Option<&[u8]>) {
-	for (z, &q) in dst.iter().enumerate() {
-		let row = src.map_or(z, |s| s[z] as usize);
-		for (d, &v) in sums[q as usize * count..][..count].iter_mut().zip(&rows[row * count..][..count]) {
-			*d += v as i32;
-		}
-	}
-}
-
-/// 16-bit values as pairs in 32 bits, low half first.
-fn pairs(v: &[i16]) -> impl Iterator<Item = u32> + '_ {
-	v.chunks_exact(2).map(|p| (p[0] as u16 as u32) | ((p[1] as u16 as u32) << 16))
 }

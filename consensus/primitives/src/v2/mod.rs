@@ -9,15 +9,16 @@
 //! - [`fused`]: the whole noisy product with every tile's transcript in one pass;
 //! - [`seal`]: the v2 seal and its openings;
 //! - [`verify`](mod@verify): one seal, one tile;
-//! - [`mine`]: the reference miner, which also removes the noise.
+//! - [`mine`]: the reference miner;
+//! - [`denoise`]: removing a nonce's noise, so the miner keeps the exact product.
 
 pub mod commit;
+pub mod denoise;
 pub mod fused;
 pub mod mine;
 pub mod noise;
 pub mod seal;
 pub mod transcript;
-mod transpose;
 pub mod verify;
 
 pub use mine::{Buffers, Job, JobError, Miner, Winner};
