@@ -29,7 +29,7 @@ use crate::{
 	chosen,
 	jobs::{
 		input::Matrices,
-		plan::{accumulate, padded, salt_a, Block, PuzzleShape, Salt},
+		plan::{accumulate, padded, plain_product, salt_a, Block, PuzzleShape, Salt},
 		JobError, Jobs,
 	},
 	miner::{Found, Miner, FOUND_QUEUE},
@@ -38,8 +38,6 @@ use crate::{
 use mlpow_primitives::PUZZLE_V2;
 use serde::Serialize;
 use std::{
-	borrow::Cow,
-	ops::Range,
 	sync::{
 		atomic::{AtomicU64, Ordering},
 		Arc, Mutex, TryLockError,
@@ -550,21 +548,7 @@ fn check_values(name: &str, values: &[i8]) -> Result<(), JobError> {
 
 /// Adds `block`'s product, computed plainly, into `c` (`cols` wide).
 fn plain(a: &[i8], bt: &[i8], depth: usize, block: &Block, c: &mut [i32], cols: usize) {
-	let (r, n, k) = (block.rows.len(), block.cols.len(), block.depth.len());
-	let (pa, pbt) = (rows_of(a, depth, &block.rows, &block.depth), rows_of(bt, depth, &block.cols, &block.depth));
-	let mut product = vec![0i32; r * n];
-	mlpow_primitives::kernel::gemm(&pa, &pbt, r, n, k, &mut product);
-	accumulate(c, cols, block, &product, n);
-}
-
-/// `rows x inner` of `matrix` (`_ x depth`, row-major): over the whole
-/// depth the rows are contiguous and nothing is copied.
-fn rows_of<'m>(matrix: &'m [i8], depth: usize, rows: &Range<usize>, inner: &Range<usize>) -> Cow<'m, [i8]> {
-	if inner.len() == depth {
-		Cow::Borrowed(&matrix[rows.start * depth..rows.end * depth])
-	} else {
-		Cow::Owned(padded(matrix, depth, rows, inner, rows.len(), inner.len()))
-	}
+	accumulate(c, cols, block, &plain_product(a, bt, depth, block), block.cols.len());
 }
 
 #[cfg(test)]

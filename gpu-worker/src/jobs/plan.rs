@@ -216,6 +216,68 @@ pub fn padded(
 	out
 }
 
+/// The plain product of `block` (rows `x` cols over its depth) of a job's
+/// `a` (`_ x depth`) and `bt` (`_ x depth`), `rows x cols` row-major: what
+/// is not worth a nonce (a thin depth remainder, a small call).
+pub fn plain_product(a: &[i8], bt: &[i8], depth: usize, block: &Block) -> Vec<i32> {
+	let (rows, cols, inner) = (block.rows.len(), block.cols.len(), block.depth.len());
+	let mut product = vec![0i32; rows * cols];
+	if inner < THIN_DEPTH {
+		thin_product(a, bt, depth, block, &mut product);
+		return product;
+	}
+	let slice = |m: &[i8], r: &Range<usize>| match block.depth.len() == depth {
+		// Over the whole depth the rows are contiguous: nothing to copy.
+		true => m[r.start * depth..r.end * depth].to_vec(),
+		false => padded(m, depth, r, &block.depth, r.len(), inner),
+	};
+	mlpow_primitives::kernel::gemm(&slice(a, &block.rows), &slice(bt, &block.cols), rows, cols, inner, &mut product);
+	product
+}
+
+/// Below this depth a plain product is a sum of `inner` outer products:
+/// the dot-product kernels pay a horizontal sum for every output, which at
+/// the depth of a salted piece's remainder (2) cost more than a mined piece.
+const THIN_DEPTH: usize = 64;
+
+/// [`plain_product`] of a thin block: for each of its `inner` columns of
+/// `A`, that column times the same row of `B`, added row by row (contiguous
+/// runs of `cols` that the compiler vectorises, for AVX2 where the CPU has it).
+fn thin_product(a: &[i8], bt: &[i8], depth: usize, block: &Block, product: &mut [i32]) {
+	#[cfg(target_arch = "x86_64")]
+	if std::is_x86_feature_detected!("avx2") {
+		// SAFETY: AVX2 is present (checked just above).
+		return unsafe { thin_product_avx2(a, bt, depth, block, product) };
+	}
+	thin_product_portable(a, bt, depth, block, product)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn thin_product_avx2(a: &[i8], bt: &[i8], depth: usize, block: &Block, product: &mut [i32]) {
+	thin_product_portable(a, bt, depth, block, product)
+}
+
+#[inline(always)]
+fn thin_product_portable(a: &[i8], bt: &[i8], depth: usize, block: &Block, product: &mut [i32]) {
+	let cols = block.cols.len();
+	// B's rows over the block's depth (`Bt`'s columns), 16-bit for the products.
+	let mut b = vec![0i16; block.depth.len() * cols];
+	for (j, y) in block.cols.clone().enumerate() {
+		for (i, z) in block.depth.clone().enumerate() {
+			b[i * cols + j] = bt[y * depth + z] as i16;
+		}
+	}
+	for (out, x) in product.chunks_exact_mut(cols).zip(block.rows.clone()) {
+		for (i, z) in block.depth.clone().enumerate() {
+			let av = a[x * depth + z] as i16;
+			for (d, &bv) in out.iter_mut().zip(&b[i * cols..][..cols]) {
+				*d = d.wrapping_add(av as i32 * bv as i32);
+			}
+		}
+	}
+}
+
 /// Adds a piece's product (`n` columns wide, padded) into the job's `C`
 /// (`cols_total` wide) over the block's rows and columns.
 pub fn accumulate(c: &mut [i32], cols_total: usize, block: &Block, product: &[i32], n: usize) {
@@ -232,6 +294,33 @@ mod tests {
 	use super::*;
 
 	const SHAPE: PuzzleShape = PuzzleShape { m: 4, n: 3, k: 7, depth: 5 };
+
+	#[test]
+	fn plain_products_of_blocks_are_exact_thin_or_not() {
+		// A job of 37 x 150 by 150 x 41; blocks inside it, thin (the outer
+		// products) and deep (the kernel), over part of the depth or all.
+		let (rows, depth, cols) = (37, 150, 41);
+		let value = |i: usize, s: usize| ((i * 2654435761 + s) >> 7) as u8 as i8;
+		let a: Vec<i8> = (0..rows * depth).map(|i| value(i, 1)).collect();
+		let bt: Vec<i8> = (0..cols * depth).map(|i| value(i, 2)).collect();
+		let blocks = [
+			Block { rows: 3..35, cols: 1..40, depth: 148..150 },
+			Block { rows: 0..37, cols: 0..41, depth: 0..63 },
+			Block { rows: 5..6, cols: 7..23, depth: 10..74 },
+			Block { rows: 0..37, cols: 0..41, depth: 0..150 },
+		];
+		for block in blocks {
+			let (r, c, d) = (block.rows.len(), block.cols.len(), block.depth.len());
+			let pa = padded(&a, depth, &block.rows, &block.depth, r, d);
+			let pbt = padded(&bt, depth, &block.cols, &block.depth, c, d);
+			let mut want = vec![0; r * c];
+			mlpow_primitives::kernel::gemm_naive(&pa, &pbt, r, c, d, &mut want);
+			assert_eq!(plain_product(&a, &bt, depth, &block), want, "{block:?}");
+		}
+		// The extremes: -128 * -128 in every term of a thin block.
+		let block = Block { rows: 0..4, cols: 0..4, depth: 0..63 };
+		assert_eq!(plain_product(&[-128; 4 * 63], &[-128; 4 * 63], 63, &block), vec![63 * 16384; 16]);
+	}
 
 	#[test]
 	fn pieces_cover_the_job_exactly_once() {

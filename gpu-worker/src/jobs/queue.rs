@@ -8,7 +8,7 @@
 
 use super::{
 	input::Matrices,
-	plan::{accumulate, padded, salt, Block, PuzzleShape, Salt},
+	plan::{accumulate, padded, plain_product, salt, Block, PuzzleShape, Salt},
 	JobError, Reservation,
 };
 use mlpow_primitives::{ChallengeParams, Hash32};
@@ -383,12 +383,8 @@ impl Jobs {
 			};
 			let at = PieceAt { job: id, block, shape };
 			if thin_remainder(&at.block, shape) {
-				let (r, c, d) = (at.block.rows.len(), at.block.cols.len(), at.block.depth.len());
-				let pa = padded(&a, depth, &at.block.rows, &at.block.depth, r, d);
-				let pbt = padded(&bt, depth, &at.block.cols, &at.block.depth, c, d);
-				let mut product = vec![0i32; r * c];
-				mlpow_primitives::kernel::gemm(&pa, &pbt, r, c, d, &mut product);
-				self.add(&at, &product, c, None);
+				let product = plain_product(&a, &bt, depth, &at.block);
+				self.add(&at, &product, at.block.cols.len(), None);
 				continue;
 			}
 			let mut pa = padded(&a, depth, &at.block.rows, &at.block.depth, shape.m, shape.k);
