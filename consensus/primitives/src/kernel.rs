@@ -18,7 +18,9 @@ pub enum Kernel {
 	Portable,
 	/// `vpmaddwd` micro-kernel (x86_64 with AVX2, `std` only).
 	Avx2,
-	/// `vpdpbusd` micro-kernel (x86_64 with AVX-512 BW + VNNI, `std` only).
+	/// `vpdpbusd` on 16-column panels of `Bt` against broadcast quads of
+	/// `A`, the fused v2 kernel's loop without its transcript
+	/// (x86_64 with AVX-512 VNNI, `std` only).
 	Avx512Vnni,
 }
 
@@ -61,10 +63,7 @@ impl Kernel {
 				unsafe { x86::blocked_avx2(a, bt, m, n, k, c) }
 			}
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
-			Kernel::Avx512Vnni if self.available() => {
-				// SAFETY: the CPU supports AVX-512 BW and VNNI (checked just above).
-				unsafe { x86::blocked_avx512vnni(a, bt, m, n, k, c) }
-			}
+			Kernel::Avx512Vnni if crate::v2::fused::plain_vnni(a, bt, m, n, k, c).is_some() => {}
 			_ => blocked(a, bt, m, n, k, c),
 		}
 	}
@@ -153,9 +152,10 @@ fn dot4(a: &[i8], b0: &[i8], b1: &[i8], b2: &[i8], b3: &[i8]) -> [i32; NB] {
 	[s0, s1, s2, s3]
 }
 
-/// Hand-written x86_64 micro-kernels. Both compute an `MR x NR` block of
-/// dot products in registers over the whole `k`, then store it; edges use
-/// smaller blocks of the same code, so there is one inner loop per ISA.
+/// The hand-written AVX2 micro-kernel: an `MR x NR` block of dot products
+/// in registers over the whole `k`, then stored; edges use smaller blocks
+/// of the same code. (The AVX-512 VNNI kernel shares the fused v2 kernel's
+/// panels: [`crate::v2::fused`].)
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 // Edge blocks run the same loops with mr < MR or nr < NR, so the loops index
 // fixed-size register arrays by a bound other than their length.
@@ -236,49 +236,6 @@ mod x86 {
 		let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
 		_mm_cvtsi128_si32(s)
 	}
-
-	/// AVX-512 VNNI: `vpdpbusd` multiplies unsigned by signed bytes, four per
-	/// int32 lane, 64 per instruction. A is made unsigned by adding 128
-	/// (`a ^ 0x80`), and the bias is removed exactly afterwards:
-	/// `sum (a+128) b = sum a b + 128 sum b`. Masked loads zero the k tail, so
-	/// it contributes `(0^0x80)*0 = 0`. 4 x 4 accumulators, 64 of k per step.
-	#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-	pub(super) unsafe fn blocked_avx512vnni(a: &[i8], bt: &[i8], m: usize, n: usize, k: usize, c: &mut [i32]) {
-		const MR: usize = 4;
-		const NR: usize = 4;
-		// 128 * (row sum of Bt), per row of Bt: the bias to take away.
-		let bias: std::vec::Vec<i32> = (0..n)
-			.map(|q| bt[q * k..][..k].iter().fold(0i32, |s, &v| s.wrapping_add(v as i32)).wrapping_mul(128))
-			.collect();
-		let flip = _mm512_set1_epi8(-128);
-		drive::<MR, NR>(m, n, k, |r, col, mr, nr| {
-			let mut acc = [[_mm512_setzero_si512(); NR]; MR];
-			let mut x = 0;
-			while x < k {
-				let rem = k - x;
-				let mask: __mmask64 = if rem >= 64 { !0 } else { (1u64 << rem) - 1 };
-				let mut bv = [_mm512_setzero_si512(); NR];
-				for q in 0..nr {
-					// SAFETY: masked load reads only lanes below k - x of row col+q < n.
-					bv[q] = _mm512_maskz_loadu_epi8(mask, bt.as_ptr().add((col + q) * k + x));
-				}
-				for i in 0..mr {
-					// SAFETY: as above, row r+i < m of A. Masked-off lanes load 0 and
-					// become 0x80 after the flip; they meet zero lanes of Bt.
-					let av = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, a.as_ptr().add((r + i) * k + x)), flip);
-					for q in 0..nr {
-						acc[i][q] = _mm512_dpbusd_epi32(acc[i][q], av, bv[q]);
-					}
-				}
-				x += 64;
-			}
-			for i in 0..mr {
-				for q in 0..nr {
-					c[(r + i) * n + col + q] = _mm512_reduce_add_epi32(acc[i][q]).wrapping_sub(bias[col + q]);
-				}
-			}
-		});
-	}
 }
 
 #[cfg(test)]
@@ -318,7 +275,12 @@ mod tests {
 
 	#[test]
 	fn all_kernels_agree_on_ragged_shapes() {
-		for (m, n, k) in [(1, 1, 1), (3, 5, 7), (4, 4, 32), (5, 9, 33), (16, 16, 64), (7, 13, 100)] {
+		// Besides tiny ones, shapes around the VNNI panels' edges: rows
+		// past a block of 8, columns past a panel of 16 or a pair of them,
+		// depths past a whole quad.
+		let shapes = [(1, 1, 1), (3, 5, 7), (4, 4, 32), (5, 9, 33), (16, 16, 64), (7, 13, 100)];
+		let edges = [(8, 16, 4), (9, 17, 5), (16, 33, 64), (17, 48, 130), (24, 32, 4096), (1, 40, 3), (10, 64, 2)];
+		for (m, n, k) in shapes.into_iter().chain(edges) {
 			let a = lcg_matrix(m * k, 1);
 			let bt = lcg_matrix(n * k, 2);
 			let mut want = vec![0; m * n];

@@ -245,6 +245,20 @@ pub(crate) fn paired_sub(
 	}
 }
 
+/// `c = a * bt^T` on the VNNI panels ([`crate::kernel::Kernel::Avx512Vnni`]'s
+/// product); `None` where the CPU lacks AVX-512 VNNI (the caller runs
+/// another kernel). Shapes checked by the caller; `k > 0`.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) fn plain_vnni(a: &[i8], bt: &[i8], m: usize, n: usize, k: usize, c: &mut [i32]) -> Option<()> {
+	if !Fused::Avx512Vnni.available() || k == 0 {
+		return None;
+	}
+	// SAFETY: AVX-512 VNNI and AVX2 are present (checked just above), k > 0,
+	// and the caller checked the lengths.
+	unsafe { vnni::plain_vnni(a, bt, m, n, k, c) };
+	Some(())
+}
+
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[path = "fused_vnni.rs"]
 mod vnni;

@@ -7,7 +7,7 @@ use super::{
 	Scratch, Shape, State,
 };
 use core::arch::x86_64::*;
-use std::vec;
+use std::{vec, vec::Vec};
 
 /// Rows of the left operand per micro-tile of the VNNI pass; 16 columns
 /// (one vector) each.
@@ -225,6 +225,126 @@ unsafe fn paired_sub_pass<const P: usize>(
 				let from = _mm512_loadu_si512(c.as_ptr().add(at) as *const __m512i);
 				_mm512_storeu_si512(out.add(at) as *mut __m512i, _mm512_sub_epi32(from, *sum));
 			}
+		}
+	}
+}
+
+/// The plain product `c = a * bt^T` of any shape on the fused kernel's
+/// panels (`vpdpbusd`, `Bt + 128` packed against broadcast quads of `A`,
+/// the rows' bias `128 * sum(A[x])` taken away at the end): what
+/// [`crate::kernel::Kernel::Avx512Vnni`] runs. Ragged edges are zero
+/// quads past `k` (a copy of `A` with rows padded to whole quads when `k`
+/// is not a multiple of 4), zero columns past `n` (not stored) and rows
+/// one at a time past the last block of `MR_VNNI`.
+///
+/// # Safety
+/// AVX-512 VNNI and AVX2 present; `a` is `m x k`, `bt` is `n x k`, `c` is
+/// `m x n`, `k > 0`.
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
+pub(super) unsafe fn plain_vnni(a: &[i8], bt: &[i8], m: usize, n: usize, k: usize, c: &mut [i32]) {
+	let kq = k.div_ceil(4);
+	let bias: Vec<i32> = a
+		.chunks_exact(k)
+		.map(|row| row.iter().fold(0i32, |s, &v| s.wrapping_add(v as i32)).wrapping_mul(128))
+		.collect();
+	let whole_quads = k.is_multiple_of(4);
+	let quads: Vec<i8> = if whole_quads {
+		Vec::new()
+	} else {
+		a.chunks_exact(k).flat_map(|row| row.iter().copied().chain(core::iter::repeat_n(0, 4 * kq - k))).collect()
+	};
+	let rows = if whole_quads { a } else { &quads[..] };
+	// SAFETY: every byte of an i8 is a valid u8.
+	let bt_bytes = core::slice::from_raw_parts(bt.as_ptr() as *const u8, bt.len());
+	let mut panel = vec![0u32; 2 * kq * 16];
+	let mut col0 = 0;
+	while col0 < n {
+		let panels = (n - col0).min(32).div_ceil(16);
+		for p in 0..panels {
+			let (first, out) = (col0 + 16 * p, &mut panel[p * kq * 16..][..kq * 16]);
+			if whole_quads && first + 16 <= n {
+				pack_panel(bt_bytes, kq, first, 0x8080_8080, out);
+			} else {
+				pack_ragged(bt, k, n, first, out);
+			}
+		}
+		let o = Plain { rows, stride: 4 * kq, kq, bias: &bias, n, col0 };
+		let mut x0 = 0;
+		while x0 < m {
+			let mr = if x0 + MR_VNNI <= m { MR_VNNI } else { 1 };
+			match (mr, panels) {
+				(MR_VNNI, 2) => plain_pass::<MR_VNNI, 2>(&o, &panel, x0, c),
+				(MR_VNNI, _) => plain_pass::<MR_VNNI, 1>(&o, &panel, x0, c),
+				(_, 2) => plain_pass::<1, 2>(&o, &panel, x0, c),
+				_ => plain_pass::<1, 1>(&o, &panel, x0, c),
+			}
+			x0 += mr;
+		}
+		col0 += 16 * panels;
+	}
+}
+
+/// Columns `first .. first + 16` of `Bt` as a panel of quads, each byte
+/// flipped to `b + 128`; quads past `k` and columns past `n` hold zeros
+/// (flipped), which meet zero quads of `A` or are never stored.
+fn pack_ragged(bt: &[i8], k: usize, n: usize, first: usize, panel: &mut [u32]) {
+	for (q, quad) in panel.chunks_exact_mut(16).enumerate() {
+		for (y, slot) in quad.iter_mut().enumerate() {
+			let mut bytes = [0u8; 4];
+			if first + y < n {
+				for (i, b) in bytes.iter_mut().enumerate() {
+					if 4 * q + i < k {
+						*b = bt[(first + y) * k + 4 * q + i] as u8;
+					}
+				}
+			}
+			*slot = u32::from_le_bytes(bytes) ^ 0x8080_8080;
+		}
+	}
+}
+
+/// What a plain pass reads: `A`'s rows as whole quads (`stride` bytes
+/// apart), the rows' biases, and where its panels sit in `c`.
+struct Plain<'a> {
+	rows: &'a [i8],
+	stride: usize,
+	kq: usize,
+	bias: &'a [i32],
+	n: usize,
+	col0: usize,
+}
+
+/// Rows `x0 .. x0 + MR` against `P` packed panels over all of `k`, stored
+/// into `c` (columns past `n` left out).
+///
+/// # Safety
+/// As [`plain_vnni`]; `x0 + MR <= m` and `col0 + 16 * (P - 1) < n`.
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
+unsafe fn plain_pass<const MR: usize, const P: usize>(o: &Plain, panel: &[u32], x0: usize, c: &mut [i32]) {
+	let mut acc = [[_mm512_setzero_si512(); P]; MR];
+	for q in 0..o.kq {
+		let mut b = [_mm512_setzero_si512(); P];
+		for (p, bp) in b.iter_mut().enumerate() {
+			// SAFETY: q < kq, so 16 u32s at q*16 lie in panel p.
+			*bp = _mm512_loadu_si512(panel.as_ptr().add(p * o.kq * 16 + q * 16) as *const __m512i);
+		}
+		for (i, acc_row) in acc.iter_mut().enumerate() {
+			// SAFETY: row x0+i < m, and its quad q lies within its `stride` bytes.
+			let quad = core::ptr::read_unaligned(o.rows.as_ptr().add((x0 + i) * o.stride + 4 * q) as *const i32);
+			let av = _mm512_set1_epi32(quad);
+			for (acc, bp) in acc_row.iter_mut().zip(&b) {
+				*acc = _mm512_dpbusd_epi32(*acc, *bp, av);
+			}
+		}
+	}
+	for (i, acc_row) in acc.iter().enumerate() {
+		let bv = _mm512_set1_epi32(o.bias[x0 + i]);
+		for (p, sum) in acc_row.iter().enumerate() {
+			let first = o.col0 + 16 * p;
+			let keep = (o.n - first).min(16);
+			let mask: __mmask16 = if keep == 16 { !0 } else { (1u16 << keep) - 1 };
+			// SAFETY: the mask keeps the store to columns below n of row x0+i.
+			_mm512_mask_storeu_epi32(c.as_mut_ptr().add((x0 + i) * o.n + first), mask, _mm512_sub_epi32(*sum, bv));
 		}
 	}
 }
