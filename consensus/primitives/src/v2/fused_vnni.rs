@@ -13,6 +13,10 @@ use std::{vec, vec::Vec};
 /// (one vector) each.
 const MR_VNNI: usize = 8;
 
+/// Rows per micro-tile of the fused pass: 4 rows of two panels keep 8
+/// running sums and their 8 fold registers in the 32 vector registers.
+const MR_FUSED: usize = 4;
+
 /// The fused product with `vpdpbusd`: `Bt' + 128` (unsigned, flipped as
 /// its panels are packed) against `A'` (signed, each quad of a row
 /// broadcast as it is), four of `k` per lane, one output per lane. Each
@@ -117,8 +121,9 @@ unsafe fn pass<const P: usize>(
 	for (p, &(col0, _)) in panels.iter().enumerate() {
 		pack_panel(bt, kq, col0, 0x8080_8080, &mut panel[p * kq * 16..][..kq * 16]);
 	}
-	for x0 in (0..m).step_by(MR_VNNI) {
-		let mut acc = [[_mm512_setzero_si512(); P]; MR_VNNI];
+	for x0 in (0..m).step_by(MR_FUSED) {
+		let mut acc = [[_mm512_setzero_si512(); P]; MR_FUSED];
+		let mut fold = [[_mm512_setzero_si512(); P]; MR_FUSED];
 		for ch in 0..chunks {
 			for q in ch * per_chunk..(ch + 1) * per_chunk {
 				let mut b = [_mm512_setzero_si512(); P];
@@ -136,14 +141,18 @@ unsafe fn pass<const P: usize>(
 					}
 				}
 			}
-			for (i, acc_row) in acc.iter().enumerate() {
+			for (i, (acc_row, fold_row)) in acc.iter().zip(fold.iter_mut()).enumerate() {
 				// SAFETY: chunk ch's bias of row x0+i < m.
 				let bv = _mm512_set1_epi32(*bias.get_unchecked(ch * m + x0 + i));
-				for (sum, &(_, fold0)) in acc_row.iter().zip(panels) {
-					// SAFETY: 16 u32s of the panel's fold registers for row x0+i.
-					let fp = folds.as_mut_ptr().add(fold0 + (x0 + i) * t) as *mut __m512i;
-					_mm512_storeu_si512(fp, _mm512_xor_si512(_mm512_loadu_si512(fp), _mm512_sub_epi32(*sum, bv)));
+				for (f, sum) in fold_row.iter_mut().zip(acc_row) {
+					*f = _mm512_xor_si512(*f, _mm512_sub_epi32(*sum, bv));
 				}
+			}
+		}
+		for (i, fold_row) in fold.iter().enumerate() {
+			for (f, &(_, fold0)) in fold_row.iter().zip(panels) {
+				// SAFETY: 16 u32s of the panel's fold registers for row x0+i.
+				_mm512_storeu_si512(folds.as_mut_ptr().add(fold0 + (x0 + i) * t) as *mut __m512i, *f);
 			}
 		}
 		for (i, acc_row) in acc.iter().enumerate() {
