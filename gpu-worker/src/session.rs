@@ -29,7 +29,7 @@ use crate::{
 	chosen,
 	jobs::{
 		input::Matrices,
-		plan::{accumulate, padded, plain_product, salt_a, Block, PuzzleShape, Salt},
+		plan::{accumulate, add_plain_product, padded, salt_a, Block, Out, PuzzleShape, Salt},
 		JobError, Jobs,
 	},
 	miner::{Found, Miner, FOUND_QUEUE},
@@ -548,7 +548,7 @@ fn check_values(name: &str, values: &[i8]) -> Result<(), JobError> {
 
 /// Adds `block`'s product, computed plainly, into `c` (`cols` wide).
 fn plain(a: &[i8], bt: &[i8], depth: usize, block: &Block, c: &mut [i32], cols: usize) {
-	accumulate(c, cols, block, &plain_product(a, bt, depth, block), block.cols.len());
+	add_plain_product(a, bt, depth, block, Out { c, cols, at: (block.rows.start, block.cols.start) });
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@
 
 use mlpow_primitives::ChallengeParams;
 use std::{
+	borrow::Cow,
 	ops::Range,
 	sync::atomic::Ordering,
 	time::{SystemTime, UNIX_EPOCH},
@@ -220,46 +221,73 @@ pub fn padded(
 /// `a` (`_ x depth`) and `bt` (`_ x depth`), `rows x cols` row-major: what
 /// is not worth a nonce (a thin depth remainder, a small call).
 pub fn plain_product(a: &[i8], bt: &[i8], depth: usize, block: &Block) -> Vec<i32> {
-	let (rows, cols, inner) = (block.rows.len(), block.cols.len(), block.depth.len());
+	let (rows, cols) = (block.rows.len(), block.cols.len());
 	let mut product = vec![0i32; rows * cols];
-	if inner < THIN_DEPTH {
-		thin_product(a, bt, depth, block, &mut product);
-		return product;
-	}
-	let slice = |m: &[i8], r: &Range<usize>| match block.depth.len() == depth {
-		// Over the whole depth the rows are contiguous: nothing to copy.
-		true => m[r.start * depth..r.end * depth].to_vec(),
-		false => padded(m, depth, r, &block.depth, r.len(), inner),
-	};
-	mlpow_primitives::kernel::gemm(&slice(a, &block.rows), &slice(bt, &block.cols), rows, cols, inner, &mut product);
+	add_plain_product(a, bt, depth, block, Out { c: &mut product, cols, at: (0, 0) });
 	product
 }
 
-/// Below this depth a plain product is a sum of `inner` outer products:
-/// the dot-product kernels pay a horizontal sum for every output, which at
-/// the depth of a salted piece's remainder (2) cost more than a mined piece.
+/// Where a block's product is added: `c` (`cols` wide), the block's first
+/// row and column landing at `at`.
+pub struct Out<'c> {
+	pub c: &'c mut [i32],
+	pub cols: usize,
+	pub at: (usize, usize),
+}
+
+/// Adds [`plain_product`] into `out`; a thin block's straight into it.
+pub fn add_plain_product(a: &[i8], bt: &[i8], depth: usize, block: &Block, out: Out) {
+	let (rows, cols, inner) = (block.rows.len(), block.cols.len(), block.depth.len());
+	if inner < THIN_DEPTH {
+		return thin_product(a, bt, depth, block, out);
+	}
+	let (a_rows, bt_rows) =
+		(rows_of(a, depth, &block.rows, &block.depth), rows_of(bt, depth, &block.cols, &block.depth));
+	let mut product = vec![0i32; rows * cols];
+	mlpow_primitives::kernel::gemm(&a_rows, &bt_rows, rows, cols, inner, &mut product);
+	let (r0, c0) = out.at;
+	let at = Block { rows: r0..r0 + rows, cols: c0..c0 + cols, depth: block.depth.clone() };
+	accumulate(out.c, out.cols, &at, &product, cols);
+}
+
+/// `rows x inner` of `matrix` (`_ x depth`, row-major): over the whole
+/// depth the rows are contiguous and nothing is copied.
+fn rows_of<'m>(matrix: &'m [i8], depth: usize, rows: &Range<usize>, inner: &Range<usize>) -> Cow<'m, [i8]> {
+	if inner.len() == depth {
+		Cow::Borrowed(&matrix[rows.start * depth..rows.end * depth])
+	} else {
+		Cow::Owned(padded(matrix, depth, rows, inner, rows.len(), inner.len()))
+	}
+}
+
+/// Below this depth a plain product is a sum of `inner` outer products,
+/// added straight into the output: the AVX2 and portable kernels pay a
+/// horizontal sum for every output, which at the depth of a salted piece's
+/// remainder (2) cost more than a mined piece, and any kernel a product
+/// to allocate, zero and add.
 const THIN_DEPTH: usize = 64;
 
-/// [`plain_product`] of a thin block: for each of its `inner` columns of
-/// `A`, that column times the same row of `B`, added row by row (contiguous
-/// runs of `cols` that the compiler vectorises, for AVX2 where the CPU has it).
-fn thin_product(a: &[i8], bt: &[i8], depth: usize, block: &Block, product: &mut [i32]) {
+/// [`add_plain_product`] of a thin block: for each of its `inner` columns
+/// of `A`, that column times the same row of `B`, added row by row
+/// (contiguous runs that the compiler vectorises, for AVX2 where the CPU
+/// has it).
+fn thin_product(a: &[i8], bt: &[i8], depth: usize, block: &Block, out: Out) {
 	#[cfg(target_arch = "x86_64")]
 	if std::is_x86_feature_detected!("avx2") {
 		// SAFETY: AVX2 is present (checked just above).
-		return unsafe { thin_product_avx2(a, bt, depth, block, product) };
+		return unsafe { thin_product_avx2(a, bt, depth, block, out) };
 	}
-	thin_product_portable(a, bt, depth, block, product)
+	thin_product_portable(a, bt, depth, block, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn thin_product_avx2(a: &[i8], bt: &[i8], depth: usize, block: &Block, product: &mut [i32]) {
-	thin_product_portable(a, bt, depth, block, product)
+unsafe fn thin_product_avx2(a: &[i8], bt: &[i8], depth: usize, block: &Block, out: Out) {
+	thin_product_portable(a, bt, depth, block, out)
 }
 
 #[inline(always)]
-fn thin_product_portable(a: &[i8], bt: &[i8], depth: usize, block: &Block, product: &mut [i32]) {
+fn thin_product_portable(a: &[i8], bt: &[i8], depth: usize, block: &Block, out: Out) {
 	let cols = block.cols.len();
 	// B's rows over the block's depth (`Bt`'s columns), 16-bit for the products.
 	let mut b = vec![0i16; block.depth.len() * cols];
@@ -268,10 +296,12 @@ fn thin_product_portable(a: &[i8], bt: &[i8], depth: usize, block: &Block, produ
 			b[i * cols + j] = bt[y * depth + z] as i16;
 		}
 	}
-	for (out, x) in product.chunks_exact_mut(cols).zip(block.rows.clone()) {
+	let (r0, c0) = out.at;
+	for (o, x) in block.rows.clone().enumerate() {
+		let row = &mut out.c[(r0 + o) * out.cols + c0..][..cols];
 		for (i, z) in block.depth.clone().enumerate() {
 			let av = a[x * depth + z] as i16;
-			for (d, &bv) in out.iter_mut().zip(&b[i * cols..][..cols]) {
+			for (d, &bv) in row.iter_mut().zip(&b[i * cols..][..cols]) {
 				*d = d.wrapping_add(av as i32 * bv as i32);
 			}
 		}
@@ -316,6 +346,17 @@ mod tests {
 			let mut want = vec![0; r * c];
 			mlpow_primitives::kernel::gemm_naive(&pa, &pbt, r, c, d, &mut want);
 			assert_eq!(plain_product(&a, &bt, depth, &block), want, "{block:?}");
+			// Added into a wider output at an offset, onto what it held.
+			let (wide, at) = (c + 5, (2, 3));
+			let mut out = vec![7i32; (r + 4) * wide];
+			add_plain_product(&a, &bt, depth, &block, Out { c: &mut out, cols: wide, at });
+			for (i, row) in out.chunks(wide).enumerate() {
+				for (j, &v) in row.iter().enumerate() {
+					let inside = (at.0..at.0 + r).contains(&i) && (at.1..at.1 + c).contains(&j);
+					let expect = if inside { 7 + want[(i - at.0) * c + j - at.1] } else { 7 };
+					assert_eq!(v, expect, "{block:?} at {i},{j}");
+				}
+			}
 		}
 		// The extremes: -128 * -128 in every term of a thin block.
 		let block = Block { rows: 0..4, cols: 0..4, depth: 0..63 };
