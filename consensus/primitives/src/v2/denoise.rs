@@ -25,12 +25,41 @@ use alloc::{vec, vec::Vec};
 pub fn selected_sums(mat: &[i8], rows: usize, k: usize, r: usize, sel: &[u8], out: &mut [i32]) {
 	assert!(mat.len() == rows * k && sel.len() == k && out.len() == rows * r && r > 0, "selected_sums: lengths");
 	#[cfg(all(feature = "std", target_arch = "x86_64"))]
-	if let Some(windows) = vbmi::Windows::new(sel, r) {
-		// SAFETY: `Windows::new` returns only where AVX-512 VBMI is present,
-		// and the lengths were checked just above.
-		return unsafe { windows.sums(mat, rows, out) };
+	if [32, 64, 128].contains(&r) && k.is_multiple_of(r) {
+		if let Some(windows) = vbmi::Windows::new(sel, r) {
+			// SAFETY: `Windows::new` returns only where AVX-512 VBMI is
+			// present, and the lengths were checked just above.
+			return unsafe { windows.sums(mat, rows, out) };
+		}
+		if let Some(shuffles) = avx2::Shuffles::new(sel, r) {
+			// SAFETY: as above, for AVX2.
+			return unsafe { shuffles.sums(mat, rows, out) };
+		}
 	}
 	selected_sums_portable(mat, k, r, sel, out)
+}
+
+/// For each chunk of `r` selections, where in the chunk each selection
+/// value sits: `inv[ch * r + q] = j` with `sel[ch * r + j] = q`. `None`
+/// unless every chunk is a permutation of `0..r` (`r <= 256`).
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), allow(dead_code))]
+fn inverses(sel: &[u8], r: usize) -> Option<Vec<u8>> {
+	if r == 0 || r > 256 || !sel.len().is_multiple_of(r) {
+		return None;
+	}
+	let mut inv = vec![0u8; sel.len()];
+	for (chunk, inv) in sel.chunks_exact(r).zip(inv.chunks_exact_mut(r)) {
+		let mut seen = [false; 256];
+		for (j, &q) in chunk.iter().enumerate() {
+			let q = q as usize;
+			if q >= r || seen[q] {
+				return None;
+			}
+			seen[q] = true;
+			inv[q] = j as u8;
+		}
+	}
+	Some(inv)
 }
 
 /// [`selected_sums`] one value at a time.
@@ -147,17 +176,18 @@ mod vbmi {
 	}
 
 	impl Windows {
-		/// The windows of `sel`, where AVX-512 VBMI is present, `r` is 32,
-		/// 64 or 128, and `sel` is a permutation of `0..r` in every chunk
-		/// (a selection that is not leaves it to the portable loop).
+		/// The windows of `sel`, where AVX-512 VBMI is present and `sel` is
+		/// a permutation of `0..r` in every chunk (a selection that is not
+		/// leaves it to the portable loop); `r` is 32, 64 or 128.
 		pub(super) fn new(sel: &[u8], r: usize) -> Option<Self> {
 			let present = std::is_x86_feature_detected!("avx512f")
 				&& std::is_x86_feature_detected!("avx512bw")
 				&& std::is_x86_feature_detected!("avx512vbmi");
 			let k = sel.len();
-			if !present || ![32, 64, 128].contains(&r) || !k.is_multiple_of(r) {
+			if !present {
 				return None;
 			}
+			let inv = super::inverses(sel, r)?;
 			let width = r.max(64);
 			let windows = k.div_ceil(width);
 			// Lanes past the row's end (the last window of an odd number of
@@ -166,17 +196,11 @@ mod vbmi {
 			for (lane, slot) in index.iter_mut().flat_map(|v| v.iter_mut()).enumerate() {
 				*slot = (lane % width) as u8;
 			}
-			for (ch, chunk) in sel.chunks_exact(r).enumerate() {
+			for (ch, inv) in inv.chunks_exact(r).enumerate() {
 				let (w, base) = (ch * r / width, ch * r % width);
-				let mut seen = [false; 128];
-				for (j, &q) in chunk.iter().enumerate() {
-					let q = q as usize;
-					if q >= r || seen[q] {
-						return None;
-					}
-					seen[q] = true;
+				for (q, &j) in inv.iter().enumerate() {
 					let lane = w * width + base + q;
-					index[lane / 64][lane % 64] = (base + j) as u8;
+					index[lane / 64][lane % 64] = (base + j as usize) as u8;
 				}
 			}
 			Some(Self { k, r, width, index })
@@ -268,6 +292,98 @@ mod vbmi {
 	}
 }
 
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(super) mod avx2 {
+	use core::arch::x86_64::*;
+	use std::{vec, vec::Vec};
+
+	/// Chunks before the 16-bit sums are added into 32 bits (a lane gains
+	/// one value of at most 128 a chunk).
+	const FLUSH: usize = 128;
+
+	/// A selection as in-lane byte shuffles (AVX2 has no byte permute
+	/// across 16-byte lanes): output group `g` (16 selections) of a chunk
+	/// is the OR over its source lanes `s` of `vpshufb(lane s, index)`,
+	/// with the index's top bit set where the value comes from another
+	/// lane. Two groups share a 32-byte vector, each source lane
+	/// broadcast to both halves.
+	pub struct Shuffles {
+		r: usize,
+		/// Per chunk, per pair of output groups, per source lane: 32 indices.
+		index: Vec<[u8; 32]>,
+	}
+
+	impl Shuffles {
+		/// The shuffles of `sel`, where AVX2 is present and `sel` is a
+		/// permutation of `0..r` in every chunk; `r` is 32, 64 or 128.
+		pub fn new(sel: &[u8], r: usize) -> Option<Self> {
+			if !std::is_x86_feature_detected!("avx2") {
+				return None;
+			}
+			let inv = super::inverses(sel, r)?;
+			let lanes = r / 16;
+			let mut index = vec![[0x80u8; 32]; sel.len() / r * (lanes / 2) * lanes];
+			for (ch, inv) in inv.chunks_exact(r).enumerate() {
+				for (q, &j) in inv.iter().enumerate() {
+					let (pair, half, l) = (q / 32, q / 16 % 2, q % 16);
+					let (src, at) = (j as usize / 16, j as usize % 16);
+					index[(ch * lanes / 2 + pair) * lanes + src][16 * half + l] = at as u8;
+				}
+			}
+			Some(Self { r, index })
+		}
+
+		/// [`super::selected_sums`] of `mat` (`rows x k`) into `out` (`rows x r`).
+		///
+		/// # Safety
+		/// AVX2 present; `mat.len() == rows * k` with `k` the selection's
+		/// length, `out.len() == rows * r`.
+		#[target_feature(enable = "avx2")]
+		pub unsafe fn sums(&self, mat: &[i8], rows: usize, out: &mut [i32]) {
+			let r = self.r;
+			let lanes = r / 16;
+			let chunks = self.index.len() / (lanes / 2 * lanes);
+			let k = chunks * r;
+			for x in 0..rows {
+				let mut wide = [0i32; 128];
+				for first in (0..chunks).step_by(FLUSH) {
+					let mut acc = [_mm256_setzero_si256(); 8];
+					for ch in first..(first + FLUSH).min(chunks) {
+						// SAFETY: chunk ch of row x lies in `mat`.
+						let chunk = mat.as_ptr().add(x * k + ch * r);
+						let mut src = [_mm256_setzero_si256(); 8];
+						for (s, v) in src.iter_mut().enumerate().take(lanes) {
+							*v = _mm256_broadcastsi128_si256(_mm_loadu_si128(chunk.add(16 * s) as *const __m128i));
+						}
+						for pair in 0..lanes / 2 {
+							let base = (ch * lanes / 2 + pair) * lanes;
+							let mut v = _mm256_setzero_si256();
+							for (s, lane) in src.iter().enumerate().take(lanes) {
+								// SAFETY: entry base + s < index.len().
+								let idx =
+									_mm256_loadu_si256(self.index.get_unchecked(base + s).as_ptr() as *const __m256i);
+								v = _mm256_or_si256(v, _mm256_shuffle_epi8(*lane, idx));
+							}
+							let (lo, hi) = (_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+							acc[2 * pair] = _mm256_add_epi16(acc[2 * pair], _mm256_cvtepi8_epi16(lo));
+							acc[2 * pair + 1] = _mm256_add_epi16(acc[2 * pair + 1], _mm256_cvtepi8_epi16(hi));
+						}
+					}
+					let mut lanes16 = [0i16; 128];
+					for (i, a) in acc.iter().enumerate().take(lanes) {
+						// SAFETY: 16 i16s at 16 * i < 128 of `lanes16`.
+						_mm256_storeu_si256(lanes16.as_mut_ptr().add(16 * i) as *mut __m256i, *a);
+					}
+					for (w, &l) in wide.iter_mut().zip(&lanes16[..r]) {
+						*w = w.wrapping_add(l as i32);
+					}
+				}
+				out[x * r..][..r].copy_from_slice(&wide[..r]);
+			}
+		}
+	}
+}
+
 #[cfg(test)]
 mod tests {
 	use super::*;
@@ -299,6 +415,24 @@ mod tests {
 			check(&matrix(rows * k, k as u64), rows, k, r, &sel);
 			for v in [-128i8, 127] {
 				check(&vec![v; rows * k], rows, k, r, &sel);
+			}
+		}
+	}
+
+	#[cfg(all(feature = "std", target_arch = "x86_64"))]
+	#[test]
+	fn the_avx2_shuffles_agree_with_the_definition() {
+		// Where VBMI is present `selected_sums` never takes this path, so
+		// it is called here by name; 300 chunks cross its 16-bit flush.
+		for (rows, k, r) in [(3, 96, 32), (2, 32 * 300, 32), (4, 4096, 64), (3, 16384, 128)] {
+			let sel = chunk_permutations("test selections", &[r as u8 + 1; 32], k, r);
+			let Some(shuffles) = avx2::Shuffles::new(&sel, r) else { return };
+			for mat in [matrix(rows * k, k as u64 + 1), vec![-128; rows * k], vec![127; rows * k]] {
+				let (mut want, mut got) = (vec![0; rows * r], vec![5; rows * r]);
+				selected_sums_portable(&mat, k, r, &sel, &mut want);
+				// SAFETY: AVX2 is present (`new` checked) and the lengths match.
+				unsafe { shuffles.sums(&mat, rows, &mut got) };
+				assert_eq!(got, want, "rows {rows} k {k} r {r}");
 			}
 		}
 	}
