@@ -35,7 +35,7 @@ impl Kernel {
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
 			Kernel::Avx2 => std::is_x86_feature_detected!("avx2"),
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
-			Kernel::Avx512Vnni => std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("avx512vnni"),
+			Kernel::Avx512Vnni => crate::v2::fused::Fused::Avx512Vnni.available(),
 			#[allow(unreachable_patterns)]
 			_ => false,
 		}
@@ -276,10 +276,20 @@ mod tests {
 	#[test]
 	fn all_kernels_agree_on_ragged_shapes() {
 		// Besides tiny ones, shapes around the VNNI panels' edges: rows
-		// past a block of 8, columns past a panel of 16 or a pair of them,
-		// depths past a whole quad.
+		// past a block of 8 or of L2, columns past a panel of 16 or a pair
+		// of them, depths past a whole quad.
 		let shapes = [(1, 1, 1), (3, 5, 7), (4, 4, 32), (5, 9, 33), (16, 16, 64), (7, 13, 100)];
-		let edges = [(8, 16, 4), (9, 17, 5), (16, 33, 64), (17, 48, 130), (24, 32, 4096), (1, 40, 3), (10, 64, 2)];
+		// (133 x 4096: a block of 128 rows, then 5 single rows.)
+		let edges = [
+			(8, 16, 4),
+			(9, 17, 5),
+			(16, 33, 64),
+			(17, 48, 130),
+			(24, 32, 4096),
+			(1, 40, 3),
+			(10, 64, 2),
+			(133, 20, 4096),
+		];
 		for (m, n, k) in shapes.into_iter().chain(edges) {
 			let a = lcg_matrix(m * k, 1);
 			let bt = lcg_matrix(n * k, 2);

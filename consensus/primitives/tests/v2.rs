@@ -5,6 +5,7 @@
 use mlpow_primitives::{
 	kernel,
 	v2::{
+		fused::Fused,
 		noise::{self, Selections},
 		transcript::tile_transcript,
 		Job, Miner, Mode,
@@ -77,17 +78,46 @@ fn the_miner_keeps_the_exact_product_whatever_the_nonce() {
 		let job = if extreme { Job::chosen(&p, vec![-64; m * k], vec![-64; n * k]).unwrap() } else { chosen(&p, 11) };
 		let mut want = vec![0; m * n];
 		kernel::gemm_naive(job.a(), job.bt(), m, n, k, &mut want);
-		let mut miner = Miner::new(&job, &PRE, U256::MAX).unwrap();
-		assert_eq!(miner.denoised(), None);
-		let mut noisy = vec![];
-		for nonce in 0..3 {
-			miner.try_nonce(nonce);
-			assert_eq!(miner.denoised().unwrap(), want, "{p:?} nonce {nonce}");
-			noisy.push(miner.noisy_product().to_vec());
+		// Every fused kernel this CPU runs, each with its own noise removal.
+		for kern in Fused::ALL.into_iter().filter(|k| k.available()) {
+			let mut miner = Miner::new(&job, &PRE, U256::MAX).unwrap().with_kernel(kern);
+			assert_eq!(miner.denoised(), None);
+			let mut noisy = vec![];
+			for nonce in 0..3 {
+				miner.try_nonce(nonce);
+				assert_eq!(miner.denoised().unwrap(), want, "{p:?} {kern:?} nonce {nonce}");
+				noisy.push(miner.noisy_product().to_vec());
+			}
+			// The noise is fresh per nonce: the products that carry the tickets differ.
+			assert!(noisy[0] != noisy[1] && noisy[1] != noisy[2]);
+			assert!(noisy.iter().all(|c| *c != want));
 		}
-		// The noise is fresh per nonce: the products that carry the tickets differ.
-		assert!(noisy[0] != noisy[1] && noisy[1] != noisy[2]);
-		assert!(noisy.iter().all(|c| *c != want));
+	}
+}
+
+#[test]
+fn exact_products_of_different_jobs_in_turns_are_each_their_own() {
+	// The exact product is written into fresh, uninitialised memory: one
+	// element left out would show another job's value (freed just before),
+	// where a miner of one job would see its own product again.
+	let p = ChallengeParams { m: 32, n: 48, k: 256, r: 64, ..ChallengeParams::DEV_V2 };
+	let jobs = [chosen(&p, 21), chosen(&p, 22)];
+	let want: Vec<Vec<i32>> = jobs
+		.iter()
+		.map(|job| {
+			let mut c = vec![0; 32 * 48];
+			kernel::gemm_naive(job.a(), job.bt(), 32, 48, 256, &mut c);
+			c
+		})
+		.collect();
+	assert_ne!(want[0], want[1]);
+	for round in 0..6 {
+		let job = &jobs[round % 2];
+		let mut miner = Miner::new(job, &PRE, U256::MAX).unwrap();
+		miner.try_nonce(round as u64);
+		let exact = miner.denoised().unwrap();
+		assert_eq!(exact, want[round % 2], "round {round}");
+		drop(exact);
 	}
 }
 

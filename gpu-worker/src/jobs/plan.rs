@@ -205,7 +205,7 @@ pub fn padded(
 	height: usize,
 	k: usize,
 ) -> Vec<i8> {
-	debug_assert!(rows.len() <= height && depth.len() <= k);
+	assert!(rows.len() <= height && depth.len() <= k, "padded: a block larger than its piece");
 	// Row by row, each written once (no zeroing pass first: a piece is
 	// megabytes, and for a whole piece every byte is the matrix's).
 	let mut out = Vec::with_capacity(height * k);

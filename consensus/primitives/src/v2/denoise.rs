@@ -23,7 +23,8 @@ use alloc::{vec, vec::Vec};
 /// # Panics
 /// On lengths that do not match (a caller bug).
 pub fn selected_sums(mat: &[i8], rows: usize, k: usize, r: usize, sel: &[u8], out: &mut [i32]) {
-	assert!(mat.len() == rows * k && sel.len() == k && out.len() == rows * r && r > 0, "selected_sums: lengths");
+	let ok = rows.checked_mul(k) == Some(mat.len()) && rows.checked_mul(r) == Some(out.len());
+	assert!(ok && sel.len() == k && r > 0 && k > 0, "selected_sums: lengths");
 	#[cfg(all(feature = "std", target_arch = "x86_64"))]
 	if [32, 64, 128].contains(&r) && k.is_multiple_of(r) {
 		if let Some(windows) = vbmi::Windows::new(sel, r) {
@@ -96,9 +97,24 @@ pub struct Noise<'a> {
 /// The exact `A * Bt^T` from the noisy product `c = A' * Bt'^T`:
 /// `c - A * G^T - E * Bt'^T`. `a` is the clean `A` (`m x k`), `bt_noisy`
 /// the noisy `Bt'` (`n x k`) the product was taken with.
+///
+/// # Panics
+/// On lengths that do not match the shape, or more than 256 chunks (the
+/// rules allow at most 128: `k <= r * r`, `r <= 128`): caller bugs.
 pub fn remove(kernel: Fused, nz: &Noise, a: &[i8], bt_noisy: &[i8], c: &[i32]) -> Vec<i32> {
 	let Noise { m, n, r, chunks, sel, e_l, g_l } = *nz;
-	let k = chunks * r;
+	let len = |x: usize, y: usize| x.checked_mul(y);
+	let k = len(chunks, r).unwrap_or(0);
+	let ok = k > 0
+		&& chunks <= 256
+		&& sel.a.len() == k
+		&& sel.bt.len() == k
+		&& len(m, k) == Some(a.len())
+		&& len(n, k) == Some(bt_noisy.len())
+		&& len(m, r) == Some(e_l.len())
+		&& len(n, r) == Some(g_l.len())
+		&& len(m, n) == Some(c.len());
+	assert!(ok, "denoise::remove: shapes");
 	// as_sel[x][q] = sum of A[x][z] over z with s'_z = q, so that
 	// (A * G^T)[x][y] = sum_q as_sel[x][q] * G_L[y][q]; likewise
 	// bs_sel[y][q] = sum of Bt'[y][z] over s_z = q for (E * Bt'^T).
@@ -107,43 +123,26 @@ pub fn remove(kernel: Fused, nz: &Noise, a: &[i8], bt_noisy: &[i8], c: &[i32]) -
 	let mut bs_sel = vec![0i32; n * r];
 	selected_sums(bt_noisy, n, k, r, &sel.a, &mut bs_sel);
 	// Each selection value occurs exactly once per chunk, so a column sum
-	// has k/r terms: |A * S'^T| <= 64 k/r and |S * Bt'^T| <= 128 k/r. For
-	// k/r <= 256 (the rules allow at most 128) both fit 16 bits, and the two
-	// corrections are one product of inner dimension 2r:
+	// has k/r terms: |A * S'^T| <= 64 k/r and S * Bt'^T within
+	// -128 k/r ..= 126 k/r. For k/r <= 256 both fit 16 bits, and the two
+	// corrections are one product of inner dimension 2r on 16-bit pairs:
 	//   left[x] = [as_sel[x], E_L[x]],  right[y] = [G_L[y], bs_sel[y]].
-	// Otherwise each sum is split into a low byte and the rest,
-	// `v = 256 * hi + lo`, with the 256 moved onto the 7-bit factor it
-	// multiplies (`256 * 64 <= 2^15`): inner dimension 4r.
-	let split = chunks > 256;
-	let (lo, hi) = (|v: i32| (v & 0xff) as i16, |v: i32| (v >> 8) as i16);
-	let (wide, scaled) = (|v: i8| v as i16, |v: i8| v as i16 * 256);
-	let width = if split { 4 * r } else { 2 * r };
-	let mut row: Vec<i16> = Vec::with_capacity(width);
-	let mut left = Vec::with_capacity(m * width / 2);
+	let mut row: Vec<i16> = Vec::with_capacity(2 * r);
+	let mut left = Vec::with_capacity(m * r);
 	for (s, e) in as_sel.chunks_exact(r).zip(e_l.chunks_exact(r)) {
 		row.clear();
-		if split {
-			row.extend(s.iter().map(|&v| lo(v)).chain(s.iter().map(|&v| hi(v))));
-			row.extend(e.iter().map(|&v| wide(v)).chain(e.iter().map(|&v| scaled(v))));
-		} else {
-			row.extend(s.iter().map(|&v| v as i16).chain(e.iter().map(|&v| wide(v))));
-		}
+		row.extend(s.iter().map(|&v| v as i16).chain(e.iter().map(|&v| v as i16)));
 		left.extend(pairs(&row));
 	}
-	let mut right = Vec::with_capacity(n * width / 2);
+	let mut right = Vec::with_capacity(n * r);
 	for (g, b) in g_l.chunks_exact(r).zip(bs_sel.chunks_exact(r)) {
 		row.clear();
-		if split {
-			row.extend(g.iter().map(|&v| wide(v)).chain(g.iter().map(|&v| scaled(v))));
-			row.extend(b.iter().map(|&v| lo(v)).chain(b.iter().map(|&v| hi(v))));
-		} else {
-			row.extend(g.iter().map(|&v| wide(v)).chain(b.iter().map(|&v| v as i16)));
-		}
+		row.extend(g.iter().map(|&v| v as i16).chain(b.iter().map(|&v| v as i16)));
 		right.extend(pairs(&row));
 	}
 	// Straight into a new product: no copy of `c` first, no zeroing.
 	let mut exact = Vec::with_capacity(m * n);
-	paired_sub(kernel, &left, &right, m, n, width / 2, c, &mut exact.spare_capacity_mut()[..m * n]);
+	paired_sub(kernel, &left, &right, m, n, r, c, &mut exact.spare_capacity_mut()[..m * n]);
 	// SAFETY: `paired_sub` wrote all `m * n` elements.
 	unsafe { exact.set_len(m * n) };
 	exact

@@ -133,14 +133,18 @@ impl Shape {
 
 	fn check(&self, a: &[i8], bt: &[i8], c: &[i32], states: &[State]) {
 		let Shape { m, n, k, t, r } = *self;
+		// (The SIMD kernels run 16-column panels inside a tile: `t` is a
+		// multiple of 16, as the rules require.)
+		let len = |x: usize, y: usize| x.checked_mul(y);
 		let ok = t > 0
+			&& t.is_multiple_of(16)
 			&& r > 0 && r.is_multiple_of(2)
 			&& m.is_multiple_of(t)
 			&& n.is_multiple_of(t)
 			&& k.is_multiple_of(r)
-			&& a.len() == m * k
-			&& bt.len() == n * k
-			&& c.len() == m * n
+			&& len(m, k) == Some(a.len())
+			&& len(n, k) == Some(bt.len())
+			&& len(m, n) == Some(c.len())
 			&& states.len() == (m / t) * (n / t);
 		assert!(
 			ok,
@@ -215,7 +219,11 @@ pub(crate) fn paired_sub(
 	c: &[i32],
 	out: &mut [MaybeUninit<i32>],
 ) {
-	let ok = l.len() == m * kp && r.len() == n * kp && c.len() == m * n && out.len() == m * n;
+	let len = |x: usize, y: usize| x.checked_mul(y);
+	let ok = len(m, kp) == Some(l.len())
+		&& len(n, kp) == Some(r.len())
+		&& len(m, n) == Some(c.len())
+		&& out.len() == c.len();
 	assert!(ok && m.is_multiple_of(16) && n.is_multiple_of(16), "paired_sub: shapes");
 	// (Only the x86 path reads `kernel`; elsewhere the portable loop runs.)
 	#[cfg(not(all(feature = "std", target_arch = "x86_64")))]
@@ -527,8 +535,15 @@ mod tests {
 	#[test]
 	fn fused_kernels_match_the_reference_transcript() {
 		for (m, n, k, t, r) in
-			[(16, 16, 32, 16, 32), (32, 48, 128, 16, 64), (64, 32, 256, 32, 32), (16, 32, 128, 16, 128)]
-		{
+			// t = 48: two panels of a tile, then one; t = 128: eight.
+			[
+				(16, 16, 32, 16, 32),
+				(32, 48, 128, 16, 64),
+				(64, 32, 256, 32, 32),
+				(16, 32, 128, 16, 128),
+				(48, 96, 256, 48, 64),
+				(128, 128, 1024, 128, 32),
+			] {
 			let shape = Shape { m, n, k, t, r };
 			// Full int8 range, including -128 * -128, which the noisy inputs reach.
 			let (a, bt) = (matrix(m * k, 1), matrix(n * k, 2));

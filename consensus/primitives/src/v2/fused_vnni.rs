@@ -265,33 +265,41 @@ pub(super) unsafe fn plain_vnni(a: &[i8], bt: &[i8], m: usize, n: usize, k: usiz
 	let rows = if whole_quads { a } else { &quads[..] };
 	// SAFETY: every byte of an i8 is a valid u8.
 	let bt_bytes = core::slice::from_raw_parts(bt.as_ptr() as *const u8, bt.len());
-	let mut panel = vec![0u32; 2 * kq * 16];
-	let mut col0 = 0;
-	while col0 < n {
-		let panels = (n - col0).min(32).div_ceil(16);
-		for p in 0..panels {
-			let (first, out) = (col0 + 16 * p, &mut panel[p * kq * 16..][..kq * 16]);
-			if whole_quads && first + 16 <= n {
-				pack_panel(bt_bytes, kq, first, 0x8080_8080, out);
-			} else {
-				pack_ragged(bt, k, n, first, out);
+	// Every panel of `Bt` packed once (as many bytes as `Bt`), then blocks
+	// of rows of `A` small enough to stay in L2 while every panel passes.
+	let panels = n.div_ceil(16);
+	let mut packed = vec![0u32; panels * kq * 16];
+	for (p, out) in packed.chunks_exact_mut(kq * 16).enumerate() {
+		if whole_quads && 16 * p + 16 <= n {
+			pack_panel(bt_bytes, kq, 16 * p, 0x8080_8080, out);
+		} else {
+			pack_ragged(bt, k, n, 16 * p, out);
+		}
+	}
+	let block = (ROW_BLOCK_BYTES / (4 * kq)).max(MR_VNNI) / MR_VNNI * MR_VNNI;
+	for first in (0..m).step_by(block) {
+		let last = (first + block).min(m);
+		for p0 in (0..panels).step_by(2) {
+			let pair = (panels - p0).min(2);
+			let o = Plain { rows, stride: 4 * kq, kq, bias: &bias, n, col0: 16 * p0 };
+			let panel = &packed[p0 * kq * 16..][..pair * kq * 16];
+			let mut x0 = first;
+			while x0 < last {
+				let mr = if x0 + MR_VNNI <= last { MR_VNNI } else { 1 };
+				match (mr, pair) {
+					(MR_VNNI, 2) => plain_pass::<MR_VNNI, 2>(&o, panel, x0, c),
+					(MR_VNNI, _) => plain_pass::<MR_VNNI, 1>(&o, panel, x0, c),
+					(_, 2) => plain_pass::<1, 2>(&o, panel, x0, c),
+					_ => plain_pass::<1, 1>(&o, panel, x0, c),
+				}
+				x0 += mr;
 			}
 		}
-		let o = Plain { rows, stride: 4 * kq, kq, bias: &bias, n, col0 };
-		let mut x0 = 0;
-		while x0 < m {
-			let mr = if x0 + MR_VNNI <= m { MR_VNNI } else { 1 };
-			match (mr, panels) {
-				(MR_VNNI, 2) => plain_pass::<MR_VNNI, 2>(&o, &panel, x0, c),
-				(MR_VNNI, _) => plain_pass::<MR_VNNI, 1>(&o, &panel, x0, c),
-				(_, 2) => plain_pass::<1, 2>(&o, &panel, x0, c),
-				_ => plain_pass::<1, 1>(&o, &panel, x0, c),
-			}
-			x0 += mr;
-		}
-		col0 += 16 * panels;
 	}
 }
+
+/// Bytes of `A` a block of rows of the plain product holds (half an L2).
+const ROW_BLOCK_BYTES: usize = 512 * 1024;
 
 /// Columns `first .. first + 16` of `Bt` as a panel of quads, each byte
 /// flipped to `b + 128`; quads past `k` and columns past `n` hold zeros
