@@ -268,7 +268,12 @@ pub(super) unsafe fn plain_vnni(a: &[i8], bt: &[i8], m: usize, n: usize, k: usiz
 	// Every panel of `Bt` packed once (as many bytes as `Bt`), then blocks
 	// of rows of `A` small enough to stay in L2 while every panel passes.
 	let panels = n.div_ceil(16);
-	let mut packed = vec![0u32; panels * kq * 16];
+	// Kept from call to call on this thread: allocated afresh, a small
+	// buffer can land at the top of the heap, be given back on free and
+	// fault its pages in again every call (a verified tile took twice as
+	// long). Every element is overwritten by the packing.
+	let mut packed = PACKED.with_borrow_mut(core::mem::take);
+	packed.resize(panels * kq * 16, 0);
 	for (p, out) in packed.chunks_exact_mut(kq * 16).enumerate() {
 		if whole_quads && 16 * p + 16 <= n {
 			pack_panel(bt_bytes, kq, 16 * p, 0x8080_8080, out);
@@ -296,7 +301,19 @@ pub(super) unsafe fn plain_vnni(a: &[i8], bt: &[i8], m: usize, n: usize, k: usiz
 			}
 		}
 	}
+	if packed.capacity() * 4 <= PACKED_KEEP_BYTES {
+		PACKED.with_borrow_mut(|kept| *kept = packed);
+	}
 }
+
+std::thread_local! {
+	/// The plain product's packed panels, reused (see [`plain_vnni`]).
+	static PACKED: core::cell::RefCell<Vec<u32>> = const { core::cell::RefCell::new(Vec::new()) };
+}
+
+/// The largest packed `Bt` a thread keeps between plain products (a
+/// verified tile at the largest `k` the rules allow is 1 MiB).
+const PACKED_KEEP_BYTES: usize = 2 << 20;
 
 /// Bytes of `A` a block of rows of the plain product holds (half an L2).
 const ROW_BLOCK_BYTES: usize = 512 * 1024;
