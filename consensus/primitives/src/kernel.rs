@@ -328,6 +328,14 @@ mod tests {
 			kern.gemm(&a, &b, 1, 1, k, &mut c);
 			assert_eq!(c[0], -128 * 127 * (1 << 16), "{kern:?}");
 		}
+		// The VNNI panels by name (`gemm` gives one output to dot products).
+		#[cfg(all(feature = "std", target_arch = "x86_64"))]
+		for (vb, want) in [(-128i8, 1 << 30), (127, -128 * 127 * (1 << 16))] {
+			let mut c = [0i32; 1];
+			if crate::v2::fused::plain_vnni(&a, &vec![vb; k], 1, 1, k, &mut c).is_some() {
+				assert_eq!(c[0], want, "VNNI panels, b = {vb}");
+			}
+		}
 	}
 
 	#[test]
