@@ -76,10 +76,12 @@ impl Kernel {
 }
 
 /// Outputs up to which [`Kernel::Avx512Vnni`] runs dot products (4 x 4
-/// accumulators over 64 of `k` a step) rather than the panels: a verified
-/// tile (`t * t`, at most 32 x 32 here), where the panels' packing of `Bt`
-/// costs more than it saves (a 16 x 16 x 65536 tile took 1.42 ms on the
-/// panels, 1.17 ms on dot products).
+/// accumulators over 64 of `k` a step) rather than the panels: the
+/// verified tiles of `t` up to 32 (the presets have 16), where the panels'
+/// packing of `Bt` costs more than it saves at large `k` (pow-bench runs
+/// here: a 16 x 16 x 65536 tile in 1.42 ms on the panels, 1.17-1.24 ms on
+/// dot products; one run against three on a VM that drifts 20-40%).
+/// Larger tiles (`t` up to 128) run on the panels.
 const DOT_OUTPUTS: usize = 1024;
 
 /// `C = A * Bt^T` with the fastest kernel this CPU has.
@@ -354,6 +356,8 @@ mod tests {
 			(1, 40, 3),
 			(10, 64, 2),
 			(133, 20, 4096),
+			// The dot kernels' columns in more than one cache block.
+			(5, 70, 4096),
 		];
 		for (m, n, k) in shapes.into_iter().chain(edges) {
 			let a = lcg_matrix(m * k, 1);

@@ -238,6 +238,9 @@ pub struct Out<'c> {
 /// Adds [`plain_product`] into `out`; a thin block's straight into it.
 pub fn add_plain_product(a: &[i8], bt: &[i8], depth: usize, block: &Block, out: Out) {
 	let (rows, cols, inner) = (block.rows.len(), block.cols.len(), block.depth.len());
+	let (r0, c0) = out.at;
+	let inside = c0 + cols <= out.cols && (r0 + rows) * out.cols <= out.c.len();
+	assert!(inside, "add_plain_product: the block lies outside its output");
 	if inner < THIN_DEPTH {
 		return thin_product(a, bt, depth, block, out);
 	}
@@ -245,7 +248,6 @@ pub fn add_plain_product(a: &[i8], bt: &[i8], depth: usize, block: &Block, out: 
 		(rows_of(a, depth, &block.rows, &block.depth), rows_of(bt, depth, &block.cols, &block.depth));
 	let mut product = vec![0i32; rows * cols];
 	mlpow_primitives::kernel::gemm(&a_rows, &bt_rows, rows, cols, inner, &mut product);
-	let (r0, c0) = out.at;
 	let at = Block { rows: r0..r0 + rows, cols: c0..c0 + cols, depth: block.depth.clone() };
 	accumulate(out.c, out.cols, &at, &product, cols);
 }

@@ -270,8 +270,8 @@ pub(super) unsafe fn plain_vnni(a: &[i8], bt: &[i8], m: usize, n: usize, k: usiz
 	let panels = n.div_ceil(16);
 	// Kept from call to call on this thread: allocated afresh, a small
 	// buffer can land at the top of the heap, be given back on free and
-	// fault its pages in again every call (a verified tile took twice as
-	// long). Every element is overwritten by the packing.
+	// fault its pages in again every call (a 16 x 16 tile on the panels
+	// took twice as long). Every element is overwritten by the packing.
 	let mut packed = PACKED.with_borrow_mut(core::mem::take);
 	packed.resize(panels * kq * 16, 0);
 	for (p, out) in packed.chunks_exact_mut(kq * 16).enumerate() {
@@ -311,8 +311,8 @@ std::thread_local! {
 	static PACKED: core::cell::RefCell<Vec<u32>> = const { core::cell::RefCell::new(Vec::new()) };
 }
 
-/// The largest packed `Bt` a thread keeps between plain products (a
-/// verified tile at the largest `k` the rules allow is 1 MiB).
+/// The largest packed `Bt` a thread keeps between plain products (the
+/// packed `Bt` of a product 32 columns wide at `k = 16384`).
 const PACKED_KEEP_BYTES: usize = 2 << 20;
 
 /// Bytes of `A` a block of rows of the plain product holds (half an L2).
@@ -393,6 +393,6 @@ unsafe fn dpwssd(acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
 	let mut acc = acc;
 	// SAFETY: a register-only instruction of AVX-512 VNNI, which every
 	// caller's target features include.
-	core::arch::asm!("vpdpwssd {acc}, {a}, {b}", acc = inout(zmm_reg) acc, a = in(zmm_reg) a, b = in(zmm_reg) b, options(pure, nomem, nostack));
+	core::arch::asm!("vpdpwssd {acc}, {a}, {b}", acc = inout(zmm_reg) acc, a = in(zmm_reg) a, b = in(zmm_reg) b, options(pure, nomem, nostack, preserves_flags));
 	acc
 }
