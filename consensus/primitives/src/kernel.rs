@@ -297,21 +297,23 @@ mod x86 {
 	}
 }
 
+/// `len` values of the full int8 range from a 64-bit LCG: the unit tests'
+/// matrices (this module's, the fused kernels' and the noise removal's).
+#[cfg(test)]
+pub(crate) fn lcg_matrix(len: usize, seed: u64) -> alloc::vec::Vec<i8> {
+	let mut s = seed;
+	(0..len)
+		.map(|_| {
+			s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+			(s >> 56) as i8
+		})
+		.collect()
+}
+
 #[cfg(test)]
 mod tests {
 	use super::*;
 	use alloc::vec;
-	use alloc::vec::Vec;
-
-	fn lcg_matrix(len: usize, seed: u64) -> Vec<i8> {
-		let mut s = seed;
-		(0..len)
-			.map(|_| {
-				s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-				(s >> 56) as i8
-			})
-			.collect()
-	}
 
 	#[test]
 	fn extremes_do_not_overflow_at_max_k() {

@@ -388,15 +388,7 @@ mod tests {
 	use super::*;
 	use crate::v2::noise::chunk_permutations;
 
-	fn matrix(len: usize, seed: u64) -> Vec<i8> {
-		let mut s = seed;
-		(0..len)
-			.map(|_| {
-				s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-				(s >> 56) as i8
-			})
-			.collect()
-	}
+	use crate::kernel::lcg_matrix as matrix;
 
 	fn check(mat: &[i8], rows: usize, k: usize, r: usize, sel: &[u8]) {
 		let (mut want, mut got) = (vec![7; rows * r], vec![-7; rows * r]);

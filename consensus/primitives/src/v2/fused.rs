@@ -490,15 +490,7 @@ mod tests {
 	use crate::v2::transcript::tile_transcript;
 	use alloc::vec::Vec;
 
-	fn matrix(len: usize, seed: u64) -> Vec<i8> {
-		let mut s = seed;
-		(0..len)
-			.map(|_| {
-				s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-				(s >> 56) as i8
-			})
-			.collect()
-	}
+	use crate::kernel::lcg_matrix as matrix;
 
 	#[test]
 	fn paired_subtraction_is_exact_on_both_paths() {
