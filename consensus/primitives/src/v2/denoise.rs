@@ -9,11 +9,9 @@
 //! CPU with AVX-512 VBMI one `vpermi2b` a 64-byte window, on the matrices as
 //! they are, row-major, with no transpose.
 
-use super::{
-	fused::{paired_sub, Fused},
-	noise::Selections,
-};
+use super::{fused::Fused, noise::Selections, paired};
 use alloc::{vec, vec::Vec};
+pub use paired::AddInto;
 
 /// `out[x * r + q]` = the sum of `mat[x * k + z]` over the `z` with
 /// `sel[z] == q`: every row's columns summed by their selection
@@ -102,6 +100,34 @@ pub struct Noise<'a> {
 /// On lengths that do not match the shape, or more than 256 chunks (the
 /// rules allow at most 128: `k <= r * r`, `r <= 128`): caller bugs.
 pub fn remove(kernel: Fused, nz: &Noise, a: &[i8], bt_noisy: &[i8], c: &[i32]) -> Vec<i32> {
+	let (left, right) = corrections(nz, a, bt_noisy, c);
+	let (m, n) = (nz.m, nz.n);
+	// Straight into a new product: no copy of `c` first, no zeroing.
+	let mut exact = Vec::with_capacity(m * n);
+	paired::store(kernel, &left, &right, (m, n, nz.r), c, &mut exact.spare_capacity_mut()[..m * n]);
+	// SAFETY: `paired::store` wrote all `m * n` elements.
+	unsafe { exact.set_len(m * n) };
+	exact
+}
+
+/// [`remove`], added into a block of a larger matrix instead of returned:
+/// `into.out[x * into.stride + y] += (A * Bt^T)[x][y]` for `x` below
+/// `into.rows` and `y` below `into.cols` (a padded piece's rows and
+/// columns past them are not computed). The miner's product goes straight
+/// into the caller's output, with no `m x n` matrix in between.
+///
+/// # Panics
+/// As [`remove`], and on a block larger than the product or than
+/// `into.out` (caller bugs).
+pub fn add_exact(kernel: Fused, nz: &Noise, a: &[i8], bt_noisy: &[i8], c: &[i32], into: AddInto) {
+	let (left, right) = corrections(nz, a, bt_noisy, c);
+	paired::add(kernel, &left, &right, (nz.m, nz.n, nz.r), c, into);
+}
+
+/// Checks the shapes, and gives the two corrections as one product's
+/// operands: `left` (`m x r` pairs) and `right` (`n x r` pairs), so that
+/// the exact product is `c - left * right^T` on 16-bit pairs.
+fn corrections(nz: &Noise, a: &[i8], bt_noisy: &[i8], c: &[i32]) -> (Vec<u32>, Vec<u32>) {
 	let Noise { m, n, r, chunks, sel, e_l, g_l } = *nz;
 	let len = |x: usize, y: usize| x.checked_mul(y);
 	let k = len(chunks, r).unwrap_or(0);
@@ -114,7 +140,7 @@ pub fn remove(kernel: Fused, nz: &Noise, a: &[i8], bt_noisy: &[i8], c: &[i32]) -
 		&& len(m, r) == Some(e_l.len())
 		&& len(n, r) == Some(g_l.len())
 		&& len(m, n) == Some(c.len());
-	assert!(ok, "denoise::remove: shapes");
+	assert!(ok, "denoise: shapes");
 	// as_sel[x][q] = sum of A[x][z] over z with s'_z = q, so that
 	// (A * G^T)[x][y] = sum_q as_sel[x][q] * G_L[y][q]; likewise
 	// bs_sel[y][q] = sum of Bt'[y][z] over s_z = q for (E * Bt'^T).
@@ -140,12 +166,7 @@ pub fn remove(kernel: Fused, nz: &Noise, a: &[i8], bt_noisy: &[i8], c: &[i32]) -
 		row.extend(g.iter().map(|&v| v as i16).chain(b.iter().map(|&v| v as i16)));
 		right.extend(pairs(&row));
 	}
-	// Straight into a new product: no copy of `c` first, no zeroing.
-	let mut exact = Vec::with_capacity(m * n);
-	paired_sub(kernel, &left, &right, m, n, r, c, &mut exact.spare_capacity_mut()[..m * n]);
-	// SAFETY: `paired_sub` wrote all `m * n` elements.
-	unsafe { exact.set_len(m * n) };
-	exact
+	(left, right)
 }
 
 /// 16-bit values as pairs in 32 bits, low half first.

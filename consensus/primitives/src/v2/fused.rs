@@ -9,7 +9,6 @@
 
 use super::transcript::{reduce, State};
 use alloc::vec;
-use core::mem::MaybeUninit;
 
 /// The fused kernels; [`Fused::best`] picks the fastest this CPU runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,8 +101,9 @@ pub struct Scratch {
 	a_pairs: alloc::vec::Vec<u32>,
 	#[allow(dead_code)]
 	b_pairs: alloc::vec::Vec<u32>,
-	/// One or two 16-column panels of `Bt'`, and the fold registers of one
-	/// or two tile columns.
+	/// 16-column panels of `Bt'` (one for the AVX2 kernel, all of them
+	/// for the VNNI kernel), and the fold registers of one or two tile
+	/// columns (of every row, or of one block of rows).
 	#[allow(dead_code)]
 	panel: alloc::vec::Vec<u32>,
 	#[allow(dead_code)]
@@ -202,57 +202,6 @@ fn dot4(a: &[i8], b0: &[i8], b1: &[i8], b2: &[i8], b3: &[i8]) -> [i32; 4] {
 	[s0, s1, s2, s3]
 }
 
-/// `out[x][y] = c[x][y] - dot(l[x], r[y])` over rows of 16-bit values stored as pairs
-/// (`u32`, low half first): `l` is `m x kp` pairs, `r` is `n x kp`. The
-/// noise removal's kernel ([`super::denoise`]); `m` and `n` are multiples
-/// of 16. Every element of `out` is written (so it may start uninitialised).
-/// `kernel` picks the VNNI path (`vpdpwssd`) for [`Fused::Avx512Vnni`]
-/// where the CPU has it, else the AVX2 path (`vpmaddwd`) where AVX2 is.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn paired_sub(
-	kernel: Fused,
-	l: &[u32],
-	r: &[u32],
-	m: usize,
-	n: usize,
-	kp: usize,
-	c: &[i32],
-	out: &mut [MaybeUninit<i32>],
-) {
-	let len = |x: usize, y: usize| x.checked_mul(y);
-	let ok = len(m, kp) == Some(l.len())
-		&& len(n, kp) == Some(r.len())
-		&& len(m, n) == Some(c.len())
-		&& out.len() == c.len();
-	assert!(ok && m.is_multiple_of(16) && n.is_multiple_of(16), "paired_sub: shapes");
-	// (Only the x86 path reads `kernel`; elsewhere the portable loop runs.)
-	#[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-	let _ = kernel;
-	#[cfg(all(feature = "std", target_arch = "x86_64"))]
-	if kernel == Fused::Avx512Vnni && kernel.available() {
-		// SAFETY: AVX-512 VNNI and AVX2 are present and the shapes were checked just above.
-		unsafe { vnni::paired_sub_vnni(l, r, m, n, kp, c, out.as_mut_ptr() as *mut i32) };
-		return;
-	}
-	#[cfg(all(feature = "std", target_arch = "x86_64"))]
-	if matches!(kernel, Fused::Avx2 | Fused::Avx512Vnni) && Fused::Avx2.available() {
-		// SAFETY: AVX2 is present and the shapes were checked just above.
-		unsafe { x86::paired_sub_avx2(l, r, m, n, kp, c, out.as_mut_ptr() as *mut i32) };
-		return;
-	}
-	let half = |v: u32, hi: bool| (if hi { v >> 16 } else { v } as u16 as i16) as i32;
-	for x in 0..m {
-		for y in 0..n {
-			let (lr, rr) = (&l[x * kp..][..kp], &r[y * kp..][..kp]);
-			let d = lr.iter().zip(rr).fold(0i32, |s, (&a, &b)| {
-				s.wrapping_add(half(a, false).wrapping_mul(half(b, false)))
-					.wrapping_add(half(a, true).wrapping_mul(half(b, true)))
-			});
-			out[x * n + y].write(c[x * n + y].wrapping_sub(d));
-		}
-	}
-}
-
 /// `c = a * bt^T` on the VNNI panels ([`crate::kernel::Kernel::Avx512Vnni`]'s
 /// product); `None` where the CPU lacks AVX-512 VNNI (the caller runs
 /// another kernel). Shapes checked by the caller; `k > 0`.
@@ -272,10 +221,10 @@ pub(crate) fn plain_vnni(a: &[i8], bt: &[i8], m: usize, n: usize, k: usize, c: &
 mod vnni;
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-mod x86 {
+pub(super) mod x86 {
 	use super::{reduce, Shape, State};
 	use core::arch::x86_64::*;
-	use std::{vec, vec::Vec};
+	use std::vec::Vec;
 
 	/// Rows of the left operand per micro-tile; 16 columns (two vectors) each.
 	const MR: usize = 4;
@@ -297,7 +246,7 @@ mod x86 {
 	}
 
 	/// `u32`s as their bytes (little-endian, as x86 stores them).
-	pub(super) fn bytes(v: &[u32]) -> &[u8] {
+	pub(in crate::v2) fn bytes(v: &[u32]) -> &[u8] {
 		// SAFETY: every byte of a `u32` is initialised, and `u8` has no
 		// alignment to keep.
 		unsafe { core::slice::from_raw_parts(v.as_ptr() as *const u8, v.len() * 4) }
@@ -308,7 +257,7 @@ mod x86 {
 	/// word XORed with `flip`: one word of 16 columns is two loads.
 	/// Transposes 8 x 8 blocks of `u32` in registers.
 	#[target_feature(enable = "avx2")]
-	pub(super) unsafe fn pack_panel(rows: &[u8], kp: usize, col0: usize, flip: u32, panel: &mut [u32]) {
+	pub(in crate::v2) unsafe fn pack_panel(rows: &[u8], kp: usize, col0: usize, flip: u32, panel: &mut [u32]) {
 		let whole = kp / 8 * 8;
 		let flips = _mm256_set1_epi32(flip as i32);
 		for y0 in [0, 8] {
@@ -359,21 +308,11 @@ mod x86 {
 		}
 	}
 
-	/// How a pass leaves its sums in its output.
-	#[derive(Clone, Copy, PartialEq, Eq)]
-	enum Out {
-		/// The sums themselves.
-		Store,
-		/// The same element of this matrix (as wide as the output) minus
-		/// the sums.
-		SubtractFrom(*const i32),
-	}
-
 	/// One 16-column panel against every row of the left operand: for each
 	/// block of `MR` rows, the dot products over all `kp` pairs, one output
-	/// per 32-bit lane. With `folds`, each lane (a running sum) is XORed into
-	/// its fold register after every `chunk` pairs; `folds` holds `t`
-	/// columns per row, this panel's at `y0`.
+	/// per 32-bit lane, each lane (a running sum) XORed into its fold
+	/// register after every `chunk` pairs; `folds` holds `t` columns per
+	/// row, this panel's at `y0`. The last sums are stored into `c`.
 	#[target_feature(enable = "avx2")]
 	#[allow(clippy::too_many_arguments)]
 	unsafe fn panel_pass(
@@ -382,11 +321,10 @@ mod x86 {
 		panel: &[u32],
 		m: usize,
 		chunk: usize,
-		mut folds: Option<(&mut [u32], usize, usize)>,
-		c: *mut i32,
+		(folds, t, y0): (&mut [u32], usize, usize),
+		c: &mut [i32],
 		n: usize,
 		col0: usize,
-		out: Out,
 	) {
 		for x0 in (0..m).step_by(MR) {
 			let mut acc = [[_mm256_setzero_si256(); 2]; MR];
@@ -403,32 +341,18 @@ mod x86 {
 						acc_row[1] = _mm256_add_epi32(acc_row[1], _mm256_madd_epi16(av, b1));
 					}
 				}
-				if let Some((f, t, y0)) = folds.as_mut() {
-					for (i, acc_row) in acc.iter().enumerate() {
-						let fp = f.as_mut_ptr().add((x0 + i) * *t + *y0) as *mut __m256i;
-						// SAFETY: 16 u32s at row x0+i, column y0 (y0 + 16 <= t) of the folds.
-						_mm256_storeu_si256(fp, _mm256_xor_si256(_mm256_loadu_si256(fp), acc_row[0]));
-						_mm256_storeu_si256(fp.add(1), _mm256_xor_si256(_mm256_loadu_si256(fp.add(1)), acc_row[1]));
-					}
+				for (i, acc_row) in acc.iter().enumerate() {
+					let fp = folds.as_mut_ptr().add((x0 + i) * t + y0) as *mut __m256i;
+					// SAFETY: 16 u32s at row x0+i, column y0 (y0 + 16 <= t) of the folds.
+					_mm256_storeu_si256(fp, _mm256_xor_si256(_mm256_loadu_si256(fp), acc_row[0]));
+					_mm256_storeu_si256(fp.add(1), _mm256_xor_si256(_mm256_loadu_si256(fp.add(1)), acc_row[1]));
 				}
 			}
 			for (i, acc_row) in acc.iter().enumerate() {
-				// SAFETY: 16 i32s of row x0+i from column col0 (col0 + 16 <= n).
-				let at = (x0 + i) * n + col0;
-				let cp = c.add(at) as *mut __m256i;
-				let (v0, v1) = match out {
-					Out::Store => (acc_row[0], acc_row[1]),
-					Out::SubtractFrom(src) => {
-						// SAFETY: `src` is as wide as the output, so the same 16 i32s.
-						let sp = src.add(at) as *const __m256i;
-						(
-							_mm256_sub_epi32(_mm256_loadu_si256(sp), acc_row[0]),
-							_mm256_sub_epi32(_mm256_loadu_si256(sp.add(1)), acc_row[1]),
-						)
-					}
-				};
-				_mm256_storeu_si256(cp, v0);
-				_mm256_storeu_si256(cp.add(1), v1);
+				// SAFETY: 16 i32s of row x0+i from column col0 (col0 + 16 <= n) of `c` (m x n).
+				let cp = c.as_mut_ptr().add((x0 + i) * n + col0) as *mut __m256i;
+				_mm256_storeu_si256(cp, acc_row[0]);
+				_mm256_storeu_si256(cp.add(1), acc_row[1]);
 			}
 		}
 	}
@@ -456,30 +380,11 @@ mod x86 {
 			for y0 in (0..t).step_by(16) {
 				let col0 = tj * t + y0;
 				pack_panel(bytes(bp), kp, col0, 0, panel);
-				panel_pass(ap, kp, panel, m, r / 2, Some((folds, t, y0)), c.as_mut_ptr(), n, col0, Out::Store);
+				panel_pass(ap, kp, panel, m, r / 2, (folds, t, y0), c, n, col0);
 			}
 			for ti in 0..m / t {
 				states[ti * (n / t) + tj] = reduce(&folds[ti * t * t..][..t * t], t);
 			}
-		}
-	}
-
-	/// `out = c - l * r^T` on pairs (see [`super::paired_sub`]); `out`
-	/// points at `m * n` writable i32s.
-	#[target_feature(enable = "avx2")]
-	pub(super) unsafe fn paired_sub_avx2(
-		l: &[u32],
-		r: &[u32],
-		m: usize,
-		n: usize,
-		kp: usize,
-		c: &[i32],
-		out: *mut i32,
-	) {
-		let mut panel: Vec<u32> = vec![0; kp * 16];
-		for col0 in (0..n).step_by(16) {
-			pack_panel(bytes(r), kp, col0, 0, &mut panel);
-			panel_pass(l, kp, &panel, m, kp.max(1), None, out, n, col0, Out::SubtractFrom(c.as_ptr()));
 		}
 	}
 }
@@ -488,41 +393,8 @@ mod x86 {
 mod tests {
 	use super::*;
 	use crate::v2::transcript::tile_transcript;
-	use alloc::vec::Vec;
 
 	use crate::kernel::lcg_matrix as matrix;
-
-	#[test]
-	fn paired_subtraction_is_exact_on_both_paths() {
-		let (m, n, kp) = (32, 48, 37);
-		let pair = |s: u64| -> Vec<u32> {
-			matrix(2 * s as usize, s)
-				.chunks(2)
-				.map(|p| (p[0] as i16 as u16 as u32 * 257) | ((p[1] as i16 as u16 as u32 * 129) << 16))
-				.collect()
-		};
-		let (l, r) = (pair((m * kp) as u64), pair((n * kp) as u64 + 1));
-		let (l, r) = (&l[..m * kp], &r[..n * kp]);
-		let half = |v: u32, hi: bool| (if hi { v >> 16 } else { v } as u16 as i16) as i64;
-		let mut want = vec![0i32; m * n];
-		for x in 0..m {
-			for y in 0..n {
-				let d: i64 = (0..kp)
-					.map(|q| {
-						half(l[x * kp + q], false) * half(r[y * kp + q], false)
-							+ half(l[x * kp + q], true) * half(r[y * kp + q], true)
-					})
-					.sum();
-				want[x * n + y] = (7i64 - d) as i32;
-			}
-		}
-		for kern in Fused::ALL {
-			let mut out = vec![MaybeUninit::new(-1i32); m * n];
-			paired_sub(kern, l, r, m, n, kp, &vec![7i32; m * n], &mut out);
-			let out: Vec<i32> = out.iter().map(|v| unsafe { v.assume_init() }).collect();
-			assert_eq!(out, want, "{kern:?}");
-		}
-	}
 
 	#[test]
 	fn fused_kernels_match_the_reference_transcript() {
@@ -535,6 +407,10 @@ mod tests {
 				(16, 32, 128, 16, 128),
 				(48, 96, 256, 48, 64),
 				(128, 128, 1024, 128, 32),
+				// The VNNI kernel's blocks of rows: 96 and then 16 at k = 4096;
+				// whole tiles of 32 at k = 16384.
+				(112, 32, 4096, 16, 64),
+				(96, 64, 16384, 32, 128),
 			] {
 			let shape = Shape { m, n, k, t, r };
 			// Full int8 range, including -128 * -128, which the noisy inputs reach.

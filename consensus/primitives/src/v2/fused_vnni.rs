@@ -1,11 +1,7 @@
 //! The fused kernel on AVX-512 VNNI (`vpdpbusd`, 64 multiply-accumulates
 //! an instruction), sharing the AVX2 kernel's panel packing.
 
-use super::{
-	reduce,
-	x86::{bytes, pack_panel},
-	Scratch, Shape, State,
-};
+use super::{reduce, x86::pack_panel, Scratch, Shape, State};
 use core::arch::x86_64::*;
 use std::{vec, vec::Vec};
 
@@ -13,9 +9,14 @@ use std::{vec, vec::Vec};
 /// (one vector) each.
 const MR_VNNI: usize = 8;
 
-/// Rows per micro-tile of the fused pass: 4 rows of two panels keep 8
-/// running sums and their 8 fold registers in the 32 vector registers.
-const MR_FUSED: usize = 4;
+/// Rows per micro-tile of the fused pass: 6 rows of two panels keep 12
+/// running sums and their 12 fold registers in the 32 vector registers,
+/// and 12 independent `vpdpbusd` chains are enough to keep two VNNI
+/// ports busy at a latency of 5 cycles (with 4 rows, 8 chains left an
+/// Intel core's second port idle a third of the time). The rows past the
+/// last whole block (`m` is a multiple of 16, so 2 or 4 of them) go in
+/// blocks of 2.
+const MR_FUSED: usize = 6;
 
 /// The fused product with `vpdpbusd`: `Bt' + 128` (unsigned, flipped as
 /// its panels are packed) against `A'` (signed, each quad of a row
@@ -46,51 +47,89 @@ pub(super) unsafe fn run_avx512vnni(
 			bias[ch * m + x] = sum.wrapping_mul(128);
 		}
 	}
-	// Two 16-column panels per micro-tile, so that each broadcast of an
-	// `A'` quad feeds two `vpdpbusd`: for t = 16 two tile columns at a
-	// time (their fold registers side by side in `folds`), for larger t
-	// two panels of one tile column.
+	// Every panel of `Bt'` packed once (as many bytes as `Bt'`), then
+	// blocks of whole tiles of rows of `A'` small enough to stay in L2
+	// while every panel passes; each tile's state is reduced as soon as
+	// its block has passed its tile column.
 	let tiles = n / t;
-	panel.resize(2 * kq * 16, 0);
-	folds.resize(2 * m * t, 0);
-	// SAFETY: every byte of an i8 is a valid u8.
-	let bt = core::slice::from_raw_parts(bt.as_ptr() as *const u8, bt.len());
-	let o = Operands { a, bt, k, bias: &bias, n, m, t, chunks, per_chunk: r / 4 };
-	let mut tj = 0;
-	while tj < tiles {
-		let step = if t == 16 && tj + 1 < tiles { 2 } else { 1 };
-		folds[..step * m * t].iter_mut().for_each(|f| *f = 0);
-		// (column of the panel, offset of its first fold register)
-		let mut panels = [(0usize, 0usize); 2];
-		let mut count = 0;
-		for tile in 0..step {
-			for y0 in (0..t).step_by(16) {
-				panels[count] = ((tj + tile) * t + y0, tile * m * t + y0);
-				count += 1;
-				if count == 2 {
-					pass::<2>(&o, panel, &panels, folds, c);
-					count = 0;
+	panel.resize(n * kq, 0);
+	for (p, out) in panel.chunks_exact_mut(kq * 16).enumerate() {
+		pack_panel(bytes_of(bt), kq, 16 * p, 0x8080_8080, out);
+	}
+	let block = row_block(k, t);
+	folds.resize(2 * block * t, 0);
+	let o = Operands { a, k, bias: &bias, n, m, t, chunks, per_chunk: r / 4 };
+	for first in (0..m).step_by(block) {
+		let rows = (first..(first + block).min(m), first);
+		let mut tj = 0;
+		while tj < tiles {
+			// Two 16-column panels per micro-tile, so that each broadcast of
+			// an `A'` quad feeds two `vpdpbusd`: for t = 16 two tile columns
+			// at a time (their fold registers side by side in `folds`), for
+			// larger t two panels of one tile column.
+			let step = if t == 16 && tj + 1 < tiles { 2 } else { 1 };
+			let tile_folds = rows.0.len() * t;
+			folds[..step * tile_folds].iter_mut().for_each(|f| *f = 0);
+			// (column of the panel, offset of its first fold register)
+			let mut panels = [(0usize, 0usize); 2];
+			let mut count = 0;
+			for tile in 0..step {
+				for y0 in (0..t).step_by(16) {
+					panels[count] = ((tj + tile) * t + y0, tile * tile_folds + y0);
+					count += 1;
+					if count == 2 {
+						pass::<2>(&o, panel, &panels, folds, c, rows.clone());
+						count = 0;
+					}
 				}
 			}
-		}
-		if count == 1 {
-			pass::<1>(&o, panel, &panels[..1], folds, c);
-		}
-		for tile in 0..step {
-			for ti in 0..m / t {
-				states[ti * tiles + tj + tile] = reduce(&folds[tile * m * t + ti * t * t..][..t * t], t);
+			if count == 1 {
+				pass::<1>(&o, panel, &panels[..1], folds, c, rows.clone());
 			}
+			for tile in 0..step {
+				for ti in 0..rows.0.len() / t {
+					let state = reduce(&folds[tile * tile_folds + ti * t * t..][..t * t], t);
+					states[(first / t + ti) * tiles + tj + tile] = state;
+				}
+			}
+			tj += step;
 		}
-		tj += step;
 	}
 }
 
-/// What every panel pass reads: `A'` (`m x k`) and `Bt'` (`n x k`, as
-/// bytes), the rows' biases at each chunk's end, and the shape.
+/// `u8`s as they lie in `i8`s.
+fn bytes_of(v: &[i8]) -> &[u8] {
+	// SAFETY: every byte of an i8 is a valid u8.
+	unsafe { core::slice::from_raw_parts(v.as_ptr() as *const u8, v.len()) }
+}
+
+/// Rows of `A'` a block of the fused product holds: whole tiles, within
+/// [`ROW_BLOCK_BYTES`] (as the plain product's: 1 MiB measured the same
+/// on this machine), and a whole number of micro-tiles where that fits
+/// (128 rows would leave 2 of every 128 to the narrow pass; 96 leave none).
+fn row_block(k: usize, t: usize) -> usize {
+	let limit = ROW_BLOCK_BYTES / k.max(1);
+	let unit = t / gcd(t, MR_FUSED) * MR_FUSED;
+	if limit >= unit {
+		limit / unit * unit
+	} else {
+		(limit / t).max(1) * t
+	}
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+	if b == 0 {
+		a
+	} else {
+		gcd(b, a % b)
+	}
+}
+
+/// What every panel pass reads: `A'` (`m x k`), the rows' biases at each
+/// chunk's end, and the shape.
 #[derive(Clone, Copy)]
 struct Operands<'a> {
 	a: &'a [i8],
-	bt: &'a [u8],
 	k: usize,
 	bias: &'a [i32],
 	n: usize,
@@ -100,40 +139,61 @@ struct Operands<'a> {
 	per_chunk: usize,
 }
 
-/// The VNNI pass over `P` panels (`(column, offset of the first fold
-/// register)` each) for every block of rows: the running sums of `P *
-/// 16` columns, folded into their registers at each chunk's end, the
-/// last ones stored into `c`.
+/// The VNNI pass over `P` packed panels (`(column, offset of the first
+/// fold register)` each) for a block of rows (`first..last`, whose fold
+/// registers start at row `first`): the running sums of `P * 16` columns,
+/// folded into their registers at each chunk's end, the last ones stored
+/// into `c`.
 ///
 /// # Safety
-/// AVX-512 VNNI present; `panels.len() == P`; the shapes checked by the
-/// caller (columns + 16 <= n, fold offsets inside `folds`).
+/// AVX-512 VNNI present; `panels.len() == P`; `panel` holds every panel
+/// of `Bt'`; the shapes checked by the caller (columns + 16 <= n, fold
+/// offsets inside `folds`, the block's rows even and below `m`).
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
 unsafe fn pass<const P: usize>(
 	o: &Operands,
-	panel: &mut [u32],
+	panel: &[u32],
 	panels: &[(usize, usize)],
 	folds: &mut [u32],
 	c: &mut [i32],
+	(rows, first): (core::ops::Range<usize>, usize),
 ) {
-	let Operands { a, bt, k, bias, n, m, t, chunks, per_chunk } = *o;
+	let whole = rows.start + rows.len() / MR_FUSED * MR_FUSED;
+	rows_of::<P, MR_FUSED>(o, panel, panels, folds, c, (rows.start, whole), first);
+	rows_of::<P, 2>(o, panel, panels, folds, c, (whole, rows.end), first);
+}
+
+/// [`pass`] over rows `from .. to` (a whole number of blocks of `MR`),
+/// their fold registers counted from row `first`.
+///
+/// # Safety
+/// As [`pass`]; `to - from` a multiple of `MR`.
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
+unsafe fn rows_of<const P: usize, const MR: usize>(
+	o: &Operands,
+	panel: &[u32],
+	panels: &[(usize, usize)],
+	folds: &mut [u32],
+	c: &mut [i32],
+	(from, to): (usize, usize),
+	first: usize,
+) {
+	let Operands { a, k, bias, n, m, t, chunks, per_chunk } = *o;
 	let kq = k / 4;
-	for (p, &(col0, _)) in panels.iter().enumerate() {
-		pack_panel(bt, kq, col0, 0x8080_8080, &mut panel[p * kq * 16..][..kq * 16]);
-	}
-	for x0 in (0..m).step_by(MR_FUSED) {
-		let mut acc = [[_mm512_setzero_si512(); P]; MR_FUSED];
-		let mut fold = [[_mm512_setzero_si512(); P]; MR_FUSED];
+	for x0 in (from..to).step_by(MR) {
+		let mut acc = [[_mm512_setzero_si512(); P]; MR];
+		let mut fold = [[_mm512_setzero_si512(); P]; MR];
 		for ch in 0..chunks {
 			for q in ch * per_chunk..(ch + 1) * per_chunk {
 				let mut b = [_mm512_setzero_si512(); P];
-				for (p, bp) in b.iter_mut().enumerate() {
-					// SAFETY: q < kq, so 16 u32s at q*16 lie in panel p.
-					*bp = _mm512_loadu_si512(panel.as_ptr().add(p * kq * 16 + q * 16) as *const __m512i);
+				for (bp, &(col0, _)) in b.iter_mut().zip(panels) {
+					// SAFETY: q < kq, so 16 u32s at q*16 lie in the panel of
+					// columns col0.. (col0 + 16 <= n, every panel packed).
+					*bp = _mm512_loadu_si512(panel.as_ptr().add(col0 * kq + q * 16) as *const __m512i);
 				}
 				for (i, acc_row) in acc.iter_mut().enumerate() {
-					// SAFETY: row x0+i < m (m is a multiple of t, itself of
-					// 16) and 4q + 4 <= k: four bytes of the row, unaligned.
+					// SAFETY: row x0+i < m and 4q + 4 <= k: four bytes of
+					// the row, unaligned.
 					let quad = core::ptr::read_unaligned(a.as_ptr().add((x0 + i) * k + 4 * q) as *const i32);
 					let av = _mm512_set1_epi32(quad);
 					for (acc, bp) in acc_row.iter_mut().zip(&b) {
@@ -152,7 +212,7 @@ unsafe fn pass<const P: usize>(
 		for (i, fold_row) in fold.iter().enumerate() {
 			for (f, &(_, fold0)) in fold_row.iter().zip(panels) {
 				// SAFETY: 16 u32s of the panel's fold registers for row x0+i.
-				_mm512_storeu_si512(folds.as_mut_ptr().add(fold0 + (x0 + i) * t) as *mut __m512i, *f);
+				_mm512_storeu_si512(folds.as_mut_ptr().add(fold0 + (x0 - first + i) * t) as *mut __m512i, *f);
 			}
 		}
 		for (i, acc_row) in acc.iter().enumerate() {
@@ -162,77 +222,6 @@ unsafe fn pass<const P: usize>(
 				// SAFETY: 16 i32s of row x0+i from column col0 (col0 + 16 <= n).
 				let cp = c.as_mut_ptr().add((x0 + i) * n + col0) as *mut __m512i;
 				_mm512_storeu_si512(cp, _mm512_sub_epi32(*sum, bv));
-			}
-		}
-	}
-}
-
-/// `out = c - l * r^T` on 16-bit pairs (see [`super::paired_sub`]) with
-/// `vpdpwssd`: 32 multiply-accumulates an instruction, two 16-column
-/// panels of `r` at a time.
-///
-/// # Safety
-/// AVX-512 VNNI and AVX2 present; the shapes checked by the caller (`l`
-/// is `m x kp`, `r` is `n x kp`, `c` is `m x n`, `m` and `n` multiples of
-/// 16), and `out` points at `m * n` writable i32s.
-#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn paired_sub_vnni(l: &[u32], r: &[u32], m: usize, n: usize, kp: usize, c: &[i32], out: *mut i32) {
-	let mut panel = vec![0u32; 2 * kp * 16];
-	let mut col0 = 0;
-	while col0 < n {
-		let two = col0 + 32 <= n;
-		for p in 0..1 + two as usize {
-			pack_panel(bytes(r), kp, col0 + 16 * p, 0, &mut panel[p * kp * 16..][..kp * 16]);
-		}
-		if two {
-			paired_sub_pass::<2>(l, kp, &panel, m, (c, out), n, col0);
-		} else {
-			paired_sub_pass::<1>(l, kp, &panel, m, (c, out), n, col0);
-		}
-		col0 += if two { 32 } else { 16 };
-	}
-}
-
-/// `P` packed panels of `r` (columns `col0 ..`) against every row of `l`,
-/// subtracted from `c` into `out`.
-///
-/// # Safety
-/// As [`paired_sub_vnni`]; `panel` holds `P` panels of `kp * 16`, and
-/// `col0 + 16 * P <= n`.
-#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vnni")]
-unsafe fn paired_sub_pass<const P: usize>(
-	l: &[u32],
-	kp: usize,
-	panel: &[u32],
-	m: usize,
-	(c, out): (&[i32], *mut i32),
-	n: usize,
-	col0: usize,
-) {
-	for x0 in (0..m).step_by(MR_VNNI) {
-		let mut acc = [[_mm512_setzero_si512(); P]; MR_VNNI];
-		for q in 0..kp {
-			let mut b = [_mm512_setzero_si512(); P];
-			for (p, bp) in b.iter_mut().enumerate() {
-				// SAFETY: q < kp, so 16 u32s at q*16 lie in panel p.
-				*bp = _mm512_loadu_si512(panel.as_ptr().add(p * kp * 16 + q * 16) as *const __m512i);
-			}
-			for (i, acc_row) in acc.iter_mut().enumerate() {
-				// SAFETY: row x0+i < m (a multiple of 16) and q < kp.
-				let av = _mm512_set1_epi32(*l.get_unchecked((x0 + i) * kp + q) as i32);
-				for (a, bp) in acc_row.iter_mut().zip(&b) {
-					*a = dpwssd(*a, av, *bp);
-				}
-			}
-		}
-		for (i, acc_row) in acc.iter().enumerate() {
-			for (p, sum) in acc_row.iter().enumerate() {
-				// SAFETY: 16 i32s of row x0+i from column col0 + 16p (<= n - 16),
-				// in `c` and in `out` alike.
-				let at = (x0 + i) * n + col0 + 16 * p;
-				let from = _mm512_loadu_si512(c.as_ptr().add(at) as *const __m512i);
-				_mm512_storeu_si512(out.add(at) as *mut __m512i, _mm512_sub_epi32(from, *sum));
 			}
 		}
 	}
@@ -263,8 +252,7 @@ pub(super) unsafe fn plain_vnni(a: &[i8], bt: &[i8], m: usize, n: usize, k: usiz
 		a.chunks_exact(k).flat_map(|row| row.iter().copied().chain(core::iter::repeat_n(0, 4 * kq - k))).collect()
 	};
 	let rows = if whole_quads { a } else { &quads[..] };
-	// SAFETY: every byte of an i8 is a valid u8.
-	let bt_bytes = core::slice::from_raw_parts(bt.as_ptr() as *const u8, bt.len());
+	let bt_bytes = bytes_of(bt);
 	// Every panel of `Bt` packed once (as many bytes as `Bt`), then blocks
 	// of rows of `A` small enough to stay in L2 while every panel passes.
 	let panels = n.div_ceil(16);
@@ -381,18 +369,4 @@ unsafe fn plain_pass<const MR: usize, const P: usize>(o: &Plain, panel: &[u32], 
 			_mm512_mask_storeu_epi32(c.as_mut_ptr().add((x0 + i) * o.n + first), mask, _mm512_sub_epi32(*sum, bv));
 		}
 	}
-}
-
-/// `vpdpwssd`, spelled out: LLVM splits `_mm512_dpwssd_epi32` into
-/// `vpmaddwd` and `vpaddd` for CPUs it does not know to run it fast
-/// (perf showed the pair on this AMD EPYC, two instructions for one).
-/// Same result, wrapping: `acc + a.lo * b.lo + a.hi * b.hi` per lane.
-#[inline]
-#[target_feature(enable = "avx512f,avx512vnni")]
-unsafe fn dpwssd(acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
-	let mut acc = acc;
-	// SAFETY: a register-only instruction of AVX-512 VNNI, which every
-	// caller's target features include.
-	core::arch::asm!("vpdpwssd {acc}, {a}, {b}", acc = inout(zmm_reg) acc, a = in(zmm_reg) a, b = in(zmm_reg) b, options(pure, nomem, nostack, preserves_flags));
-	acc
 }

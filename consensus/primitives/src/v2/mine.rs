@@ -13,7 +13,7 @@ use super::{
 	denoise,
 	fused::{Fused, Scratch, Shape},
 	noise::{self, first_out_of_range, Commitments, Mode, Selections},
-	seal,
+	seal, tickets,
 	transcript::{ticket, ticket_key, State},
 };
 use crate::{
@@ -358,9 +358,12 @@ impl<'j> Miner<'j> {
 		let key = ticket_key(&seed);
 		let tiles_n = p.tiles_n();
 		let mut wins = Vec::new();
-		for (idx, state) in self.states.iter().enumerate() {
+		// Only tiles whose ticket's first four bytes are at most the
+		// target's can win; each of those is hashed and compared in full.
+		let top = (self.target >> 224).low_u32();
+		for idx in tickets::screen(&key, tiles_n, &self.states, top) {
 			let (i, j) = (idx as u32 / tiles_n, idx as u32 % tiles_n);
-			let digest = ticket(&key, i, j, state);
+			let digest = ticket(&key, i, j, &self.states[idx]);
 			if U256::from_big_endian(&digest) <= self.target {
 				let id = Seal { nonce, tile_i: i, tile_j: j };
 				wins.push(Winner { verified: Verified { seal: id, digest }, seal: self.job.seal(&id) });
@@ -399,5 +402,21 @@ impl<'j> Miner<'j> {
 		let (m, n, r) = (p.m as usize, p.n as usize, p.r as usize);
 		let noise = denoise::Noise { m, n, r, chunks: p.chunks() as usize, sel: &nz.sel, e_l: &nz.e_l, g_l: &nz.g_l };
 		Some(denoise::remove(self.kernel, &noise, &self.job.a.values, &self.bt, &self.c))
+	}
+
+	/// [`Self::denoised`] added into a block of the caller's matrix
+	/// ([`denoise::add_exact`]: rows and columns of the product past the
+	/// block's are left out); `None`, touching nothing, before the first
+	/// nonce.
+	///
+	/// # Panics
+	/// On a block larger than the product or than `into.out` (a caller bug).
+	pub fn add_denoised(&self, into: denoise::AddInto) -> Option<()> {
+		let nz = self.noise.as_ref()?;
+		let p = self.job.params;
+		let (m, n, r) = (p.m as usize, p.n as usize, p.r as usize);
+		let noise = denoise::Noise { m, n, r, chunks: p.chunks() as usize, sel: &nz.sel, e_l: &nz.e_l, g_l: &nz.g_l };
+		denoise::add_exact(self.kernel, &noise, &self.job.a.values, &self.bt, &self.c, into);
+		Some(())
 	}
 }

@@ -6,6 +6,7 @@
 //! - [`noise`]: seeds, seeded matrices, and the rank-`r` noise;
 //! - [`commit`]: Merkle commitments to row blocks, and their paths;
 //! - [`transcript`]: the chunked running sums, their fold, the ticket;
+//! - [`tickets`]: a nonce's tickets screened sixteen at a time;
 //! - [`fused`]: the whole noisy product with every tile's transcript in one pass;
 //! - [`seal`]: the v2 seal and its openings;
 //! - [`verify`](mod@verify): one seal, one tile;
@@ -17,7 +18,9 @@ pub mod denoise;
 pub mod fused;
 pub mod mine;
 pub mod noise;
+mod paired;
 pub mod seal;
+pub mod tickets;
 pub mod transcript;
 pub mod verify;
 
