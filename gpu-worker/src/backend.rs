@@ -12,6 +12,7 @@
 //! when it changes, which on a GPU means the weights stay resident in device
 //! memory for the whole epoch.
 
+pub use mlpow_primitives::v2::denoise::AddInto;
 use mlpow_primitives::{v2::mine::Operand, ChallengeParams, Hash32, Seal, U256};
 use std::{ops::Range, sync::Arc};
 
@@ -86,6 +87,30 @@ pub trait Lane: Send {
 	fn multiply(&mut self, work: &Job, a: Arc<Operand>, bt: Arc<Operand>, nonce: u64) -> anyhow::Result<Multiplied> {
 		let _ = (work, a, bt, nonce);
 		anyhow::bail!("{} does not run useful jobs", self.name())
+	}
+
+	/// [`Lane::multiply`], with the exact product added into a block of the
+	/// caller's matrix rather than returned (the block's rows and columns
+	/// from the product's first; a padded piece's others are dropped).
+	/// Returns the winners. On an error `into` is left as it was, so the
+	/// caller can multiply the block another way. The CPU lane removes the
+	/// noise straight into `into`; other lanes add their product.
+	fn multiply_into(
+		&mut self,
+		work: &Job,
+		a: Arc<Operand>,
+		bt: Arc<Operand>,
+		nonce: u64,
+		into: AddInto,
+	) -> anyhow::Result<Vec<Winner>> {
+		let Multiplied { product, winners } = self.multiply(work, a, bt, nonce)?;
+		let n = work.params.n as usize;
+		for (x, row) in into.out.chunks_mut(into.stride).take(into.rows).enumerate() {
+			for (d, s) in row[..into.cols].iter_mut().zip(&product[x * n..][..into.cols]) {
+				*d = d.wrapping_add(*s);
+			}
+		}
+		Ok(winners)
 	}
 
 	/// The GPU lane behind this one, for products of operands that live in

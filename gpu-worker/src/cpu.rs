@@ -3,7 +3,7 @@
 //! VNNI, AVX2, or portable). All lanes share one copy of the epoch weights
 //! (v1), or of the header's seeded matrices (v2).
 
-use crate::backend::{Job, Lane, Multiplied, SearchReport, Winner};
+use crate::backend::{AddInto, Job, Lane, Multiplied, SearchReport, Winner};
 use mlpow_primitives::{
 	kernel::Kernel,
 	mine::{Buffers, EpochWeights, Search},
@@ -186,6 +186,34 @@ impl CpuLane {
 		self.v2_buffers = Some(miner.into_buffers());
 		Ok(report)
 	}
+
+	/// Mines `nonce` of a useful piece (`a` and `bt` committed for
+	/// `work`), then hands the miner, which holds the piece's noisy product,
+	/// to `exact` to take the exact product from. Returns what `exact`
+	/// returned and the winners.
+	fn mine_piece<R>(
+		&mut self,
+		work: &Job,
+		(a, bt): (Arc<Operand>, Arc<Operand>),
+		nonce: u64,
+		exact: impl FnOnce(&v2::Miner) -> anyhow::Result<R>,
+	) -> anyhow::Result<(R, Vec<Winner>)> {
+		if self.memory_checked != Some(work.params) {
+			self.buffers = None;
+			self.v2_buffers = None;
+			check_memory(&work.params, self.threads)?;
+			self.memory_checked = Some(work.params);
+		}
+		let job = v2::Job::of(&work.params, a, bt).map_err(|e| anyhow::anyhow!("job piece: {e}"))?;
+		let buffers = self.v2_buffers.take().unwrap_or_default();
+		let mut miner = v2::Miner::with_buffers(&job, &work.pre_hash, work.difficulty, buffers)
+			.map_err(|e| anyhow::anyhow!("bad work: {e}"))?;
+		let winners =
+			miner.try_nonce(nonce).into_iter().map(|w| Winner { id: w.verified.seal, seal: w.seal }).collect();
+		let product = exact(&miner);
+		self.v2_buffers = Some(miner.into_buffers());
+		Ok((product?, winners))
+	}
 }
 
 impl Lane for CpuLane {
@@ -233,21 +261,29 @@ impl Lane for CpuLane {
 	}
 
 	fn multiply(&mut self, work: &Job, a: Arc<Operand>, bt: Arc<Operand>, nonce: u64) -> anyhow::Result<Multiplied> {
-		if self.memory_checked != Some(work.params) {
-			self.buffers = None;
-			self.v2_buffers = None;
-			check_memory(&work.params, self.threads)?;
-			self.memory_checked = Some(work.params);
-		}
-		let job = v2::Job::of(&work.params, a, bt).map_err(|e| anyhow::anyhow!("job piece: {e}"))?;
-		let buffers = self.v2_buffers.take().unwrap_or_default();
-		let mut miner = v2::Miner::with_buffers(&job, &work.pre_hash, work.difficulty, buffers)
-			.map_err(|e| anyhow::anyhow!("bad work: {e}"))?;
-		let winners =
-			miner.try_nonce(nonce).into_iter().map(|w| Winner { id: w.verified.seal, seal: w.seal }).collect();
-		let product = miner.denoised().ok_or_else(|| anyhow::anyhow!("no nonce was mined"))?;
-		self.v2_buffers = Some(miner.into_buffers());
+		let no_nonce = || anyhow::anyhow!("no nonce was mined");
+		let (product, winners) =
+			self.mine_piece(work, (a, bt), nonce, |miner| miner.denoised().ok_or_else(no_nonce))?;
 		Ok(Multiplied { product, winners })
+	}
+
+	fn multiply_into(
+		&mut self,
+		work: &Job,
+		a: Arc<Operand>,
+		bt: Arc<Operand>,
+		nonce: u64,
+		into: AddInto,
+	) -> anyhow::Result<Vec<Winner>> {
+		let p = &work.params;
+		let fits = into.rows <= p.m as usize && into.cols <= p.n as usize;
+		anyhow::ensure!(fits, "a {} x {} block of a {} x {} piece", into.rows, into.cols, p.m, p.n);
+		// The exact product is the last step, and one that cannot fail
+		// (a nonce was just mined): on any error before it, `into` is untouched.
+		let no_nonce = || anyhow::anyhow!("no nonce was mined");
+		let ((), winners) =
+			self.mine_piece(work, (a, bt), nonce, |miner| miner.add_denoised(into).ok_or_else(no_nonce))?;
+		Ok(winners)
 	}
 
 	fn plain_gemm_macs_per_sec(&mut self, params: &ChallengeParams, seconds: f64) -> anyhow::Result<f64> {

@@ -25,11 +25,11 @@
 //! ([`Options::pack_window`], [`pack`]).
 
 use crate::{
-	backend::{Job, Lane},
+	backend::{AddInto, Job, Lane},
 	chosen,
 	jobs::{
 		input::Matrices,
-		plan::{accumulate, add_plain_product, padded, salt_a, Block, Out, PuzzleShape, Salt},
+		plan::{add_plain_product, padded, salt_a, Block, Out, PuzzleShape, Salt},
 		JobError, Jobs,
 	},
 	miner::{Found, Miner, FOUND_QUEUE},
@@ -329,19 +329,18 @@ impl Session {
 						(Err(TryLockError::WouldBlock), Busy::Wait) => Some(lock(&self.multiplier)),
 						(Err(TryLockError::WouldBlock), Busy::Plain) => None,
 					};
-					guard.and_then(|mut g| g.as_mut().and_then(|m| self.mine(&mut **m, &work, a, weight, &block)))
+					let into = Out { c: &mut c, cols, at: (block.rows.start, block.cols.start) };
+					guard.is_some_and(|mut g| {
+						g.as_mut().is_some_and(|m| self.mine(&mut **m, &work, a, weight, &block, into))
+					})
 				}
-				_ => None,
+				_ => false,
 			};
-			match mined {
-				Some((product, n)) => {
-					accumulate(&mut c, cols, &block, &product, n);
-					count(&self.counters.macs_mined, block.macs());
-				}
-				None => {
-					plain(a, bt, depth, &block, &mut c, cols);
-					count(&self.counters.macs_plain, block.macs());
-				}
+			if mined {
+				count(&self.counters.macs_mined, block.macs());
+			} else {
+				plain(a, bt, depth, &block, &mut c, cols);
+				count(&self.counters.macs_plain, block.macs());
 			}
 		}
 		Ok(c)
@@ -387,32 +386,29 @@ impl Session {
 		block.fits(shape) && block.macs() as f64 >= self.min_fill * (shape.m * shape.n * shape.depth) as f64
 	}
 
-	/// Mines `block` as one nonce of `work`: its product (`m x n`, padded)
-	/// and `n`, or `None` when the multiplier failed (logged; the caller
-	/// multiplies plainly).
-	fn mine(
-		&self,
-		multiplier: &mut dyn Lane,
-		work: &Job,
-		a: &[i8],
-		weight: &Weight,
-		block: &Block,
-	) -> Option<(Vec<i32>, usize)> {
+	/// Mines `block` as one nonce of `work`, its exact product added into
+	/// `into` (the caller's output, at the block); `false`, with `into`
+	/// untouched, when the multiplier failed (logged; the caller multiplies
+	/// plainly).
+	fn mine(&self, multiplier: &mut dyn Lane, work: &Job, a: &[i8], weight: &Weight, block: &Block, into: Out) -> bool {
 		let shape = PuzzleShape::from(&work.params);
 		let name = multiplier.name();
 		let nonce = self.miner.take_nonce();
+		let Out { c, cols, at: (row, col) } = into;
+		let into =
+			AddInto { out: &mut c[row * cols + col..], stride: cols, rows: block.rows.len(), cols: block.cols.len() };
 		let mined = weight.piece(&work.params, block).and_then(|bt| {
 			let mut pa = padded(a, weight.depth(), &block.rows, &block.depth, shape.m, shape.k);
 			salt_a(&mut pa, shape.k, &mut self.salt.stream());
-			multiplier.multiply(work, chosen::commit_a(&work.params, pa)?, bt, nonce)
+			multiplier.multiply_into(work, chosen::commit_a(&work.params, pa)?, bt, nonce, into)
 		});
 		match mined {
-			Ok(out) => {
+			Ok(winners) => {
 				let c = &self.counters;
 				c.nonces.fetch_add(1, Ordering::Relaxed);
 				c.tickets.fetch_add(work.params.tickets_per_nonce(), Ordering::Relaxed);
-				c.winners.fetch_add(out.winners.len() as u64, Ordering::Relaxed);
-				for winner in out.winners {
+				c.winners.fetch_add(winners.len() as u64, Ordering::Relaxed);
+				for winner in winners {
 					log::info!("{name}: a caller's piece won a ticket (nonce {nonce})");
 					self.miner.found(
 						&self.found,
@@ -420,11 +416,11 @@ impl Session {
 						Found { version: work.version, number: work.number, winner, job: None },
 					);
 				}
-				Some((out.product, shape.n))
+				true
 			}
 			Err(e) => {
 				log::warn!("{name}: cannot mine a piece under work {}, multiplying it plainly: {e:#}", work.version);
-				None
+				false
 			}
 		}
 	}

@@ -98,6 +98,27 @@ fn small_products_multiply_plainly_unless_asked() {
 	assert_eq!((eager.stats().nonces, eager.stats().macs_mined), (1, 62 * 64));
 }
 
+/// Pieces that the product fills only in part (rows past 64, columns past
+/// 64, a depth that leaves a thin remainder) are mined, their exact
+/// products added straight into the caller's output at their blocks: the
+/// product is exact, and nothing outside a block is touched.
+#[test]
+fn partly_filled_pieces_mine_into_their_blocks_exactly() {
+	let mut options = Options::new(cpu::lanes(1).pop().unwrap());
+	options.min_fill = 0.0;
+	let (session, _found) = Session::offline(options);
+	session.miner().set_job(Some(work(ChallengeParams::DEV_V2)));
+	for (rows, depth, cols) in [(100, 130, 90), (65, 62, 1), (1, 200, 129), (17, 63, 33)] {
+		let before = session.stats();
+		let m = matrices(rows, depth, cols);
+		assert_eq!(session.matmul(&m).unwrap(), naive(&m), "{rows} x {depth} x {cols}");
+		let after = session.stats();
+		let pieces = rows.div_ceil(64) * cols.div_ceil(64) * depth.div_ceil(62);
+		assert_eq!(after.nonces - before.nonces, pieces as u64, "{rows} x {depth} x {cols}");
+		assert_eq!(after.macs_mined - before.macs_mined, (rows * depth * cols) as u64);
+	}
+}
+
 /// Under puzzle v1 a chain has no chosen matrices: nothing mines.
 #[test]
 fn a_v1_chain_multiplies_plainly() {
