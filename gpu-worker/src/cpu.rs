@@ -96,12 +96,15 @@ fn check_memory(p: &ChallengeParams, threads: usize) -> anyhow::Result<()> {
 /// and their transposes). Each thread, at its largest, runs a useful
 /// piece: the piece's own job (its `A` and `Bt`, moved in, their
 /// transposes, two small Merkle trees), a miner (noisy `A'` and `Bt'`,
-/// `C`, a state per tile, the fused kernel's scratch: `A'` and `Bt'` as
-/// 16-bit pairs (twice their bytes), a panel of `Bt'`, a tile column's
-/// folds; the nonce's noise factors and selections), and the denoising's
-/// temporaries (column sums and their transposes, 32-bit, `4r` per row of
-/// either side; the two 16-bit factor matrices of inner dimension up to
-/// `4r`; the product, `4mn`). Seeded mining needs less.
+/// `C`, a state per tile, the fused kernel's scratch: for the AVX2 kernel
+/// `A'` and `Bt'` as 16-bit pairs (twice their bytes), a panel of `Bt'`,
+/// a tile column's folds, which is more than the VNNI kernel's every
+/// panel of `Bt'` (its bytes) and folds of a block of rows; the nonce's
+/// noise factors and selections), and the denoising's temporaries (column
+/// sums and their transposes, 32-bit, `4r` per row of either side; the two
+/// 16-bit factor matrices of inner dimension up to `4r`; their product's
+/// packed panels, `4nr`; the product, `4mn`, which a caller's block may
+/// not need). Seeded mining needs less.
 fn working_set(p: &ChallengeParams, threads: usize) -> u64 {
 	let (m, k, n) = (p.m as u64, p.k as u64, p.n as u64);
 	let threads = threads as u64;
@@ -113,7 +116,7 @@ fn working_set(p: &ChallengeParams, threads: usize) -> u64 {
 	let merkle = 2 * 32 * sides.div_ceil(t);
 	let scratch = 2 * sides * k + 4 * 16 * k + 4 * m * t;
 	let miner = sides * k + m * n * 4 + p.tickets_per_nonce() * 64 + scratch + sides * r + 2 * k;
-	let denoise = 2 * (4 * r * sides) + n * r + 2 * (2 * sides * 4 * r) + m * n * 4;
+	let denoise = 2 * (4 * r * sides) + n * r + 2 * (2 * sides * 4 * r) + 4 * n * r + m * n * 4;
 	job + threads * (job + merkle + miner + denoise)
 }
 
@@ -276,8 +279,15 @@ impl Lane for CpuLane {
 		into: AddInto,
 	) -> anyhow::Result<Vec<Winner>> {
 		let p = &work.params;
-		let fits = into.rows <= p.m as usize && into.cols <= p.n as usize;
-		anyhow::ensure!(fits, "a {} x {} block of a {} x {} piece", into.rows, into.cols, p.m, p.n);
+		let fits = into.fits(p.m as usize, p.n as usize);
+		anyhow::ensure!(
+			fits,
+			"a {} x {} block does not fit a {} x {} piece or its output",
+			into.rows,
+			into.cols,
+			p.m,
+			p.n
+		);
 		// The exact product is the last step, and one that cannot fail
 		// (a nonce was just mined): on any error before it, `into` is untouched.
 		let no_nonce = || anyhow::anyhow!("no nonce was mined");

@@ -82,6 +82,7 @@ impl Kernel {
 /// here: a 16 x 16 x 65536 tile in 1.42 ms on the panels, 1.17-1.24 ms on
 /// dot products; one run against three on a VM that drifts 20-40%).
 /// Larger tiles (`t` up to 128) run on the panels.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
 const DOT_OUTPUTS: usize = 1024;
 
 /// `C = A * Bt^T` with the fastest kernel this CPU has.

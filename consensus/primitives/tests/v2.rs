@@ -5,6 +5,7 @@
 use mlpow_primitives::{
 	kernel,
 	v2::{
+		denoise::AddInto,
 		fused::Fused,
 		noise::{self, Selections},
 		transcript::tile_transcript,
@@ -87,6 +88,19 @@ fn the_miner_keeps_the_exact_product_whatever_the_nonce() {
 				miner.try_nonce(nonce);
 				assert_eq!(miner.denoised().unwrap(), want, "{p:?} {kern:?} nonce {nonce}");
 				noisy.push(miner.noisy_product().to_vec());
+				// Added into a block (all rows but the last, all columns but
+				// the first 15) of a wider matrix, at an offset: the block
+				// gains the product's, the rest is untouched.
+				let (stride, at, rows, cols) = (n + 7, 3, m - 1, n - 15);
+				let before: Vec<i32> = (0..(m + 1) * stride).map(|v| v as i32 - 1000).collect();
+				let mut out = before.clone();
+				let into = AddInto { out: &mut out[at..], stride, rows, cols };
+				assert_eq!(miner.add_denoised(into), Some(()));
+				for (i, (&got, &was)) in out.iter().zip(&before).enumerate() {
+					let (x, y) = (i.wrapping_sub(at) / stride, i.wrapping_sub(at) % stride);
+					let inside = i >= at && x < rows && y < cols;
+					assert_eq!(got, if inside { was + want[x * n + y] } else { was }, "{p:?} {kern:?} element {i}");
+				}
 			}
 			// The noise is fresh per nonce: the products that carry the tickets differ.
 			assert!(noisy[0] != noisy[1] && noisy[1] != noisy[2]);

@@ -4,7 +4,7 @@
 //! transcript costs one XOR per output element per chunk on top of the GEMM,
 //! and the product falls out as the last running sums.
 //!
-//! Both kernels give exactly [`super::transcript::tile_transcript`]'s states
+//! Every kernel gives exactly [`super::transcript::tile_transcript`]'s states
 //! (tested against it), and the same product as [`crate::kernel`].
 
 use super::transcript::{reduce, State};
@@ -62,7 +62,8 @@ impl Fused {
 	}
 
 	/// [`Self::run`] with working memory kept by the caller from one call
-	/// to the next (about `2 * (m + n) * k` bytes for the AVX2 kernel), so
+	/// to the next (about `2 * (m + n) * k` bytes for the AVX2 kernel,
+	/// `n * k` of packed panels and some folds for the VNNI kernel), so
 	/// a miner does not allocate and fault in fresh pages every nonce.
 	pub fn run_with(
 		self,
@@ -137,7 +138,7 @@ impl Shape {
 		// multiple of 16, as the rules require.)
 		let len = |x: usize, y: usize| x.checked_mul(y);
 		let ok = t > 0
-			&& t.is_multiple_of(16)
+			&& k > 0 && t.is_multiple_of(16)
 			&& r > 0 && r.is_multiple_of(2)
 			&& m.is_multiple_of(t)
 			&& n.is_multiple_of(t)
@@ -410,6 +411,10 @@ mod tests {
 				// The VNNI kernel's blocks of rows: 96 and then 16 at k = 4096;
 				// whole tiles of 32 at k = 16384.
 				(112, 32, 4096, 16, 64),
+				// ... with an odd number of tile columns (the last pass one
+				// panel), and t = 48 in blocks of 96 and 48.
+				(112, 48, 4096, 16, 64),
+				(144, 48, 4096, 48, 64),
 				(96, 64, 16384, 32, 128),
 			] {
 			let shape = Shape { m, n, k, t, r };

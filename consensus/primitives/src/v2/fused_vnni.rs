@@ -13,9 +13,9 @@ const MR_VNNI: usize = 8;
 /// running sums and their 12 fold registers in the 32 vector registers,
 /// and 12 independent `vpdpbusd` chains are enough to keep two VNNI
 /// ports busy at a latency of 5 cycles (with 4 rows, 8 chains left an
-/// Intel core's second port idle a third of the time). The rows past the
-/// last whole block (`m` is a multiple of 16, so 2 or 4 of them) go in
-/// blocks of 2.
+/// Intel core's second port idle a third of the time). The rows of a
+/// block of rows past its last micro-tile (a block holds whole tiles, a
+/// multiple of 16 rows, so 0, 2 or 4 of them) go in blocks of 2.
 const MR_FUSED: usize = 6;
 
 /// The fused product with `vpdpbusd`: `Bt' + 128` (unsigned, flipped as
@@ -56,7 +56,8 @@ pub(super) unsafe fn run_avx512vnni(
 	for (p, out) in panel.chunks_exact_mut(kq * 16).enumerate() {
 		pack_panel(bytes_of(bt), kq, 16 * p, 0x8080_8080, out);
 	}
-	let block = row_block(k, t);
+	// (No larger than the product: at a small k the limit is far more rows.)
+	let block = row_block(k, t).min(m.max(t));
 	folds.resize(2 * block * t, 0);
 	let o = Operands { a, k, bias: &bias, n, m, t, chunks, per_chunk: r / 4 };
 	for first in (0..m).step_by(block) {
@@ -104,8 +105,8 @@ fn bytes_of(v: &[i8]) -> &[u8] {
 }
 
 /// Rows of `A'` a block of the fused product holds: whole tiles, within
-/// [`ROW_BLOCK_BYTES`] (as the plain product's: 1 MiB measured the same
-/// on this machine), and a whole number of micro-tiles where that fits
+/// [`ROW_BLOCK_BYTES`] (the plain product's 512 KiB; twice that measured
+/// the same on an Intel Xeon), and a whole number of micro-tiles where that fits
 /// (128 rows would leave 2 of every 128 to the narrow pass; 96 leave none).
 fn row_block(k: usize, t: usize) -> usize {
 	let limit = ROW_BLOCK_BYTES / k.max(1);

@@ -27,6 +27,22 @@ pub struct AddInto<'a> {
 	pub cols: usize,
 }
 
+impl AddInto<'_> {
+	/// Whether this block fits a product of `m x n` and lies inside `out`:
+	/// at least one row and column, at most `m` rows and `n` columns, rows
+	/// no wider than `stride`, and the last row's end within `out`.
+	pub fn fits(&self, m: usize, n: usize) -> bool {
+		let AddInto { out, stride, rows, cols } = self;
+		let (stride, rows, cols) = (*stride, *rows, *cols);
+		rows > 0
+			&& cols > 0
+			&& rows <= m
+			&& cols <= n
+			&& cols <= stride
+			&& (rows - 1).checked_mul(stride).and_then(|v| v.checked_add(cols)).is_some_and(|end| end <= out.len())
+	}
+}
+
 /// The checked destination of one product, as the SIMD passes take it.
 #[derive(Clone, Copy)]
 struct Target {
@@ -43,7 +59,6 @@ struct Target {
 ///
 /// # Panics
 /// On lengths that do not match the shape (a caller bug).
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn store(
 	kernel: Fused,
 	l: &[u32],
@@ -65,13 +80,8 @@ pub(crate) fn store(
 /// On lengths that do not match the shape, or a block larger than the
 /// product or than `into.out` (caller bugs).
 pub(crate) fn add(kernel: Fused, l: &[u32], r: &[u32], (m, n, kp): (usize, usize, usize), c: &[i32], into: AddInto) {
+	let fits = into.fits(m, n);
 	let AddInto { out, stride, rows, cols } = into;
-	let fits = rows > 0
-		&& cols > 0
-		&& rows <= m
-		&& cols <= n
-		&& cols <= stride
-		&& (rows - 1).checked_mul(stride).and_then(|v| v.checked_add(cols)).is_some_and(|end| end <= out.len());
 	assert!(fits, "paired::add: a {rows} x {cols} block (stride {stride}) of a {m} x {n} product into {}", out.len());
 	let target = Target { ptr: out.as_mut_ptr(), stride, rows, cols, add: true };
 	// SAFETY: every element the target names lies in `out` (checked just above).

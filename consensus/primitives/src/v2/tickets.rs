@@ -12,9 +12,13 @@
 //! for the whole comparison. The screen decides nothing: it only skips
 //! tiles that lose, and it is tested to give BLAKE3's bytes.
 
-use super::transcript::{ticket, State};
+use super::transcript::{ticket, State, STATE_WORDS};
 use crate::Hash32;
 use alloc::vec::Vec;
+
+// The lanes read 16 state words: 8 bytes of `i` and `j`, then 56 in the
+// first block and 8 in the second.
+const _: () = assert!(STATE_WORDS == 16);
 
 /// The indices of `states` (row-major by tile, `tiles_n` tiles a row) whose
 /// ticket under `key` has its first four bytes, read big-endian, at most
@@ -22,10 +26,13 @@ use alloc::vec::Vec;
 /// four bytes are `top`, in order. (A caller compares each in full.)
 pub fn screen(key: &Hash32, tiles_n: u32, states: &[State], top: u32) -> Vec<usize> {
 	let mut out = Vec::new();
-	let mut from = 0;
+	// Tiles from `from` on are hashed one at a time.
 	#[cfg(all(feature = "std", target_arch = "x86_64"))]
-	if x86::available() {
-		from = states.len() / 16 * 16;
+	let from = if x86::available() { states.len() / 16 * 16 } else { 0 };
+	#[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+	let from = 0;
+	#[cfg(all(feature = "std", target_arch = "x86_64"))]
+	{
 		for base in (0..from).step_by(16) {
 			// SAFETY: AVX-512 F and BW are present; 16 states from `base`.
 			let passed = unsafe { x86::first_words_at_most(key, tiles_n, &states[base..base + 16], base, top) };
