@@ -22,11 +22,17 @@ pub enum Kernel {
 	/// `A`, the fused v2 kernel's loop without its transcript; dot products
 	/// for small outputs (x86_64 with AVX-512 VNNI, `std` only).
 	Avx512Vnni,
+	/// 32 x 32 blocks of AMX-INT8 tiles (`tdpbssd`, 16 384
+	/// multiply-accumulates an instruction) where `k` is a multiple of 64
+	/// and the output is larger than 1024 elements; elsewhere
+	/// [`Kernel::Avx512Vnni`] (x86_64 Linux with AMX-INT8 and AVX-512 VNNI,
+	/// `std` only).
+	Amx,
 }
 
 impl Kernel {
 	/// Every kernel, the reference first.
-	pub const ALL: [Kernel; 4] = [Kernel::Naive, Kernel::Portable, Kernel::Avx2, Kernel::Avx512Vnni];
+	pub const ALL: [Kernel; 5] = [Kernel::Naive, Kernel::Portable, Kernel::Avx2, Kernel::Avx512Vnni, Kernel::Amx];
 
 	/// Whether this CPU can run the kernel.
 	pub fn available(self) -> bool {
@@ -36,6 +42,8 @@ impl Kernel {
 			Kernel::Avx2 => std::is_x86_feature_detected!("avx2"),
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
 			Kernel::Avx512Vnni => crate::v2::fused::Fused::Avx512Vnni.available(),
+			#[cfg(all(feature = "std", target_arch = "x86_64"))]
+			Kernel::Amx => crate::v2::fused::Fused::Amx.available(),
 			#[allow(unreachable_patterns)]
 			_ => false,
 		}
@@ -43,7 +51,7 @@ impl Kernel {
 
 	/// The fastest kernel this CPU can run.
 	pub fn best() -> Kernel {
-		[Kernel::Avx512Vnni, Kernel::Avx2].into_iter().find(|k| k.available()).unwrap_or(Kernel::Portable)
+		[Kernel::Amx, Kernel::Avx512Vnni, Kernel::Avx2].into_iter().find(|k| k.available()).unwrap_or(Kernel::Portable)
 	}
 
 	/// Runs this kernel; falls back to [`Kernel::Portable`] when the CPU
@@ -63,13 +71,15 @@ impl Kernel {
 				unsafe { x86::blocked_avx2(a, bt, m, n, k, c) }
 			}
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
-			Kernel::Avx512Vnni if self.available() && m * n <= DOT_OUTPUTS => {
+			Kernel::Amx if m * n > DOT_OUTPUTS && crate::v2::fused::plain_amx(a, bt, m, n, k, c).is_some() => {}
+			#[cfg(all(feature = "std", target_arch = "x86_64"))]
+			Kernel::Avx512Vnni | Kernel::Amx if Kernel::Avx512Vnni.available() && m * n <= DOT_OUTPUTS => {
 				// SAFETY: the CPU supports AVX-512 F, BW and VNNI (checked just
 				// above) and the shapes were checked.
 				unsafe { x86::blocked_avx512vnni(a, bt, m, n, k, c) }
 			}
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
-			Kernel::Avx512Vnni if crate::v2::fused::plain_vnni(a, bt, m, n, k, c).is_some() => {}
+			Kernel::Avx512Vnni | Kernel::Amx if crate::v2::fused::plain_vnni(a, bt, m, n, k, c).is_some() => {}
 			_ => blocked(a, bt, m, n, k, c),
 		}
 	}

@@ -22,11 +22,16 @@ pub enum Fused {
 	/// multiply-accumulates an instruction, as the plain GEMM's
 	/// (x86_64 with AVX-512 VNNI, `std` only; `r` a multiple of 4).
 	Avx512Vnni,
+	/// 16 x 16 tiles of sums, `tdpbssd` on AMX-INT8: 16 384
+	/// multiply-accumulates an instruction (x86_64 Linux with AMX-INT8 and
+	/// AVX-512 VNNI, `std` only). Where `t` is not a multiple of 16 or `r`
+	/// of 64, the VNNI kernel runs instead.
+	Amx,
 }
 
 impl Fused {
 	/// Every fused kernel, the portable one first.
-	pub const ALL: [Fused; 3] = [Fused::Portable, Fused::Avx2, Fused::Avx512Vnni];
+	pub const ALL: [Fused; 4] = [Fused::Portable, Fused::Avx2, Fused::Avx512Vnni, Fused::Amx];
 
 	/// Whether this CPU can run the kernel.
 	pub fn available(self) -> bool {
@@ -41,6 +46,8 @@ impl Fused {
 					&& std::is_x86_feature_detected!("avx512bw")
 					&& std::is_x86_feature_detected!("avx512vnni")
 			}
+			#[cfg(all(feature = "std", target_arch = "x86_64"))]
+			Fused::Amx => amx::available(),
 			#[allow(unreachable_patterns)]
 			_ => false,
 		}
@@ -48,7 +55,7 @@ impl Fused {
 
 	/// The fastest kernel this CPU runs.
 	pub fn best() -> Fused {
-		[Fused::Avx512Vnni, Fused::Avx2].into_iter().find(|k| k.available()).unwrap_or(Fused::Portable)
+		[Fused::Amx, Fused::Avx512Vnni, Fused::Avx2].into_iter().find(|k| k.available()).unwrap_or(Fused::Portable)
 	}
 
 	/// `c = a' * bt'^T` (`m x n`) and `states[i * n/t + j]` for every tile.
@@ -78,13 +85,19 @@ impl Fused {
 		let _ = &scratch;
 		match self {
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
-			Fused::Avx512Vnni if self.available() && shape.r.is_multiple_of(4) => {
+			Fused::Amx if self.available() && shape.t.is_multiple_of(16) && shape.r.is_multiple_of(64) => {
+				// SAFETY: AMX is available (checked just above), the shapes
+				// were checked, 16 divides t and 64 divides r.
+				unsafe { fused_amx::run(scratch, a, bt, shape, c, states) }
+			}
+			#[cfg(all(feature = "std", target_arch = "x86_64"))]
+			Fused::Avx512Vnni | Fused::Amx if Fused::Avx512Vnni.available() && shape.r.is_multiple_of(4) => {
 				// SAFETY: AVX-512 VNNI and AVX2 are present (checked just
 				// above), the shapes were checked, and 4 divides r and so k.
 				unsafe { vnni::run_avx512vnni(scratch, a, bt, shape, c, states) }
 			}
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
-			Fused::Avx2 | Fused::Avx512Vnni if Fused::Avx2.available() => {
+			Fused::Avx2 | Fused::Avx512Vnni | Fused::Amx if Fused::Avx2.available() => {
 				// SAFETY: AVX2 is present (checked just above) and the shapes were checked.
 				unsafe { x86::run_avx2(scratch, a, bt, shape, c, states) }
 			}
@@ -220,6 +233,22 @@ pub(crate) fn plain_vnni(a: &[i8], bt: &[i8], m: usize, n: usize, k: usize, c: &
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[path = "fused_vnni.rs"]
 mod vnni;
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[path = "amx.rs"]
+mod amx;
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[path = "fused_amx.rs"]
+mod fused_amx;
+
+/// `c = a * bt^T` on AMX tiles ([`crate::kernel::Kernel::Amx`]'s product);
+/// `None` where the CPU lacks AMX or `k` is not a multiple of 64 (the
+/// caller runs another kernel). Shapes checked by the caller.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) fn plain_amx(a: &[i8], bt: &[i8], m: usize, n: usize, k: usize, c: &mut [i32]) -> Option<()> {
+	fused_amx::plain(a, bt, m, n, k, c)
+}
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 pub(super) mod x86 {
@@ -416,6 +445,11 @@ mod tests {
 				(112, 48, 4096, 16, 64),
 				(144, 48, 4096, 48, 64),
 				(96, 64, 16384, 32, 128),
+				// The AMX kernel: one step, a chunk of four steps, and 16
+				// rows past the last block of 32 (a padded copy).
+				(32, 32, 64, 16, 64),
+				(64, 96, 8192, 32, 256),
+				(80, 64, 192, 16, 64),
 			] {
 			let shape = Shape { m, n, k, t, r };
 			// Full int8 range, including -128 * -128, which the noisy inputs reach.
@@ -425,6 +459,25 @@ mod tests {
 			// for -128, 255 for 127) and its column biases at their largest.
 			for (va, vb) in [(-128i8, -128i8), (127, -128), (-128, 127)] {
 				check_all_kernels(shape, &vec![va; m * k], &vec![vb; n * k]);
+			}
+		}
+	}
+
+	#[test]
+	fn one_scratch_serves_every_shape_in_turn() {
+		// Large then small, full then ragged: nothing of an earlier call's
+		// packing (padding rows and panels included) leaks into a later one.
+		let shapes = [(96, 64, 4096, 32, 128), (48, 48, 128, 16, 64), (32, 16, 64, 16, 64), (80, 112, 256, 16, 64)];
+		for kern in Fused::ALL {
+			let mut scratch = Scratch::default();
+			for (i, (m, n, k, t, r)) in shapes.into_iter().enumerate() {
+				let shape = Shape { m, n, k, t, r };
+				let (a, bt) = (matrix(m * k, 10 + i as u64), matrix(n * k, 20 + i as u64));
+				let (mut want_c, mut want_states) = (vec![0; m * n], vec![[0; 16]; (m / t) * (n / t)]);
+				Fused::Portable.run(&a, &bt, shape, &mut want_c, &mut want_states);
+				let (mut c, mut states) = (vec![-1; m * n], vec![[1; 16]; (m / t) * (n / t)]);
+				kern.run_with(&mut scratch, &a, &bt, shape, &mut c, &mut states);
+				assert_eq!((c, states), (want_c, want_states), "{kern:?} {shape:?}");
 			}
 		}
 	}

@@ -101,12 +101,12 @@ unsafe fn run(kernel: Fused, l: &[u32], r: &[u32], (m, n, kp): (usize, usize, us
 	#[cfg(not(all(feature = "std", target_arch = "x86_64")))]
 	let _ = kernel;
 	#[cfg(all(feature = "std", target_arch = "x86_64"))]
-	if kernel == Fused::Avx512Vnni && kernel.available() {
+	if matches!(kernel, Fused::Avx512Vnni | Fused::Amx) && Fused::Avx512Vnni.available() {
 		// SAFETY: AVX-512 VNNI and AVX2 are present and the shapes were checked just above.
 		return x86::vnni(l, r, (m, n, kp), c, target);
 	}
 	#[cfg(all(feature = "std", target_arch = "x86_64"))]
-	if matches!(kernel, Fused::Avx2 | Fused::Avx512Vnni) && Fused::Avx2.available() {
+	if matches!(kernel, Fused::Avx2 | Fused::Avx512Vnni | Fused::Amx) && Fused::Avx2.available() {
 		// SAFETY: AVX2 is present and the shapes were checked just above.
 		return x86::avx2(l, r, (m, n, kp), c, target);
 	}
