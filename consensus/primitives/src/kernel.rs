@@ -24,9 +24,8 @@ pub enum Kernel {
 	Avx512Vnni,
 	/// 32 x 32 blocks of AMX-INT8 tiles (`tdpbssd`, 16 384
 	/// multiply-accumulates an instruction) where `k` is a multiple of 64
-	/// and the output is larger than 1024 elements; elsewhere
-	/// [`Kernel::Avx512Vnni`] (x86_64 Linux with AMX-INT8 and AVX-512 VNNI,
-	/// `std` only).
+	/// and the product at least 32 x 32; elsewhere [`Kernel::Avx512Vnni`]
+	/// (x86_64 Linux with AMX-INT8 and AVX-512 VNNI, `std` only).
 	Amx,
 }
 
@@ -71,7 +70,7 @@ impl Kernel {
 				unsafe { x86::blocked_avx2(a, bt, m, n, k, c) }
 			}
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
-			Kernel::Amx if m * n > DOT_OUTPUTS && crate::v2::fused::plain_amx(a, bt, m, n, k, c).is_some() => {}
+			Kernel::Amx if m.min(n) >= AMX_EDGE && crate::v2::fused::plain_amx(a, bt, m, n, k, c).is_some() => {}
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
 			Kernel::Avx512Vnni | Kernel::Amx if Kernel::Avx512Vnni.available() && m * n <= DOT_OUTPUTS => {
 				// SAFETY: the CPU supports AVX-512 F, BW and VNNI (checked just
@@ -94,6 +93,12 @@ impl Kernel {
 /// Larger tiles (`t` up to 128) run on the panels.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 const DOT_OUTPUTS: usize = 1024;
+
+/// Rows and columns below which [`Kernel::Amx`] leaves a product to the
+/// VNNI kernel: its blocks are 32 x 32, so a thinner product (a decode
+/// step's few rows, a verified 16 x 16 tile) would multiply padding.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+const AMX_EDGE: usize = 32;
 
 /// `C = A * Bt^T` with the fastest kernel this CPU has.
 pub fn gemm(a: &[i8], bt: &[i8], m: usize, n: usize, k: usize, c: &mut [i32]) {

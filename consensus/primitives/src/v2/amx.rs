@@ -13,7 +13,12 @@
 //!
 //! A process must ask Linux for the tile state before its first tile
 //! instruction (`arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`), and
-//! each thread must load a tile configuration ([`Tiles`]).
+//! each thread must load a tile configuration ([`Tiles`]). The request is
+//! made once, the first time a kernel is picked ([`available`]), and holds
+//! for the whole process: its signal frames grow by the 8 KiB of tile
+//! data, so an alternate signal stack set up later must be that much
+//! larger (Linux refuses a smaller one), and one too small already makes
+//! the request fail, which leaves AMX unused, not the process broken.
 
 use core::arch::{asm, x86_64::*};
 
@@ -43,8 +48,14 @@ fn detect() -> bool {
 	// XCR0 bits 17 and 18: the OS saves the tile configuration and data.
 	let xcr0_low: u32;
 	// SAFETY: OSXSAVE is set, so `xgetbv` with ecx = 0 is allowed.
-	unsafe { asm!("xgetbv", in("ecx") 0u32, out("eax") xcr0_low, out("edx") _, options(nomem, nostack)) };
-	xcr0_low & (3 << 17) == 3 << 17 && request_tile_data()
+	unsafe {
+		asm!("xgetbv", in("ecx") 0u32, out("eax") xcr0_low, out("edx") _, options(nomem, nostack, preserves_flags))
+	};
+	// Leaf 0x1D: palette 1 holds 8 tiles of up to 16 rows of 64 bytes.
+	let (palettes, palette1) = (__cpuid_count(0x1d, 0), __cpuid_count(0x1d, 1));
+	let tiles_fit =
+		palettes.eax >= 1 && palette1.ebx & 0xffff >= 64 && palette1.ebx >> 16 >= 8 && palette1.ecx & 0xffff >= 16;
+	xcr0_low & (3 << 17) == 3 << 17 && tiles_fit && request_tile_data()
 }
 
 /// `arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`: without it the
@@ -71,8 +82,9 @@ fn request_tile_data() -> bool {
 
 /// This thread's tiles configured for the kernels below (all eight 16 rows
 /// of 64 bytes) until dropped, when they are released (so the kernel does
-/// not save 8 KiB of tile data at every context switch).
-pub(super) struct Tiles(());
+/// not save 8 KiB of tile data at every context switch). Not `Send`: the
+/// configuration is the thread's.
+pub(super) struct Tiles(core::marker::PhantomData<*const ()>);
 
 impl Tiles {
 	/// # Safety
@@ -89,7 +101,7 @@ impl Tiles {
 		// SAFETY: AMX is available and this process may use it (the caller's
 		// promise); the configuration is valid for palette 1.
 		unsafe { asm!("ldtilecfg [{}]", in(reg) cfg.as_ptr(), options(nostack, readonly)) };
-		Tiles(())
+		Tiles(core::marker::PhantomData)
 	}
 }
 
@@ -245,7 +257,7 @@ macro_rules! fold_tile {
 pub(super) struct Block {
 	pub a: *const i8,
 	pub b: *const u8,
-	/// The depth: `k / 64` steps.
+	/// The depth in bytes of a row (a multiple of 64: `k / 64` steps).
 	pub k: usize,
 	/// Where the 32 x 32 `i32` result goes, and its row stride in bytes.
 	pub out: *mut i32,
@@ -259,6 +271,7 @@ pub(super) struct Block {
 /// 64; 32 rows of `k` bytes readable from `a`, two panels of `16 k` bytes
 /// from `b`, 32 rows of 128 bytes writable at `out`, `out_stride` apart.
 pub(super) unsafe fn product(blk: Block) {
+	debug_assert!(blk.k > 0 && blk.k.is_multiple_of(64));
 	// SAFETY: as the caller promises; the loop reads k/64 steps of 64
 	// bytes of each row and 1 KiB of each panel.
 	unsafe {
@@ -290,6 +303,7 @@ pub(super) unsafe fn product(blk: Block) {
 /// As [`product`]; `per >= 1` divides `k / 64`; 4096 bytes writable at `buf`.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn fused(blk: Block, per: usize, buf: *mut u8) -> [__m512i; 4] {
+	debug_assert!(blk.k > 0 && blk.k.is_multiple_of(64) && per >= 1 && (blk.k / 64).is_multiple_of(per));
 	let mut w = [_mm512_setzero_si512(); 4];
 	// SAFETY: as the caller promises. The first step only multiplies; each
 	// later one stores the sums where a chunk ended before multiplying

@@ -24,8 +24,9 @@ pub enum Fused {
 	Avx512Vnni,
 	/// 16 x 16 tiles of sums, `tdpbssd` on AMX-INT8: 16 384
 	/// multiply-accumulates an instruction (x86_64 Linux with AMX-INT8 and
-	/// AVX-512 VNNI, `std` only). Where `t` is not a multiple of 16 or `r`
-	/// of 64, the VNNI kernel runs instead.
+	/// AVX-512 VNNI, `std` only). Where `t` is not a multiple of 16, `r`
+	/// not of 64, or the product thinner than 32, the VNNI kernel runs
+	/// instead.
 	Amx,
 }
 
@@ -85,9 +86,16 @@ impl Fused {
 		let _ = &scratch;
 		match self {
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
-			Fused::Amx if self.available() && shape.t.is_multiple_of(16) && shape.r.is_multiple_of(64) => {
+			Fused::Amx
+				if self.available()
+					&& shape.t.is_multiple_of(16)
+					&& shape.r.is_multiple_of(64)
+					&& shape.m.min(shape.n) >= 32 =>
+			{
 				// SAFETY: AMX is available (checked just above), the shapes
-				// were checked, 16 divides t and 64 divides r.
+				// were checked, 16 divides t and 64 divides r. (A product
+				// thinner than a 32 x 32 block, as a verified tile, is left
+				// to the VNNI kernel: it would multiply padding.)
 				unsafe { fused_amx::run(scratch, a, bt, shape, c, states) }
 			}
 			#[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -450,6 +458,9 @@ mod tests {
 				(32, 32, 64, 16, 64),
 				(64, 96, 8192, 32, 256),
 				(80, 64, 192, 16, 64),
+				// ... and tiles of 64 and 128 (sub-tiles at rotations 0 and 16).
+				(128, 128, 1024, 128, 64),
+				(128, 64, 4096, 64, 128),
 			] {
 			let shape = Shape { m, n, k, t, r };
 			// Full int8 range, including -128 * -128, which the noisy inputs reach.
