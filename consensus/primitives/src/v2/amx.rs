@@ -136,7 +136,9 @@ macro_rules! step {
 /// tiles of 16 rows x 64 bytes) just before each accumulator's product:
 /// stores and products of different tiles overlap, where four stores after
 /// four products waited for each product in turn (0.62 of the plain
-/// product measured against 0.91 on a Xeon with 1024 x 1024 x 4096).
+/// product against 0.91, in a scratch program on a Xeon at 1024 x 1024 x
+/// 4096; in the miner, with aligned operands, the fused kernel runs at
+/// 0.50-0.65 of the plain product: BENCHMARKS.md).
 macro_rules! store_and_step {
 	() => {
 		concat!(
@@ -252,7 +254,8 @@ macro_rules! fold_tile {
 /// quads (64 bytes) as `tdpbssd` takes its second operand, so a step's
 /// tile of a panel (64 of `k`) is 1 KiB in a row. (Packing `A` tile by
 /// tile too, or the two panels' tiles step by step side by side, measured
-/// no faster on a Xeon, within its noise of 10-25% between runs.)
+/// no faster on a Xeon, within its noise of 10-25% between runs, both
+/// tried before the buffers were aligned to 64 bytes.)
 #[derive(Clone, Copy)]
 pub(super) struct Block {
 	pub a: *const i8,

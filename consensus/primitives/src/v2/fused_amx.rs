@@ -162,7 +162,7 @@ fn copy_edge(edge: &[i32], c: &mut [i32], n: usize, (x0, y0): (usize, usize), m:
 /// it starts on 64 bytes and holds whole blocks of 32 rows, else a copy in
 /// `pad` that does, with zero rows after `m`. (Rows 16 bytes off a line,
 /// as a large allocation's are, made every tile row two lines: the same
-/// product ran 1.3-1.6 times as long.)
+/// product ran 1.1-1.9 times as long.)
 fn rows_aligned(a: &[i8], m: usize, k: usize, pad: &mut Vec<u32>) -> *const i8 {
 	if (a.as_ptr() as usize).is_multiple_of(64) && m.is_multiple_of(BLOCK) {
 		return a.as_ptr();
