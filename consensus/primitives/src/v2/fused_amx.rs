@@ -236,6 +236,28 @@ mod tests {
 	}
 
 	#[test]
+	fn rows_read_in_place_or_copied_give_the_same_product() {
+		if !amx::available() {
+			return;
+		}
+		let (m, n, k) = (64, 48, 256);
+		let bt = matrix(n * k, 4);
+		let room = matrix(m * k + 128, 3);
+		let aligned_at = room.as_ptr().align_offset(64);
+		// On a line's start (read in place), and 16 bytes past one (copied).
+		for at in [aligned_at, aligned_at + 16] {
+			let a = &room[at..at + m * k];
+			let mut want = vec![0; m * n];
+			crate::kernel::gemm_naive(a, &bt, m, n, k, &mut want);
+			let mut got = vec![0; m * n];
+			plain(a, &bt, m, n, k, &mut got).unwrap();
+			assert_eq!(got, want, "A at offset {at}");
+			let mut pad = Vec::new();
+			assert_eq!(rows_aligned(a, m, k, &mut pad) == a.as_ptr(), at == aligned_at);
+		}
+	}
+
+	#[test]
 	fn extreme_values_match_the_reference() {
 		if !amx::available() {
 			return;

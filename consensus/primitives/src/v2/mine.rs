@@ -274,10 +274,38 @@ struct NonceNoise {
 /// piece.
 #[derive(Default)]
 pub struct Buffers {
-	a: Vec<i8>,
+	a: Aligned,
 	bt: Vec<i8>,
 	c: Vec<i32>,
 	scratch: Scratch,
+}
+
+/// Bytes whose first one starts a 64-byte cache line: the AMX kernel reads
+/// `A'` in place only where its rows do, and copies it otherwise (a large
+/// allocation starts 16 bytes into a line: 2 MiB a nonce at 512 x 4096).
+#[derive(Default)]
+struct Aligned {
+	buf: Vec<i8>,
+	skip: usize,
+	len: usize,
+}
+
+impl Aligned {
+	/// `len` bytes from a line's start (their values left as they were, or
+	/// not: every nonce overwrites them).
+	fn resize(&mut self, len: usize) {
+		self.buf.resize(len + 63, 0);
+		self.skip = self.buf.as_ptr().align_offset(64).min(63);
+		self.len = len;
+	}
+
+	fn get(&self) -> &[i8] {
+		&self.buf[self.skip..][..self.len]
+	}
+
+	fn get_mut(&mut self) -> &mut [i8] {
+		&mut self.buf[self.skip..][..self.len]
+	}
 }
 
 /// Mining state for one job under one header.
@@ -286,7 +314,7 @@ pub struct Miner<'j> {
 	pre_hash: Hash32,
 	target: U256,
 	kernel: Fused,
-	a: Vec<i8>,
+	a: Aligned,
 	bt: Vec<i8>,
 	c: Vec<i32>,
 	states: Vec<State>,
@@ -312,7 +340,7 @@ impl<'j> Miner<'j> {
 		let p = job.params;
 		let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
 		let Buffers { mut a, mut bt, mut c, scratch } = buffers;
-		a.resize(m * k, 0);
+		a.resize(m * k);
 		bt.resize(n * k, 0);
 		c.resize(m * n, 0);
 		Ok(Self {
@@ -351,9 +379,9 @@ impl<'j> Miner<'j> {
 		let mut g_l = vec![0i8; p.n as usize * r];
 		noise::noise_a_rows(&seed, p.r, 0, &mut e_l);
 		noise::noise_bt_rows(&seed, p.r, 0, &mut g_l);
-		noise::noisy_copy(&mut self.a, &self.job.a.values, &e_l, &sel.a, r);
+		noise::noisy_copy(self.a.get_mut(), &self.job.a.values, &e_l, &sel.a, r);
 		noise::noisy_copy(&mut self.bt, &self.job.bt.values, &g_l, &sel.bt, r);
-		self.kernel.run_with(&mut self.scratch, &self.a, &self.bt, Shape::of(&p), &mut self.c, &mut self.states);
+		self.kernel.run_with(&mut self.scratch, self.a.get(), &self.bt, Shape::of(&p), &mut self.c, &mut self.states);
 		self.noise = Some(NonceNoise { sel, e_l, g_l });
 		let key = ticket_key(&seed);
 		let tiles_n = p.tiles_n();
