@@ -248,6 +248,18 @@ macro_rules! fold_tile {
 	};
 }
 
+/// The four accumulators' sums at `{buf}` folded into `{w0}`..`{w3}`.
+macro_rules! fold_all {
+	() => {
+		concat!(
+			fold_tile!("{w0}", "0"),
+			fold_tile!("{w1}", "1024"),
+			fold_tile!("{w2}", "2048"),
+			fold_tile!("{w3}", "3072"),
+		)
+	};
+}
+
 /// Where a block of the product reads its operands: 32 rows of `A` where
 /// they lie (`k` bytes apart, from `a`), and two panels of 16 columns of
 /// `Bt` (from `b`, the second `16 k` bytes on), each `k / 4` rows of 16
@@ -326,10 +338,7 @@ pub(super) unsafe fn fused(blk: Block, per: usize, buf: *mut u8) -> [__m512i; 4]
 			"jnz 4f",
 			"mov {cc}, {per}",
 			store_and_step!(),
-			fold_tile!("{w0}", "0"),
-			fold_tile!("{w1}", "1024"),
-			fold_tile!("{w2}", "2048"),
-			fold_tile!("{w3}", "3072"),
+			fold_all!(),
 			"jmp 6f",
 			"4:",
 			step!(),
@@ -340,10 +349,7 @@ pub(super) unsafe fn fused(blk: Block, per: usize, buf: *mut u8) -> [__m512i; 4]
 			"jnz 3b",
 			"5:",
 			store_sums!(),
-			fold_tile!("{w0}", "0"),
-			fold_tile!("{w1}", "1024"),
-			fold_tile!("{w2}", "2048"),
-			fold_tile!("{w3}", "3072"),
+			fold_all!(),
 			store_out!(),
 			a = inout(reg) blk.a => _, b = inout(reg) blk.b => _,
 			k = in(reg) blk.k, k16 = in(reg) 16 * blk.k,
